@@ -1,0 +1,44 @@
+# Tests: C unit tests speak TAP; integration tests are pytest files run
+# one per test so `make -j check` runs them in parallel.
+TEST_EXTENSIONS = .py .sh
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+PY_LOG_COMPILER = $(PYTHON) -B -m pytest -p no:cacheprovider -q -rfE --rootdir=$(abs_top_srcdir)/test/integration
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	PORTICO_BIN='$(abs_top_builddir)/portico'; \
+	PORTICO_SRCDIR='$(abs_top_srcdir)'; \
+	PYTHONDONTWRITEBYTECODE=1; \
+	export PORTICO_BIN PORTICO_SRCDIR PYTHONDONTWRITEBYTECODE;
+
+noinst_HEADERS += test/unit/tap.h
+unit_ldadd = libportico.a $(PT_LIBS)
+
+# --- unit tests: common/ ---
+UNIT_COMMON =
+UNIT_COMMON += test/unit/common/test_units
+test_unit_common_test_units_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_log
+test_unit_common_test_log_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_arena
+test_unit_common_test_arena_LDADD = $(unit_ldadd)
+# --- unit tests: worker/ ---
+UNIT_WORKER =
+
+check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
+TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
+
+# --- layering ---
+TESTS += test/check_layering.sh
+EXTRA_DIST += test/check_layering.sh
+
+# --- integration tests (pytest, the real binary) ---
+INTEGRATION =
+TESTS += $(INTEGRATION)
+EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
+
+# --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
+if FUZZING
+FUZZ_TARGETS =
+noinst_PROGRAMS = $(FUZZ_TARGETS)
+endif
+EXTRA_DIST += test/fuzz
