@@ -4,4 +4,12 @@ libportico_a_SOURCES += \
 libportico_a_SOURCES += \
 	common/units.c common/units.h \
 	common/log.c common/log.h \
-	common/arena.c common/arena.h
+	common/arena.c common/arena.h \
+	common/str.c common/str.h \
+	common/clock.c common/clock.h \
+	common/heap.c common/heap.h \
+	common/hash.c common/hash.h \
+	common/sock.c common/sock.h \
+	common/shmtx.c common/shmtx.h \
+	common/slab.c common/slab.h \
+	common/shm.c common/shm.h

@@ -21,6 +21,22 @@ UNIT_COMMON += test/unit/common/test_log
 test_unit_common_test_log_LDADD = $(unit_ldadd)
 UNIT_COMMON += test/unit/common/test_arena
 test_unit_common_test_arena_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_str
+test_unit_common_test_str_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_clock
+test_unit_common_test_clock_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_heap
+test_unit_common_test_heap_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_hash
+test_unit_common_test_hash_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_sock
+test_unit_common_test_sock_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_slab
+test_unit_common_test_slab_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_shm
+test_unit_common_test_shm_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_shmtx
+test_unit_common_test_shmtx_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
 

@@ -1,0 +1,144 @@
+/*
+ * str.c: string view helpers.
+ */
+#include "common/pt.h"
+
+#include "common/str.h"
+
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+ *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+const uint8_t pt_str_tchar[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0,  0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0,  0, 0, 0, 0, 0, 0, 0, 0,
+    /*  !"#$%&'()*+,-./ */
+    /* 0x20 */ 0, 1, 0, 1, 1, 1, 1, 1,  0, 0, 1, 1, 0, 1, 1, 0,
+    /* 0123456789:;<=>? */
+    /* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1,  1, 1, 0, 0, 0, 0, 0, 0,
+    /* @ABCDEFGHIJKLMNO */
+    /* 0x40 */ 0, 1, 1, 1, 1, 1, 1, 1,  1, 1, 1, 1, 1, 1, 1, 1,
+    /* PQRSTUVWXYZ[\]^_ */
+    /* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1,  1, 1, 1, 0, 0, 0, 1, 1,
+    /* `abcdefghijklmno */
+    /* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1,  1, 1, 1, 1, 1, 1, 1, 1,
+    /* pqrstuvwxyz{|}~DEL */
+    /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1,  1, 1, 1, 0, 1, 0, 1, 0,
+    /* 0x80..0xff: not tokens (the rest is zero-initialised) */
+};
+
+bool
+pt_str_caseeq(pt_str_t a, pt_str_t b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++) {
+        if (pt_str_lower((unsigned char) a.p[i]) != pt_str_lower((unsigned char) b.p[i]))
+            return false;
+    }
+    return true;
+}
+
+bool
+pt_str_caseeq_lit(pt_str_t a, const char *lit)
+{
+    pt_str_t b = { lit, strlen(lit) };
+
+    return pt_str_caseeq(a, b);
+}
+
+int
+pt_str_parse_uint(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n == 0)
+        return PT_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char) p[i] - (unsigned) '0';
+        if (d > 9
+            || __builtin_mul_overflow(v, 10, &v)
+            || __builtin_add_overflow(v, d, &v))
+            return PT_ERROR;
+    }
+    *out = v;
+    return PT_OK;
+}
+
+size_t
+pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t need = 0;
+    bool full = false;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) src[i];
+        char esc[6];
+        size_t k;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) c;
+            k = 2;
+        } else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            k = 6;
+        } else {
+            esc[0] = (char) c;
+            k = 1;
+        }
+
+        /* Once one escape does not fit nothing after it is written, so the
+         * output is always a prefix of the full result (and need <= cap
+         * holds while !full). */
+        if (!full && cap - need >= k)
+            memcpy(dst + need, esc, k);
+        else
+            full = true;
+        need += k;
+    }
+    return need;
+}
+
+static bool
+pt_str_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+pt_str_t
+pt_str_trim_ows(pt_str_t s)
+{
+    while (s.len > 0 && pt_str_is_ows(s.p[0])) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && pt_str_is_ows(s.p[s.len - 1]))
+        s.len--;
+    return s;
+}
+
+bool
+pt_str_next_token(pt_str_t *list, pt_str_t *tok)
+{
+    while (list->len > 0) {
+        const char *comma = memchr(list->p, ',', list->len);
+        size_t elen = comma ? (size_t) (comma - list->p) : list->len;
+        pt_str_t e = { list->p, elen };
+
+        list->p += elen;
+        list->len -= elen;
+        if (list->len > 0) {        /* step over the comma */
+            list->p++;
+            list->len--;
+        }
+
+        e = pt_str_trim_ows(e);
+        if (e.len > 0) {
+            *tok = e;
+            return true;
+        }
+    }
+    return false;
+}

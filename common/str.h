@@ -1,0 +1,47 @@
+/*
+ * str.h: helpers over pt_str_t views (pt.h): ASCII case folding, token
+ * lists, number parsing and JSON escaping. Nothing here allocates or
+ * depends on the locale.
+ */
+#ifndef PT_STR_H
+#define PT_STR_H
+
+/* 1 for the bytes RFC 9110 allows in a token (tchar), 0 otherwise. */
+extern const uint8_t pt_str_tchar[256];
+
+/* ASCII lowercase of c; every other value, bytes >= 0x80 included, is
+ * returned unchanged. */
+static inline int
+pt_str_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* True when a and b are equal ignoring ASCII case. */
+bool pt_str_caseeq(pt_str_t a, pt_str_t b);
+
+/* pt_str_caseeq against a NUL-terminated string. */
+bool pt_str_caseeq_lit(pt_str_t a, const char *lit);
+
+/* Parses the n bytes at p as a decimal number: one digit or more and
+ * nothing else (no sign, no space). PT_OK, or PT_ERROR on anything else or
+ * uint64 overflow (*out untouched). */
+int pt_str_parse_uint(const char *p, size_t n, uint64_t *out);
+
+/* Escapes n bytes for the inside of a JSON string: '\\' and '"' get a
+ * backslash, control characters (< 0x20) become \u00XX, every other byte
+ * (>= 0x80 included) is copied as is. Writes at most cap bytes and no NUL,
+ * never half an escape; returns the length the whole output needs, so a
+ * result > cap means dst holds a cut (but still valid) prefix. */
+size_t pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n);
+
+/* s without leading and trailing SP and HTAB (optional whitespace). */
+pt_str_t pt_str_trim_ows(pt_str_t s);
+
+/* Iterates a comma-separated header list ("a, b ,c" -> "a", "b", "c"):
+ * stores the next element, trimmed of OWS, in *tok and advances *list past
+ * it. Empty elements (",,", trailing ",") are skipped. Returns false when
+ * no element is left. */
+bool pt_str_next_token(pt_str_t *list, pt_str_t *tok);
+
+#endif
