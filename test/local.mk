@@ -39,6 +39,9 @@ UNIT_COMMON += test/unit/common/test_shmtx
 test_unit_common_test_shmtx_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
+UNIT_WORKER += test/unit/worker/test_http_parse
+test_unit_worker_test_http_parse_SOURCES = test/unit/worker/test_http_parse.c \
+	worker/http_parse.c worker/uri.c
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
