@@ -42,6 +42,9 @@ UNIT_WORKER =
 UNIT_WORKER += test/unit/worker/test_http_parse
 test_unit_worker_test_http_parse_SOURCES = test/unit/worker/test_http_parse.c \
 	worker/http_parse.c worker/uri.c
+UNIT_WORKER += test/unit/worker/test_http_chunked
+test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.c \
+	worker/http_chunked.c
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

@@ -2,4 +2,5 @@
 
 # HTTP wire format: parser, chunked coding, URI normalisation
 libportico_a_SOURCES += worker/http_parse.c worker/http_parse.h worker/uri.c worker/uri.h
+libportico_a_SOURCES += worker/http_chunked.c worker/http_chunked.h
 
