@@ -45,6 +45,8 @@ test_unit_worker_test_http_parse_SOURCES = test/unit/worker/test_http_parse.c \
 UNIT_WORKER += test/unit/worker/test_http_chunked
 test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.c \
 	worker/http_chunked.c
+UNIT_WORKER += test/unit/worker/test_uri
+test_unit_worker_test_uri_SOURCES = test/unit/worker/test_uri.c worker/uri.c
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
