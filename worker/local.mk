@@ -4,3 +4,25 @@
 libportico_a_SOURCES += worker/http_parse.c worker/http_parse.h worker/uri.c worker/uri.h
 libportico_a_SOURCES += worker/http_chunked.c worker/http_chunked.h
 
+
+# The event loop, connections and requests
+libportico_a_SOURCES += \
+	worker/core.h worker/conf.h worker/module.h worker/modules.c \
+	worker/event.c worker/event.h worker/timer.c worker/timer.h \
+	worker/conn.c worker/conn.h worker/request.c worker/request.h \
+	worker/http_error.c worker/http_error.h worker/var.c worker/var.h \
+	worker/worker.c worker/worker.h
+
+# Configuration tables and the router
+libportico_a_SOURCES += \
+	worker/listen_conf.c worker/route_conf.c worker/upstream_conf.c \
+	worker/router.c worker/router.h
+
+# Upstreams and the proxy
+libportico_a_SOURCES += \
+	worker/upstream.c worker/upstream.h \
+	worker/proxy.c worker/proxy.h worker/proxy_response.c worker/proxy_tunnel.c
+
+# Modules
+libportico_a_SOURCES += \
+	worker/mod_return.c worker/mod_echo.c worker/mod_accesslog.c

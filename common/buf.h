@@ -1,0 +1,42 @@
+/*
+ * buf.h: fixed-size I/O buffers from a per-process free list. A buffer is
+ * held only while bytes are in flight: an idle keep-alive connection owns
+ * none, which is what keeps 10,000 idle connections cheap.
+ */
+#ifndef PT_BUF_H
+#define PT_BUF_H
+
+#include "common/pt.h"
+
+#define PT_BUF_SIZE     16384
+
+typedef struct pt_buf_s pt_buf_t;
+struct pt_buf_s {
+    char *start;
+    char *end;          /* start + capacity */
+    char *pos;          /* first byte not yet consumed */
+    char *last;         /* one past the last byte read in */
+    pt_buf_t *next;     /* free list */
+    bool pooled;        /* PT_BUF_SIZE from the pool, else malloc'd to size */
+};
+
+/* Cap on buffers kept in the free list; beyond it they go back to malloc. */
+void pt_buf_pool_init(size_t max_free);
+
+/* A PT_BUF_SIZE buffer, empty. NULL on OOM. */
+pt_buf_t *pt_buf_get(void);
+
+/* A buffer of exactly size bytes (for heads bigger than PT_BUF_SIZE). */
+pt_buf_t *pt_buf_get_size(size_t size);
+
+void pt_buf_put(pt_buf_t *b);
+
+/* Move the unconsumed bytes to the start of the buffer. */
+void pt_buf_compact(pt_buf_t *b);
+
+static inline size_t pt_buf_len(const pt_buf_t *b)  { return (size_t) (b->last - b->pos); }
+static inline size_t pt_buf_room(const pt_buf_t *b) { return (size_t) (b->end - b->last); }
+static inline size_t pt_buf_cap(const pt_buf_t *b)  { return (size_t) (b->end - b->start); }
+static inline void pt_buf_reset(pt_buf_t *b)        { b->pos = b->last = b->start; }
+
+#endif

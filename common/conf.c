@@ -1,0 +1,462 @@
+/*
+ * conf.c: the directive-table walker (see conf.h).
+ */
+#include "common/pt.h"
+#include "common/conf.h"
+#include "common/units.h"
+
+#include <stdarg.h>
+
+#define PT_CONF_ERRORS_MAX  (64 * 1024)
+
+static int64_t *pt_conf_i64(void *base, const pt_directive_t *d)
+{
+    return (int64_t *) (void *) ((char *) base + d->offset);
+}
+
+static int *pt_conf_int(void *base, const pt_directive_t *d)
+{
+    return (int *) (void *) ((char *) base + d->offset);
+}
+
+static void **pt_conf_ptr(void *base, const pt_directive_t *d)
+{
+    return (void **) (void *) ((char *) base + d->offset);
+}
+
+static void pt_conf_verror(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt,
+                           va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cf->nerrors++;
+
+    char *line_text = line ? pt_arena_sprintf(cf->arena, "%s:%u: %s\n", file, line, msg)
+                           : pt_arena_sprintf(cf->arena, "%s: %s\n", file, msg);
+    if (line_text == NULL || cf->errors_len > PT_CONF_ERRORS_MAX)
+        return;
+    size_t n = strlen(line_text);
+    char *all = pt_arena_alloc(cf->arena, cf->errors_len + n + 1);
+    if (all == NULL)
+        return;
+    if (cf->errors_len)
+        memcpy(all, cf->errors, cf->errors_len);
+    memcpy(all + cf->errors_len, line_text, n + 1);
+    cf->errors = all;
+    cf->errors_len += n;
+}
+
+void pt_conf_error_at(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    pt_conf_verror(cf, file ? file : cf->file, line, fmt, ap);
+    va_end(ap);
+}
+
+void pt_conf_error(pt_conf_ctx_t *cf, const config_setting_t *s, const char *fmt, ...)
+{
+    const char *file = cf->file;
+    unsigned line = 0;
+    va_list ap;
+
+    if (s != NULL) {
+        if (config_setting_source_file(s) != NULL)
+            file = config_setting_source_file(s);
+        line = config_setting_source_line(s);
+    }
+    va_start(ap, fmt);
+    pt_conf_verror(cf, file, line, fmt, ap);
+    va_end(ap);
+}
+
+const char *pt_conf_type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_GROUP:  return "a group { }";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:  return "an integer";
+    case CONFIG_TYPE_FLOAT:  return "a float";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL:   return "a boolean";
+    case CONFIG_TYPE_ARRAY:  return "an array [ ]";
+    case CONFIG_TYPE_LIST:   return "a list ( )";
+    default:                 return "nothing";
+    }
+}
+
+const char *pt_conf_get_string(pt_conf_ctx_t *cf, const config_setting_t *s)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+        pt_conf_error(cf, s, "\"%s\" must be a string, not %s", config_setting_name(s),
+                      pt_conf_type_name(config_setting_type(s)));
+        return NULL;
+    }
+    const char *v = config_setting_get_string(s);
+    return pt_arena_strndup(cf->arena, v, strlen(v));
+}
+
+int pt_conf_get_uint(pt_conf_ctx_t *cf, const config_setting_t *s, int64_t min, int64_t max,
+                     int64_t *out)
+{
+    int type = config_setting_type(s);
+    const char *name = config_setting_name(s) ? config_setting_name(s) : "value";
+
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+        pt_conf_error(cf, s, "\"%s\" must be an integer, not %s", name,
+                      pt_conf_type_name(type));
+        return PT_ERROR;
+    }
+    long long v = config_setting_get_int64(s);
+    if (v < min || v > max) {
+        pt_conf_error(cf, s, "\"%s\" must be between %" PRId64 " and %" PRId64 ", not %lld",
+                      name, min, max, v);
+        return PT_ERROR;
+    }
+    *out = v;
+    return PT_OK;
+}
+
+int pt_conf_get_bool(pt_conf_ctx_t *cf, const config_setting_t *s, int *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+        pt_conf_error(cf, s, "\"%s\" must be true or false, not %s", config_setting_name(s),
+                      pt_conf_type_name(config_setting_type(s)));
+        return PT_ERROR;
+    }
+    *out = config_setting_get_bool(s) ? 1 : 0;
+    return PT_OK;
+}
+
+int pt_conf_get_duration(pt_conf_ctx_t *cf, const config_setting_t *s, pt_msec_t *out)
+{
+    const char *name = config_setting_name(s) ? config_setting_name(s) : "value";
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+        pt_conf_error(cf, s, "\"%s\" must be a duration string such as \"30s\" or \"250ms\"",
+                      name);
+        return PT_ERROR;
+    }
+    const char *v = config_setting_get_string(s);
+    if (pt_parse_duration(v, out) != PT_OK) {
+        pt_conf_error(cf, s, "\"%s\": invalid duration \"%s\" (use ms, s, m, h, d: \"30s\")",
+                      name, v);
+        return PT_ERROR;
+    }
+    return PT_OK;
+}
+
+int pt_conf_get_size(pt_conf_ctx_t *cf, const config_setting_t *s, int64_t *out)
+{
+    const char *name = config_setting_name(s) ? config_setting_name(s) : "value";
+    uint64_t v;
+    int type = config_setting_type(s);
+
+    if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+        long long n = config_setting_get_int64(s);
+        if (n < 0) {
+            pt_conf_error(cf, s, "\"%s\" must not be negative", name);
+            return PT_ERROR;
+        }
+        *out = n;
+        return PT_OK;
+    }
+    if (type != CONFIG_TYPE_STRING) {
+        pt_conf_error(cf, s, "\"%s\" must be a size such as \"64k\" or \"16M\"", name);
+        return PT_ERROR;
+    }
+    const char *str = config_setting_get_string(s);
+    if (pt_parse_size(str, &v) != PT_OK || v > (uint64_t) INT64_MAX) {
+        pt_conf_error(cf, s, "\"%s\": invalid size \"%s\" (use k, M, G: \"64k\")", name, str);
+        return PT_ERROR;
+    }
+    *out = (int64_t) v;
+    return PT_OK;
+}
+
+const char **pt_conf_get_strings(pt_conf_ctx_t *cf, const config_setting_t *s, size_t *n)
+{
+    int type = config_setting_type(s);
+    const char **v;
+
+    if (type == CONFIG_TYPE_STRING) {
+        v = pt_arena_alloc(cf->arena, 2 * sizeof(*v));
+        if (v == NULL || (v[0] = pt_conf_get_string(cf, s)) == NULL)
+            return NULL;
+        v[1] = NULL;
+        *n = 1;
+        return v;
+    }
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+        pt_conf_error(cf, s, "\"%s\" must be a string or an array of strings",
+                      config_setting_name(s));
+        return NULL;
+    }
+    int len = config_setting_length(s);
+    v = pt_arena_alloc(cf->arena, (size_t) (len + 1) * sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    for (int i = 0; i < len; i++) {
+        v[i] = pt_conf_get_string(cf, config_setting_get_elem(s, (unsigned) i));
+        if (v[i] == NULL)
+            return NULL;
+    }
+    v[len] = NULL;
+    *n = (size_t) len;
+    return v;
+}
+
+static int pt_conf_set_enum(pt_conf_ctx_t *cf, const config_setting_t *s, int *field,
+                            const pt_conf_enum_t *e)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        const char *v = config_setting_get_string(s);
+        for (const pt_conf_enum_t *i = e; i->name; i++) {
+            if (strcmp(i->name, v) == 0) {
+                *field = i->value;
+                return PT_OK;
+            }
+        }
+    }
+    char allowed[256];
+    size_t off = 0;
+    for (const pt_conf_enum_t *i = e; i->name && off < sizeof(allowed); i++)
+        off += (size_t) snprintf(allowed + off, sizeof(allowed) - off, "%s\"%s\"",
+                                 i == e ? "" : ", ", i->name);
+    pt_conf_error(cf, s, "\"%s\" must be one of %s", config_setting_name(s), allowed);
+    return PT_ERROR;
+}
+
+int pt_conf_apply(pt_conf_ctx_t *cf, const config_setting_t *s, const pt_directive_t *d,
+                  void *base)
+{
+    const pt_conf_bounds_t *b = d->arg;
+    int64_t v;
+
+    switch (d->type) {
+    case PT_CONF_BOOL:
+        return pt_conf_get_bool(cf, s, pt_conf_int(base, d));
+    case PT_CONF_UINT:
+        if (pt_conf_get_uint(cf, s, b ? b->min : 0, b ? b->max : INT64_MAX, &v) != PT_OK)
+            return PT_ERROR;
+        *pt_conf_i64(base, d) = v;
+        return PT_OK;
+    case PT_CONF_DURATION:
+        return pt_conf_get_duration(cf, s, pt_conf_i64(base, d));
+    case PT_CONF_SIZE:
+        if (pt_conf_get_size(cf, s, &v) != PT_OK)
+            return PT_ERROR;
+        if (b && (v < b->min || v > b->max)) {
+            char lo[32], hi[32];
+            pt_format_size(lo, sizeof(lo), (uint64_t) b->min);
+            pt_format_size(hi, sizeof(hi), (uint64_t) b->max);
+            pt_conf_error(cf, s, "\"%s\" must be between %s and %s", d->name, lo, hi);
+            return PT_ERROR;
+        }
+        *pt_conf_i64(base, d) = v;
+        return PT_OK;
+    case PT_CONF_STRING: {
+        const char *str = pt_conf_get_string(cf, s);
+        if (str == NULL)
+            return PT_ERROR;
+        *pt_conf_ptr(base, d) = (void *) str;
+        return PT_OK;
+    }
+    case PT_CONF_ENUM:
+        return pt_conf_set_enum(cf, s, pt_conf_int(base, d), d->arg);
+    case PT_CONF_CUSTOM:
+        return d->set(cf, s, (char *) base + d->offset, d);
+    }
+    PT_ASSERT(!"unknown directive type");
+    return PT_ERROR;
+}
+
+static const pt_directive_t *pt_conf_find(const pt_directive_t *t, unsigned scope,
+                                          const char *name)
+{
+    for (; t->name; t++)
+        if ((t->scope & scope) && strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+void pt_conf_unset(const pt_directive_t *t, unsigned scope, void *base)
+{
+    for (; t->name; t++) {
+        if (!(t->scope & scope))
+            continue;
+        switch (t->type) {
+        case PT_CONF_BOOL:
+        case PT_CONF_ENUM:
+            *pt_conf_int(base, t) = PT_CONF_UNSET;
+            break;
+        case PT_CONF_UINT:
+        case PT_CONF_DURATION:
+        case PT_CONF_SIZE:
+            *pt_conf_i64(base, t) = PT_CONF_UNSET;
+            break;
+        default:
+            *pt_conf_ptr(base, t) = NULL;
+        }
+    }
+}
+
+static bool pt_conf_is_unset(const pt_directive_t *t, const void *base)
+{
+    void *b = (void *) base;
+
+    switch (t->type) {
+    case PT_CONF_BOOL:
+    case PT_CONF_ENUM:
+        return *pt_conf_int(b, t) == PT_CONF_UNSET;
+    case PT_CONF_UINT:
+    case PT_CONF_DURATION:
+    case PT_CONF_SIZE:
+        return *pt_conf_i64(b, t) == PT_CONF_UNSET;
+    default:
+        return *pt_conf_ptr(b, t) == NULL;
+    }
+}
+
+int pt_conf_walk(pt_conf_ctx_t *cf, const config_setting_t *group, unsigned scope,
+                 const pt_conf_target_t *targets, size_t ntargets, const char *const *skip)
+{
+    int rc = PT_OK;
+    int n = config_setting_length(group);
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
+        const char *name = config_setting_name(s);
+        const pt_directive_t *d = NULL;
+        size_t k;
+        bool skipped = false;
+
+        for (const char *const *sk = skip; sk && *sk; sk++)
+            if (strcmp(*sk, name) == 0)
+                skipped = true;
+        if (skipped)
+            continue;
+        for (k = 0; k < ntargets; k++)
+            if ((d = pt_conf_find(targets[k].table, scope, name)) != NULL)
+                break;
+        if (d == NULL) {
+            const char *where = config_setting_name(group);
+            pt_conf_error(cf, s, "unknown setting \"%s\"%s%s", name,
+                          where ? " in " : "", where ? where : "");
+            rc = PT_ERROR;
+            continue;
+        }
+        if (pt_conf_apply(cf, s, d, targets[k].base) != PT_OK)
+            rc = PT_ERROR;
+    }
+    return rc;
+}
+
+void pt_conf_merge(const pt_directive_t *t, unsigned scope, void *child, const void *parent)
+{
+    for (; t->name; t++) {
+        if (!(t->scope & scope) || !pt_conf_is_unset(t, child))
+            continue;
+        memcpy((char *) child + t->offset, (const char *) parent + t->offset,
+               t->type == PT_CONF_BOOL || t->type == PT_CONF_ENUM ? sizeof(int)
+               : t->type == PT_CONF_UINT || t->type == PT_CONF_DURATION
+                 || t->type == PT_CONF_SIZE ? sizeof(int64_t) : sizeof(void *));
+    }
+}
+
+int pt_conf_defaults(pt_conf_ctx_t *cf, const pt_directive_t *t, unsigned scope, void *base)
+{
+    int rc = PT_OK;
+
+    for (; t->name; t++) {
+        if (!(t->scope & scope) || t->def == NULL || !pt_conf_is_unset(t, base))
+            continue;
+        /* Parse the default exactly as a config value, so the table, the
+         * man page and the parser can never disagree on its meaning. */
+        config_t c;
+        char text[512];
+        config_init(&c);
+        snprintf(text, sizeof(text), "%s = %s;", t->name, t->def);
+        if (config_read_string(&c, text) != CONFIG_TRUE) {
+            pt_conf_error(cf, NULL, "built-in default of \"%s\" does not parse", t->name);
+            rc = PT_ERROR;
+        } else if (pt_conf_apply(cf, config_setting_get_elem(config_root_setting(&c), 0), t,
+                                 base) != PT_OK) {
+            rc = PT_ERROR;
+        }
+        config_destroy(&c);
+    }
+    return rc;
+}
+
+void pt_conf_indent(FILE *out, int indent)
+{
+    fprintf(out, "%*s", indent * 2, "");
+}
+
+void pt_conf_print_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+void pt_conf_dump(FILE *out, const pt_directive_t *t, unsigned scope, const void *base,
+                  int indent)
+{
+    void *b = (void *) base;
+    char buf[64];
+
+    for (; t->name; t++) {
+        if (!(t->scope & scope) || pt_conf_is_unset(t, base))
+            continue;
+        if (t->type == PT_CONF_CUSTOM && t->dump == NULL)
+            continue;
+        pt_conf_indent(out, indent);
+        fprintf(out, "%s = ", t->name);
+        switch (t->type) {
+        case PT_CONF_BOOL:
+            fputs(*pt_conf_int(b, t) ? "true" : "false", out);
+            break;
+        case PT_CONF_UINT:
+            fprintf(out, "%" PRId64, *pt_conf_i64(b, t));
+            break;
+        case PT_CONF_DURATION:
+            pt_format_duration(buf, sizeof(buf), *pt_conf_i64(b, t));
+            fprintf(out, "\"%s\"", buf);
+            break;
+        case PT_CONF_SIZE:
+            pt_format_size(buf, sizeof(buf), (uint64_t) *pt_conf_i64(b, t));
+            fprintf(out, "\"%s\"", buf);
+            break;
+        case PT_CONF_STRING:
+            pt_conf_print_string(out, *pt_conf_ptr(b, t));
+            break;
+        case PT_CONF_ENUM: {
+            const pt_conf_enum_t *e = t->arg;
+            while (e->name && e->value != *pt_conf_int(b, t))
+                e++;
+            fprintf(out, "\"%s\"", e->name ? e->name : "?");
+            break;
+        }
+        case PT_CONF_CUSTOM:
+            t->dump(out, (const char *) base + t->offset, t, indent);
+            break;
+        }
+        fputs(";\n", out);
+    }
+}

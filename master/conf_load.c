@@ -1,0 +1,426 @@
+/*
+ * conf_load.c: read the libconfig file and run the core and module tables
+ * over it, in this order: portico { } (process settings and connection
+ * defaults), defaults { } (route defaults), listen ( ), upstreams { },
+ * routes ( ); then compile the router. Every error names file and line;
+ * names no table knows are errors, so typos do not pass silently.
+ */
+#include "common/pt.h"
+#include "common/conf.h"
+#include "common/log.h"
+#include "master/conf_load.h"
+#include "worker/conf.h"
+#include "worker/module.h"
+#include "worker/router.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <unistd.h>
+
+#define PT_CONF_ARENA_BLOCK     (64 * 1024)
+#define PT_MCONF_FIELD(f)       offsetof(pt_main_conf_t, f)
+
+static int pt_conf_set_workers(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                               const pt_directive_t *d);
+static void pt_conf_dump_workers(FILE *out, const void *field, const pt_directive_t *d,
+                                 int indent);
+
+static const pt_conf_enum_t pt_conf_log_levels[] = {
+    { "emerg", PT_LOG_EMERG }, { "alert", PT_LOG_ALERT }, { "crit", PT_LOG_CRIT },
+    { "error", PT_LOG_ERR }, { "warn", PT_LOG_WARN }, { "notice", PT_LOG_NOTICE },
+    { "info", PT_LOG_INFO }, { "debug", PT_LOG_DEBUG }, { NULL, 0 }
+};
+static const pt_conf_bounds_t pt_conf_shm_bounds = { 1024 * 1024, INT64_C(64) << 30 };
+static const pt_conf_bounds_t pt_conf_gen_bounds = { 1, 64 };
+static const pt_conf_bounds_t pt_conf_conn_bounds = { 16, 1000000 };
+static const pt_conf_bounds_t pt_conf_nofile_bounds = { 64, 16777216 };
+
+/* The process settings of portico { }. */
+const pt_directive_t pt_main_directives[] = {
+    { "workers", PT_CONF_CUSTOM, PT_SCOPE_MAIN, PT_MCONF_FIELD(workers), NULL, NULL,
+      pt_conf_set_workers, pt_conf_dump_workers, "worker processes, or \"auto\"" },
+    { "user", PT_CONF_STRING, PT_SCOPE_MAIN, PT_MCONF_FIELD(user), NULL, NULL, NULL, NULL,
+      "user the workers run as" },
+    { "group", PT_CONF_STRING, PT_SCOPE_MAIN, PT_MCONF_FIELD(group), NULL, NULL, NULL, NULL,
+      "group the workers run as" },
+    { "pidfile", PT_CONF_STRING, PT_SCOPE_MAIN, PT_MCONF_FIELD(pidfile), "\"" PT_PID_PATH "\"",
+      NULL, NULL, NULL, "the master's pid file" },
+    { "error_log", PT_CONF_STRING, PT_SCOPE_MAIN, PT_MCONF_FIELD(error_log), NULL, NULL, NULL,
+      NULL, "error log file, or \"stderr\"" },
+    { "log_level", PT_CONF_ENUM, PT_SCOPE_MAIN, PT_MCONF_FIELD(log_level), "\"info\"",
+      pt_conf_log_levels, NULL, NULL, "least severe level logged" },
+    { "shm_size", PT_CONF_SIZE, PT_SCOPE_MAIN, PT_MCONF_FIELD(shm_size), "\"32M\"",
+      &pt_conf_shm_bounds, NULL, NULL, "shared memory segment" },
+    { "drain_timeout", PT_CONF_DURATION, PT_SCOPE_MAIN, PT_MCONF_FIELD(drain_timeout),
+      "\"30s\"", NULL, NULL, NULL, "how long a retiring worker finishes requests" },
+    { "max_generations", PT_CONF_UINT, PT_SCOPE_MAIN, PT_MCONF_FIELD(max_generations), "4",
+      &pt_conf_gen_bounds, NULL, NULL, "old generations allowed to linger" },
+    { "worker_connections", PT_CONF_UINT, PT_SCOPE_MAIN, PT_MCONF_FIELD(worker_connections),
+      "10000", &pt_conf_conn_bounds, NULL, NULL, "client connections per worker" },
+    { "worker_rlimit_nofile", PT_CONF_UINT, PT_SCOPE_MAIN,
+      PT_MCONF_FIELD(worker_rlimit_nofile), NULL, &pt_conf_nofile_bounds, NULL, NULL,
+      "open file limit of workers" },
+    PT_DIRECTIVE_END
+};
+
+static const char *const pt_conf_top_names[] = {
+    "portico", "defaults", "listen", "upstreams", "routes", NULL
+};
+
+static int pt_conf_set_workers(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                               const pt_directive_t *d)
+{
+    int64_t v;
+
+    if (config_setting_type(s) == CONFIG_TYPE_STRING
+        && strcmp(config_setting_get_string(s), "auto") == 0) {
+        *(int64_t *) field = 0;
+        return PT_OK;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        pt_conf_error(cf, s, "\"workers\" must be a number or \"auto\"");
+        return PT_ERROR;
+    }
+    if (pt_conf_get_uint(cf, s, 1, 512, &v) != PT_OK)
+        return PT_ERROR;
+    *(int64_t *) field = v;
+    return PT_OK;
+}
+
+static void pt_conf_dump_workers(FILE *out, const void *field, const pt_directive_t *d,
+                                 int indent)
+{
+    int64_t v = *(const int64_t *) field;
+
+    if (v == 0)
+        fputs("\"auto\"", out);
+    else
+        fprintf(out, "%" PRId64, v);
+}
+
+static size_t pt_conf_targets(pt_conf_t *conf, unsigned scope, void **confs,
+                              pt_conf_target_t *t, size_t n)
+{
+    return n + pt_conf_module_targets(conf, scope, confs, t + n, PT_MODULES_MAX);
+}
+
+static int pt_conf_load_portico(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+{
+    pt_conf_target_t t[2 + PT_MODULES_MAX] = {
+        { pt_main_directives, &conf->main },
+        { pt_listen_directives, &conf->listen_defaults },
+    };
+
+    if (s == NULL)
+        return PT_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        pt_conf_error(cf, s, "\"portico\" must be a group { ... }");
+        return PT_ERROR;
+    }
+    size_t n = pt_conf_targets(conf, PT_SCOPE_MAIN, conf->mod_main, t, 2);
+    return pt_conf_walk(cf, s, PT_SCOPE_MAIN, t, n, NULL);
+}
+
+static int pt_conf_load_defaults(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+{
+    pt_conf_target_t t[1 + PT_MODULES_MAX] = { { pt_route_directives, &conf->route_defaults } };
+
+    if (s == NULL)
+        return PT_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        pt_conf_error(cf, s, "\"defaults\" must be a group { ... }");
+        return PT_ERROR;
+    }
+    size_t n = pt_conf_targets(conf, PT_SCOPE_ROUTE, conf->mod_defaults, t, 1);
+    return pt_conf_walk(cf, s, PT_SCOPE_ROUTE, t, n, NULL);
+}
+
+static int pt_conf_load_listeners(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+{
+    int rc = PT_OK;
+
+    if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_LIST
+                      && config_setting_type(s) != CONFIG_TYPE_ARRAY)) {
+        pt_conf_error(cf, s, "\"listen\" must be a list ( ... ) of addresses or groups");
+        return PT_ERROR;
+    }
+    size_t n = (size_t) config_setting_length(s);
+    if (n == 0 || n > PT_LISTENERS_MAX) {
+        pt_conf_error(cf, s, "\"listen\" needs 1 to %d entries", PT_LISTENERS_MAX);
+        return PT_ERROR;
+    }
+    conf->listeners = pt_arena_calloc(cf->arena, n * sizeof(*conf->listeners));
+    if (conf->listeners == NULL)
+        return PT_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        pt_listener_t *l = &conf->listeners[i];
+        l->index = (unsigned) i;
+        if (pt_listen_conf_parse(cf, conf, e, l) != PT_OK) {
+            rc = PT_ERROR;
+            continue;
+        }
+        for (size_t k = 0; k < i; k++) {
+            const pt_listener_t *o = &conf->listeners[k];
+            if (o->address && o->addr.len == l->addr.len
+                && memcmp(&o->addr.ss, &l->addr.ss, l->addr.len) == 0) {
+                pt_conf_error(cf, e, "address %s is already listened on (line %u)", l->address,
+                              o->line);
+                rc = PT_ERROR;
+            } else if (o->name && strcmp(o->name, l->name) == 0) {
+                pt_conf_error(cf, e, "a listener named \"%s\" exists (line %u)", l->name,
+                              o->line);
+                rc = PT_ERROR;
+            }
+        }
+    }
+    conf->nlisteners = n;
+    return rc;
+}
+
+static int pt_conf_load_upstreams(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+{
+    int rc = PT_OK;
+
+    if (s == NULL)
+        return PT_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        pt_conf_error(cf, s, "\"upstreams\" must be a group { name = { servers = [...]; }; }");
+        return PT_ERROR;
+    }
+    size_t n = (size_t) config_setting_length(s);
+    conf->upstreams = pt_arena_calloc(cf->arena, (n ? n : 1) * sizeof(*conf->upstreams));
+    if (conf->upstreams == NULL)
+        return PT_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        conf->upstreams[i].index = (unsigned) i;
+        if (pt_upstream_conf_parse(cf, conf, config_setting_get_elem(s, (unsigned) i),
+                                   &conf->upstreams[i]) != PT_OK)
+            rc = PT_ERROR;
+    }
+    conf->nupstreams = n;
+    return rc;
+}
+
+static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+{
+    int rc = PT_OK;
+
+    if (s == NULL) {
+        pt_conf_error(cf, NULL, "no \"routes\": nothing would answer requests");
+        return PT_ERROR;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+        pt_conf_error(cf, s, "\"routes\" must be a list ( { ... }, { ... } )");
+        return PT_ERROR;
+    }
+    size_t n = (size_t) config_setting_length(s);
+    conf->routes = pt_arena_calloc(cf->arena, (n ? n : 1) * sizeof(*conf->routes));
+    if (conf->routes == NULL)
+        return PT_ERROR;
+    conf->nroutes = n;
+    for (size_t i = 0; i < n; i++) {
+        conf->routes[i].index = (unsigned) i;
+        if (pt_route_conf_parse(cf, conf, config_setting_get_elem(s, (unsigned) i),
+                                &conf->routes[i]) != PT_OK)
+            rc = PT_ERROR;
+    }
+    if (rc != PT_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (pt_route_conf_finish(cf, conf, &conf->routes[i],
+                                 config_setting_get_elem(s, (unsigned) i)) != PT_OK)
+            rc = PT_ERROR;
+    return rc;
+}
+
+static int pt_conf_modules_alloc(pt_conf_ctx_t *cf, pt_conf_t *conf)
+{
+    for (size_t i = 0; i < pt_nmodules; i++) {
+        const pt_module_t *m = pt_modules[i];
+        if (m->main_conf_size) {
+            if ((conf->mod_main[i] = pt_arena_calloc(cf->arena, m->main_conf_size)) == NULL)
+                return PT_ERROR;
+            if (m->directives)
+                pt_conf_unset(m->directives, PT_SCOPE_MAIN, conf->mod_main[i]);
+        }
+        if (m->route_conf_size) {
+            if ((conf->mod_defaults[i] = pt_arena_calloc(cf->arena, m->route_conf_size)) == NULL)
+                return PT_ERROR;
+            if (m->directives)
+                pt_conf_unset(m->directives, PT_SCOPE_ROUTE, conf->mod_defaults[i]);
+        }
+    }
+    return PT_OK;
+}
+
+static char *pt_conf_take_errors(pt_conf_ctx_t *cf)
+{
+    const char *text = cf->errors_len ? cf->errors : "configuration failed\n";
+
+    return strdup(text);
+}
+
+pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
+{
+    pt_arena_t *arena = pt_arena_create(PT_CONF_ARENA_BLOCK, 0);
+    pt_conf_t *conf = arena ? pt_arena_calloc(arena, sizeof(*conf)) : NULL;
+    pt_conf_ctx_t cf = { .arena = arena, .file = path, .data = conf };
+    config_t lc;
+
+    *errors = NULL;
+    if (conf == NULL) {
+        pt_arena_destroy(arena);
+        *errors = strdup("out of memory\n");
+        return NULL;
+    }
+    conf->arena = arena;
+    conf->path = pt_arena_strndup(arena, path, strlen(path));
+    conf->generation = generation;
+
+    config_init(&lc);
+    char *dir = strdup(path);
+    if (dir)
+        config_set_include_dir(&lc, dirname(dir));
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            pt_conf_error(&cf, NULL, "cannot read: %s", strerror(errno));
+        else
+            pt_conf_error_at(&cf, config_error_file(&lc), (unsigned) config_error_line(&lc),
+                             "%s", config_error_text(&lc));
+        goto failed;
+    }
+    if (cf.nerrors == 0 && pt_conf_modules_alloc(&cf, conf) != PT_OK)
+        goto failed;
+
+    const config_setting_t *root = config_root_setting(&lc);
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned) i);
+        bool known = false;
+        for (const char *const *n = pt_conf_top_names; *n; n++)
+            known |= strcmp(*n, config_setting_name(s)) == 0;
+        if (!known)
+            pt_conf_error(&cf, s, "unknown setting \"%s\" (the top level takes portico, "
+                          "defaults, listen, upstreams and routes)", config_setting_name(s));
+    }
+
+    pt_conf_unset(pt_main_directives, PT_SCOPE_MAIN, &conf->main);
+    pt_conf_unset(pt_listen_directives, PT_SCOPE_MAIN, &conf->listen_defaults);
+    pt_conf_unset(pt_route_directives, PT_SCOPE_ROUTE, &conf->route_defaults);
+    pt_conf_load_portico(&cf, conf, config_setting_get_member(root, "portico"));
+    pt_conf_load_defaults(&cf, conf, config_setting_get_member(root, "defaults"));
+    pt_conf_defaults(&cf, pt_main_directives, PT_SCOPE_MAIN, &conf->main);
+    pt_conf_defaults(&cf, pt_listen_directives, PT_SCOPE_MAIN, &conf->listen_defaults);
+    pt_conf_defaults(&cf, pt_route_directives, PT_SCOPE_ROUTE, &conf->route_defaults);
+    for (size_t i = 0; i < pt_nmodules; i++) {
+        const pt_module_t *m = pt_modules[i];
+        if (m->directives && conf->mod_main[i])
+            pt_conf_defaults(&cf, m->directives, PT_SCOPE_MAIN, conf->mod_main[i]);
+        if (m->directives && conf->mod_defaults[i])
+            pt_conf_defaults(&cf, m->directives, PT_SCOPE_ROUTE, conf->mod_defaults[i]);
+    }
+    if (pt_conf_load_listeners(&cf, conf, config_setting_get_member(root, "listen")) != PT_OK
+        || pt_conf_load_upstreams(&cf, conf, config_setting_get_member(root, "upstreams"))
+           != PT_OK
+        || cf.nerrors
+        || pt_conf_load_routes(&cf, conf, config_setting_get_member(root, "routes")) != PT_OK
+        || cf.nerrors)
+        goto failed;
+    for (size_t i = 0; i < pt_nmodules; i++) {
+        const pt_module_t *m = pt_modules[i];
+        if (m->init_main && m->init_main(&cf, conf, conf->mod_main[i]) != PT_OK)
+            goto failed;
+    }
+    if ((conf->router = pt_router_build(&cf, conf)) == NULL || cf.nerrors)
+        goto failed;
+
+    config_destroy(&lc);
+    free(dir);
+    return conf;
+
+failed:
+    *errors = pt_conf_take_errors(&cf);
+    config_destroy(&lc);
+    free(dir);
+    pt_conf_free(conf);
+    return NULL;
+}
+
+void pt_conf_free(pt_conf_t *conf)
+{
+    if (conf == NULL)
+        return;
+    for (size_t i = 0; i < conf->nroutes; i++)
+        pt_route_conf_free(&conf->routes[i]);
+    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
+        if (f->fd >= 0)
+            close(f->fd);
+        f->fd = -1;
+    }
+    pt_router_free(conf->router);
+    pt_arena_destroy(conf->arena);
+}
+
+int pt_conf_open_logs(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
+                      size_t err_len)
+{
+    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
+        int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(err, err_len, "cannot open access log %s: %s", f->path, strerror(errno));
+            return PT_ERROR;
+        }
+        if (chown_files && fchown(fd, uid, gid) != 0)
+            pt_log_errno(PT_LOG_WARN, errno, "chown of %s", f->path);
+        if (f->fd >= 0) {
+            /* Reopen: keep the descriptor number the workers know. */
+            dup3(fd, f->fd, O_CLOEXEC);
+            close(fd);
+        } else {
+            f->fd = fd;
+        }
+    }
+    return PT_OK;
+}
+
+void pt_conf_dump_all(FILE *out, const pt_conf_t *conf)
+{
+    fprintf(out, "# effective configuration of %s\nportico = {\n", conf->path);
+    pt_conf_dump(out, pt_main_directives, PT_SCOPE_MAIN, &conf->main, 1);
+    pt_conf_dump(out, pt_listen_directives, PT_SCOPE_MAIN, &conf->listen_defaults, 1);
+    for (size_t i = 0; i < pt_nmodules; i++)
+        if (pt_modules[i]->directives && conf->mod_main[i])
+            pt_conf_dump(out, pt_modules[i]->directives, PT_SCOPE_MAIN, conf->mod_main[i], 1);
+    fputs("};\ndefaults = {\n", out);
+    pt_conf_dump(out, pt_route_directives, PT_SCOPE_ROUTE, &conf->route_defaults, 1);
+    for (size_t i = 0; i < pt_nmodules; i++)
+        if (pt_modules[i]->directives && conf->mod_defaults[i])
+            pt_conf_dump(out, pt_modules[i]->directives, PT_SCOPE_ROUTE, conf->mod_defaults[i],
+                         1);
+    fputs("};\nlisten = (\n", out);
+    for (size_t i = 0; i < conf->nlisteners; i++) {
+        const pt_listener_t *l = &conf->listeners[i];
+        fputs("  {\n    address = ", out);
+        pt_conf_print_string(out, l->address);
+        fputs(";\n    name = ", out);
+        pt_conf_print_string(out, l->name);
+        fputs(";\n", out);
+        pt_conf_dump(out, pt_listen_directives, PT_SCOPE_LISTEN, &l->c, 2);
+        fprintf(out, "  }%s\n", i + 1 < conf->nlisteners ? "," : "");
+    }
+    fputs(");\nupstreams = {\n", out);
+    for (size_t i = 0; i < conf->nupstreams; i++)
+        pt_upstream_conf_dump(out, &conf->upstreams[i], 1);
+    fputs("};\nroutes = (\n", out);
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const pt_route_t *r = &conf->routes[i];
+        fputs("  {\n", out);
+        pt_route_conf_dump(out, r, 2);
+        pt_conf_dump(out, pt_route_directives, PT_SCOPE_ROUTE, &r->c, 2);
+        for (size_t k = 0; k < pt_nmodules; k++)
+            if (pt_modules[k]->directives && r->mod_conf[k])
+                pt_conf_dump(out, pt_modules[k]->directives, PT_SCOPE_ROUTE, r->mod_conf[k], 2);
+        fprintf(out, "  }%s\n", i + 1 < conf->nroutes ? "," : "");
+    }
+    fputs(");\n", out);
+}

@@ -1,0 +1,25 @@
+/*
+ * conf_load.h: building one generation's pt_conf_t from the config file.
+ */
+#ifndef PT_CONF_LOAD_H
+#define PT_CONF_LOAD_H
+
+#include "common/pt.h"
+#include "worker/core.h"
+
+/* Read, validate and compile path. On success the conf; on failure NULL
+ * and *errors gets "file:line: message" lines (malloc'd, caller frees). */
+pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors);
+
+/* Free a conf and what it holds (regexes, log fds). NULL is fine. */
+void pt_conf_free(pt_conf_t *conf);
+
+/* Open (creating) the access log files of conf, owned by uid/gid when
+ * chown is true. PT_ERROR with a message in err (err_len bytes). */
+int pt_conf_open_logs(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
+                      size_t err_len);
+
+/* Print the effective configuration, defaults included (-T). */
+void pt_conf_dump_all(FILE *out, const pt_conf_t *conf);
+
+#endif

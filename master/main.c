@@ -1,0 +1,160 @@
+/*
+ * main.c: portico's command line. Everything else lives in libportico.a.
+ */
+#include "common/pt.h"
+#include "common/log.h"
+#include "master/conf_load.h"
+#include "master/daemon.h"
+#include "master/master.h"
+#include "worker/module.h"
+
+#include <getopt.h>
+#include <openssl/opensslv.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#define PT_EXIT_OK      0
+#define PT_EXIT_CONFIG  1
+#define PT_EXIT_USAGE   2
+
+static const struct option pt_main_options[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "test", no_argument, NULL, 't' },
+    { "dump", no_argument, NULL, 'T' },
+    { "signal", required_argument, NULL, 's' },
+    { "foreground", no_argument, NULL, 'F' },
+    { "workers", required_argument, NULL, 'w' },
+    { "pidfile", required_argument, NULL, 'p' },
+    { "version", no_argument, NULL, 'V' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+static void pt_main_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: portico [options]\n"
+            "  -c, --config FILE    configuration file (default %s)\n"
+            "  -t, --test           check the configuration and exit\n"
+            "  -T, --dump           check the configuration and print it with all defaults\n"
+            "  -s, --signal NAME    send NAME to the running master: stop, quit, reload, reopen\n"
+            "  -F, --foreground     stay in the foreground (logs go to stderr unless\n"
+            "                       error_log is set)\n"
+            "  -w, --workers N      run N workers (overrides \"workers\")\n"
+            "  -p, --pidfile FILE   pid file (overrides \"pidfile\")\n"
+            "  -V, --version        print the version and the compiled-in features\n"
+            "  -h, --help           print this help\n", PT_CONF_PATH);
+}
+
+static void pt_main_version(void)
+{
+    printf("portico %s\n", PACKAGE_VERSION);
+    printf("built with: %s, libconfig, zlib, libmaxminddb, PCRE2 %d.%d%s\n",
+           OPENSSL_VERSION_TEXT, PCRE2_MAJOR, PCRE2_MINOR,
+#ifdef PT_SANITIZERS
+           ", ASan+UBSan"
+#else
+           ""
+#endif
+           );
+    printf("modules:");
+    for (size_t i = 0; i < pt_nmodules; i++)
+        printf(" %s", pt_modules[i]->name);
+    printf("\nconfiguration: %s\n", PT_CONF_PATH);
+}
+
+static PT_NORETURN void pt_main_bad(const char *what, const char *arg)
+{
+    fprintf(stderr, "portico: %s \"%s\"\nTry 'portico --help'.\n", what, arg);
+    exit(PT_EXIT_USAGE);
+}
+
+int main(int argc, char **argv)
+{
+    pt_master_opts_t o = { .conf_path = PT_CONF_PATH, .workers = -1 };
+    bool test = false, dump = false;
+    const char *signame = NULL;
+    int c;
+
+    pt_module_setup();
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:tTs:Fw:p:Vh", pt_main_options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o.conf_path = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'T':
+            dump = true;
+            break;
+        case 's':
+            signame = optarg;
+            break;
+        case 'F':
+            o.foreground = true;
+            break;
+        case 'w': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > 512)
+                pt_main_bad("invalid worker count (1 to 512):", optarg);
+            o.workers = n;
+            break;
+        }
+        case 'p':
+            o.pidfile = optarg;
+            break;
+        case 'V':
+            pt_main_version();
+            return PT_EXIT_OK;
+        case 'h':
+            pt_main_usage(stdout);
+            return PT_EXIT_OK;
+        case ':':
+            pt_main_bad("this option needs a value:", argv[optind - 1]);
+        default:
+            pt_main_bad("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        pt_main_bad("unexpected argument", argv[optind]);
+
+    if (signame) {
+        char err[512];
+        const char *pidfile = o.pidfile;
+        pt_conf_t *conf = NULL;
+        if (pidfile == NULL) {
+            char *errors = NULL;
+            conf = pt_conf_load(o.conf_path, 0, &errors);
+            free(errors);
+            pidfile = conf ? conf->main.pidfile : PT_PID_PATH;
+        }
+        int rc = pt_signal_master(pidfile, signame, err, sizeof(err));
+        pt_conf_free(conf);
+        if (rc != 0) {
+            fprintf(stderr, "portico: %s\n", err);
+            return strncmp(err, "unknown signal", 14) == 0 ? PT_EXIT_USAGE : PT_EXIT_CONFIG;
+        }
+        return PT_EXIT_OK;
+    }
+
+    char *errors = NULL;
+    pt_conf_t *conf = pt_conf_load(o.conf_path, 1, &errors);
+    if (conf == NULL) {
+        fputs(errors, stderr);
+        if (test || dump)
+            fprintf(stderr, "configuration file %s test failed\n", o.conf_path);
+        free(errors);
+        return PT_EXIT_CONFIG;
+    }
+    if (test || dump) {
+        if (dump)
+            pt_conf_dump_all(stdout, conf);
+        fprintf(stderr, "configuration file %s test is successful\n", o.conf_path);
+        pt_conf_free(conf);
+        return PT_EXIT_OK;
+    }
+    return pt_master_run(&o, conf);
+}

@@ -1,0 +1,189 @@
+/*
+ * core.h: what one generation serves. The master builds a pt_conf_t from
+ * the config file (master/conf_load.c runs the directive tables that live
+ * next to each feature in worker/), forks the generation's workers with it,
+ * and never changes it after.
+ */
+#ifndef PT_CORE_H
+#define PT_CORE_H
+
+#include "common/pt.h"
+#include "common/arena.h"
+#include "common/conf.h"
+#include "common/sock.h"
+
+#define PT_MODULES_MAX      32
+#define PT_LISTENERS_MAX    64      /* a route's listener set is a 64-bit mask */
+
+typedef struct pt_conf_s pt_conf_t;
+typedef struct pt_listener_s pt_listener_t;
+typedef struct pt_route_s pt_route_t;
+typedef struct pt_upstream_s pt_upstream_t;
+typedef struct pt_server_s pt_server_t;
+typedef struct pt_router_s pt_router_t;
+typedef struct pt_module_s pt_module_t;
+typedef struct pt_request_s pt_request_t;
+typedef struct pt_conn_s pt_conn_t;
+typedef struct pt_logfile_s pt_logfile_t;
+typedef struct pt_tls_conf_s pt_tls_conf_t;
+typedef struct pt_errpage_s pt_errpage_t;
+
+/* Process settings: the portico { } block. */
+typedef struct {
+    int64_t workers;            /* 0 = "auto": one per CPU */
+    const char *user;
+    const char *group;
+    const char *pidfile;
+    const char *error_log;
+    int log_level;
+    int64_t shm_size;
+    pt_msec_t drain_timeout;
+    int64_t max_generations;
+    int64_t worker_connections;
+    int64_t worker_rlimit_nofile;
+} pt_main_conf_t;
+
+/* Connection settings: a listen entry, defaults in portico { }. */
+typedef struct {
+    pt_msec_t header_timeout;
+    pt_msec_t body_timeout;
+    pt_msec_t keepalive_timeout;
+    pt_msec_t send_timeout;
+    pt_msec_t lingering_timeout;
+    int64_t keepalive_requests;
+    int64_t max_request_line;
+    int64_t max_header_size;
+    int64_t max_header_count;
+    int64_t backlog;
+} pt_listen_conf_t;
+
+struct pt_listener_s {
+    const char *name;
+    const char *address;        /* as written */
+    pt_sockaddr_t addr;
+    unsigned index;
+    unsigned line;
+    pt_listen_conf_t c;
+    pt_tls_conf_t *tls;         /* NULL: plain HTTP */
+};
+
+/* Per-request settings: a route, defaults in defaults { }. Fields that a
+ * route inherits must be in this struct so one merge serves all. */
+typedef struct {
+    int64_t client_max_body_size;
+    int xff;                    /* set X-Forwarded-For/-Proto/-Host */
+    int forwarded;              /* set RFC 7239 Forwarded */
+    int via;
+    int request_id;             /* generate X-Request-ID when absent */
+    int websocket;              /* allow Upgrade */
+    pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
+    int replace_upstream_errors;
+    const char *server_header;  /* "" = none */
+    pt_errpage_t *errors;       /* custom error responses, NULL-terminated list head */
+    pt_logfile_t *access_log;   /* NULL = off */
+    void *access_log_set;       /* custom slot: UNSET/NULL vs explicitly set (see accesslog) */
+} pt_route_conf_t;
+
+enum { PT_PATH_PREFIX = 0, PT_PATH_EXACT, PT_PATH_REGEX };
+
+typedef struct {
+    const char *name;
+    const char *value;          /* exact value, or NULL: present */
+    bool negate;
+} pt_route_header_t;
+
+struct pt_route_s {
+    const char *name;
+    unsigned index;
+    unsigned line;
+    /* match */
+    const char **hosts;         /* "api.example.com", "*.example.com"; NULL: any */
+    size_t nhosts;
+    int path_kind;
+    const char *path;           /* prefix, exact path or regex source */
+    size_t path_len;
+    void *regex;                /* pcre2_code * for PT_PATH_REGEX */
+    uint32_t methods;           /* bit (1 << PT_METHOD_x); 0: any; bit 0: other methods named */
+    const char **method_names;  /* methods outside the well-known set */
+    pt_route_header_t *headers;
+    size_t nheaders;
+    uint64_t listeners;         /* bit per listener index; 0: all */
+    /* rewrite of the forwarded path */
+    int strip_prefix;
+    const char *replace_prefix;
+    const char *rewrite;        /* with $1..$9 from a regex path */
+    /* what answers */
+    const pt_module_t *handler; /* content handler module */
+    pt_upstream_t *upstream;    /* proxy */
+    const char *proxy_name;
+    pt_route_conf_t c;
+    void *mod_conf[PT_MODULES_MAX];
+};
+
+struct pt_server_s {
+    const char *name;           /* "host:port" as written */
+    pt_sockaddr_t addr;
+    pt_upstream_t *upstream;
+    unsigned index;
+    int64_t weight;
+};
+
+struct pt_upstream_s {
+    const char *name;
+    unsigned index;
+    unsigned line;
+    pt_server_t *servers;
+    size_t nservers;
+    int64_t keepalive;          /* max idle connections per worker */
+    pt_msec_t keepalive_timeout;
+    int64_t keepalive_requests;
+    pt_msec_t connect_timeout;
+    pt_msec_t send_timeout;
+    pt_msec_t read_timeout;
+    int64_t max_response_header_size;
+    int retry;                  /* retry on a fresh connection when a reused one was dead */
+    const char *host;           /* Host to send; NULL: the client's */
+    pt_tls_conf_t *tls;
+};
+
+/* One log file shared by every route that names its path. */
+struct pt_logfile_s {
+    const char *path;
+    int fd;
+    int format;                 /* PT_LOG_FORMAT_* */
+    const char *custom;         /* custom format source */
+    void *compiled;             /* compiled custom format */
+    unsigned index;
+    pt_logfile_t *next;
+};
+
+/* A custom error response. */
+struct pt_errpage_s {
+    unsigned status;            /* 0: any status without its own entry */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    pt_errpage_t *next;
+};
+
+struct pt_conf_s {
+    pt_arena_t *arena;
+    const char *path;
+    unsigned generation;
+    pt_main_conf_t main;
+    pt_listen_conf_t listen_defaults;
+    pt_route_conf_t route_defaults;
+    pt_listener_t *listeners;
+    size_t nlisteners;
+    pt_upstream_t *upstreams;
+    size_t nupstreams;
+    pt_route_t *routes;
+    size_t nroutes;
+    pt_router_t *router;
+    pt_logfile_t *logfiles;
+    size_t nlogfiles;
+    void *mod_main[PT_MODULES_MAX];
+    void *mod_defaults[PT_MODULES_MAX];     /* route-scope structs of defaults { } */
+};
+
+#endif

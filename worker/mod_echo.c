@@ -1,0 +1,185 @@
+/*
+ * mod_echo.c: answer with the request as JSON: method, target, version,
+ * headers in order, the client address, the request id and the body.
+ * Handy for demos and tests. `echo = true;` in a route.
+ *
+ * The body is read whole (up to client_max_body_size). Text that is not
+ * valid UTF-8 has each stray byte written as \u00XX so the answer is
+ * always valid JSON; "body_length" gives the exact byte count.
+ */
+#include "common/pt.h"
+#include "common/conf.h"
+#include "worker/module.h"
+#include "worker/request.h"
+#include "worker/var.h"
+
+typedef struct {
+    int enabled;
+} pt_echo_conf_t;
+
+static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
+                              void *rconf, const void *dconf);
+static int pt_echo_content(pt_request_t *r);
+
+static const pt_directive_t pt_echo_directives[] = {
+    { "echo", PT_CONF_BOOL, PT_SCOPE_ROUTE, offsetof(pt_echo_conf_t, enabled), NULL, NULL,
+      NULL, NULL, "answer with the request as JSON" },
+    PT_DIRECTIVE_END
+};
+
+pt_module_t pt_echo_module = {
+    .name = "echo",
+    .directives = pt_echo_directives,
+    .route_conf_size = sizeof(pt_echo_conf_t),
+    .init_route = pt_echo_init_route,
+    .content = pt_echo_content,
+};
+
+static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
+                              void *rconf, const void *dconf)
+{
+    pt_echo_conf_t *ec = rconf;
+
+    if (ec->enabled != 1)
+        return PT_OK;
+    if (route->handler) {
+        pt_conf_error(cf, NULL, "route \"%s\" (line %u): give a route one of proxy, return "
+                      "and echo", route->name, route->line);
+        return PT_ERROR;
+    }
+    route->handler = &pt_echo_module;
+    return PT_OK;
+}
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
+static size_t pt_echo_utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000
+                                                                               || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* Write s as a JSON string (with quotes); returns bytes written. out must
+ * have 6 * len + 2 bytes. */
+static size_t pt_echo_json(char *out, pt_str_t s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *) s.p;
+    size_t n = 0;
+
+    out[n++] = '"';
+    for (size_t i = 0; i < s.len;) {
+        unsigned char c = p[i];
+        size_t u = c >= 0x80 ? pt_echo_utf8_len(p + i, s.len - i) : 1;
+        if (u > 1) {
+            memcpy(out + n, p + i, u);
+            n += u;
+            i += u;
+            continue;
+        }
+        i++;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char) c;
+        } else if (c == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else if (c == '\r') {
+            out[n++] = '\\';
+            out[n++] = 'r';
+        } else if (c == '\t') {
+            out[n++] = '\\';
+            out[n++] = 't';
+        } else if (c < 0x20 || c >= 0x7f) {
+            memcpy(out + n, "\\u00", 4);
+            n += 4;
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char) c;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+#define PT_ECHO_KEY(k)  (memcpy(out + n, k, sizeof(k) - 1), n += sizeof(k) - 1)
+
+static void pt_echo_respond(pt_request_t *r)
+{
+    const pt_http_head_t *h = &r->head;
+    pt_str_t body = pt_request_body(r);
+    const char *ip = pt_conn_peer_ip(r->conn);
+    size_t cap = 256 + 6 * (h->method.len + h->target.len + r->path.len + h->query.len
+                            + body.len + r->id.len + strlen(ip) + 16);
+
+    for (unsigned i = 0; i < h->nfields; i++)
+        cap += 6 * (h->fields[i].name.len + h->fields[i].value.len) + 8;
+    char *out = pt_arena_alloc(r->arena, cap);
+    size_t n = 0;
+    if (out == NULL) {
+        pt_request_abort(r, "out of memory");
+        return;
+    }
+    PT_ECHO_KEY("{\"method\":");
+    n += pt_echo_json(out + n, h->method);
+    PT_ECHO_KEY(",\"target\":");
+    n += pt_echo_json(out + n, h->target);
+    PT_ECHO_KEY(",\"path\":");
+    n += pt_echo_json(out + n, r->path);
+    PT_ECHO_KEY(",\"query\":");
+    n += pt_echo_json(out + n, h->query);
+    PT_ECHO_KEY(",\"version\":");
+    n += pt_echo_json(out + n, h->version_minor ? PT_STR("HTTP/1.1") : PT_STR("HTTP/1.0"));
+    PT_ECHO_KEY(",\"headers\":[");
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (i)
+            out[n++] = ',';
+        out[n++] = '[';
+        n += pt_echo_json(out + n, h->fields[i].name);
+        out[n++] = ',';
+        n += pt_echo_json(out + n, h->fields[i].value);
+        out[n++] = ']';
+    }
+    PT_ECHO_KEY("],\"client\":");
+    n += pt_echo_json(out + n, (pt_str_t) { ip, strlen(ip) });
+    PT_ECHO_KEY(",\"request_id\":");
+    n += pt_echo_json(out + n, r->id);
+    n += (size_t) sprintf(out + n, ",\"body_length\":%zu,\"body\":", body.len);
+    n += pt_echo_json(out + n, body);
+    PT_ECHO_KEY("}\n");
+    PT_ASSERT(n <= cap);
+    pt_response_send(r, 200, "application/json", PT_STR_NULL, out, n);
+}
+
+static int pt_echo_content(pt_request_t *r)
+{
+    pt_request_read_body(r, pt_echo_respond);
+    return PT_OK;
+}

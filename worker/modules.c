@@ -1,0 +1,28 @@
+/*
+ * modules.c: the one ordered list of compiled-in modules. Order matters:
+ * phase handlers run in this order within a phase.
+ */
+#include "common/pt.h"
+#include "worker/module.h"
+
+extern pt_module_t pt_proxy_module;
+extern pt_module_t pt_return_module;
+extern pt_module_t pt_echo_module;
+extern pt_module_t pt_accesslog_module;
+
+const pt_module_t *const pt_modules[] = {
+    &pt_proxy_module,
+    &pt_return_module,
+    &pt_echo_module,
+    &pt_accesslog_module,
+    NULL
+};
+
+size_t pt_nmodules;
+
+void pt_module_setup(void)
+{
+    for (pt_nmodules = 0; pt_modules[pt_nmodules]; pt_nmodules++)
+        ((pt_module_t *) pt_modules[pt_nmodules])->index = (unsigned) pt_nmodules;
+    PT_ASSERT(pt_nmodules <= PT_MODULES_MAX);
+}

@@ -1,0 +1,81 @@
+/*
+ * proxy.h: the proxy content handler's state, shared by proxy.c (choosing
+ * and connecting a server, sending the request), proxy_response.c
+ * (relaying the response) and proxy_tunnel.c (upgraded connections).
+ *
+ * Both sides are pumped by one function, pt_proxy_run(), whichever socket
+ * had the event: it sends what it can of the request, then moves what it
+ * can of the response. Memory queued on one side's output is not reused
+ * before that output is flushed, which is all the back-pressure there is:
+ * at most one buffer's worth is in flight each way.
+ */
+#ifndef PT_PROXY_H
+#define PT_PROXY_H
+
+#include "common/pt.h"
+#include "worker/http_chunked.h"
+#include "worker/http_parse.h"
+#include "worker/request.h"
+#include "worker/upstream.h"
+
+#define PT_PROXY_RESP_FIELDS    256
+
+enum pt_proxy_resp_state {
+    PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
+    PT_PROXY_RESP_BODY,         /* relaying the body */
+    PT_PROXY_RESP_DONE,         /* all of it is queued for the client */
+    PT_PROXY_TUNNEL             /* upgraded: bytes both ways */
+};
+
+typedef struct {
+    pt_request_t *r;
+    pt_upconn_t *up;
+    pt_server_t *server;
+    unsigned tries;             /* servers tried for this request */
+    bool retried;               /* one retry after a dead keep-alive connection */
+
+    pt_str_t head;              /* the request head for the upstream (arena) */
+    bool head_queued;
+    bool req_sent;              /* head and whole body handed to the socket */
+    bool replayable;            /* the whole request is still in memory */
+    bool upgrade;               /* forwarding an Upgrade */
+
+    uint8_t state;              /* enum pt_proxy_resp_state */
+    pt_http_head_t resp;
+    size_t resp_scanned;
+    int body;                   /* PT_HTTP_BODY_* of the response */
+    int64_t left;               /* PT_HTTP_BODY_LENGTH: bytes still to relay */
+    pt_chunked_t chunked;
+    bool decode;                /* strip chunk framing (HTTP/1.0 client) */
+    bool up_keep;               /* the upstream connection may be reused */
+    bool got_bytes;             /* any byte of a response arrived */
+    bool write_failed;          /* the server stopped taking the request */
+    bool client_head_queued;
+    pt_str_t client_head;       /* the response head for the client (arena) */
+    pt_msec_t up_start;
+    pt_upconn_handler_pt up_handler;
+    pt_timer_handler_pt up_timeout;
+    bool client_eof, up_eof;    /* tunnel: each side's end seen */
+    bool client_shut, up_shut;  /* tunnel: FIN passed on */
+} pt_proxy_t;
+
+/* proxy.c */
+void pt_proxy_run(pt_proxy_t *p);
+/* The server's connection died before answering: retry or 502. */
+void pt_proxy_dead(pt_proxy_t *p, const char *why);
+void pt_proxy_fail(pt_proxy_t *p, unsigned status, const char *why);
+/* Close the upstream connection (it cannot be reused). */
+void pt_proxy_release_close(pt_proxy_t *p);
+void pt_proxy_done(pt_proxy_t *p);
+void pt_proxy_arm_timers(pt_proxy_t *p);
+
+/* proxy_response.c: read the head and relay the body; PT_OK when it made
+ * all the progress it can for now, PT_DONE when the response is complete,
+ * PT_ERROR when it already ended the request. */
+int pt_proxy_response(pt_proxy_t *p);
+
+/* proxy_tunnel.c: after a 101, move bytes both ways until both ends close
+ * or the tunnel idles out. */
+void pt_proxy_tunnel_run(pt_proxy_t *p);
+
+#endif
