@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PT_CONF_ARENA_BLOCK     (64 * 1024)
@@ -346,6 +347,33 @@ failed:
     return NULL;
 }
 
+pt_zone_req_t *pt_conf_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf, const char *name,
+                                size_t size, int (*init)(struct pt_zone_s *, bool, void *),
+                                void *data)
+{
+    pt_zone_req_t **tail = &conf->zones;
+
+    for (pt_zone_req_t *z = conf->zones; z; z = z->next) {
+        if (strcmp(z->name, name) == 0) {
+            if (z->size != size) {
+                pt_conf_error(cf, NULL, "zone \"%s\" declared with two sizes", name);
+                return NULL;
+            }
+            return z;
+        }
+        tail = &z->next;
+    }
+    pt_zone_req_t *z = pt_arena_calloc(cf->arena, sizeof(*z));
+    if (z == NULL)
+        return NULL;
+    z->name = name;
+    z->size = size;
+    z->init = init;
+    z->data = data;
+    *tail = z;
+    return z;
+}
+
 void pt_conf_free(pt_conf_t *conf)
 {
     if (conf == NULL)
@@ -361,10 +389,38 @@ void pt_conf_free(pt_conf_t *conf)
     pt_arena_destroy(conf->arena);
 }
 
+int pt_conf_mkdir_parent(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+
+    if (n >= sizeof(dir))
+        return PT_ERROR;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return PT_OK;
+    *slash = '\0';
+    /* Create each missing level, like mkdir -p. */
+    for (char *p = dir + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+                return PT_ERROR;
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return PT_OK;
+}
+
 int pt_conf_open_logs(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
                       size_t err_len)
 {
     for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
+        pt_conf_mkdir_parent(f->path);
         int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) {
             snprintf(err, err_len, "cannot open access log %s: %s", f->path, strerror(errno));

@@ -277,6 +277,29 @@ static int pt_master_open_logs(pt_conf_t *conf, char *err, size_t len)
     return pt_conf_open_logs(conf, pt_master_drop, pt_master_uid, pt_master_gid, err, len);
 }
 
+/* Attach the zones conf asks for and let their owners initialise (or
+ * adopt) them, before any worker of the generation exists. */
+static int pt_master_attach_zones(pt_conf_t *conf, char *err, size_t len)
+{
+    for (pt_zone_req_t *z = conf->zones; z; z = z->next) {
+        bool adopted = false;
+        z->zone = pt_shm_zone_attach(pt_master_shm, z->name, z->size, conf->generation,
+                                     &adopted);
+        if (z->zone == NULL) {
+            snprintf(err, len, "cannot place zone \"%s\" of %zu bytes in "
+                     "shared memory: %s (raise shm_size)", z->name, z->size, strerror(errno));
+            return PT_ERROR;
+        }
+        if (z->init && z->init(z->zone, adopted, z->data) != PT_OK) {
+            snprintf(err, len, "cannot initialise zone \"%s\"", z->name);
+            return PT_ERROR;
+        }
+        pt_log(PT_LOG_INFO, "zone \"%s\" (%zu bytes) %s", z->name, z->size,
+               adopted ? "kept from the previous generation" : "created");
+    }
+    return PT_OK;
+}
+
 static void pt_master_log_errors(const char *what, const char *errors)
 {
     const char *p = errors;
@@ -306,7 +329,8 @@ static void pt_master_reload(void)
         pt_log(PT_LOG_WARN, "shm_size changed: it takes effect on restart, not on reload");
     if (pt_master_credentials(conf, err, sizeof(err)) != PT_OK
         || pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK
-        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK) {
+        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK
+        || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK) {
         pt_log(PT_LOG_ERR, "reload failed: %s; keeping generation %u", err, cur->num);
         pt_master_credentials(cur->conf, err, sizeof(err));
         pt_conf_free(conf);
@@ -560,6 +584,8 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
     if (log == NULL)
         log = o->foreground ? "stderr" : PT_LOG_PATH;
     pt_master_log_is_file = strcmp(log, "stderr") != 0;
+    if (pt_master_log_is_file)
+        pt_conf_mkdir_parent(log);
     if (pt_master_log_is_file && pt_log_open(log) != PT_OK) {
         fprintf(stderr, "portico: cannot open error log %s: %s\n", log, strerror(errno));
         return 1;
@@ -588,7 +614,8 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
         return pt_master_fail(ready_fd, err);
     }
     if (pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK
-        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK) {
+        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK
+        || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK) {
         pt_pidfile_remove(pt_master_pidpath, pt_master_pidfd);
         return pt_master_fail(ready_fd, err);
     }

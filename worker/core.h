@@ -27,6 +27,8 @@ typedef struct pt_conn_s pt_conn_t;
 typedef struct pt_logfile_s pt_logfile_t;
 typedef struct pt_tls_conf_s pt_tls_conf_t;
 typedef struct pt_errpage_s pt_errpage_t;
+typedef struct pt_zone_req_s pt_zone_req_t;
+struct pt_zone_s;
 
 /* Process settings: the portico { } block. */
 typedef struct {
@@ -166,6 +168,19 @@ struct pt_errpage_s {
     pt_errpage_t *next;
 };
 
+/* A shared-memory zone a module asked for at load time. The master attaches
+ * it before forking the generation (adopting the previous generation's
+ * zone of the same name and size, contents included) and calls init; the
+ * workers then find it in zone. */
+struct pt_zone_req_s {
+    const char *name;
+    size_t size;
+    int (*init)(struct pt_zone_s *zone, bool adopted, void *data);
+    void *data;
+    struct pt_zone_s *zone;
+    pt_zone_req_t *next;
+};
+
 struct pt_conf_s {
     pt_arena_t *arena;
     const char *path;
@@ -182,6 +197,7 @@ struct pt_conf_s {
     pt_router_t *router;
     pt_logfile_t *logfiles;
     size_t nlogfiles;
+    pt_zone_req_t *zones;
     void *mod_main[PT_MODULES_MAX];
     void *mod_defaults[PT_MODULES_MAX];     /* route-scope structs of defaults { } */
 };
