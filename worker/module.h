@@ -10,8 +10,9 @@
  *
  * Phase handlers return PT_OK (done with this phase), PT_DECLINED (next
  * handler), PT_AGAIN (suspended; the module resumes the request later with
- * pt_request_resume()) or an HTTP status >= 400 to finish the request
- * through the error renderer.
+ * pt_request_resume()), PT_DONE (the module answered the request itself,
+ * e.g. a redirect) or an HTTP status >= 400 to finish the request through
+ * the error renderer.
  */
 #ifndef PT_MODULE_H
 #define PT_MODULE_H

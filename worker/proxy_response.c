@@ -48,7 +48,7 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
                                                                 strlen(pt_http_reason(h->status)) };
     pt_str_t date = pt_clock_http_date();
     bool has_date = false, has_id = false;
-    size_t cap = 256 + reason.len + date.len + r->id.len;
+    size_t cap = 256 + reason.len + date.len + r->id.len + r->resp_extra.len;
 
     pt_proxy_mark_dropped(h);
     for (unsigned i = 0; i < h->nfields; i++)
@@ -124,6 +124,8 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
         PT_PUTS(r->id);
         PT_PUT("\r\n");
     }
+    if (r->resp_extra.len)
+        PT_PUTS(r->resp_extra);
     if (chunked)
         PT_PUT("Transfer-Encoding: chunked\r\n");
     if (upgrade)

@@ -358,8 +358,8 @@ static void pt_request_run_phases(pt_request_t *r)
             int rc = m->phase[p](r);
             if (rc == PT_OK || rc == PT_DECLINED)
                 continue;
-            if (rc == PT_AGAIN)
-                return;     /* TODO: resume point per phase when a module suspends */
+            if (rc == PT_AGAIN || rc == PT_DONE)
+                return;     /* suspended, or the module answered the request itself */
             pt_http_error(r, rc >= 400 ? (unsigned) rc : 500, NULL);
             return;
         }
@@ -572,7 +572,8 @@ pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_
                                   : r->conf->route_defaults.server_header;
     bool ka = pt_response_keepalive(r);
     size_t cap = 256 + date.len + (server ? strlen(server) : 0)
-                 + (content_type ? strlen(content_type) : 0) + r->id.len + extra.len;
+                 + (content_type ? strlen(content_type) : 0) + r->id.len + extra.len
+                 + r->resp_extra.len;
     char *p = pt_arena_alloc(r->arena, cap);
 
     if (p == NULL)
@@ -592,6 +593,9 @@ pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_
                       r->id.p);
     if (extra.len)
         n += snprintf(p + n, cap - (size_t) n, "%.*s", (int) extra.len, extra.p);
+    if (r->resp_extra.len)
+        n += snprintf(p + n, cap - (size_t) n, "%.*s", (int) r->resp_extra.len,
+                      r->resp_extra.p);
     if (!ka)
         n += snprintf(p + n, cap - (size_t) n, "Connection: close\r\n");
     else if (r->head.version_minor == 0)

@@ -59,6 +59,10 @@ struct pt_request_s {
     bool response_started;          /* a status line went out: errors now close */
     bool upgraded;
 
+    /* "Name: value\r\n" lines a module adds to whatever response goes out
+     * (gateway-made or proxied), e.g. Strict-Transport-Security. */
+    pt_str_t resp_extra;
+
     /* for the access log */
     const char *upstream_addr;
     pt_msec_t upstream_ms;          /* -1: no upstream */
