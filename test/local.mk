@@ -37,6 +37,8 @@ UNIT_COMMON += test/unit/common/test_shm
 test_unit_common_test_shm_LDADD = $(unit_ldadd)
 UNIT_COMMON += test/unit/common/test_shmtx
 test_unit_common_test_shmtx_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_conf
+test_unit_common_test_conf_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
 UNIT_WORKER += test/unit/worker/test_http_parse
