@@ -24,6 +24,61 @@ static void **pt_conf_ptr(void *base, const pt_directive_t *d)
     return (void **) (void *) ((char *) base + d->offset);
 }
 
+/* file as libconfig names it, as a path usable from here. */
+static const char *pt_conf_name(const pt_conf_ctx_t *cf, const char *file, char *buf,
+                                size_t len)
+{
+    if (file == NULL)
+        return cf->file;
+    if (file[0] == '/' || cf->include_dir == NULL)
+        return file;
+    /* conf_load hands libconfig the main file by its base name, from
+     * inside include_dir: name it as the operator did. */
+    const char *base = strrchr(cf->file, '/');
+    if (strcmp(file, base ? base + 1 : cf->file) == 0)
+        return cf->file;
+    snprintf(buf, len, "%s/%s", cf->include_dir, file);
+    return buf;
+}
+
+const char *pt_conf_file(const pt_conf_ctx_t *cf, const config_setting_t *s, char *buf,
+                         size_t len)
+{
+    return pt_conf_name(cf, s ? config_setting_source_file(s) : NULL, buf, len);
+}
+
+unsigned pt_conf_line(const pt_conf_ctx_t *cf, const config_setting_t *s)
+{
+    unsigned line = config_setting_source_line(s), n = 0, found = 0;
+    char want[260], path[4096];
+
+    if (config_setting_name(s) != NULL || config_setting_type(s) != CONFIG_TYPE_STRING
+        || config_setting_source_file(s) == NULL || line < 2)
+        return line;
+    /* libconfig reads one token past a string to join "adjacent" "strings"
+     * before it records the element, so the recorded line is that of the
+     * next token. Between the two there is only blank space or comments:
+     * the last line up to the recorded one holding the string is it. A
+     * string written with escapes is not found and keeps libconfig's line. */
+    const char *v = config_setting_get_string(s);
+    if (strlen(v) > sizeof(want) - 3 || strpbrk(v, "\\\"") != NULL)
+        return line;
+    snprintf(want, sizeof(want), "\"%s\"", v);
+    FILE *f = fopen(pt_conf_file(cf, s, path, sizeof(path)), "r");
+    if (f == NULL)
+        return line;
+    char *text = NULL;
+    size_t cap = 0;
+    while (n < line && getline(&text, &cap, f) >= 0) {
+        n++;
+        if (strstr(text, want) != NULL)
+            found = n;
+    }
+    free(text);
+    fclose(f);
+    return found ? found : line;
+}
+
 static void pt_conf_verror(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt,
                            va_list ap)
 {
@@ -49,23 +104,26 @@ static void pt_conf_verror(pt_conf_ctx_t *cf, const char *file, unsigned line, c
 
 void pt_conf_error_at(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt, ...)
 {
+    char path[4096];
     va_list ap;
 
     va_start(ap, fmt);
-    pt_conf_verror(cf, file ? file : cf->file, line, fmt, ap);
+    pt_conf_verror(cf, pt_conf_name(cf, file, path, sizeof(path)), line, fmt, ap);
     va_end(ap);
 }
 
 void pt_conf_error(pt_conf_ctx_t *cf, const config_setting_t *s, const char *fmt, ...)
 {
+    char path[4096];
     const char *file = cf->file;
     unsigned line = 0;
     va_list ap;
 
+    if (s == NULL)
+        s = cf->where;
     if (s != NULL) {
-        if (config_setting_source_file(s) != NULL)
-            file = config_setting_source_file(s);
-        line = config_setting_source_line(s);
+        file = pt_conf_file(cf, s, path, sizeof(path));
+        line = pt_conf_line(cf, s);
     }
     va_start(ap, fmt);
     pt_conf_verror(cf, file, line, fmt, ap);

@@ -74,6 +74,8 @@ struct pt_directive_s {
 struct pt_conf_ctx_s {
     pt_arena_t *arena;
     const char *file;       /* the main file, for errors without a setting */
+    const char *include_dir;    /* where relative @include names resolve; NULL: cwd */
+    const config_setting_t *where;  /* errors without a setting point here, if set */
     unsigned nerrors;
     char *errors;           /* "file:line: message\n" lines, arena memory */
     size_t errors_len;
@@ -86,14 +88,25 @@ typedef struct {
     void *base;
 } pt_conf_target_t;
 
-/* Record "file:line: message" for setting s (NULL: the main file). */
+/* Record "file:line: message" for setting s (NULL: cf->where, or else the
+ * main file without a line). */
 void pt_conf_error(pt_conf_ctx_t *cf, const config_setting_t *s, const char *fmt, ...)
     PT_PRINTF(3, 4);
 
 /* Record "file:line: message" at an explicit place (libconfig's own
- * parse errors). */
+ * parse errors; file as libconfig names it). */
 void pt_conf_error_at(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt, ...)
     PT_PRINTF(4, 5);
+
+/* The file of setting s as a path usable from here (included files are
+ * named relative to cf->include_dir by libconfig), into buf. */
+const char *pt_conf_file(const pt_conf_ctx_t *cf, const config_setting_t *s, char *buf,
+                         size_t len);
+
+/* The line of setting s. libconfig stamps a string element of a list or
+ * array with the line of the token after it, which is wrong when the
+ * element ends its line; this finds the line that holds the string. */
+unsigned pt_conf_line(const pt_conf_ctx_t *cf, const config_setting_t *s);
 
 /* Set every field of the rows that apply to scope to its UNSET value. */
 void pt_conf_unset(const pt_directive_t *t, unsigned scope, void *base);

@@ -163,10 +163,11 @@ static int pt_conf_load_listeners(pt_conf_ctx_t *cf, pt_conf_t *conf, const conf
         }
         for (size_t k = 0; k < i; k++) {
             const pt_listener_t *o = &conf->listeners[k];
+            const config_setting_t *a = config_setting_get_member(e, "address");
             if (o->address && o->addr.len == l->addr.len
                 && memcmp(&o->addr.ss, &l->addr.ss, l->addr.len) == 0) {
-                pt_conf_error(cf, e, "address %s is already listened on (line %u)", l->address,
-                              o->line);
+                pt_conf_error(cf, a ? a : e, "address %s is already listened on (line %u)",
+                              l->address, o->line);
                 rc = PT_ERROR;
             } else if (o->name && strcmp(o->name, l->name) == 0) {
                 pt_conf_error(cf, e, "a listener named \"%s\" exists (line %u)", l->name,
@@ -228,10 +229,14 @@ static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_
     }
     if (rc != PT_OK)
         return rc;
-    for (size_t i = 0; i < n; i++)
-        if (pt_route_conf_finish(cf, conf, &conf->routes[i],
-                                 config_setting_get_elem(s, (unsigned) i)) != PT_OK)
+    for (size_t i = 0; i < n; i++) {
+        /* Module checks of a route that fail without a setting of their
+         * own to blame (no such upstream, two handlers) point at it. */
+        cf->where = config_setting_get_elem(s, (unsigned) i);
+        if (pt_route_conf_finish(cf, conf, &conf->routes[i], cf->where) != PT_OK)
             rc = PT_ERROR;
+    }
+    cf->where = NULL;
     return rc;
 }
 
@@ -262,6 +267,73 @@ static char *pt_conf_take_errors(pt_conf_ctx_t *cf)
     return strdup(text);
 }
 
+/* libconfig says "cannot open include file" without naming it: find the
+ * @include on the line it blames (we are in the include dir) and say
+ * which file and why. */
+static void pt_conf_include_error(pt_conf_ctx_t *cf, const config_t *lc)
+{
+    const char *file = config_error_file(lc), *name = NULL;
+    unsigned line = (unsigned) config_error_line(lc), n = 0;
+    char *text = NULL, *end = NULL;
+    size_t cap = 0;
+    FILE *f = file ? fopen(file, "r") : NULL;
+
+    while (f && n < line && getline(&text, &cap, f) >= 0) {
+        if (++n < line || (name = strstr(text, "@include")) == NULL)
+            continue;
+        if ((name = strchr(name, '"')) != NULL && (end = strchr(++name, '"')) != NULL)
+            *end = '\0';
+        else
+            name = NULL;
+    }
+    if (f)
+        fclose(f);
+    if (name && access(name, R_OK) != 0)
+        pt_conf_error_at(cf, file, line, "cannot open include file \"%s\": %s", name,
+                         strerror(errno));
+    else
+        pt_conf_error_at(cf, file, line, "%s", config_error_text(lc));
+    free(text);
+}
+
+/* Parse path into lc. libconfig 1.5 puts its include dir in front of every
+ * @include name, absolute ones too, so instead of setting one we read from
+ * inside the main file's directory: relative names resolve there, absolute
+ * ones stay as they are. Errors name files as seen from our own directory
+ * (cf->include_dir). */
+static int pt_conf_read(pt_conf_ctx_t *cf, config_t *lc, const char *path)
+{
+    char *dir = pt_arena_strndup(cf->arena, path, strlen(path));
+    char *base = pt_arena_strndup(cf->arena, path, strlen(path));
+    int rc = PT_OK;
+
+    if (dir == NULL || base == NULL)
+        return PT_ERROR;
+    int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cf->include_dir = dirname(dir);
+    bool moved = cwd >= 0 && chdir(cf->include_dir) == 0;
+    if (!moved)
+        cf->include_dir = NULL;
+    if (config_read_file(lc, moved ? basename(base) : path) != CONFIG_TRUE) {
+        if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+            pt_conf_error(cf, NULL, "cannot read: %s", strerror(errno));
+        else if (strcmp(config_error_text(lc), "cannot open include file") == 0)
+            pt_conf_include_error(cf, lc);
+        else
+            pt_conf_error_at(cf, config_error_file(lc), (unsigned) config_error_line(lc),
+                             "%s", config_error_text(lc));
+        rc = PT_ERROR;
+    }
+    if (moved && fchdir(cwd) != 0) {
+        pt_conf_error(cf, NULL, "cannot return to the working directory: %s",
+                      strerror(errno));
+        rc = PT_ERROR;
+    }
+    if (cwd >= 0)
+        close(cwd);
+    return rc;
+}
+
 pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
 {
     pt_arena_t *arena = pt_arena_create(PT_CONF_ARENA_BLOCK, 0);
@@ -280,17 +352,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
     conf->generation = generation;
 
     config_init(&lc);
-    char *dir = strdup(path);
-    if (dir)
-        config_set_include_dir(&lc, dirname(dir));
-    if (config_read_file(&lc, path) != CONFIG_TRUE) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            pt_conf_error(&cf, NULL, "cannot read: %s", strerror(errno));
-        else
-            pt_conf_error_at(&cf, config_error_file(&lc), (unsigned) config_error_line(&lc),
-                             "%s", config_error_text(&lc));
+    if (pt_conf_read(&cf, &lc, path) != PT_OK)
         goto failed;
-    }
     if (cf.nerrors == 0 && pt_conf_modules_alloc(&cf, conf) != PT_OK)
         goto failed;
 
@@ -336,13 +399,11 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         goto failed;
 
     config_destroy(&lc);
-    free(dir);
     return conf;
 
 failed:
     *errors = pt_conf_take_errors(&cf);
     config_destroy(&lc);
-    free(dir);
     pt_conf_free(conf);
     return NULL;
 }
@@ -472,6 +533,17 @@ void pt_conf_dump_all(FILE *out, const pt_conf_t *conf)
         const pt_route_t *r = &conf->routes[i];
         fputs("  {\n", out);
         pt_route_conf_dump(out, r, 2);
+        if (r->listeners) {
+            /* The route keeps listener indexes; their names live here. */
+            fputs("    listen = [", out);
+            for (size_t k = 0, n = 0; k < conf->nlisteners; k++) {
+                if (!(r->listeners & (UINT64_C(1) << k)))
+                    continue;
+                fputs(n++ ? ", " : " ", out);
+                pt_conf_print_string(out, conf->listeners[k].name);
+            }
+            fputs(" ];\n", out);
+        }
         pt_conf_dump(out, pt_route_directives, PT_SCOPE_ROUTE, &r->c, 2);
         for (size_t k = 0; k < pt_nmodules; k++)
             if (pt_modules[k]->directives && r->mod_conf[k])

@@ -40,8 +40,8 @@ int pt_daemon_start(void)
     }
     close(p[0]);
     setsid();
-    if (chdir("/") != 0)
-        return -1;
+    /* No chdir("/"), as nginx: relative paths (-c, the pid file, logs,
+     * @include) keep meaning what they meant at start, for every reload. */
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
@@ -105,6 +105,13 @@ pid_t pt_pidfile_read(const char *path, char *err, size_t err_len)
     if (fd < 0) {
         snprintf(err, err_len, "cannot open pid file %s: %s (is portico running?)", path,
                  strerror(errno));
+        return -1;
+    }
+    /* A running master holds the lock for its whole life. A file nobody
+     * locks is left from a crash, and its pid may belong to anyone now. */
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        snprintf(err, err_len, "portico is not running (stale pid file %s)", path);
+        close(fd);
         return -1;
     }
     ssize_t n = read(fd, buf, sizeof(buf) - 1);

@@ -59,6 +59,7 @@ EXTRA_DIST += test/check_layering.sh
 
 # --- integration tests (pytest, the real binary) ---
 INTEGRATION =
+INTEGRATION += test/integration/test_00_cli.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
 

@@ -20,6 +20,9 @@ typedef struct {
     pt_var_tpl_t *location;
     const char *headers;        /* "Name: value\r\n" lines */
     size_t headers_len;
+    const char *body_text;      /* body, location and headers as written, for -T */
+    const char *location_text;
+    const char **header_list;
 } pt_return_t;
 
 typedef struct {
@@ -95,10 +98,12 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
             if ((str = pt_conf_get_string(cf, m)) == NULL
                 || (ret->body = pt_var_compile(cf, m, str)) == NULL)
                 return PT_ERROR;
+            ret->body_text = str;
         } else if (strcmp(name, "location") == 0) {
             if ((str = pt_conf_get_string(cf, m)) == NULL
                 || (ret->location = pt_var_compile(cf, m, str)) == NULL)
                 return PT_ERROR;
+            ret->location_text = str;
         } else if (strcmp(name, "content_type") == 0) {
             if ((ret->content_type = pt_conf_get_string(cf, m)) == NULL)
                 return PT_ERROR;
@@ -119,6 +124,7 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
             if (all == NULL)
                 return PT_ERROR;
             ret->headers = all;
+            ret->header_list = h;
             for (size_t k = 0; k < n; k++)
                 all += sprintf(all, "%s\r\n", h[k]);
             ret->headers_len = len;
@@ -144,8 +150,28 @@ static void pt_return_conf_dump(FILE *out, const void *field, const pt_directive
 {
     const pt_return_t *ret = *(pt_return_t *const *) field;
 
-    fprintf(out, "{ status = %u;%s%s }", ret->status, ret->body ? " body = ...;" : "",
-            ret->location ? " location = ...;" : "");
+    const char *const strs[][2] = {
+        { "body", ret->body_text }, { "location", ret->location_text },
+        { "content_type", ret->content_type },
+    };
+
+    fprintf(out, "{ status = %u;", ret->status);
+    for (size_t i = 0; i < pt_countof(strs); i++) {
+        if (strs[i][1] == NULL)
+            continue;
+        fprintf(out, " %s = ", strs[i][0]);
+        pt_conf_print_string(out, strs[i][1]);
+        fputc(';', out);
+    }
+    if (ret->header_list) {
+        fputs(" headers = [", out);
+        for (const char **h = ret->header_list; *h; h++) {
+            fputs(h == ret->header_list ? " " : ", ", out);
+            pt_conf_print_string(out, *h);
+        }
+        fputs(" ];", out);
+    }
+    fputs(" }", out);
 }
 
 static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
