@@ -57,6 +57,10 @@ TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += test/check_layering.sh
 EXTRA_DIST += test/check_layering.sh
 
+# --- man pages and examples in step with the code ---
+TESTS += test/check_docs.sh test/check_examples.sh
+EXTRA_DIST += test/check_docs.sh test/check_examples.sh
+
 # --- integration tests (pytest, the real binary) ---
 INTEGRATION =
 INTEGRATION += test/integration/test_00_cli.py
