@@ -226,6 +226,15 @@ names_of() {
     }' "$srcdir/$1"
 }
 
+# need_names LIST WHAT: an array that yields no names was renamed or
+# reformatted, and this script must be taught the new form.
+need_names() {
+    if [ -z "$1" ]; then
+        echo "check_docs: found no $2" >&2
+        status=1
+    fi
+}
+
 # need_entry NAME SECTION-KEYWORD WHAT
 need_entry() {
     if ! printf '%s\n' "$entries5" | awk -F '\t' -v n="$1" -v s="$2" '
@@ -236,18 +245,20 @@ need_entry() {
 }
 
 nvars=0
-for v in $(names_of worker/var.c pt_var_names); do
+vars=$(names_of worker/var.c pt_var_names)
+need_names "$vars" "pt_var_names in worker/var.c"
+for v in $vars; do
     need_entry "\$$v" "variables" "variable"
     nvars=$((nvars + 1))
 done
-if [ "$nvars" -eq 0 ]; then
-    echo "check_docs: found no pt_var_names in worker/var.c" >&2
-    status=1
-fi
-for t in $(names_of master/conf_load.c pt_conf_top_names); do
+tops=$(names_of master/conf_load.c pt_conf_top_names)
+need_names "$tops" "pt_conf_top_names in master/conf_load.c"
+for t in $tops; do
     need_entry "$t" "top level" "top-level setting"
 done
-for t in $(names_of worker/listen_conf.c pt_listen_entry_names); do
+lnames=$(names_of worker/listen_conf.c pt_listen_entry_names)
+need_names "$lnames" "pt_listen_entry_names in worker/listen_conf.c"
+for t in $lnames; do
     need_entry "$t" "listen" "listen entry setting"
 done
 
@@ -282,7 +293,9 @@ done <<EOF
 $opts
 EOF
 
-for s in $(names_of master/daemon.c pt_signal_names); do
+signames=$(names_of master/daemon.c pt_signal_names)
+need_names "$signames" "pt_signal_names in master/daemon.c"
+for s in $signames; do
     if ! grep -q -x "\\.B $s" "$man8"; then
         echo "man/portico.8: signal name \"$s\" of -s is not documented (want a line: .B $s)"
         status=1
