@@ -151,11 +151,11 @@ static int pt_master_spawn(pt_gen_t *g, unsigned slot)
     int sv[2];
 
     if (ls == NULL)
-        return PT_ERROR;
+        goto retry;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         pt_log_errno(PT_LOG_ALERT, errno, "socketpair");
         free(ls);
-        return PT_ERROR;
+        goto retry;
     }
     size_t nls = pt_listen_for_worker(conf, slot, g->nworkers, ls);
     pid_t pid = fork();
@@ -164,7 +164,7 @@ static int pt_master_spawn(pt_gen_t *g, unsigned slot)
         close(sv[0]);
         close(sv[1]);
         free(ls);
-        return PT_ERROR;
+        goto retry;
     }
     if (pid == 0) {
         int keep[PT_MASTER_FDS_MAX];
@@ -193,6 +193,14 @@ static int pt_master_spawn(pt_gen_t *g, unsigned slot)
     pt_log(PT_LOG_INFO, "started worker %u of generation %u (pid %ld)", slot, g->num,
            (long) pid);
     return PT_OK;
+
+retry:
+    /* Out of processes or memory for now: try again later, backing off as
+     * for a crash, rather than leave the slot empty for good. */
+    p->backoff = p->backoff ? pt_min(p->backoff * 2, PT_MASTER_BACKOFF_MAX_MS)
+                            : PT_MASTER_BACKOFF_MIN_MS;
+    p->respawn_at = pt_clock_now + p->backoff;
+    return PT_ERROR;
 }
 
 static void pt_master_signal_gen(pt_gen_t *g, int sig)
@@ -327,10 +335,13 @@ static void pt_master_reload(void)
     }
     if (conf->main.shm_size != cur->conf->main.shm_size)
         pt_log(PT_LOG_WARN, "shm_size changed: it takes effect on restart, not on reload");
+    /* The listening sockets last: pt_listen_sync() undoes its own work when
+     * it fails, but once it succeeds it has closed the addresses conf
+     * dropped, which the running generation needs if we then gave up. */
     if (pt_master_credentials(conf, err, sizeof(err)) != PT_OK
-        || pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK
         || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK
-        || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK) {
+        || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK
+        || pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK) {
         pt_log(PT_LOG_ERR, "reload failed: %s; keeping generation %u", err, cur->num);
         pt_master_credentials(cur->conf, err, sizeof(err));
         pt_conf_free(conf);
@@ -348,6 +359,8 @@ static void pt_master_reload(void)
     pt_master_retire(cur);
     pt_log(PT_LOG_NOTICE, "reloaded: generation %u with %u workers, generation %u retiring",
            g->num, g->nworkers, cur->num);
+    if (cur->alive == 0)
+        pt_master_free_gen(cur);    /* its workers were all waiting for a respawn */
     pt_master_cap_generations();
 }
 
@@ -467,13 +480,10 @@ static pt_msec_t pt_master_timers(void)
             pt_proc_t *p = &g->procs[i];
             if (p->pid || p->respawn_at == 0)
                 continue;
-            if (p->respawn_at <= pt_clock_now) {
-                pt_msec_t backoff = p->backoff;
-                pt_master_spawn(g, i);
-                p->backoff = backoff;
-            } else if (next < 0 || p->respawn_at - pt_clock_now < next) {
+            if (p->respawn_at <= pt_clock_now)
+                pt_master_spawn(g, i);      /* failing, it sets a later respawn_at */
+            if (p->pid == 0 && (next < 0 || p->respawn_at - pt_clock_now < next))
                 next = p->respawn_at - pt_clock_now;
-            }
         }
     }
     if (pt_master_stop_deadline) {
@@ -497,6 +507,9 @@ static void pt_master_stop(bool graceful)
         pt_log(PT_LOG_NOTICE, "graceful stop: draining workers");
         for (pt_gen_t *g = pt_master_gens; g; g = g->next)
             pt_master_signal_gen(g, SIGQUIT);
+        /* Nobody will accept again: refuse new connections now (as nginx
+         * does) rather than queue them until the drain ends and reset them. */
+        pt_listen_close_all();
         pt_master_stop_deadline = pt_clock_now + pt_master_gens->conf->main.drain_timeout
                                   + PT_MASTER_KILL_GRACE_MS;
         return;
@@ -507,6 +520,7 @@ static void pt_master_stop(bool graceful)
     pt_log(PT_LOG_NOTICE, "stopping");
     for (pt_gen_t *g = pt_master_gens; g; g = g->next)
         pt_master_signal_gen(g, SIGTERM);
+    pt_listen_close_all();
     pt_master_stop_deadline = pt_clock_now + PT_MASTER_STOP_GRACE_MS;
 }
 

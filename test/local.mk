@@ -64,6 +64,8 @@ EXTRA_DIST += test/check_docs.sh test/check_examples.sh
 # --- integration tests (pytest, the real binary) ---
 INTEGRATION =
 INTEGRATION += test/integration/test_00_cli.py
+INTEGRATION += test/integration/test_10_process.py
+INTEGRATION += test/integration/test_10_reload.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
 

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PT_WORKER_EVENTS        512
@@ -141,10 +142,16 @@ static void pt_worker_signal(pt_event_t *ev, uint32_t events)
 static void pt_worker_ctl_reopen(const int *fds, size_t n)
 {
     const pt_logfile_t *f = pt_worker_conf->logfiles;
+    struct stat log, err;
 
     for (size_t i = 0; i < pt_nmodules; i++)
         if (pt_modules[i]->flush)
             pt_modules[i]->flush();
+    /* A daemon's stderr is its error log (what a sanitizer or a library
+     * prints goes there): follow the log to the new file. */
+    if (n > 0 && pt_log_fd() != 2 && fstat(pt_log_fd(), &log) == 0 && fstat(2, &err) == 0
+        && log.st_dev == err.st_dev && log.st_ino == err.st_ino)
+        dup2(fds[0], 2);
     for (size_t i = 0; i < n; i++) {
         int target = i == 0 ? pt_log_fd() : (f ? f->fd : -1);
         if (i > 0 && f)
