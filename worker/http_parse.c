@@ -1104,59 +1104,38 @@ pt_http_request_body(const pt_http_head_t *req)
 const char *
 pt_http_reason(unsigned status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 305: return "Use Proxy";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 425: return "Too Early";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 451: return "Unavailable For Legal Reasons";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 507: return "Insufficient Storage";
-    case 511: return "Network Authentication Required";
-    default:  return "Unknown";
-    }
+    static const char *const r1[] = { "Continue", "Switching Protocols", NULL, "Early Hints" };
+    static const char *const r2[] = {
+        "OK", "Created", "Accepted", "Non-Authoritative Information", "No Content",
+        "Reset Content", "Partial Content",
+    };
+    static const char *const r3[] = {
+        "Multiple Choices", "Moved Permanently", "Found", "See Other", "Not Modified",
+        "Use Proxy", NULL, "Temporary Redirect", "Permanent Redirect",
+    };
+    static const char *const r4[] = {
+        "Bad Request", "Unauthorized", "Payment Required", "Forbidden", "Not Found",
+        "Method Not Allowed", "Not Acceptable", "Proxy Authentication Required",
+        "Request Timeout", "Conflict", "Gone", "Length Required", "Precondition Failed",
+        "Content Too Large", "URI Too Long", "Unsupported Media Type", "Range Not Satisfiable",
+        "Expectation Failed", NULL, NULL, NULL, "Misdirected Request", "Unprocessable Content",
+        NULL, NULL, "Too Early", "Upgrade Required", NULL, "Precondition Required",
+        "Too Many Requests", NULL, "Request Header Fields Too Large",
+    };
+    static const char *const r5[] = {
+        "Internal Server Error", "Not Implemented", "Bad Gateway", "Service Unavailable",
+        "Gateway Timeout", "HTTP Version Not Supported", NULL, "Insufficient Storage", NULL,
+        NULL, NULL, "Network Authentication Required",
+    };
+    static const struct { const char *const *r; unsigned n; } classes[] = {
+        { r1, pt_countof(r1) }, { r2, pt_countof(r2) }, { r3, pt_countof(r3) },
+        { r4, pt_countof(r4) }, { r5, pt_countof(r5) },
+    };
+    unsigned c = status / 100 - 1, i = status % 100;
+
+    if (status == 451)
+        return "Unavailable For Legal Reasons";
+    if (status < 100 || c >= pt_countof(classes) || i >= classes[c].n || !classes[c].r[i])
+        return "Unknown";
+    return classes[c].r[i];
 }

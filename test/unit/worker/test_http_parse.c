@@ -637,7 +637,8 @@ test_limits(void)
     is(parse_str(big, strlen(big), &lim, &h, fields), 431, "max_fields + 1 fields: 431");
     is_str(h.error, "too many header fields", "too many fields reason");
     /* Syntax is checked over the whole head first, whatever the field count. */
-    snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD : 4\r\n\r\n");
+    snprintf(big, sizeof(big),
+             "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD : 4\r\n\r\n");
     is(parse_str(big, strlen(big), &lim, &h, fields), 400, "syntax error beats field count");
 
     /* Status line cap for responses gives 502. */
