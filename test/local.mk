@@ -72,6 +72,12 @@ EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backe
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
 if FUZZING
 FUZZ_TARGETS =
+FUZZ_TARGETS += test/fuzz/fuzz_http_parse
+test_fuzz_fuzz_http_parse_SOURCES = test/fuzz/fuzz_http_parse.c worker/http_parse.c worker/uri.c
+test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_chunked
+test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http_chunked.c
+test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz
