@@ -7,6 +7,7 @@
 #include "common/sock.h"
 #include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 #include <arpa/inet.h>
@@ -29,6 +30,8 @@ ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
 {
     if (!(io->flags & PT_IO_READABLE))
         return PT_AGAIN;
+    if (pt_unlikely(io->ssl != NULL))
+        return pt_tls_recv(io, p, n);
     for (;;) {
         ssize_t got = recv(io->ev.fd, p, n, 0);
         if (got > 0) {
@@ -56,6 +59,8 @@ ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
 
 int pt_io_flush(pt_io_t *io)
 {
+    if (pt_unlikely(io->ssl != NULL))
+        return pt_tls_flush(io);
     while (io->nout) {
         if (!(io->flags & PT_IO_WRITABLE))
             return PT_AGAIN;
@@ -193,7 +198,10 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
             pt_conn_list->prev = c;
         pt_conn_list = c;
         pt_conn_active++;
-        pt_request_init_conn(c);
+        if (l->tls)
+            pt_tls_accept(c);       /* then pt_request_init_conn() */
+        else
+            pt_request_init_conn(c);
     }
 }
 
@@ -205,6 +213,8 @@ void pt_conn_close(pt_conn_t *c)
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
     pt_timer_del(&c->timer);
+    if (c->io.ssl)
+        pt_tls_close(&c->io);
     pt_event_close(&c->io.ev);
     if (c->prev)
         c->prev->next = c->next;
@@ -245,6 +255,8 @@ static void pt_conn_linger_start(pt_conn_t *c)
     c->req = NULL;
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
+    if (c->io.ssl)
+        pt_tls_shutdown(&c->io);    /* close_notify before the FIN */
     if (shutdown(c->io.ev.fd, SHUT_WR) != 0) {
         pt_conn_close(c);
         return;

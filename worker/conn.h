@@ -25,15 +25,18 @@
 #define PT_IO_EOF           0x04    /* read returned 0 */
 #define PT_IO_ERROR         0x08
 #define PT_IO_HUP           0x10    /* the peer half-closed: a short read does not drain */
+#define PT_IO_READ_WANTS_W  0x20    /* TLS: a read waits for the socket to take output */
+#define PT_IO_WRITE_WANTS_R 0x40    /* TLS: a write waits for input */
 
 #define PT_IO_IOV_MAX       16
 
-/* The transport both client and upstream connections use: plain now,
- * TLS later through the same two calls. */
+/* The transport both client and upstream connections use: plain, or TLS
+ * through the same calls when ssl is set (worker/tls.h). */
 typedef struct pt_io_s pt_io_t;
 struct pt_io_s {
     pt_event_t ev;
     unsigned flags;
+    void *ssl;                      /* SSL *, or NULL: plain */
     unsigned nout;                  /* pending iovecs */
     struct iovec out[PT_IO_IOV_MAX];
     uint64_t sent;                  /* bytes written over the life of the io */
@@ -63,6 +66,16 @@ static inline void pt_io_events(pt_io_t *io, uint32_t events)
         io->flags |= PT_IO_HUP;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         io->flags |= PT_IO_WRITABLE;
+    /* TLS: a read that waited for the socket to drain, or a write that
+     * waited for input, may go on now. */
+    if (pt_unlikely(io->flags & (PT_IO_READ_WANTS_W | PT_IO_WRITE_WANTS_R))) {
+        if ((io->flags & (PT_IO_READ_WANTS_W | PT_IO_WRITABLE))
+            == (PT_IO_READ_WANTS_W | PT_IO_WRITABLE))
+            io->flags |= PT_IO_READABLE;
+        if ((io->flags & (PT_IO_WRITE_WANTS_R | PT_IO_READABLE))
+            == (PT_IO_WRITE_WANTS_R | PT_IO_READABLE))
+            io->flags |= PT_IO_WRITABLE;
+    }
 }
 
 typedef void (*pt_conn_handler_pt)(pt_conn_t *c);

@@ -6,6 +6,7 @@
 #include "common/conf.h"
 #include "common/sock.h"
 #include "worker/conf.h"
+#include "worker/tls.h"
 
 #define PT_LCONF_FIELD(f)   offsetof(pt_listen_conf_t, f)
 
@@ -71,10 +72,9 @@ int pt_listen_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_settin
             l->address = pt_conf_get_string(cf, e);
         else
             pt_conf_error(cf, s, "listen entry without \"address\"");
-        if ((e = config_setting_get_member(s, "tls")) != NULL) {
-            pt_conf_error(cf, e, "\"tls\" is not supported by this build yet");
+        if ((e = config_setting_get_member(s, "tls")) != NULL
+            && pt_tls_conf_listen(cf, conf, e, l) != PT_OK)
             rc = PT_ERROR;
-        }
     } else {
         pt_conf_error(cf, s, "each listen entry must be \"address:port\" or a group { }");
         return PT_ERROR;

@@ -26,3 +26,9 @@ libportico_a_SOURCES += \
 # Modules
 libportico_a_SOURCES += \
 	worker/mod_return.c worker/mod_echo.c worker/mod_accesslog.c
+
+# TLS: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
+# lookup, and the route options (redirect, HSTS, client certificates)
+libportico_a_SOURCES += \
+	worker/tls.c worker/tls.h worker/tls_conf.c worker/tls_ticket.c \
+	worker/tls_sni.c worker/tls_sni.h worker/mod_tls_route.c

@@ -11,7 +11,7 @@
 #include "worker/module.h"
 #include "worker/proxy.h"
 
-#define PT_PROXY_DROP   0x01    /* field flag: not forwarded */
+#define PT_PROXY_DROP   PT_FIELD_NOFORWARD  /* field flag: not forwarded */
 
 typedef struct {
     const char *upstream;       /* "proxy" directive: the upstream's name */
@@ -133,7 +133,7 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
     const char *ip = pt_conn_peer_ip(r->conn);
     size_t iplen = strlen(ip);
     size_t cap = 512 + h->method.len + r->upstream_path.len + h->query.len + 3 * host.len
-                 + 2 * iplen + r->id.len + h->upgrade.len;
+                 + 2 * iplen + r->id.len + h->upgrade.len + r->upstream_extra.len;
 
     pt_proxy_mark_connection_fields(h);
     for (unsigned i = 0; i < h->nfields; i++)
@@ -253,6 +253,8 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         PT_PUTS(h->upgrade);
         PT_PUT("\r\n");
     }
+    if (r->upstream_extra.len)
+        PT_PUTS(r->upstream_extra);
     PT_PUT("\r\n");
     PT_ASSERT(n <= cap);
     return (pt_str_t) { out, n };

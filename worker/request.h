@@ -21,6 +21,9 @@
 
 enum pt_body_kind { PT_BODY_NONE = 0, PT_BODY_LENGTH, PT_BODY_CHUNKED };
 
+/* pt_http_field_t.flags: the proxy does not forward this request field. */
+#define PT_FIELD_NOFORWARD  0x01
+
 typedef void (*pt_request_handler_pt)(pt_request_t *r);
 
 struct pt_request_s {
@@ -62,6 +65,10 @@ struct pt_request_s {
     /* "Name: value\r\n" lines a module adds to whatever response goes out
      * (gateway-made or proxied), e.g. Strict-Transport-Security. */
     pt_str_t resp_extra;
+    /* "Name: value\r\n" lines a module adds to the request the proxy sends
+     * upstream (e.g. the client certificate); a module hides a client's
+     * field of the same name with PT_FIELD_NOFORWARD. */
+    pt_str_t upstream_extra;
 
     /* for the access log */
     const char *upstream_addr;

@@ -4,6 +4,7 @@
 #include "common/pt.h"
 #include "common/log.h"
 #include "common/sock.h"
+#include "worker/tls.h"
 #include "worker/upstream.h"
 
 #include <sys/socket.h>
@@ -119,6 +120,8 @@ static void pt_upstream_close(pt_upconn_t *u)
     pt_timer_del(&u->timer);
     pt_buf_put(u->buf);
     u->buf = NULL;
+    if (u->io.ssl)
+        pt_tls_close(&u->io);
     pt_event_close(&u->io.ev);
     pt_event_defer_free(u, pt_upstream_free);
 }
@@ -190,6 +193,8 @@ int pt_upstream_connected(pt_upconn_t *u)
 
     if (u->connected)
         return PT_OK;
+    if (u->io.ssl)                  /* TCP is up; the TLS handshake goes on */
+        return pt_tls_upstream_handshake(u);
     if (!(u->io.flags & (PT_IO_WRITABLE | PT_IO_ERROR | PT_IO_HUP)))
         return PT_AGAIN;
     if (getsockopt(u->io.ev.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
@@ -200,6 +205,8 @@ int pt_upstream_connected(pt_upconn_t *u)
         errno = err;
         return PT_ERROR;
     }
+    if (u->server->upstream->tls)   /* connected once the handshake is done */
+        return pt_tls_upstream_handshake(u);
     u->connected = true;
     return PT_OK;
 }

@@ -40,7 +40,8 @@ pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
 pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh);
 
 /* Check a connect in progress once the socket is writable: PT_OK
- * (connected), PT_AGAIN (still waiting) or PT_ERROR (errno set). */
+ * (connected; for a TLS upstream, the handshake is done too), PT_AGAIN
+ * (still waiting) or PT_ERROR (errno set). */
 int pt_upstream_connected(pt_upconn_t *u);
 
 /* Done with u: keep it in the pool for the next request when keep is true

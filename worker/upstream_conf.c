@@ -7,6 +7,7 @@
 #include "common/conf.h"
 #include "common/sock.h"
 #include "worker/conf.h"
+#include "worker/tls.h"
 
 #define PT_UCONF_FIELD(f)   offsetof(pt_upstream_t, f)
 #define PT_UPSTREAM_ADDRS_MAX   64      /* addresses one server name may resolve to */
@@ -43,6 +44,8 @@ static const pt_directive_t pt_upstream_directives[] = {
       NULL, "retry once when a reused connection was closed" },
     { "host", PT_CONF_STRING, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(host), NULL, NULL, NULL, NULL,
       "Host header to send instead of the client's" },
+    { "tls", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(tls), NULL, NULL,
+      pt_tls_conf_upstream, pt_tls_conf_dump, "TLS to the servers: true or { ... }" },
     PT_DIRECTIVE_END
 };
 
