@@ -37,6 +37,10 @@ void pt_event_exit(void)
     pt_event_epfd = -1;
     free(pt_event_list);
     pt_event_list = NULL;
+    /* Objects closed on the way out (pooled upstream connections at
+     * exit_worker) still wait for the end of a batch that never comes. */
+    for (size_t i = 0; i < pt_event_ndefers; i++)
+        pt_event_defers[i].fn(pt_event_defers[i].obj);
     free(pt_event_defers);
     pt_event_defers = NULL;
     pt_event_ndefers = pt_event_cdefers = 0;

@@ -178,8 +178,11 @@ static pt_router_node_t *pt_router_insert(pt_arena_t *a, pt_router_node_t *root,
 
 static void pt_router_sort_node(pt_router_node_t *n)
 {
-    qsort(n->exact.v, n->exact.n, sizeof(*n->exact.v), pt_router_priority_cmp);
-    qsort(n->prefix.v, n->prefix.n, sizeof(*n->prefix.v), pt_router_priority_cmp);
+    /* An empty list has no array, and qsort's base must not be NULL. */
+    if (n->exact.n > 1)
+        qsort(n->exact.v, n->exact.n, sizeof(*n->exact.v), pt_router_priority_cmp);
+    if (n->prefix.n > 1)
+        qsort(n->prefix.v, n->prefix.n, sizeof(*n->prefix.v), pt_router_priority_cmp);
     for (size_t i = 0; i < n->nchild; i++)
         pt_router_sort_node(n->child[i]);
 }
