@@ -66,6 +66,7 @@ INTEGRATION =
 INTEGRATION += test/integration/test_00_cli.py
 INTEGRATION += test/integration/test_10_process.py
 INTEGRATION += test/integration/test_10_reload.py
+INTEGRATION += test/integration/test_40_http_parse.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
 

@@ -22,6 +22,7 @@ static pt_arena_t *pt_request_arenas[PT_REQUEST_ARENA_FREE];
 static unsigned pt_request_narenas;
 
 static void pt_request_read_handler(pt_conn_t *c);
+static void pt_request_conn_handler(pt_conn_t *c);
 static void pt_request_start(pt_request_t *r);
 
 static pt_arena_t *pt_request_arena_get(void)
@@ -80,6 +81,25 @@ const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id)
 
 /* ---- waiting for and reading a head ------------------------------------ */
 
+/* A head refused before it was understood (or never completed): give the
+ * request what the error renderer and the log read (an id, a start, no
+ * body to skip) and answer; the connection closes after the answer since
+ * nothing after a bad head can be framed. */
+static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
+{
+    pt_conn_t *c = r->conn;
+
+    pt_worker_request_id(r->id_buf);
+    r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
+    r->start = pt_clock_now;
+    r->start_wall_ms = pt_clock_wall_ms();
+    r->sent_base = c->io.sent;
+    r->body_done = true;
+    r->keepalive = false;
+    c->handler = pt_request_conn_handler;
+    pt_http_error(r, status, why);
+}
+
 static void pt_request_timeout(pt_timer_t *t)
 {
     pt_conn_t *c = t->data;
@@ -90,8 +110,7 @@ static void pt_request_timeout(pt_timer_t *t)
         return;
     }
     /* Part of a head and no more: a slow or stalled client. */
-    r->keepalive = false;
-    pt_http_error(r, 408, "request head not received in time");
+    pt_request_reject(r, 408, "request head not received in time");
 }
 
 static void pt_request_wait(pt_conn_t *c, bool first)
@@ -200,13 +219,11 @@ static void pt_request_read_handler(pt_conn_t *c)
             return;
         }
         if (rc != PT_AGAIN) {
-            r->keepalive = false;
-            pt_http_error(r, (unsigned) rc, r->head.error);
+            pt_request_reject(r, (unsigned) rc, r->head.error);
             return;
         }
         if (pt_buf_room(b) == 0 && pt_request_grow_rbuf(c) != PT_OK) {
-            r->keepalive = false;
-            pt_http_error(r, 431, "request head too large");
+            pt_request_reject(r, 431, "request head too large");
             return;
         }
         if (!(c->io.flags & PT_IO_READABLE))
@@ -241,6 +258,26 @@ static int pt_request_prepare(pt_request_t *r)
 {
     pt_http_head_t *h = &r->head;
 
+    /* Id and body framing first: an error below is answered with the id
+     * and must know what of the input is body. */
+    const pt_http_field_t *id = pt_request_field(r, PT_HDR_X_REQUEST_ID);
+    if (id && pt_request_id_valid(id->value)) {
+        r->id = id->value;
+    } else {
+        pt_worker_request_id(r->id_buf);
+        r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
+    }
+    if (h->chunked) {
+        r->body_kind = PT_BODY_CHUNKED;
+        pt_chunked_init(&r->chunked);
+    } else if (h->content_length > 0) {
+        r->body_kind = PT_BODY_LENGTH;
+        r->body_left = h->content_length;
+    } else {
+        r->body_done = true;
+    }
+    r->body_start = r->body_pos = r->conn->rbuf->pos + h->head_len;
+
     if (h->target_form == PT_HTTP_FORM_AUTHORITY) {
         r->error_detail = "CONNECT is not supported";
         return 501;             /* a gateway does not open tunnels */
@@ -261,25 +298,6 @@ static int pt_request_prepare(pt_request_t *r)
         r->path = (pt_str_t) { out, len };
     }
     r->upstream_path = r->path;
-
-    const pt_http_field_t *id = pt_request_field(r, PT_HDR_X_REQUEST_ID);
-    if (id && pt_request_id_valid(id->value)) {
-        r->id = id->value;
-    } else {
-        pt_worker_request_id(r->id_buf);
-        r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
-    }
-
-    if (h->chunked) {
-        r->body_kind = PT_BODY_CHUNKED;
-        pt_chunked_init(&r->chunked);
-    } else if (h->content_length > 0) {
-        r->body_kind = PT_BODY_LENGTH;
-        r->body_left = h->content_length;
-    } else {
-        r->body_done = true;
-    }
-    r->body_start = r->body_pos = r->conn->rbuf->pos + h->head_len;
     return PT_OK;
 }
 
