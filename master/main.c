@@ -9,6 +9,7 @@
 #include "worker/module.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <openssl/opensslv.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -63,10 +64,31 @@ static void pt_main_version(void)
     printf("\nconfiguration: %s\n", PT_CONF_PATH);
 }
 
-static PT_NORETURN void pt_main_bad(const char *what, const char *arg)
+/* A usage error: one line on stderr, exit 2. */
+static PT_NORETURN PT_PRINTF(1, 2) void pt_main_bad(const char *fmt, ...)
 {
-    fprintf(stderr, "portico: %s \"%s\"\nTry 'portico --help'.\n", what, arg);
+    va_list ap;
+
+    fputs("portico: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see portico --help)\n", stderr);
     exit(PT_EXIT_USAGE);
+}
+
+/* The option getopt just refused, as written: a short one by its letter
+ * (argv[optind - 1] is not it inside a cluster such as -xF), a long one
+ * without its =value. */
+static const char *pt_main_optname(char **argv, char *buf, size_t len)
+{
+    const char *arg = argv[optind - 1];
+
+    if (optopt != 0 && strncmp(arg, "--", 2) != 0)
+        snprintf(buf, len, "-%c", optopt);
+    else
+        snprintf(buf, len, "%.*s", (int) strcspn(arg, "="), arg);
+    return buf;
 }
 
 int main(int argc, char **argv)
@@ -74,6 +96,7 @@ int main(int argc, char **argv)
     pt_master_opts_t o = { .conf_path = PT_CONF_PATH, .workers = -1 };
     bool test = false, dump = false;
     const char *signame = NULL;
+    char name[64];
     int c;
 
     pt_module_setup();
@@ -99,7 +122,7 @@ int main(int argc, char **argv)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || n < 1 || n > 512)
-                pt_main_bad("invalid worker count (1 to 512):", optarg);
+                pt_main_bad("invalid worker count \"%s\" (1 to 512)", optarg);
             o.workers = n;
             break;
         }
@@ -113,13 +136,17 @@ int main(int argc, char **argv)
             pt_main_usage(stdout);
             return PT_EXIT_OK;
         case ':':
-            pt_main_bad("this option needs a value:", argv[optind - 1]);
+            pt_main_bad("option %s needs a value", pt_main_optname(argv, name, sizeof(name)));
         default:
-            pt_main_bad("unknown option", argv[optind - 1]);
+            pt_main_optname(argv, name, sizeof(name));
+            if (optopt != 0 && strncmp(argv[optind - 1], "--", 2) == 0
+                && strchr(argv[optind - 1], '=') != NULL)
+                pt_main_bad("option %s takes no value", name);
+            pt_main_bad("unknown option %s", name);
         }
     }
     if (optind < argc)
-        pt_main_bad("unexpected argument", argv[optind]);
+        pt_main_bad("unexpected argument \"%s\"", argv[optind]);
 
     if (signame) {
         char err[512];

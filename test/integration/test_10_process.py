@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from backends import Backend, Reader, ConnectionClosed, connect, get, read_response
+from backends import Backend, Reader, connect, get, read_response
 from conftest import BIN, free_ports, port_open, run_portico, wait_for
 
 
@@ -318,7 +318,9 @@ def test_drain_timeout_bounds_graceful_stop(portico):
         p.send(signal.SIGQUIT)
         assert p.proc.wait(10) == 0
         took = time.monotonic() - t0
-        assert took < 1.0 + 3.0, "graceful stop took %.1fs with drain_timeout 1s" % took
+        # Well before the master's own SIGKILL fallback (drain_timeout + 5s).
+        assert took < 1.0 + 3.5, "graceful stop took %.1fs with drain_timeout 1s" % took
+        assert "did not exit in time" not in p.log()
         t.join(10)
         assert not t.is_alive()
         # The held request was cut: no complete response.
