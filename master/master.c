@@ -308,6 +308,37 @@ static int pt_master_attach_zones(pt_conf_t *conf, char *err, size_t len)
     return PT_OK;
 }
 
+/* Where conf sends the error log. */
+static const char *pt_master_log_path(const pt_conf_t *conf)
+{
+    if (conf->main.error_log)
+        return conf->main.error_log;
+    return pt_master_opts->foreground ? "stderr" : PT_LOG_PATH;
+}
+
+/* A reload that names another error log: move there before forking the
+ * new generation, which inherits it (older ones keep theirs until a
+ * reopen). If it cannot be opened, say so and keep the old one. */
+static void pt_master_move_log(const pt_conf_t *conf, const pt_conf_t *old)
+{
+    const char *path = pt_master_log_path(conf);
+    bool is_file = strcmp(path, "stderr") != 0;
+
+    if (strcmp(path, pt_master_log_path(old)) == 0)
+        return;
+    pt_log(PT_LOG_NOTICE, "the error log moves to %s", path);
+    if (is_file)
+        pt_conf_mkdir_parent(path);
+    if (pt_log_open(path) != PT_OK) {
+        pt_log_errno(PT_LOG_ERR, errno, "cannot open error log %s, keeping this one", path);
+        return;
+    }
+    pt_master_log_is_file = is_file;
+    if (is_file && !pt_master_opts->foreground)
+        dup2(pt_log_fd(), 2);
+    pt_log(PT_LOG_NOTICE, "the error log moved here from %s", pt_master_log_path(old));
+}
+
 static void pt_master_log_errors(const char *what, const char *errors)
 {
     const char *p = errors;
@@ -335,6 +366,8 @@ static void pt_master_reload(void)
     }
     if (conf->main.shm_size != cur->conf->main.shm_size)
         pt_log(PT_LOG_WARN, "shm_size changed: it takes effect on restart, not on reload");
+    if (pt_master_opts->pidfile == NULL && strcmp(conf->main.pidfile, pt_master_pidpath) != 0)
+        pt_log(PT_LOG_WARN, "pidfile changed: it takes effect on restart, not on reload");
     /* The listening sockets last: pt_listen_sync() undoes its own work when
      * it fails, but once it succeeds it has closed the addresses conf
      * dropped, which the running generation needs if we then gave up. */
@@ -349,6 +382,7 @@ static void pt_master_reload(void)
     }
     pt_master_next_gen++;
     pt_log_level = conf->main.log_level;
+    pt_master_move_log(conf, cur->conf);
     pt_gen_t *g = pt_master_new_gen(conf);
     if (g == NULL) {
         pt_log(PT_LOG_ERR, "reload failed: out of memory; keeping generation %u", cur->num);
@@ -594,9 +628,7 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
     pt_log_level = conf->main.log_level;
     pt_clock_update();
 
-    const char *log = conf->main.error_log;
-    if (log == NULL)
-        log = o->foreground ? "stderr" : PT_LOG_PATH;
+    const char *log = pt_master_log_path(conf);
     pt_master_log_is_file = strcmp(log, "stderr") != 0;
     if (pt_master_log_is_file)
         pt_conf_mkdir_parent(log);
@@ -614,6 +646,7 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
     }
 
     pt_master_pidpath = o->pidfile ? o->pidfile : conf->main.pidfile;
+    pt_conf_mkdir_parent(pt_master_pidpath);     /* $localstatedir/run may not exist yet */
     if ((pt_master_pidfd = pt_pidfile_create(pt_master_pidpath, err, sizeof(err))) < 0)
         return pt_master_fail(ready_fd, err);
     if (pt_master_credentials(conf, err, sizeof(err)) != PT_OK) {

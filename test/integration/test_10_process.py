@@ -146,6 +146,13 @@ def test_daemon_mode(tmp_path, daemons):
     assert not pidfile.exists()
 
 
+def test_pidfile_directory_is_created(portico, tmp_path):
+    port = free_ports()[0]
+    pidfile = tmp_path / "run" / "portico" / "portico.pid"
+    p = portico(conf(port), args=["-p", str(pidfile)], ports=[port])
+    assert int(pidfile.read_text()) == p.pid
+
+
 def test_daemon_reload_with_relative_paths(tmp_path, daemons):
     """A daemon started with relative -c/-p paths can still reload (it does
     not lose its working directory)."""

@@ -168,6 +168,25 @@ def test_reload_syntax_error_keeps_running(portico):
     assert body_of(port) == "one"
 
 
+def test_reload_moves_error_log(portico, tmp_path):
+    port = free_ports()[0]
+    p = portico(conf([port], "one", workers=2), ports=[port])
+    old = p.wait_workers(2)
+    moved = tmp_path / "logs" / "new-error.log"
+    text = conf([port], "two", workers=2, extra_main='error_log = "%s";' % moved)
+    p.reload(text)
+    new = p.wait_workers(2, exclude=old)
+    wait_for(lambda: moved.exists() and "moved here from %s" % p.error_log in moved.read_text(),
+             10, what="the new error log")
+    p.wait_log(r"the error log moves to %s" % re.escape(str(moved)))
+    # The new generation's workers log there (their start, and a reopen).
+    p.send(signal.SIGUSR1)
+    for w in new:
+        wait_for(lambda: "%d#worker" % w in moved.read_text(), 10,
+                 what="worker %d in the new log" % w)
+    assert not any("%d#worker" % w in p.log() for w in new)
+
+
 def test_reload_in_flight_request_completes(portico):
     started = threading.Event()
 
