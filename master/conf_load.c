@@ -14,7 +14,9 @@
 #include "worker/router.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,7 +121,19 @@ static int pt_conf_load_portico(pt_conf_ctx_t *cf, pt_conf_t *conf, const config
         return PT_ERROR;
     }
     size_t n = pt_conf_targets(conf, PT_SCOPE_MAIN, conf->mod_main, t, 2);
-    return pt_conf_walk(cf, s, PT_SCOPE_MAIN, t, n, NULL);
+    int rc = pt_conf_walk(cf, s, PT_SCOPE_MAIN, t, n, NULL);
+    /* Caught by -t rather than at the first start as root. */
+    if (conf->main.user && getpwnam(conf->main.user) == NULL) {
+        pt_conf_error(cf, config_setting_get_member(s, "user"), "no user named \"%s\"",
+                      conf->main.user);
+        rc = PT_ERROR;
+    }
+    if (conf->main.group && getgrnam(conf->main.group) == NULL) {
+        pt_conf_error(cf, config_setting_get_member(s, "group"), "no group named \"%s\"",
+                      conf->main.group);
+        rc = PT_ERROR;
+    }
+    return rc;
 }
 
 static int pt_conf_load_defaults(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
