@@ -13,7 +13,8 @@ import time
 import pytest
 
 from backends import Backend, Reader, connect, get, read_response
-from conftest import BIN, free_ports, port_open, run_portico, wait_for
+from conftest import (BIN, free_ports, listening_inodes, port_open, run_portico,
+                      socket_inodes, wait_for)
 
 
 def conf(port, workers=1, extra_main="", routes=None, upstreams=""):
@@ -216,10 +217,14 @@ def test_killed_worker_is_respawned(portico):
     port = free_ports()[0]
     p = portico(conf(port, workers=2), ports=[port])
     workers = p.wait_workers(2)
+    inodes = listening_inodes(port)
+    assert len(inodes) == 2
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
     new = p.wait_workers(2, exclude=[victim])
     assert victim not in new and workers[1] in new
+    assert listening_inodes(port) == inodes
+    assert any(inodes & socket_inodes(w) for w in new if w != workers[1])
     p.wait_log(r"\(pid %d\) killed by signal 9; respawning in \d+ ms" % victim)
     for _ in range(20):
         assert get(port).status == 200
