@@ -126,7 +126,8 @@ function scan(text, file,    p, name) {
     }
 }
 FNR == 1 && NR > 1 { scan(text, file); text = "" }
-{ file = FILENAME; text = text $0 "\n" }
+# Rows may sit in a macro: drop the line continuations.
+{ file = FILENAME; line = $0; sub(/\\$/, "", line); text = text line "\n" }
 END { if (NR) scan(text, file) }
 ' $c_files)
 
@@ -143,6 +144,7 @@ entries() {
         gsub(/\\-/, "-", s)
         gsub(/\\e/, "\\", s)
         gsub(/\\&/, "", s)
+        gsub(/\\:/, "", s)
         return s
     }
     function flush() {
