@@ -107,6 +107,17 @@ static size_t pt_conf_targets(pt_conf_t *conf, unsigned scope, void **confs,
     return n + pt_conf_module_targets(conf, scope, confs, t + n, PT_MODULES_MAX);
 }
 
+/* What answers a request (proxy, return, echo) is a route's own choice:
+ * those directives mean nothing in defaults { }, so they are unknown there. */
+static size_t pt_conf_default_targets(pt_conf_t *conf, pt_conf_target_t *t, size_t n)
+{
+    void *confs[PT_MODULES_MAX];
+
+    for (size_t i = 0; i < pt_nmodules; i++)
+        confs[i] = pt_modules[i]->content ? NULL : conf->mod_defaults[i];
+    return n + pt_conf_module_targets(conf, PT_SCOPE_ROUTE, confs, t + n, PT_MODULES_MAX);
+}
+
 static int pt_conf_load_portico(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
 {
     pt_conf_target_t t[2 + PT_MODULES_MAX] = {
@@ -146,7 +157,7 @@ static int pt_conf_load_defaults(pt_conf_ctx_t *cf, pt_conf_t *conf, const confi
         pt_conf_error(cf, s, "\"defaults\" must be a group { ... }");
         return PT_ERROR;
     }
-    size_t n = pt_conf_targets(conf, PT_SCOPE_ROUTE, conf->mod_defaults, t, 1);
+    size_t n = pt_conf_default_targets(conf, t, 1);
     return pt_conf_walk(cf, s, PT_SCOPE_ROUTE, t, n, NULL);
 }
 

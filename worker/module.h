@@ -45,6 +45,9 @@ struct pt_module_s {
     void (*exit_worker)(const pt_conf_t *conf);
     /* Write out buffered output (before log files are swapped on reopen). */
     void (*flush)(void);
+    /* The worker starts retiring: let go of what only keeps it alive
+     * (idle upstream connections, say) so it can exit once clients are done. */
+    void (*retire)(void);
 
     int (*phase[PT_PHASE_MAX])(pt_request_t *r);
     int (*content)(pt_request_t *r);

@@ -22,6 +22,7 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
                                void *rconf, const void *dconf);
 static int pt_proxy_init_worker(const pt_conf_t *conf);
 static void pt_proxy_exit_worker(const pt_conf_t *conf);
+static void pt_proxy_retire(void);
 static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
 
 static const pt_directive_t pt_proxy_directives[] = {
@@ -37,6 +38,7 @@ pt_module_t pt_proxy_module = {
     .init_route = pt_proxy_init_route,
     .init_worker = pt_proxy_init_worker,
     .exit_worker = pt_proxy_exit_worker,
+    .retire = pt_proxy_retire,
     .content = pt_proxy_content,
 };
 
@@ -71,6 +73,11 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 static int pt_proxy_init_worker(const pt_conf_t *conf)
 {
     return pt_upstream_init_worker(conf);
+}
+
+static void pt_proxy_retire(void)
+{
+    pt_upstream_close_idle();
 }
 
 static void pt_proxy_exit_worker(const pt_conf_t *conf)

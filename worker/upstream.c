@@ -255,3 +255,15 @@ size_t pt_upstream_idle_count(void)
 {
     return pt_upstream_nidle;
 }
+
+void pt_upstream_close_idle(void)
+{
+    if (pt_upstream_states == NULL)
+        return;
+    for (size_t i = 0; i < pt_upstream_conf->nupstreams; i++) {
+        pt_upstream_state_t *st = &pt_upstream_states[i];
+        for (size_t k = 0; k < pt_upstream_conf->upstreams[i].nservers; k++)
+            while (st->pools[k].head)
+                pt_upstream_close(st->pools[k].head);
+    }
+}

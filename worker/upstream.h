@@ -48,6 +48,11 @@ int pt_upstream_connected(pt_upconn_t *u);
  * and there is room, else close it. */
 void pt_upstream_release(pt_upconn_t *u, bool keep);
 
+/* Close every idle pooled connection (the worker is retiring: nothing
+ * will reuse them, and an upstream that is this very gateway would wait
+ * on them). */
+void pt_upstream_close_idle(void);
+
 /* Idle connections across pools (tests and stats). */
 size_t pt_upstream_idle_count(void);
 

@@ -110,6 +110,9 @@ static void pt_worker_retire(const char *why)
         pt_event_close(&pt_worker_listen[i]);
     }
     pt_timer_del(&pt_worker_resume_timer);
+    for (size_t i = 0; i < pt_nmodules; i++)
+        if (pt_modules[i]->retire)
+            pt_modules[i]->retire();
     pt_conn_drain_all();
     if (pt_conn_active == 0)
         pt_worker_exit = true;
