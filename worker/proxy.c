@@ -172,8 +172,13 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         case PT_HDR_HOST: case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE:
         case PT_HDR_PROXY_CONNECTION: case PT_HDR_TE: case PT_HDR_TRANSFER_ENCODING:
         case PT_HDR_UPGRADE: case PT_HDR_PROXY_AUTHORIZATION: case PT_HDR_CONTENT_LENGTH:
-        case PT_HDR_X_REQUEST_ID: case PT_HDR_VIA:
+        case PT_HDR_X_REQUEST_ID:
             continue;
+        case PT_HDR_VIA:
+            /* End to end: rewritten below with ours appended, else kept. */
+            if (rc->via)
+                continue;
+            break;
         case PT_HDR_X_FORWARDED_FOR: case PT_HDR_X_FORWARDED_PROTO:
         case PT_HDR_X_FORWARDED_HOST:
             if (rc->xff)
@@ -483,6 +488,7 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
         const pt_server_t *failed = p->server;
         pt_log(PT_LOG_ERR, "upstream %s: connect to %s timed out", failed->upstream->name,
                failed->name);
+        p->connect_timed_out = true;
         pt_proxy_release(p, false);
         r->upstream_ms = -1;
         pt_proxy_connect(p, failed);
@@ -560,7 +566,25 @@ static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         pt_proxy_run(p);
         return;
     }
-    pt_proxy_fail(p, 502, "no server of the upstream could be reached");
+    /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */
+    if (p->connect_timed_out)
+        pt_proxy_fail(p, 504, "connecting to the upstream timed out");
+    else
+        pt_proxy_fail(p, 502, "no server of the upstream could be reached");
+}
+
+/* RFC 9110 9.2.2: a proxy MUST NOT retry a non-idempotent request on its
+ * own, since a dead connection may still have delivered it. Methods we do
+ * not know are taken as not idempotent. */
+static bool pt_proxy_idempotent(unsigned method)
+{
+    switch (method) {
+    case PT_METHOD_GET: case PT_METHOD_HEAD: case PT_METHOD_PUT: case PT_METHOD_DELETE:
+    case PT_METHOD_OPTIONS: case PT_METHOD_TRACE:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static int pt_proxy_content(pt_request_t *r)
@@ -576,9 +600,10 @@ static int pt_proxy_content(pt_request_t *r)
     p->up_timeout = pt_proxy_up_timeout;
     p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
                  && r->route->c.websocket;
-    p->replayable = r->body_done
-                    || (r->body_kind == PT_BODY_LENGTH
-                        && r->conn->rbuf->last - r->body_pos >= r->body_left);
+    p->replayable = r->route->upstream->retry && pt_proxy_idempotent(r->head.method_id)
+                    && (r->body_done
+                        || (r->body_kind == PT_BODY_LENGTH
+                            && r->conn->rbuf->last - r->body_pos >= r->body_left));
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;

@@ -33,11 +33,12 @@ typedef struct {
     pt_server_t *server;
     unsigned tries;             /* servers tried for this request */
     bool retried;               /* one retry after a dead keep-alive connection */
+    bool connect_timed_out;     /* a connect timed out: 504 if no server answers */
 
     pt_str_t head;              /* the request head for the upstream (arena) */
     bool head_queued;
     bool req_sent;              /* head and whole body handed to the socket */
-    bool replayable;            /* the whole request is still in memory */
+    bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
     bool upgrade;               /* forwarding an Upgrade */
 
     uint8_t state;              /* enum pt_proxy_resp_state */

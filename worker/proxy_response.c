@@ -67,8 +67,12 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
             continue;
         switch (f->id) {
         case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION:
-        case PT_HDR_TE: case PT_HDR_PROXY_AUTHENTICATE: case PT_HDR_VIA:
+        case PT_HDR_TE: case PT_HDR_PROXY_AUTHENTICATE:
             continue;
+        case PT_HDR_VIA:
+            if (rc->via)
+                continue;       /* joined with ours below */
+            break;
         case PT_HDR_UPGRADE:
             if (!upgrade)
                 continue;
