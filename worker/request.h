@@ -32,7 +32,7 @@ struct pt_request_s {
     const pt_conf_t *conf;
     const pt_listener_t *listener;
     pt_route_t *route;
-    uint32_t route_allow;           /* methods for the Allow of a 405 */
+    const char *route_allow;        /* the Allow value of a 405 (arena) */
     pt_http_head_t head;            /* strings point into conn->rbuf */
     pt_str_t path;                  /* normalised, what routes match */
     pt_str_t upstream_path;         /* after the route's rewrite */

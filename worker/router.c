@@ -15,6 +15,7 @@
 #define PT_ROUTER_HOST_MAX      256
 #define PT_ROUTER_DEPTH_MAX     512     /* radix nodes remembered on one walk */
 #define PT_ROUTER_CAPTURES      10
+#define PT_ROUTER_ALLOW_NAMED   16      /* routes whose own method names a 405 lists */
 
 /* A list of routes sharing a key, in priority order. */
 typedef struct {
@@ -291,6 +292,8 @@ void pt_router_free(pt_router_t *rt)
 typedef struct {
     pt_request_t *r;
     uint32_t allow;             /* methods of routes that failed only on method */
+    const pt_route_t *named[PT_ROUTER_ALLOW_NAMED];    /* ...and those naming others */
+    size_t nnamed;
     bool method_mismatch;
     PCRE2_SIZE caps[2 * PT_ROUTER_CAPTURES];
     int ncaps;
@@ -379,6 +382,8 @@ static pt_route_t *pt_router_pick(pt_router_walk_t *w, const pt_router_list_t *l
         if (!pt_router_method_ok(w, rt)) {
             w->method_mismatch = true;
             w->allow |= rt->methods;
+            if ((rt->methods & (1u << PT_METHOD_OTHER)) && w->nnamed < PT_ROUTER_ALLOW_NAMED)
+                w->named[w->nnamed++] = rt;
             continue;
         }
         return rt;
@@ -493,6 +498,37 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
     return PT_OK;
 }
 
+/* "GET, HEAD, PURGE": every method the routes that failed only on method
+ * take (RFC 9110 15.5.6: a 405 lists them all, names outside the
+ * well-known set too), each once. */
+static const char *pt_router_allow_build(const pt_router_walk_t *w)
+{
+    uint32_t allow = w->allow;
+    char buf[1024];
+    size_t n = 0;
+
+    if (allow & (1u << PT_METHOD_GET))
+        allow |= 1u << PT_METHOD_HEAD;
+    for (unsigned id = 1; id <= PT_METHOD_PATCH; id++) {
+        if (!(allow & (1u << id)))
+            continue;
+        pt_str_t name = pt_http_method_name(id);
+        n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%.*s", n ? ", " : "",
+                               (int) name.len, name.p);
+    }
+    for (size_t i = 0; i < w->nnamed; i++) {
+        for (const char **m = w->named[i]->method_names; m && *m; m++) {
+            bool seen = false;
+            for (size_t k = 0; k < i && !seen; k++)
+                for (const char **o = w->named[k]->method_names; o && *o && !seen; o++)
+                    seen = strcmp(*o, *m) == 0;
+            if (!seen && n + strlen(*m) + 3 < sizeof(buf))
+                n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", *m);
+        }
+    }
+    return pt_arena_strndup(w->r->arena, buf, n);
+}
+
 pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *status)
 {
     pt_router_walk_t w = { .r = r };
@@ -521,7 +557,8 @@ pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *st
 
     if (found == NULL) {
         *status = w.method_mismatch ? 405 : 404;
-        r->route_allow = w.allow;
+        if (w.method_mismatch)
+            r->route_allow = pt_router_allow_build(&w);
         return NULL;
     }
     if (pt_router_rewrite(&w, found) != PT_OK) {
@@ -533,18 +570,5 @@ pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *st
 
 const char *pt_router_allow(pt_request_t *r)
 {
-    uint32_t allow = r->route_allow;
-    char buf[256];
-    size_t n = 0;
-
-    if (allow & (1u << PT_METHOD_GET))
-        allow |= 1u << PT_METHOD_HEAD;
-    for (unsigned id = 1; id <= PT_METHOD_PATCH; id++) {
-        if (!(allow & (1u << id)))
-            continue;
-        pt_str_t name = pt_http_method_name(id);
-        n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%.*s", n ? ", " : "",
-                               (int) name.len, name.p);
-    }
-    return pt_arena_strndup(r->arena, buf, n);
+    return r->route_allow ? r->route_allow : "";
 }

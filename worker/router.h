@@ -28,7 +28,7 @@ void pt_router_free(pt_router_t *rt);
  * the method; pt_router_allow then lists the methods that would). */
 pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *status);
 
-/* "GET, HEAD, POST" for a 405 from pt_router_match. */
+/* The Allow value ("GET, HEAD, POST") of a 405 from pt_router_match. */
 const char *pt_router_allow(pt_request_t *r);
 
 /* Host part of a Host header or authority, lowercased, without port or a
