@@ -69,6 +69,7 @@ INTEGRATION += test/integration/test_10_reload.py
 INTEGRATION += test/integration/test_40_http_parse.py
 INTEGRATION += test/integration/test_40_http_proxy.py
 INTEGRATION += test/integration/test_40_http_route.py
+INTEGRATION += test/integration/test_40_http_timeouts.py
 INTEGRATION += test/integration/test_60_reload_load.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py

@@ -109,6 +109,12 @@ static void pt_request_timeout(pt_timer_t *t)
         pt_conn_close(c);           /* idle keep-alive connection */
         return;
     }
+    if (c->handler != pt_request_read_handler) {
+        /* A body read by pt_request_read_body stalled. */
+        r->keepalive = false;
+        pt_http_error(r, 408, "request body not received in time");
+        return;
+    }
     /* Part of a head and no more: a slow or stalled client. */
     pt_request_reject(r, 408, "request head not received in time");
 }

@@ -1,0 +1,254 @@
+"""Client-side timeouts and limits (issue 3): header timeout (slowloris),
+body timeout, keep-alive idle timeout, keepalive_requests, send timeout,
+the upstream send timeout, and the per-worker connection cap.
+"""
+import json
+import socket
+import threading
+import time
+
+from backends import (Backend, RawBackend, Reader, Request, connect, parse_head,
+                      read_response)
+from conftest import free_ports, wait_for
+
+CONF = """
+portico = { workers = 1; %(main)s };
+listen = ( { address = "127.0.0.1:%(port)d"; %(listen)s } );
+upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; %(upstream)s }; };
+routes = (
+  { path = "/echo"; echo = true; },
+  { path = "/"; proxy = "b"; }
+);
+"""
+
+
+def start(portico, be_port=None, listen="", main="", upstream=""):
+    port = free_ports(1)[0]
+    portico(CONF % dict(port=port, be=be_port or free_ports(1)[0], listen=listen, main=main,
+                        upstream=upstream), ports=[port])
+    return port
+
+
+def wait_closed(sock, timeout):
+    """Seconds until the peer closes sock (reading and dropping data), or None."""
+    t0 = time.monotonic()
+    sock.settimeout(0.05)
+    data = b""
+    while time.monotonic() - t0 < timeout:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - t0, data
+        if not chunk:
+            return time.monotonic() - t0, data
+        data += chunk
+    return None, data
+
+
+def test_header_timeout_cuts_off_slowloris(portico):
+    port = start(portico, listen='header_timeout = "600ms";')
+    with connect(port) as s:
+        t0 = time.monotonic()
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        # Dribble a byte every 100 ms: trickling must not extend the deadline.
+        got = b""
+        s.settimeout(0.1)
+        for i in range(40):
+            try:
+                s.sendall(b"X-Slow-%d: x\r\n" % i)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+                if b"\r\n\r\n" in got:
+                    break
+            except socket.timeout:
+                pass
+        elapsed = time.monotonic() - t0
+    assert 0.5 < elapsed < 2.5, elapsed
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"connection: close" in head.lower()
+    assert b"application/problem+json" in head
+    doc = json.loads(body)
+    assert doc["status"] == 408 and doc["request_id"]
+
+
+def test_silent_connection_closed_after_header_timeout(portico):
+    port = start(portico, listen='header_timeout = "400ms";')
+    with connect(port) as s:
+        took, data = wait_closed(s, 3)
+    assert took is not None and 0.3 < took < 2, took
+    assert data == b"", "nothing was asked, so nothing is answered"
+
+
+def test_body_timeout_echo(portico):
+    port = start(portico, listen='body_timeout = "500ms";')
+    with connect(port) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        t0 = time.monotonic()
+        # Pauses shorter than the timeout keep the body alive.
+        for _ in range(4):
+            time.sleep(0.25)
+            s.sendall(b"0123456789")
+        reader = Reader(s, 5)
+        resp = read_response(reader)
+        elapsed = time.monotonic() - t0
+    assert resp.status == 408, resp
+    assert resp.json()["status"] == 408
+    assert resp.header("connection") == "close"
+    assert 1.2 < elapsed < 3, elapsed
+
+
+def test_body_timeout_proxy(portico):
+    seen = []
+
+    def script(sock):
+        reader = Reader(sock, 5)
+        reader.read_until(b"\r\n\r\n")
+        sock.settimeout(5)
+        try:
+            while sock.recv(65536):
+                pass
+            seen.append("closed")
+        except OSError:
+            seen.append("closed")
+
+    be = RawBackend(script)
+    port = start(portico, be.port, listen='body_timeout = "400ms";')
+    with connect(port) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
+        resp = read_response(Reader(s, 5))
+    assert resp.status == 408 and resp.header("connection") == "close"
+    wait_for(lambda: seen, 5, what="the upstream connection to be closed")
+    be.close()
+
+
+def test_keepalive_idle_timeout(portico):
+    be = Backend()
+    port = start(portico, be.port, listen='keepalive_timeout = "500ms";')
+    with connect(port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        reader = Reader(s, 5)
+        assert read_response(reader).status == 200
+        took, data = wait_closed(s, 4)
+    assert data == b""
+    assert took is not None and 0.35 < took < 2.5, took
+    be.close()
+
+
+def test_keepalive_requests_limit(portico):
+    be = Backend()
+    port = start(portico, be.port, listen="keepalive_requests = 3;")
+    with connect(port) as s:
+        reader = Reader(s, 5)
+        for i in range(3):
+            s.sendall(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+            resp = read_response(reader)
+            assert resp.status == 200
+            if i < 2:
+                assert resp.header("connection") is None
+        assert resp.header("connection") == "close"
+        took, data = wait_closed(s, 3)
+        assert took is not None and data == b""
+    # Gateway-made answers count the same.
+    with connect(port) as s:
+        reader = Reader(s, 5)
+        for i in range(3):
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            resp = read_response(reader)
+        assert resp.header("connection") == "close"
+    be.close()
+
+
+def test_send_timeout_client_not_reading(portico):
+    """A client that stops reading is cut off and the upstream released."""
+    state = {}
+
+    def script(sock):
+        reader = Reader(sock, 5)
+        reader.read_until(b"\r\n\r\n")
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (200 << 20))
+        block = b"z" * 65536
+        try:
+            for _ in range(3200):
+                sock.sendall(block)
+            state["result"] = "all sent"
+        except OSError:
+            state["result"] = "cut"
+
+    be = RawBackend(script)
+    port = start(portico, be.port, listen='send_timeout = "500ms";',
+                 upstream='read_timeout = "30s";')
+    s = connect(port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: state.get("result"), 10, what="the upstream to be cut off")
+    assert state["result"] == "cut"
+    s.close()
+    be.close()
+
+
+def test_upstream_send_timeout_504(portico):
+    """The upstream reads the head but never the body."""
+    def script(sock):
+        Reader(sock, 5).read_until(b"\r\n\r\n")
+        time.sleep(5)
+
+    be = RawBackend(script)
+    size = 64 << 20
+    port = free_ports(1)[0]
+    portico("""
+listen = ( "127.0.0.1:%d" );
+upstreams = { b = { servers = [ "127.0.0.1:%d" ]; send_timeout = "500ms"; }; };
+routes = ( { path = "/"; proxy = "b"; client_max_body_size = "100M"; } );
+""" % (port, be.port), ports=[port])
+    s = connect(port, timeout=10)
+
+    def pump():
+        try:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+            block = b"u" * 65536
+            for _ in range(size // len(block)):
+                s.sendall(block)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    resp = read_response(Reader(s, 10))
+    assert resp.status == 504, resp
+    assert resp.json()["status"] == 504
+    assert resp.header("connection") == "close"
+    s.close()
+    be.close()
+
+
+def test_worker_connections_cap(portico):
+    be = Backend()
+    port = start(portico, be.port, main="worker_connections = 16;",
+                 listen='header_timeout = "30s";')
+    idle = [connect(port) for _ in range(16)]
+    # Each of them has been accepted (they are counted by the worker).
+    time.sleep(0.3)
+    extra = connect(port)
+    extra.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    extra.settimeout(1.0)
+    try:
+        early = extra.recv(1)
+    except socket.timeout:
+        early = None
+    assert early is None, "a connection over the cap must wait, not be served"
+    for s in idle[:3]:
+        s.close()
+    resp = read_response(Reader(extra, 5))
+    assert resp.status == 200
+    extra.close()
+    for s in idle[3:]:
+        s.close()
+    be.close()
