@@ -49,6 +49,9 @@ test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.
 	worker/http_chunked.c
 UNIT_WORKER += test/unit/worker/test_uri
 test_unit_worker_test_uri_SOURCES = test/unit/worker/test_uri.c worker/uri.c
+UNIT_WORKER += test/unit/worker/test_tls_sni
+test_unit_worker_test_tls_sni_SOURCES = test/unit/worker/test_tls_sni.c worker/tls_sni.c
+test_unit_worker_test_tls_sni_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -70,6 +73,7 @@ INTEGRATION += test/integration/test_40_http_parse.py
 INTEGRATION += test/integration/test_40_http_proxy.py
 INTEGRATION += test/integration/test_40_http_route.py
 INTEGRATION += test/integration/test_40_http_timeouts.py
+INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_60_reload_load.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
