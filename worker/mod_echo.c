@@ -51,40 +51,6 @@ static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
     return PT_OK;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
-static size_t pt_echo_utf8_len(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    size_t n;
-    uint32_t cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000
-                                                                               || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
 /* Write s as a JSON string (with quotes); returns bytes written. out must
  * have 6 * len + 2 bytes. */
 static size_t pt_echo_json(char *out, pt_str_t s)
@@ -96,7 +62,7 @@ static size_t pt_echo_json(char *out, pt_str_t s)
     out[n++] = '"';
     for (size_t i = 0; i < s.len;) {
         unsigned char c = p[i];
-        size_t u = c >= 0x80 ? pt_echo_utf8_len(p + i, s.len - i) : 1;
+        size_t u = c >= 0x80 ? pt_var_utf8_len(p + i, s.len - i) : 1;
         if (u > 1) {
             memcpy(out + n, p + i, u);
             n += u;
