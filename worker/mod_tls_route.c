@@ -156,7 +156,6 @@ static int pt_tls_route_redirect(pt_request_t *r, const pt_tls_route_conf_t *tc)
                                h->query.p ? h->query.p : "");
     if (loc == NULL)
         return 500;
-    r->keepalive = r->keepalive && r->body_done;
     pt_response_send(r, 308, NULL, (pt_str_t) { loc, strlen(loc) }, NULL, 0);
     return PT_DONE;
 }
