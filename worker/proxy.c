@@ -598,8 +598,9 @@ static int pt_proxy_content(pt_request_t *r)
     p->resp.fields = fields;
     p->up_handler = pt_proxy_up_event;
     p->up_timeout = pt_proxy_up_timeout;
+    /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
     p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
-                 && r->route->c.websocket;
+                 && r->head.version_minor >= 1 && r->route->c.websocket;
     p->replayable = r->route->upstream->retry && pt_proxy_idempotent(r->head.method_id)
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH

@@ -14,12 +14,15 @@
 
 /* Move bytes from one socket to the other through [*pos, *last) of a
  * buffer whose free room starts at start and ends at end. Returns whether
- * anything moved; sets *eof when src has closed and everything is out. */
+ * anything moved; sets *eof when src has closed and everything is out, and
+ * *busy when it stopped with bytes still to move: its share of this turn is
+ * used up, and no edge will come for what is already readable. */
 static bool pt_proxy_tunnel_move(pt_io_t *src, pt_io_t *dst, char *start, char *end,
-                                 char **pos, char **last, bool *eof)
+                                 char **pos, char **last, bool *eof, bool *busy)
 {
     bool moved = false;
 
+    *busy = false;
     for (int round = 0; round < 16; round++) {
         if (pt_io_pending(dst) && pt_io_flush(dst) != PT_OK)
             return moved;
@@ -44,6 +47,7 @@ static bool pt_proxy_tunnel_move(pt_io_t *src, pt_io_t *dst, char *start, char *
         *last += n;
         moved = true;
     }
+    *busy = true;
     return moved;
 }
 
@@ -78,12 +82,13 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
     }
     /* Bytes the client sent after its head are the tunnel's first. */
     char *cpos = r->body_pos, *clast = cb->last;
+    bool busy1, busy2;
     bool m1 = pt_proxy_tunnel_move(&c->io, &up->io, r->body_start, cb->end, &cpos, &clast,
-                                   &p->client_eof);
+                                   &p->client_eof, &busy1);
     r->body_pos = cpos;
     cb->last = clast;
     bool m2 = pt_proxy_tunnel_move(&up->io, &c->io, ub->start, ub->end, &ub->pos, &ub->last,
-                                   &p->up_eof);
+                                   &p->up_eof, &busy2);
     if ((c->io.flags | up->io.flags) & PT_IO_ERROR) {
         pt_proxy_tunnel_close(p, "tunnel connection failed");
         return;
@@ -100,6 +105,8 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
         pt_proxy_tunnel_close(p, NULL);
         return;
     }
+    if (busy1 || busy2)
+        pt_event_post(&c->io.ev);       /* go on after the other connections' turn */
     if (m1 || m2 || !pt_timer_armed(&c->timer))
         pt_timer_set(&c->timer, r->route->c.tunnel_timeout);
     if (pt_timer_armed(&up->timer))

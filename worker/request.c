@@ -328,9 +328,11 @@ static void pt_request_start(pt_request_t *r)
         pt_http_error(r, (unsigned) rc, r->error_detail);
         return;
     }
-    /* Room after the head for body reads: a head that nearly fills the
-     * buffer moves to a bigger one (and is parsed again there). */
-    if (!r->body_done && (size_t) (c->rbuf->end - r->body_start) < PT_REQUEST_BODY_ROOM) {
+    /* Room after the head for body reads (or, after an upgrade, for the
+     * tunnel): a head that nearly fills the buffer moves to a bigger one
+     * (and is parsed again there). */
+    if ((!r->body_done || (r->head.conn & PT_HTTP_CONN_UPGRADE))
+        && (size_t) (c->rbuf->end - r->body_start) < PT_REQUEST_BODY_ROOM) {
         size_t len = pt_buf_len(c->rbuf);
         pt_buf_t *nb = pt_buf_get_size(len + PT_BUF_SIZE);
         size_t scanned = 0;
