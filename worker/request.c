@@ -565,6 +565,16 @@ void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done)
     r->body_reader = bd;
     r->conn->timer.handler = pt_request_timeout;
     r->on_event = pt_request_body_reader;
+    /* RFC 9110 10.1.1: the client waits for a word before sending the
+     * body; none is needed if some of it is here already. */
+    if (r->head.expect_continue && !r->body_done && r->body_pos == r->conn->rbuf->last) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct iovec iov = { (void *) cont, sizeof(cont) - 1 };
+        if (pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR) {
+            pt_request_abort(r, "client connection failed");
+            return;
+        }
+    }
     pt_request_body_reader(r);
 }
 
