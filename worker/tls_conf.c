@@ -515,6 +515,11 @@ static SSL_CTX *pt_tls_conf_ctx(pt_conf_ctx_t *cf, const config_setting_t *s,
      * move between retries; idle connections give their buffers back. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                           | SSL_MODE_RELEASE_BUFFERS);
+    /* Read what the socket has in one call instead of a record header and
+     * a body apart. Safe with edge triggering: pt_tls_recv() reads until
+     * OpenSSL wants the socket, which it only does once its buffer cannot
+     * make a record either. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return ctx;
 }
 
