@@ -49,6 +49,11 @@ test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.
 	worker/http_chunked.c
 UNIT_WORKER += test/unit/worker/test_uri
 test_unit_worker_test_uri_SOURCES = test/unit/worker/test_uri.c worker/uri.c
+UNIT_WORKER += test/unit/worker/test_router
+test_unit_worker_test_router_SOURCES = test/unit/worker/test_router.c worker/router.c
+test_unit_worker_test_router_LDADD = $(unit_ldadd)
+# counts the matcher's field-name comparisons (one per candidate route)
+test_unit_worker_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
 UNIT_WORKER += test/unit/worker/test_tls_sni
 test_unit_worker_test_tls_sni_SOURCES = test/unit/worker/test_tls_sni.c worker/tls_sni.c
 test_unit_worker_test_tls_sni_LDADD = $(unit_ldadd)

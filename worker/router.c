@@ -456,9 +456,11 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
         size_t rest_len = path.len - rt->path_len;
         const char *pre = rt->replace_prefix ? rt->replace_prefix : "";
         size_t pre_len = strlen(pre);
-        /* Keep the result a path: "/api" stripped from "/api" is "/". */
-        bool slash = (pre_len == 0 || pre[pre_len - 1] != '/')
-                     && (rest_len == 0 || rest[0] != '/');
+        /* Keep the result a path ("/api" stripped from "/api" is "/") and
+         * add no slash the request did not have ("/v1" for "/api" is
+         * "/v1", not "/v1/"). */
+        bool slash = rest_len ? (pre_len == 0 || pre[pre_len - 1] != '/') && rest[0] != '/'
+                              : pre_len == 0;
         char *out = pt_arena_alloc(r->arena, pre_len + rest_len + 2);
         if (out == NULL)
             return PT_ERROR;

@@ -291,3 +291,25 @@ def test_rewrites(portico):
         resp = get(port, path)
         assert resp.status == 200 and resp.body.decode() == want, path
     be.close()
+
+
+def test_ten_thousand_routes(portico, tmp_path):
+    """10,000 routes load quickly and each still gets its own requests (the
+    lookup cost itself is checked structurally in test/unit/worker/test_router.c)."""
+    import time
+    from conftest import run_portico
+    port = free_ports(1)[0]
+    routes = ",\n".join(
+        '{ path = "/svc/%05d/"; host = "h%d.example"; return = { status = 200; body = "%d"; }; }'
+        % (i, i % 100, i) for i in range(10000))
+    conf = 'listen = ( "127.0.0.1:%d" );\nroutes = (\n%s\n);\n' % (port, routes)
+    path = tmp_path / "big.conf"
+    path.write_text('portico = { error_log = "%s"; };\n' % (tmp_path / "t.log") + conf)
+    t0 = time.monotonic()
+    res = run_portico("-t", "-c", str(path))
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - t0 < 1.0
+    portico(conf, ports=[port])
+    for i in (0, 1, 4242, 9999):
+        assert get(port, "/svc/%05d/x" % i, host="h%d.example" % (i % 100)).body == b"%d" % i
+    assert get(port, "/svc/00001/x", host="h2.example").status == 404
