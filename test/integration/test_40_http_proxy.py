@@ -1004,3 +1004,54 @@ def test_upstream_final_answer_instead_of_100(portico):
         assert resp.status == 401 and resp.body == b"nope"
         assert resp.header("connection") == "close"
     be.close()
+
+
+def test_client_gone_mid_upload_closes_upstream(portico):
+    """A request body cut short by the client is never completed towards
+    the upstream, and that connection is not reused."""
+    seen = []
+
+    def script(sock):
+        reader, req = head_only(sock)
+        got = reader.buf
+        sock.settimeout(5)
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                got += data
+        except OSError:
+            pass
+        seen.append(len(got))
+
+    be = RawBackend(script)
+    p = gateway(portico, [be])
+    s = connect(p.port)
+    s.sendall(b"PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + b"x" * 300)
+    wait_for(lambda: be.accepts, 5, what="the upstream connection")
+    time.sleep(0.2)
+    s.close()
+    wait_for(lambda: seen, 5, what="the upstream connection to close")
+    assert seen[0] < 1000
+    be.close()
+
+
+def test_client_gone_before_response_releases_upstream(portico):
+    gate = threading.Event()
+
+    def handler(req):
+        if req.target == "/slow":
+            gate.wait(5)
+        return Response(200, [], b"ok")
+
+    be = Backend(handler)
+    p = gateway(portico, [be])
+    s = connect(p.port)
+    s.sendall(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: be.requests, 5, what="the request upstream")
+    s.close()
+    gate.set()
+    # The gateway is fine and answers the next request.
+    assert get(p.port, "/next").body == b"ok"
+    be.close()
