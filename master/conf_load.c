@@ -12,6 +12,7 @@
 #include "worker/conf.h"
 #include "worker/module.h"
 #include "worker/router.h"
+#include "worker/tls.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -433,33 +434,6 @@ failed:
     return NULL;
 }
 
-pt_zone_req_t *pt_conf_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf, const char *name,
-                                size_t size, int (*init)(struct pt_zone_s *, bool, void *),
-                                void *data)
-{
-    pt_zone_req_t **tail = &conf->zones;
-
-    for (pt_zone_req_t *z = conf->zones; z; z = z->next) {
-        if (strcmp(z->name, name) == 0) {
-            if (z->size != size) {
-                pt_conf_error(cf, NULL, "zone \"%s\" declared with two sizes", name);
-                return NULL;
-            }
-            return z;
-        }
-        tail = &z->next;
-    }
-    pt_zone_req_t *z = pt_arena_calloc(cf->arena, sizeof(*z));
-    if (z == NULL)
-        return NULL;
-    z->name = name;
-    z->size = size;
-    z->init = init;
-    z->data = data;
-    *tail = z;
-    return z;
-}
-
 void pt_conf_free(pt_conf_t *conf)
 {
     if (conf == NULL)
@@ -548,6 +522,11 @@ void pt_conf_dump_all(FILE *out, const pt_conf_t *conf)
         pt_conf_print_string(out, l->name);
         fputs(";\n", out);
         pt_conf_dump(out, pt_listen_directives, PT_SCOPE_LISTEN, &l->c, 2);
+        if (l->tls) {
+            fputs("    tls = ", out);
+            pt_tls_conf_dump(out, &l->tls, NULL, 2);
+            fputs(";\n", out);
+        }
         fprintf(out, "  }%s\n", i + 1 < conf->nlisteners ? "," : "");
     }
     fputs(");\nupstreams = {\n", out);

@@ -11,13 +11,6 @@
  * and *errors gets "file:line: message" lines (malloc'd, caller frees). */
 pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors);
 
-/* Ask for a shared-memory zone (module load-time code). The same name
- * twice must come with the same size. Returns the request (its zone is set
- * by the master before workers start), or NULL with an error in cf. */
-pt_zone_req_t *pt_conf_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf, const char *name,
-                                size_t size, int (*init)(struct pt_zone_s *, bool, void *),
-                                void *data);
-
 /* Free a conf and what it holds (regexes, log fds). NULL is fine. */
 void pt_conf_free(pt_conf_t *conf);
 

@@ -35,6 +35,13 @@ size_t pt_conf_module_targets(pt_conf_t *conf, unsigned scope, void **confs,
 /* Print a route's match and rewrite settings (-T). */
 void pt_route_conf_dump(FILE *out, const pt_route_t *r, int indent);
 
+/* Ask for a shared-memory zone (module load-time code). The same name
+ * twice must come with the same size. Returns the request (its zone is set
+ * by the master before workers start), or NULL with an error in cf. */
+pt_zone_req_t *pt_conf_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf, const char *name,
+                                size_t size, int (*init)(struct pt_zone_s *, bool, void *),
+                                void *data);
+
 /* Release what a conf holds outside its arena (compiled regexes, fds). */
 void pt_route_conf_free(pt_route_t *r);
 

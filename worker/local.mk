@@ -7,7 +7,7 @@ libportico_a_SOURCES += worker/http_chunked.c worker/http_chunked.h
 
 # The event loop, connections and requests
 libportico_a_SOURCES += \
-	worker/core.h worker/conf.h worker/module.h worker/modules.c \
+	worker/core.h worker/conf.h worker/zone_conf.c worker/module.h worker/modules.c \
 	worker/event.c worker/event.h worker/timer.c worker/timer.h \
 	worker/conn.c worker/conn.h worker/request.c worker/request.h \
 	worker/http_error.c worker/http_error.h worker/var.c worker/var.h \

@@ -15,6 +15,7 @@
 #include "common/pt.h"
 #include "common/log.h"
 #include "common/shm.h"
+#include "worker/conf.h"
 #include "worker/tls.h"
 
 #include <openssl/core_names.h>
@@ -182,29 +183,6 @@ static int pt_tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char 
     return rc;
 }
 
-/* Append a zone request to conf. This restates pt_conf_zone_add() (master/
- * conf_load.c), which worker/ may not include: the zone name is unique to
- * its listener, so the same-name-two-sizes check cannot trigger here. */
-static pt_zone_req_t *pt_tls_ticket_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf,
-                                             const char *name)
-{
-    pt_zone_req_t **tail = &conf->zones;
-
-    for (pt_zone_req_t *z = conf->zones; z; z = z->next) {
-        if (strcmp(z->name, name) == 0)
-            return z;
-        tail = &z->next;
-    }
-    pt_zone_req_t *z = pt_arena_calloc(cf->arena, sizeof(*z));
-    if (z == NULL)
-        return NULL;
-    z->name = name;
-    z->size = PT_TLS_TICKET_ZONE;
-    z->init = pt_tls_ticket_zone_init;
-    *tail = z;
-    return z;
-}
-
 int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
                         const char *name)
 {
@@ -225,7 +203,8 @@ int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
             n += snprintf(zname + n, sizeof(zname) - (size_t) n, "%02x", md[i]);
     }
     const char *copy = pt_arena_strndup(cf->arena, zname, strlen(zname));
-    if (copy == NULL || (tls->tickets = pt_tls_ticket_zone_add(cf, conf, copy)) == NULL)
+    if (copy == NULL || (tls->tickets = pt_conf_zone_add(cf, conf, copy, PT_TLS_TICKET_ZONE,
+                                                         pt_tls_ticket_zone_init, NULL)) == NULL)
         return PT_ERROR;
     if (SSL_CTX_set_tlsext_ticket_key_evp_cb(tls->ctx, pt_tls_ticket_cb) != 1) {
         pt_conf_error(cf, NULL, "cannot install the session ticket callback");
