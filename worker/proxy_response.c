@@ -161,6 +161,24 @@ static int pt_proxy_interim(pt_proxy_t *p)
     return pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR ? PT_ERROR : PT_OK;
 }
 
+/* Whether the response uses a transfer coding other than chunked. We send
+ * no TE, so the server had no right to, and relaying its bytes under our
+ * own framing would hand the client coded content as if it were plain. */
+static bool pt_proxy_other_coding(const pt_http_head_t *h)
+{
+    if (!h->has_te)
+        return false;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->fields[i].id != PT_HDR_TRANSFER_ENCODING)
+            continue;
+        pt_str_t list = h->fields[i].value, tok;
+        while (pt_str_next_token(&list, &tok))
+            if (!pt_str_caseeq_lit(tok, "chunked"))
+                return true;
+    }
+    return false;
+}
+
 /* The final head arrived: decide framing both ways and queue the head. */
 static int pt_proxy_final_head(pt_proxy_t *p)
 {
@@ -168,6 +186,14 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     pt_conn_t *c = r->conn;
     pt_http_head_t *h = &p->resp;
 
+    /* RFC 9110 15: status codes run from 100 to 599; anything else is not
+     * something a client can be given. */
+    if (h->status > 599 || pt_proxy_other_coding(h)) {
+        pt_log(PT_LOG_ERR, "upstream %s: %s", p->server->name, h->status > 599
+               ? "invalid status code" : "transfer coding other than chunked");
+        pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
+        return PT_ERROR;
+    }
     if (r->route->c.replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;
         pt_proxy_fail(p, h->status, "upstream error replaced by the gateway's");

@@ -747,6 +747,10 @@ MALFORMED = [
     ("huge-head", b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"x" * 40000 + b"\r\n\r\n"),
     ("101-unasked", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
                     b"Connection: upgrade\r\n\r\n"),
+    ("status-600", b"HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nok"),
+    ("te-gzip", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8bGZ"),
+    ("te-gzip-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        b"4\r\n\x1f\x8bGZ\r\n0\r\n\r\n"),
 ]
 
 
