@@ -188,6 +188,10 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
             if (rc->forwarded)
                 continue;
             break;
+        case PT_HDR_OTHER:
+            if (p->max_forwards > 0 && pt_str_caseeq_lit(f->name, "max-forwards"))
+                continue;       /* sent below, one less */
+            break;
         }
         PT_PUTS(f->name);
         PT_PUT(": ");
@@ -260,6 +264,8 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         PT_PUTS(r->id);
         PT_PUT("\r\n");
     }
+    if (p->max_forwards > 0)
+        n += (size_t) sprintf(out + n, "Max-Forwards: %" PRId64 "\r\n", p->max_forwards - 1);
     if (p->upgrade) {
         PT_PUT("Connection: upgrade\r\nUpgrade: ");
         PT_PUTS(h->upgrade);
@@ -587,8 +593,79 @@ static bool pt_proxy_idempotent(unsigned method)
     }
 }
 
+/* RFC 9110 7.6.2: TRACE and OPTIONS carry a hop budget in Max-Forwards.
+ * Returns the value received, or -1 (other methods, absent or invalid). */
+static int64_t pt_proxy_max_forwards(const pt_request_t *r)
+{
+    const pt_http_head_t *h = &r->head;
+
+    if (h->method_id != PT_METHOD_TRACE && h->method_id != PT_METHOD_OPTIONS)
+        return -1;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (!pt_str_caseeq_lit(h->fields[i].name, "max-forwards"))
+            continue;
+        pt_str_t v = h->fields[i].value;
+        int64_t n = 0;
+        if (v.len == 0 || v.len > 9)
+            return -1;
+        for (size_t k = 0; k < v.len; k++) {
+            if (v.p[k] < '0' || v.p[k] > '9')
+                return -1;
+            n = n * 10 + (v.p[k] - '0');
+        }
+        return n;
+    }
+    return -1;
+}
+
+/* Max-Forwards: 0 makes us the final recipient (RFC 9110 7.6.2): OPTIONS
+ * is answered with what we know, TRACE by reflecting the request as
+ * message/http without the fields that carry credentials (9.3.8). */
+static int pt_proxy_answer_here(pt_request_t *r)
+{
+    const pt_http_head_t *h = &r->head;
+
+    if (h->method_id == PT_METHOD_OPTIONS) {
+        pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
+        return PT_OK;
+    }
+    size_t cap = h->method.len + h->target.len + 16;
+    for (unsigned i = 0; i < h->nfields; i++)
+        cap += h->fields[i].name.len + h->fields[i].value.len + 4;
+    char *out = pt_arena_alloc(r->arena, cap);
+    size_t n = 0;
+    if (out == NULL)
+        return 500;
+    PT_PUTS(h->method);
+    PT_PUTC(' ');
+    PT_PUTS(h->target);
+    if (h->version_minor)
+        PT_PUT(" HTTP/1.1\r\n");
+    else
+        PT_PUT(" HTTP/1.0\r\n");
+    for (unsigned i = 0; i < h->nfields; i++) {
+        const pt_http_field_t *f = &h->fields[i];
+        if (f->id == PT_HDR_AUTHORIZATION || f->id == PT_HDR_PROXY_AUTHORIZATION
+            || f->id == PT_HDR_COOKIE)
+            continue;
+        PT_PUTS(f->name);
+        PT_PUT(": ");
+        PT_PUTS(f->value);
+        PT_PUT("\r\n");
+    }
+    PT_PUT("\r\n");
+    PT_ASSERT(n <= cap);
+    pt_response_send(r, 200, "message/http", PT_STR_NULL, out, n);
+    return PT_OK;
+}
+
 static int pt_proxy_content(pt_request_t *r)
 {
+    int64_t max_forwards = pt_proxy_max_forwards(r);
+
+    if (max_forwards == 0)
+        return pt_proxy_answer_here(r);
+
     pt_proxy_t *p = pt_arena_calloc(r->arena, sizeof(*p));
     pt_http_field_t *fields = pt_arena_alloc(r->arena, PT_PROXY_RESP_FIELDS * sizeof(*fields));
 
@@ -596,6 +673,7 @@ static int pt_proxy_content(pt_request_t *r)
         return 500;
     p->r = r;
     p->resp.fields = fields;
+    p->max_forwards = max_forwards;
     p->up_handler = pt_proxy_up_event;
     p->up_timeout = pt_proxy_up_timeout;
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */

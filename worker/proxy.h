@@ -34,6 +34,7 @@ typedef struct {
     unsigned tries;             /* servers tried for this request */
     bool retried;               /* one retry after a dead keep-alive connection */
     bool connect_timed_out;     /* a connect timed out: 504 if no server answers */
+    int64_t max_forwards;       /* TRACE/OPTIONS: Max-Forwards received; -1: none */
 
     pt_str_t head;              /* the request head for the upstream (arena) */
     bool head_queued;

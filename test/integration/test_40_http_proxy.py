@@ -1059,3 +1059,30 @@ def test_client_gone_before_response_releases_upstream(portico):
     # The gateway is fine and answers the next request.
     assert get(p.port, "/next").body == b"ok"
     be.close()
+
+
+def test_max_forwards(portico):
+    """RFC 9110 7.6.2: TRACE and OPTIONS with Max-Forwards: 0 are answered by
+    the gateway; a positive value is forwarded one less; other methods
+    leave it alone."""
+    be = Backend(lambda req: (200, [], b"from backend"))
+    p = gateway(portico, [be])
+    resp = request(p.port, b"TRACE /t?x=1 HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                   b"X-Probe: yes\r\nAuthorization: Bearer secret\r\nCookie: s=1\r\n"
+                   b"Connection: close\r\n\r\n")
+    assert resp.status == 200
+    assert resp.header("content-type") == "message/http"
+    assert resp.body.startswith(b"TRACE /t?x=1 HTTP/1.1\r\n")
+    assert b"X-Probe: yes\r\n" in resp.body and b"Max-Forwards: 0\r\n" in resp.body
+    assert b"secret" not in resp.body and b"s=1" not in resp.body
+    resp = request(p.port, b"OPTIONS /o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                   b"Connection: close\r\n\r\n")
+    assert resp.status == 200 and resp.body == b""
+    assert be.requests == []
+
+    request(p.port, b"OPTIONS /o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\n"
+            b"Connection: close\r\n\r\n")
+    assert be.requests[-1].header_all("max-forwards") == ["2"]
+    request(p.port, b"GET /g HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
+    assert be.requests[-1].header_all("max-forwards") == ["0"]
+    be.close()
