@@ -1086,3 +1086,53 @@ def test_max_forwards(portico):
     request(p.port, b"GET /g HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
     assert be.requests[-1].header_all("max-forwards") == ["0"]
     be.close()
+
+
+def test_nothing_processed_after_connection_close(portico):
+    """RFC 9112 9.6: after a request with "close" no further request on that
+    connection is processed."""
+    be = Backend()
+    p = gateway(portico, [be])
+    with connect(p.port) as s:
+        s.sendall(b"GET /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                  b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        reader = Reader(s)
+        resp = read_response(reader)
+        assert resp.header("connection") == "close"
+        assert closed(reader)
+    assert [r.target for r in be.requests] == ["/1"]
+    be.close()
+
+
+def test_many_pipelined_requests_in_order(portico):
+    be = Backend(lambda req: (200, [], req.target.encode()))
+    p = gateway(portico, [be])
+    n = 400
+    raw = b"".join(b"GET /r%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(n))
+    with connect(p.port) as s:
+        s.sendall(raw)
+        reader = Reader(s)
+        bodies = [read_response(reader).body for _ in range(n)]
+    assert bodies == [b"/r%d" % i for i in range(n)]
+    assert be.accepts == 1
+    be.close()
+
+
+def test_big_head_with_body(portico):
+    """A head past the first buffer moves to a bigger one; its body and the
+    next pipelined request still arrive intact."""
+    be = Backend(lambda req: (200, [], hashlib.sha256(req.body).hexdigest().encode()))
+    p = gateway(portico, [be], route='client_max_body_size = "1M";')
+    body = bytes(range(256)) * 400
+    big = "".join("X-Pad-%d: %s\r\n" % (i, "v" * 1000) for i in range(28))
+    with connect(p.port) as s:
+        s.sendall(("POST /big HTTP/1.1\r\nHost: a\r\n%sContent-Length: %d\r\n\r\n"
+                   % (big, len(body))).encode() + body +
+                  b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+        reader = Reader(s)
+        r1 = read_response(reader)
+        r2 = read_response(reader)
+    assert r1.body == hashlib.sha256(body).hexdigest().encode()
+    assert be.requests[0].header("x-pad-27") == "v" * 1000
+    assert be.requests[1].target == "/after"
+    be.close()
