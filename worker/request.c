@@ -354,6 +354,12 @@ static void pt_request_start(pt_request_t *r)
         }
     }
 
+    if (r->head.target_form == PT_HTTP_FORM_ASTERISK) {
+        /* RFC 9110 9.3.7: "OPTIONS *" asks about the server itself, which
+         * no route describes: the gateway answers for itself. */
+        pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
+        return;
+    }
     unsigned status = 0;
     r->route = pt_router_match(r->conf->router, r, &status);
     if (r->route == NULL) {
