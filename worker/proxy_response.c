@@ -37,6 +37,13 @@ static void pt_proxy_mark_dropped(pt_http_head_t *h)
     }
 }
 
+/* RFC 9110 8.6, RFC 9112 6.1: 1xx and 204 responses carry neither
+ * Content-Length nor Transfer-Encoding, whatever the upstream wrote. */
+static bool pt_proxy_no_framing(unsigned status)
+{
+    return status < 200 || status == 204;
+}
+
 /* Serialize a response head from the upstream's for the client. chunked:
  * we relay chunk framing (Transfer-Encoding: chunked is kept). */
 static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
@@ -80,11 +87,12 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
         case PT_HDR_TRANSFER_ENCODING:
             /* Kept for HEAD and 304 answers that describe a GET's framing;
              * otherwise written below from what we actually send. */
-            if (p->body != PT_HTTP_BODY_NONE || r->head.version_minor == 0)
+            if (p->body != PT_HTTP_BODY_NONE || r->head.version_minor == 0
+                || pt_proxy_no_framing(h->status))
                 continue;
             break;
         case PT_HDR_CONTENT_LENGTH:
-            if (h->chunked)
+            if (h->chunked || pt_proxy_no_framing(h->status))
                 continue;       /* both present: Transfer-Encoding wins */
             break;
         case PT_HDR_DATE:

@@ -304,11 +304,13 @@ def test_head_has_no_body_and_connection_stays_in_sync(portico):
 def test_204_304_and_1xx_carry_no_body(portico):
     def script(sock):
         reader, req = read_head(sock)
-        sock.sendall(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n")
+        # A 204 must not carry framing fields; the upstream's are dropped.
+        sock.sendall(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n")
         _read_req(reader)
         sock.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 10\r\n\r\n")
         _read_req(reader)
-        sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+        sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n"
+                     b"Content-Length: 0\r\n\r\n"
                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         _read_req(reader)
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast")
@@ -325,9 +327,11 @@ def test_204_304_and_1xx_carry_no_body(portico):
         s.sendall(b"GET /2 HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"e\"\r\n\r\n")
         r = read_response(reader)
         assert r.status == 304 and r.header("etag") == '"e"'
+        assert r.header("content-length") == "10"      # a 304 may say what a 200 would
         s.sendall(b"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n")
         r = read_response(reader)
         assert r.status == 103 and r.header("link") == "</s.css>; rel=preload"
+        assert r.header("content-length") is None
         r = read_response(reader)
         assert r.status == 200 and r.body == b"ok"
         s.sendall(b"GET /4 HTTP/1.1\r\nHost: a\r\n\r\n")
