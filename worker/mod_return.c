@@ -51,13 +51,21 @@ pt_module_t pt_return_module = {
     .content = pt_return_content,
 };
 
-/* A header line must not smuggle a second line or an invalid name. */
+/* A header line must not smuggle a second line or an invalid name, nor
+ * frame the message: portico writes Content-Length, Transfer-Encoding
+ * and Connection itself, and a second copy would make two framings. */
 static bool pt_return_header_valid(const char *h)
 {
+    static const char *const framing[] = { "content-length", "transfer-encoding",
+                                           "connection" };
     const char *colon = strchr(h, ':');
 
     if (colon == NULL || colon == h)
         return false;
+    for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
+        if (strlen(framing[i]) == (size_t) (colon - h)
+            && strncasecmp(h, framing[i], (size_t) (colon - h)) == 0)
+            return false;
     for (const char *p = h; p < colon; p++)
         if (!pt_str_tchar[(unsigned char) *p])
             return false;
@@ -114,8 +122,8 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
                 return PT_ERROR;
             for (size_t k = 0; k < n; k++) {
                 if (!pt_return_header_valid(h[k])) {
-                    pt_conf_error(cf, m, "invalid header line \"%s\" (want \"Name: value\")",
-                                  h[k]);
+                    pt_conf_error(cf, m, "invalid header line \"%s\" (want \"Name: value\"; "
+                                  "not a framing field)", h[k]);
                     return PT_ERROR;
                 }
                 len += strlen(h[k]) + 2;

@@ -186,3 +186,15 @@ def test_echo_head(portico):
         assert resp.status == 200 and int(resp.header("content-length")) > 0
         s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
         assert json.loads(read_response(reader).body)["method"] == "GET"
+
+
+def test_return_refuses_framing_headers(tmp_path):
+    from conftest import run_portico
+    for line in ("Content-Length: 5", "transfer-encoding: chunked", "Connection: close"):
+        conf = tmp_path / "bad.conf"
+        conf.write_text('portico = { error_log = "%s"; };\nlisten = ( "127.0.0.1:1" );\n'
+                        'routes = ( { path = "/"; return = { status = 200; body = "x"; '
+                        'headers = [ "%s" ]; }; } );\n' % (tmp_path / "e.log", line))
+        res = run_portico("-t", "-c", str(conf))
+        assert res.returncode != 0, line
+        assert "framing" in res.stderr + res.stdout, res.stderr
