@@ -1140,3 +1140,13 @@ def test_big_head_with_body(portico):
     assert be.requests[0].header("x-pad-27") == "v" * 1000
     assert be.requests[1].target == "/after"
     be.close()
+
+
+def test_large_upstream_head_within_limit(portico):
+    big = "b" * 20000
+    be = Backend(lambda req: Response(200, [("X-Big", big)], b"body after a big head"))
+    p = gateway(portico, [be])
+    resp = get(p.port, "/")
+    assert resp.status == 200 and resp.header("x-big") == big
+    assert resp.body == b"body after a big head"
+    be.close()
