@@ -145,6 +145,15 @@ const char *pt_conf_type_name(int type)
     }
 }
 
+const char *pt_conf_path(pt_conf_ctx_t *cf, const char *path)
+{
+    const char *slash = cf->file ? strrchr(cf->file, '/') : NULL;
+
+    if (path == NULL || path[0] == '/' || slash == NULL)
+        return path;
+    return pt_arena_sprintf(cf->arena, "%.*s/%s", (int) (slash - cf->file), cf->file, path);
+}
+
 const char *pt_conf_get_string(pt_conf_ctx_t *cf, const config_setting_t *s)
 {
     if (config_setting_type(s) != CONFIG_TYPE_STRING) {

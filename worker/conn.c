@@ -105,6 +105,13 @@ int pt_io_send(pt_io_t *io, const struct iovec *iov, unsigned n)
     return pt_io_flush(io);
 }
 
+int pt_io_shutdown(pt_io_t *io)
+{
+    if (io->ssl)
+        pt_tls_shutdown(io);
+    return shutdown(io->ev.fd, SHUT_WR) == 0 ? PT_OK : PT_ERROR;
+}
+
 const char *pt_conn_peer_ip(pt_conn_t *c)
 {
     if (c->peer_ip[0] == '\0')
@@ -246,6 +253,9 @@ static void pt_conn_linger_handler(pt_conn_t *c)
             return;
         }
     }
+    /* More is queued: come back after others had their turn (no edge will
+     * announce bytes that are already there). */
+    pt_event_post(&c->io.ev);
 }
 
 static void pt_conn_linger_start(pt_conn_t *c)
@@ -255,9 +265,7 @@ static void pt_conn_linger_start(pt_conn_t *c)
     c->req = NULL;
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
-    if (c->io.ssl)
-        pt_tls_shutdown(&c->io);    /* close_notify before the FIN */
-    if (shutdown(c->io.ev.fd, SHUT_WR) != 0) {
+    if (pt_io_shutdown(&c->io) != PT_OK) {
         pt_conn_close(c);
         return;
     }

@@ -52,6 +52,9 @@ ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n);
 int pt_io_send(pt_io_t *io, const struct iovec *iov, unsigned n);
 int pt_io_flush(pt_io_t *io);
 
+/* Half-close: close_notify first on TLS, then the FIN. PT_OK or PT_ERROR. */
+int pt_io_shutdown(pt_io_t *io);
+
 static inline bool pt_io_pending(const pt_io_t *io)
 {
     return io->nout != 0;

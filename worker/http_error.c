@@ -167,7 +167,7 @@ static int pt_http_error_conf_entry(pt_conf_ctx_t *cf, const config_setting_t *e
                 return PT_ERROR;
             p->body_len = strlen(p->body);
         } else if (strcmp(name, "file") == 0) {
-            if ((file = pt_conf_get_string(cf, m)) == NULL)
+            if ((file = pt_conf_path(cf, pt_conf_get_string(cf, m))) == NULL)
                 return PT_ERROR;
             if ((p->body = pt_http_error_read_file(cf, m, file, &p->body_len)) == NULL)
                 return PT_ERROR;

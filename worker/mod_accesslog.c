@@ -43,7 +43,7 @@ typedef struct {
 } pt_accesslog_buf_t;
 
 static const char pt_accesslog_combined[] =
-    "$remote_addr - - [$time_local] \"$request\" $status $bytes_sent \"$http_referer\" "
+    "$remote_addr - - [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" "
     "\"$http_user_agent\"";
 static const char pt_accesslog_json[] =
     "{\"time\":\"$time_iso8601\",\"remote_addr\":\"$remote_addr\",\"method\":\"$method\","

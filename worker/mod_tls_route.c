@@ -75,6 +75,8 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
     pt_tls_route_conf_t *tc = rconf;
 
     pt_conf_merge(pt_tls_route_directives, PT_SCOPE_ROUTE, tc, dconf);
+    if (tc->hsts && tc->hsts[0] == '\0')
+        tc->hsts = NULL;            /* hsts = "" in a route turns off the defaults' */
     if (tc->hsts) {
         for (const char *p = tc->hsts; *p; p++) {
             if ((unsigned char) *p < 0x20 || *p == 0x7f) {

@@ -22,6 +22,25 @@ static size_t pt_proxy_put(char *p, const char *s, size_t n)
 #define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
 #define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
 
+/* Whether the gateway's own response lines (r->resp_extra) set a field of
+ * this name: then the upstream's copy is dropped, so there is one (HSTS
+ * from the route, not a second one from the application). */
+static bool pt_proxy_replaced(const pt_request_t *r, pt_str_t name)
+{
+    const char *p = r->resp_extra.p, *end = p + r->resp_extra.len;
+
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t) (end - p));
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        if (colon == NULL || eol == NULL)
+            break;
+        if (colon < eol && pt_str_caseeq(name, (pt_str_t) { p, (size_t) (colon - p) }))
+            return true;
+        p = eol + 1;
+    }
+    return false;
+}
+
 static void pt_proxy_mark_dropped(pt_http_head_t *h)
 {
     if (!(h->conn & PT_HTTP_CONN_OTHER))
@@ -70,7 +89,7 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     PT_PUT("\r\n");
     for (unsigned i = 0; i < h->nfields; i++) {
         const pt_http_field_t *f = &h->fields[i];
-        if (f->flags & PT_PROXY_DROP)
+        if ((f->flags & PT_PROXY_DROP) || (r->resp_extra.len && pt_proxy_replaced(r, f->name)))
             continue;
         switch (f->id) {
         case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION:
@@ -166,6 +185,7 @@ static int pt_proxy_interim(pt_proxy_t *p)
     if (head.p == NULL)
         return PT_ERROR;
     struct iovec iov = { (void *) head.p, head.len };
+    r->head_bytes += head.len;
     return pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR ? PT_ERROR : PT_OK;
 }
 
@@ -230,6 +250,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     }
     r->status = h->status;
     r->response_started = true;
+    r->head_bytes += p->client_head.len;
     p->state = PT_PROXY_RESP_BODY;
     return PT_OK;
 }
@@ -274,6 +295,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                     b->pos += p->resp.head_len;
                     r->status = 101;
                     r->response_started = true;
+                    r->head_bytes += p->client_head.len;
                     r->upgraded = true;
                     r->keepalive = false;
                     p->state = PT_PROXY_TUNNEL;

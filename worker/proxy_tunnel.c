@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "worker/proxy.h"
 
-#include <sys/socket.h>
 
 /* Move bytes from one socket to the other through [*pos, *last) of a
  * buffer whose free room starts at start and ends at end. Returns whether
@@ -94,11 +93,11 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
         return;
     }
     if (p->client_eof && !p->up_shut && !pt_io_pending(&up->io)) {
-        shutdown(up->io.ev.fd, SHUT_WR);
+        pt_io_shutdown(&up->io);
         p->up_shut = true;
     }
     if (p->up_eof && !p->client_shut && !pt_io_pending(&c->io)) {
-        shutdown(c->io.ev.fd, SHUT_WR);
+        pt_io_shutdown(&c->io);
         p->client_shut = true;
     }
     if (p->up_shut && p->client_shut) {

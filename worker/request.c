@@ -680,6 +680,7 @@ void pt_response_send(pt_request_t *r, unsigned status, const char *content_type
     }
     r->status = status;
     r->response_started = true;
+    r->head_bytes += head.len;
     iov[n++] = (struct iovec) { (void *) head.p, head.len };
     if (body_len && !r->head_only && status != 204 && status != 304)
         iov[n++] = (struct iovec) { (void *) body, body_len };

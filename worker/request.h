@@ -43,6 +43,7 @@ struct pt_request_s {
     uint64_t start_wall_ms;
     unsigned status;                /* status sent (0: none yet) */
     uint64_t sent_base;             /* conn->io.sent when the request began */
+    uint64_t head_bytes;            /* response heads (interim ones too) */
     uint64_t body_received;         /* request body bytes (payload) seen */
 
     /* request body framing; bytes live in conn->rbuf after the head */
@@ -134,6 +135,14 @@ void pt_request_body_consumed(pt_request_t *r);
 static inline uint64_t pt_request_bytes_sent(const pt_request_t *r)
 {
     return r->conn->io.sent - r->sent_base;
+}
+
+/* Bytes of response body written to the client so far. */
+static inline uint64_t pt_request_body_bytes_sent(const pt_request_t *r)
+{
+    uint64_t all = pt_request_bytes_sent(r);
+
+    return all > r->head_bytes ? all - r->head_bytes : 0;
 }
 
 /* A field of the request by well-known id, or NULL. */

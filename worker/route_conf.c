@@ -14,6 +14,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <ctype.h>
+
 #define PT_ROUTE_FIELD(f)   offsetof(pt_route_t, f)
 #define PT_RCONF_FIELD(f)   offsetof(pt_route_conf_t, f)
 
@@ -89,11 +91,21 @@ static pt_route_t *pt_route_of(void *field, size_t offset)
     return (pt_route_t *) (void *) ((char *) field - offset);
 }
 
-/* A host pattern: lowercase letters, digits, '-', '.', optionally starting
- * with "*." for any subdomain, or an IP literal in brackets, and an
- * optional port. */
+/* A host pattern: lowercase letters, digits, '-', '_', '.', optionally
+ * starting with "*." for any subdomain, or an IPv6 literal in brackets.
+ * No port: the router compares host names, whatever port was asked for. */
 static bool pt_route_host_valid(const char *h)
 {
+    size_t n = strlen(h);
+
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']')
+            return false;
+        for (size_t i = 1; i < n - 1; i++)
+            if (!isxdigit((unsigned char) h[i]) && h[i] != ':' && h[i] != '.')
+                return false;
+        return true;
+    }
     if (h[0] == '*') {
         if (h[1] != '.' || h[2] == '\0')
             return false;
@@ -103,7 +115,7 @@ static bool pt_route_host_valid(const char *h)
         return false;
     for (; *h; h++) {
         unsigned char c = (unsigned char) *h;
-        if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && !strchr("-.:[]_", c))
+        if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && !strchr("-._", c))
             return false;
     }
     return true;
@@ -124,7 +136,7 @@ static int pt_route_conf_set_hosts(pt_conf_ctx_t *cf, const config_setting_t *s,
             *p = (char) pt_str_lower((unsigned char) *p);
         if (!pt_route_host_valid(h)) {
             pt_conf_error(cf, s, "invalid host \"%s\" (a name, \"*.\" and a name, or an "
-                          "address)", h);
+                          "address; without a port)", h);
             return PT_ERROR;
         }
     }

@@ -109,15 +109,6 @@ static int pt_tls_conf_no_password(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-static const char *pt_tls_conf_path(pt_conf_ctx_t *cf, const char *path)
-{
-    const char *slash = cf->file ? strrchr(cf->file, '/') : NULL;
-
-    if (path == NULL || path[0] == '/' || slash == NULL)
-        return path;
-    return pt_arena_sprintf(cf->arena, "%.*s/%s", (int) (slash - cf->file), cf->file, path);
-}
-
 /* The setting named name in group s, or s itself for errors. */
 static const config_setting_t *pt_tls_conf_at(const config_setting_t *s, const char *name)
 {
@@ -182,7 +173,7 @@ static const char **pt_tls_conf_names(pt_conf_ctx_t *cf, X509 *x)
 static int pt_tls_conf_load_ocsp(pt_conf_ctx_t *cf, pt_tls_cert_t *c,
                                  const config_setting_t *os)
 {
-    const char *path = pt_tls_conf_path(cf, config_setting_get_string(os));
+    const char *path = pt_conf_path(cf, config_setting_get_string(os));
     unsigned char *buf = pt_arena_alloc(cf->arena, PT_TLS_OCSP_MAX);
     FILE *f = path ? fopen(path, "rb") : NULL;
 
@@ -224,8 +215,8 @@ static int pt_tls_conf_load_cert(pt_conf_ctx_t *cf, pt_tls_cert_t *c, const conf
         pt_conf_error(cf, cs, "\"cert\" and \"key\" must be file names");
         return PT_ERROR;
     }
-    c->cert_path = pt_tls_conf_path(cf, config_setting_get_string(cs));
-    c->key_path = pt_tls_conf_path(cf, config_setting_get_string(ks));
+    c->cert_path = pt_conf_path(cf, config_setting_get_string(cs));
+    c->key_path = pt_conf_path(cf, config_setting_get_string(ks));
 
     if ((b = BIO_new_file(c->cert_path, "r")) == NULL) {
         pt_conf_error(cf, cs, "cannot open certificate \"%s\": %s", c->cert_path,
@@ -612,7 +603,7 @@ static int pt_tls_conf_client_verify(pt_conf_ctx_t *cf, const config_setting_t *
                                                                        : "optional");
         return PT_ERROR;
     }
-    const char *path = pt_tls_conf_path(cf, tls->client_ca);
+    const char *path = pt_conf_path(cf, tls->client_ca);
     STACK_OF(X509_NAME) *names = NULL;
     if (SSL_CTX_load_verify_locations(tls->ctx, path, NULL) != 1
         || (names = SSL_load_client_CA_file(path)) == NULL) {
@@ -762,7 +753,7 @@ int pt_tls_conf_upstream(pt_conf_ctx_t *cf, const config_setting_t *s, void *fie
 
     SSL_CTX_set_verify(tls->ctx, tls->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     if (tls->ca) {
-        const char *path = pt_tls_conf_path(cf, tls->ca);
+        const char *path = pt_conf_path(cf, tls->ca);
         if (SSL_CTX_load_verify_locations(tls->ctx, path, NULL) != 1) {
             pt_conf_error(cf, pt_tls_conf_at(s, "ca"), "cannot load CA \"%s\": %s", path,
                           pt_tls_error_string(why, sizeof(why)));

@@ -16,7 +16,7 @@ enum pt_var_id {
     PT_VAR_LITERAL = 0,
     PT_VAR_REMOTE_ADDR, PT_VAR_HOST, PT_VAR_METHOD, PT_VAR_REQUEST_URI, PT_VAR_URI,
     PT_VAR_QUERY, PT_VAR_REQUEST, PT_VAR_PROTOCOL, PT_VAR_SCHEME, PT_VAR_STATUS,
-    PT_VAR_BYTES_SENT, PT_VAR_BODY_BYTES, PT_VAR_REQUEST_TIME, PT_VAR_UPSTREAM_ADDR,
+    PT_VAR_BYTES_SENT, PT_VAR_BODY_BYTES_SENT, PT_VAR_BODY_BYTES, PT_VAR_REQUEST_TIME, PT_VAR_UPSTREAM_ADDR,
     PT_VAR_UPSTREAM_TIME, PT_VAR_REQUEST_ID, PT_VAR_ROUTE, PT_VAR_TIME_LOCAL,
     PT_VAR_TIME_ISO8601, PT_VAR_MSEC, PT_VAR_CONNECTION, PT_VAR_CONNECTION_REQUESTS,
     PT_VAR_HTTP,            /* $http_<name>: a request header */
@@ -24,7 +24,7 @@ enum pt_var_id {
 
 const char *const pt_var_names[] = {
     NULL, "remote_addr", "host", "method", "request_uri", "uri", "query", "request",
-    "protocol", "scheme", "status", "bytes_sent", "body_bytes_received", "request_time",
+    "protocol", "scheme", "status", "bytes_sent", "body_bytes_sent", "body_bytes_received", "request_time",
     "upstream_addr", "upstream_response_time", "request_id", "route", "time_local",
     "time_iso8601", "msec", "connection", "connection_requests", "http_NAME", NULL
 };
@@ -271,6 +271,8 @@ static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf
         return pt_var_num(buf, cap, "%03u", r->status);
     case PT_VAR_BYTES_SENT:
         return pt_var_num(buf, cap, "%" PRIu64, pt_request_bytes_sent(r));
+    case PT_VAR_BODY_BYTES_SENT:
+        return pt_var_num(buf, cap, "%" PRIu64, pt_request_body_bytes_sent(r));
     case PT_VAR_BODY_BYTES:
         return pt_var_num(buf, cap, "%" PRIu64, r->body_received);
     case PT_VAR_REQUEST_TIME:
