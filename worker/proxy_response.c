@@ -73,7 +73,10 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     pt_str_t reason = h->reason.len ? h->reason : (pt_str_t) { pt_http_reason(h->status),
                                                                 strlen(pt_http_reason(h->status)) };
     pt_str_t date = pt_clock_http_date();
-    bool has_date = false, has_id = false;
+    /* An interim answer is relayed as the upstream wrote it: the gateway's
+     * own lines belong to the final response. */
+    bool interim = h->status < 200 && !upgrade;
+    bool has_date = interim, has_id = interim;
     size_t cap = 256 + reason.len + date.len + r->id.len + r->resp_extra.len;
 
     pt_proxy_mark_dropped(h);
@@ -84,12 +87,17 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     if (out == NULL)
         return PT_STR_NULL;
 
-    n += (size_t) sprintf(out, "HTTP/1.1 %03u ", h->status);
+    PT_PUT("HTTP/1.1 ");
+    out[n++] = (char) ('0' + h->status / 100 % 10);
+    out[n++] = (char) ('0' + h->status / 10 % 10);
+    out[n++] = (char) ('0' + h->status % 10);
+    out[n++] = ' ';
     PT_PUTS(reason);
     PT_PUT("\r\n");
     for (unsigned i = 0; i < h->nfields; i++) {
         const pt_http_field_t *f = &h->fields[i];
-        if ((f->flags & PT_PROXY_DROP) || (r->resp_extra.len && pt_proxy_replaced(r, f->name)))
+        if ((f->flags & PT_PROXY_DROP)
+            || (!interim && r->resp_extra.len && pt_proxy_replaced(r, f->name)))
             continue;
         switch (f->id) {
         case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION:
@@ -155,15 +163,15 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
         PT_PUTS(r->id);
         PT_PUT("\r\n");
     }
-    if (r->resp_extra.len)
+    if (r->resp_extra.len && !interim)
         PT_PUTS(r->resp_extra);
     if (chunked)
         PT_PUT("Transfer-Encoding: chunked\r\n");
     if (upgrade)
         PT_PUT("Connection: upgrade\r\n");
-    else if (!r->keepalive)
+    else if (!interim && !r->keepalive)
         PT_PUT("Connection: close\r\n");
-    else if (r->head.version_minor == 0)
+    else if (!interim && r->head.version_minor == 0)
         PT_PUT("Connection: keep-alive\r\n");
     PT_PUT("\r\n");
     PT_ASSERT(n <= cap);
@@ -178,10 +186,7 @@ static int pt_proxy_interim(pt_proxy_t *p)
 
     if (r->head.version_minor == 0)
         return PT_OK;
-    bool ka = r->keepalive;
-    r->keepalive = true;        /* no Connection: close on an interim answer */
     pt_str_t head = pt_proxy_client_head(p, false, false);
-    r->keepalive = ka;
     if (head.p == NULL)
         return PT_ERROR;
     struct iovec iov = { (void *) head.p, head.len };

@@ -367,16 +367,6 @@ static void pt_request_start(pt_request_t *r)
                       ? "method not allowed on this route" : "no route matches");
         return;
     }
-    if (r->head.expect_other) {
-        pt_http_error(r, 417, "only 100-continue is supported in Expect");
-        return;
-    }
-    if (r->body_kind == PT_BODY_LENGTH
-        && r->head.content_length > r->route->c.client_max_body_size) {
-        r->keepalive = false;
-        pt_http_error(r, 413, "request body larger than the route allows");
-        return;
-    }
     pt_request_run_phases(r);
 }
 
@@ -395,6 +385,18 @@ static void pt_request_run_phases(pt_request_t *r)
             pt_http_error(r, rc >= 400 ? (unsigned) rc : 500, NULL);
             return;
         }
+    }
+    /* Checked after access and limits: who may ask comes before what the
+     * body may be, and the route's response lines (HSTS) are set by now. */
+    if (r->head.expect_other) {
+        pt_http_error(r, 417, "only 100-continue is supported in Expect");
+        return;
+    }
+    if (r->body_kind == PT_BODY_LENGTH
+        && r->head.content_length > r->route->c.client_max_body_size) {
+        r->keepalive = false;
+        pt_http_error(r, 413, "request body larger than the route allows");
+        return;
     }
     int rc = r->route->handler->content(r);
     if (rc >= 400)
@@ -576,6 +578,7 @@ void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done)
     if (r->head.expect_continue && !r->body_done && r->body_pos == r->conn->rbuf->last) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         struct iovec iov = { (void *) cont, sizeof(cont) - 1 };
+        r->head_bytes += iov.iov_len;
         if (pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR) {
             pt_request_abort(r, "client connection failed");
             return;

@@ -461,6 +461,10 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
          * "/v1", not "/v1/"). */
         bool slash = rest_len ? (pre_len == 0 || pre[pre_len - 1] != '/') && rest[0] != '/'
                               : pre_len == 0;
+        if (rest_len && rest[0] == '/' && pre_len && pre[pre_len - 1] == '/') {
+            rest++;             /* "/v2/" + "/users" is "/v2/users" */
+            rest_len--;
+        }
         char *out = pt_arena_alloc(r->arena, pre_len + rest_len + 2);
         if (out == NULL)
             return PT_ERROR;

@@ -222,7 +222,8 @@ void pt_upstream_release(pt_upconn_t *u, bool keep)
     pt_buf_put(u->buf);
     u->buf = NULL;
     pt_timer_del(&u->timer);
-    if (!keep || up->keepalive == 0 || u->nrequests >= (unsigned) up->keepalive_requests
+    if (!keep || up->keepalive == 0 || pt_conn_draining
+        || u->nrequests >= (unsigned) up->keepalive_requests
         || (u->io.flags & (PT_IO_EOF | PT_IO_ERROR | PT_IO_HUP)) || u->io.nout) {
         pt_upstream_close(u);
         return;
