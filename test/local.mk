@@ -43,7 +43,7 @@ test_unit_common_test_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER =
 UNIT_WORKER += test/unit/worker/test_http_parse
 test_unit_worker_test_http_parse_SOURCES = test/unit/worker/test_http_parse.c \
-	worker/http_parse.c worker/uri.c
+	worker/http_parse.c worker/http_names.c worker/http_semantics.c worker/uri.c
 UNIT_WORKER += test/unit/worker/test_http_chunked
 test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.c \
 	worker/http_chunked.c
@@ -91,7 +91,8 @@ EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backe
 if FUZZING
 FUZZ_TARGETS =
 FUZZ_TARGETS += test/fuzz/fuzz_http_parse
-test_fuzz_fuzz_http_parse_SOURCES = test/fuzz/fuzz_http_parse.c worker/http_parse.c worker/uri.c
+test_fuzz_fuzz_http_parse_SOURCES = test/fuzz/fuzz_http_parse.c worker/http_parse.c \
+	worker/http_names.c worker/http_semantics.c worker/uri.c
 test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http_chunked.c
