@@ -80,6 +80,9 @@ unsigned pt_conf_line(const pt_conf_ctx_t *cf, const config_setting_t *s)
 }
 
 static void pt_conf_verror(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt,
+                           va_list ap) PT_PRINTF(4, 0);
+
+static void pt_conf_verror(pt_conf_ctx_t *cf, const char *file, unsigned line, const char *fmt,
                            va_list ap)
 {
     char msg[512];
