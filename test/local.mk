@@ -99,4 +99,5 @@ test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
-EXTRA_DIST += test/fuzz
+EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
