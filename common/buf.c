@@ -1,15 +1,25 @@
 /*
- * buf.c: the buffer free list.
+ * buf.c: the buffer free lists, one per pooled size.
  */
 #include "common/pt.h"
 #include "common/buf.h"
 
-static pt_buf_t *pt_buf_free;
-static size_t pt_buf_nfree, pt_buf_max_free = 1024;
+static const size_t pt_buf_sizes[PT_BUF_POOLS] = { PT_BUF_SIZE, PT_BUF_LARGE };
+static pt_buf_t *pt_buf_free[PT_BUF_POOLS];
+static size_t pt_buf_nfree[PT_BUF_POOLS];
+static size_t pt_buf_max_free = 1024;
 
 void pt_buf_pool_init(size_t max_free)
 {
     pt_buf_max_free = max_free;
+}
+
+static int pt_buf_pool_of(size_t size)
+{
+    for (int i = 0; i < PT_BUF_POOLS; i++)
+        if (pt_buf_sizes[i] == size)
+            return i;
+    return -1;
 }
 
 static pt_buf_t *pt_buf_alloc(size_t size)
@@ -23,39 +33,40 @@ static pt_buf_t *pt_buf_alloc(size_t size)
     b->end = b->start + size;
     b->pos = b->last = b->start;
     b->next = NULL;
-    b->pooled = size == PT_BUF_SIZE;
-    return b;
-}
-
-pt_buf_t *pt_buf_get(void)
-{
-    pt_buf_t *b = pt_buf_free;
-
-    if (b == NULL)
-        return pt_buf_alloc(PT_BUF_SIZE);
-    pt_buf_free = b->next;
-    pt_buf_nfree--;
-    b->next = NULL;
-    b->pos = b->last = b->start;
+    b->pool = (int8_t) pt_buf_pool_of(size);
     return b;
 }
 
 pt_buf_t *pt_buf_get_size(size_t size)
 {
-    return size == PT_BUF_SIZE ? pt_buf_get() : pt_buf_alloc(size);
+    int i = pt_buf_pool_of(size);
+    pt_buf_t *b = i >= 0 ? pt_buf_free[i] : NULL;
+
+    if (b == NULL)
+        return pt_buf_alloc(size);
+    pt_buf_free[i] = b->next;
+    pt_buf_nfree[i]--;
+    b->next = NULL;
+    b->pos = b->last = b->start;
+    return b;
+}
+
+pt_buf_t *pt_buf_get(void)
+{
+    return pt_buf_get_size(PT_BUF_SIZE);
 }
 
 void pt_buf_put(pt_buf_t *b)
 {
     if (b == NULL)
         return;
-    if (!b->pooled || pt_buf_nfree >= pt_buf_max_free) {
+    if (b->pool < 0 || pt_buf_nfree[b->pool] >= pt_buf_max_free) {
         free(b);
         return;
     }
-    b->next = pt_buf_free;
-    pt_buf_free = b;
-    pt_buf_nfree++;
+    b->next = pt_buf_free[b->pool];
+    pt_buf_free[b->pool] = b;
+    pt_buf_nfree[b->pool]++;
 }
 
 void pt_buf_compact(pt_buf_t *b)

@@ -9,6 +9,9 @@
 #include "common/pt.h"
 
 #define PT_BUF_SIZE     16384
+/* Responses from upstreams: a 16 KiB body and its head in one read. */
+#define PT_BUF_LARGE    (2 * PT_BUF_SIZE)
+#define PT_BUF_POOLS    2
 
 typedef struct pt_buf_s pt_buf_t;
 struct pt_buf_s {
@@ -17,16 +20,17 @@ struct pt_buf_s {
     char *pos;          /* first byte not yet consumed */
     char *last;         /* one past the last byte read in */
     pt_buf_t *next;     /* free list */
-    bool pooled;        /* PT_BUF_SIZE from the pool, else malloc'd to size */
+    int8_t pool;        /* free list it returns to, -1: freed */
 };
 
-/* Cap on buffers kept in the free list; beyond it they go back to malloc. */
+/* Cap on buffers kept in each free list; beyond it they go back to malloc. */
 void pt_buf_pool_init(size_t max_free);
 
 /* A PT_BUF_SIZE buffer, empty. NULL on OOM. */
 pt_buf_t *pt_buf_get(void);
 
-/* A buffer of exactly size bytes (for heads bigger than PT_BUF_SIZE). */
+/* A buffer of exactly size bytes: PT_BUF_SIZE and PT_BUF_LARGE come from
+ * their pools, other sizes (heads bigger than those) from malloc. */
 pt_buf_t *pt_buf_get_size(size_t size);
 
 void pt_buf_put(pt_buf_t *b);

@@ -142,3 +142,17 @@ pt_str_next_token(pt_str_t *list, pt_str_t *tok)
     }
     return false;
 }
+
+size_t pt_str_from_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}

@@ -38,6 +38,10 @@ size_t pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n);
 /* s without leading and trailing SP and HTAB (optional whitespace). */
 pt_str_t pt_str_trim_ows(pt_str_t s);
 
+/* Decimal digits of v at out (room for 20), no NUL; returns how many. The
+ * hot path's replacement for printf("%" PRIu64). */
+size_t pt_str_from_u64(char *out, uint64_t v);
+
 /* Iterates a comma-separated header list ("a, b ,c" -> "a", "b", "c"):
  * stores the next element, trimmed of OWS, in *tok and advances *list past
  * it. Empty elements (",,", trailing ",") are skipped. Returns false when

@@ -164,8 +164,11 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         n += pt_proxy_put(out + n, p->server->name, strlen(p->server->name));
     PT_PUT("\r\n");
 
+    _Static_assert(PT_HDR__COUNT <= 32, "field ids fit a 32-bit mask");
+    uint32_t seen = 0;              /* well-known ids present: join only those */
     for (unsigned i = 0; i < h->nfields; i++) {
         const pt_http_field_t *f = &h->fields[i];
+        seen |= UINT32_C(1) << f->id;
         if (f->flags & PT_PROXY_DROP)
             continue;
         switch (f->id) {
@@ -202,11 +205,14 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
     if (h->chunked) {
         PT_PUT("Transfer-Encoding: chunked\r\n");
     } else if (h->content_length >= 0) {
-        n += (size_t) sprintf(out + n, "Content-Length: %" PRId64 "\r\n", h->content_length);
+        PT_PUT("Content-Length: ");
+        n += pt_str_from_u64(out + n, (uint64_t) h->content_length);
+        PT_PUT("\r\n");
     }
     if (rc->xff) {
         PT_PUT("X-Forwarded-For: ");
-        size_t prior = pt_proxy_join(out + n, h, PT_HDR_X_FORWARDED_FOR);
+        size_t prior = seen >> PT_HDR_X_FORWARDED_FOR & 1
+                       ? pt_proxy_join(out + n, h, PT_HDR_X_FORWARDED_FOR) : 0;
         n += prior;
         if (prior)
             PT_PUT(", ");
@@ -227,7 +233,8 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         /* RFC 7239: IPv6 nodes are quoted and bracketed. */
         bool v6 = strchr(ip, ':') != NULL;
         PT_PUT("Forwarded: ");
-        size_t prior = pt_proxy_join(out + n, h, PT_HDR_FORWARDED);
+        size_t prior = seen >> PT_HDR_FORWARDED & 1 ? pt_proxy_join(out + n, h, PT_HDR_FORWARDED)
+                                                     : 0;
         n += prior;
         if (prior)
             PT_PUT(", ");
@@ -250,7 +257,7 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
     }
     if (rc->via) {
         PT_PUT("Via: ");
-        size_t prior = pt_proxy_join(out + n, h, PT_HDR_VIA);
+        size_t prior = seen >> PT_HDR_VIA & 1 ? pt_proxy_join(out + n, h, PT_HDR_VIA) : 0;
         n += prior;
         if (prior)
             PT_PUT(", ");

@@ -18,7 +18,9 @@
 #include "worker/request.h"
 #include "worker/upstream.h"
 
-#define PT_PROXY_RESP_FIELDS    256
+/* Fields of an upstream response head (431-like 502 beyond). 100 x 40 bytes
+ * stays under the request arena's large-allocation threshold. */
+#define PT_PROXY_RESP_FIELDS    100
 
 enum pt_proxy_resp_state {
     PT_PROXY_RESP_HEAD = 0,     /* reading the response head */

@@ -269,7 +269,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     pt_http_limits_t lim = { (size_t) u->max_response_header_size,
                              (size_t) u->max_response_header_size, PT_PROXY_RESP_FIELDS };
 
-    if (up->buf == NULL && (up->buf = pt_buf_get()) == NULL) {
+    if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL) {
         pt_proxy_fail(p, 500, "out of memory");
         return PT_ERROR;
     }

@@ -609,44 +609,74 @@ static bool pt_response_keepalive(pt_request_t *r)
     return r->keepalive;
 }
 
+/* Append helpers for building heads without printf. */
+static size_t pt_response_put(char *out, const char *s, size_t n)
+{
+    memcpy(out, s, n);
+    return n;
+}
+
+#define PT_HPUT(lit)    (n += pt_response_put(p + n, lit, sizeof(lit) - 1))
+#define PT_HPUTS(s, l)  (n += pt_response_put(p + n, s, l))
+
 pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_type,
                           int64_t body_len, pt_str_t extra)
 {
     pt_str_t date = pt_clock_http_date();
     const char *server = r->route ? r->route->c.server_header
                                   : r->conf->route_defaults.server_header;
+    const char *reason = pt_http_reason(status);
+    size_t server_len = server ? strlen(server) : 0;
+    size_t type_len = content_type ? strlen(content_type) : 0;
     bool ka = pt_response_keepalive(r);
-    size_t cap = 256 + date.len + (server ? strlen(server) : 0)
-                 + (content_type ? strlen(content_type) : 0) + r->id.len + extra.len
-                 + r->resp_extra.len;
+    size_t cap = 256 + strlen(reason) + date.len + server_len + type_len + r->id.len
+                 + extra.len + r->resp_extra.len;
     char *p = pt_arena_alloc(r->arena, cap);
+    size_t n = 0;
 
     if (p == NULL)
         return PT_STR_NULL;
-    int n = snprintf(p, cap, "HTTP/1.1 %u %s\r\n", status, pt_http_reason(status));
-    if (server && *server)
-        n += snprintf(p + n, cap - (size_t) n, "Server: %s\r\n", server);
-    n += snprintf(p + n, cap - (size_t) n, "Date: %.*s\r\n", (int) date.len, date.p);
-    if (content_type)
-        n += snprintf(p + n, cap - (size_t) n, "Content-Type: %s\r\n", content_type);
+    PT_HPUT("HTTP/1.1 ");
+    n += pt_str_from_u64(p + n, status);
+    p[n++] = ' ';
+    PT_HPUTS(reason, strlen(reason));
+    PT_HPUT("\r\n");
+    if (server_len) {
+        PT_HPUT("Server: ");
+        PT_HPUTS(server, server_len);
+        PT_HPUT("\r\n");
+    }
+    PT_HPUT("Date: ");
+    PT_HPUTS(date.p, date.len);
+    PT_HPUT("\r\n");
+    if (content_type) {
+        PT_HPUT("Content-Type: ");
+        PT_HPUTS(content_type, type_len);
+        PT_HPUT("\r\n");
+    }
     /* RFC 9110 8.6: no Content-Length on 1xx and 204; a 304 may not say
      * what a 200 would, so it says nothing. */
-    if (body_len >= 0 && status >= 200 && status != 204 && status != 304)
-        n += snprintf(p + n, cap - (size_t) n, "Content-Length: %" PRId64 "\r\n", body_len);
-    if (r->id.len)
-        n += snprintf(p + n, cap - (size_t) n, "X-Request-ID: %.*s\r\n", (int) r->id.len,
-                      r->id.p);
+    if (body_len >= 0 && status >= 200 && status != 204 && status != 304) {
+        PT_HPUT("Content-Length: ");
+        n += pt_str_from_u64(p + n, (uint64_t) body_len);
+        PT_HPUT("\r\n");
+    }
+    if (r->id.len) {
+        PT_HPUT("X-Request-ID: ");
+        PT_HPUTS(r->id.p, r->id.len);
+        PT_HPUT("\r\n");
+    }
     if (extra.len)
-        n += snprintf(p + n, cap - (size_t) n, "%.*s", (int) extra.len, extra.p);
+        PT_HPUTS(extra.p, extra.len);
     if (r->resp_extra.len)
-        n += snprintf(p + n, cap - (size_t) n, "%.*s", (int) r->resp_extra.len,
-                      r->resp_extra.p);
+        PT_HPUTS(r->resp_extra.p, r->resp_extra.len);
     if (!ka)
-        n += snprintf(p + n, cap - (size_t) n, "Connection: close\r\n");
+        PT_HPUT("Connection: close\r\n");
     else if (r->head.version_minor == 0)
-        n += snprintf(p + n, cap - (size_t) n, "Connection: keep-alive\r\n");
-    n += snprintf(p + n, cap - (size_t) n, "\r\n");
-    return (pt_str_t) { p, (size_t) n };
+        PT_HPUT("Connection: keep-alive\r\n");
+    PT_HPUT("\r\n");
+    PT_ASSERT(n <= cap);
+    return (pt_str_t) { p, n };
 }
 
 static void pt_response_drain_handler(pt_request_t *r)

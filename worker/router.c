@@ -539,8 +539,11 @@ pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *st
 {
     pt_router_walk_t w = { .r = r };
     char host[PT_ROUTER_HOST_MAX];
-    size_t hlen = pt_router_host_key(r->head.authority.len ? r->head.authority : r->head.host,
-                                     host, sizeof(host));
+    /* Most tables name no host: then the Host is not even looked at. */
+    size_t hlen = rt->exact.n || rt->has_wild
+                  ? pt_router_host_key(r->head.authority.len ? r->head.authority : r->head.host,
+                                       host, sizeof(host))
+                  : 0;
     pt_route_t *found = NULL;
     pt_router_tree_t *t;
 

@@ -85,9 +85,16 @@ void pt_worker_request_id(char out[33])
     static const char hex[] = "0123456789abcdef";
     uint64_t v[2] = { pt_worker_id_hi, pt_worker_id_lo + ++pt_worker_id_seq };
 
+    /* Two digits per byte from one table: this runs for every request. */
+    static char pairs[256][2];
+    if (pairs[1][1] == 0)
+        for (int b = 0; b < 256; b++) {
+            pairs[b][0] = hex[b >> 4];
+            pairs[b][1] = hex[b & 15];
+        }
     for (int w = 0; w < 2; w++)
-        for (int i = 0; i < 16; i++)
-            out[w * 16 + i] = hex[(v[w] >> (60 - 4 * i)) & 15];
+        for (int i = 0; i < 8; i++)
+            memcpy(out + w * 16 + 2 * i, pairs[(v[w] >> (56 - 8 * i)) & 0xff], 2);
     out[32] = '\0';
 }
 
