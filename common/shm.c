@@ -329,13 +329,8 @@ pt_zone_alloc(pt_zone_t *z, size_t n)
 void *
 pt_zone_calloc(pt_zone_t *z, size_t n)
 {
-    void *p;
+    void *p = pt_zone_alloc(z, n);
 
-    pt_zone_check(z);
-    if (pt_shmtx_lock(&z->lock) != PT_OK)
-        return NULL;
-    p = pt_slab_alloc_locked(z->slab, n);
-    pt_shmtx_unlock(&z->lock);
     /* Zeroing needs no lock: nobody else has the pointer yet. */
     if (p != NULL)
         memset(p, 0, n);

@@ -64,22 +64,60 @@ pt_str_parse_uint(const char *p, size_t n, uint64_t *out)
 }
 
 size_t
+pt_str_utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+size_t
 pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *) src;
     size_t need = 0;
     bool full = false;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) src[i];
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
         char esc[6];
-        size_t k;
+        const char *out = esc;
+        size_t k = c >= 0x80 ? pt_str_utf8_len(s + i, n - i) : 1;
 
-        if (c == '"' || c == '\\') {
+        if (k > 1) {
+            out = src + i;          /* a whole UTF-8 sequence, as is */
+        } else if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char) c;
             k = 2;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c >= 0x7f) {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 0xf];
@@ -88,12 +126,13 @@ pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
             esc[0] = (char) c;
             k = 1;
         }
+        i += out == esc ? 1 : k;
 
         /* Once one escape does not fit nothing after it is written, so the
          * output is always a prefix of the full result (and need <= cap
          * holds while !full). */
         if (!full && cap - need >= k)
-            memcpy(dst + need, esc, k);
+            memcpy(dst + need, out, k);
         else
             full = true;
         need += k;

@@ -28,11 +28,17 @@ bool pt_str_caseeq_lit(pt_str_t a, const char *lit);
  * uint64 overflow (*out untouched). */
 int pt_str_parse_uint(const char *p, size_t n, uint64_t *out);
 
+/* Length of the valid UTF-8 sequence at p (1 to 4 bytes, at most left),
+ * or 0 when the bytes there are not one (stray, overlong, surrogate). */
+size_t pt_str_utf8_len(const unsigned char *p, size_t left);
+
 /* Escapes n bytes for the inside of a JSON string: '\\' and '"' get a
- * backslash, control characters (< 0x20) become \u00XX, every other byte
- * (>= 0x80 included) is copied as is. Writes at most cap bytes and no NUL,
- * never half an escape; returns the length the whole output needs, so a
- * result > cap means dst holds a cut (but still valid) prefix. */
+ * backslash; control characters, DEL and every byte that is not part of
+ * valid UTF-8 become \u00XX (so the output is valid JSON whatever the
+ * input: a header with obs-text, a binary body); valid UTF-8 is copied.
+ * Writes at most cap bytes and no NUL, never half an escape; returns the
+ * length the whole output needs, so a result > cap means dst holds a cut
+ * (but still valid) prefix. */
 size_t pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n);
 
 /* s without leading and trailing SP and HTAB (optional whitespace). */

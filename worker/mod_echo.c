@@ -9,6 +9,7 @@
  */
 #include "common/pt.h"
 #include "common/conf.h"
+#include "common/str.h"
 #include "worker/module.h"
 #include "worker/request.h"
 #include "worker/var.h"
@@ -55,42 +56,8 @@ static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
  * have 6 * len + 2 bytes. */
 static size_t pt_echo_json(char *out, pt_str_t s)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *) s.p;
-    size_t n = 0;
-
-    out[n++] = '"';
-    for (size_t i = 0; i < s.len;) {
-        unsigned char c = p[i];
-        size_t u = c >= 0x80 ? pt_var_utf8_len(p + i, s.len - i) : 1;
-        if (u > 1) {
-            memcpy(out + n, p + i, u);
-            n += u;
-            i += u;
-            continue;
-        }
-        i++;
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char) c;
-        } else if (c == '\n') {
-            out[n++] = '\\';
-            out[n++] = 'n';
-        } else if (c == '\r') {
-            out[n++] = '\\';
-            out[n++] = 'r';
-        } else if (c == '\t') {
-            out[n++] = '\\';
-            out[n++] = 't';
-        } else if (c < 0x20 || c >= 0x7f) {
-            memcpy(out + n, "\\u00", 4);
-            n += 4;
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        } else {
-            out[n++] = (char) c;
-        }
-    }
+    out[0] = '"';
+    size_t n = 1 + pt_str_json_escape(out + 1, 6 * s.len, s.p, s.len);
     out[n++] = '"';
     return n;
 }

@@ -11,7 +11,6 @@
 #include "worker/module.h"
 #include "worker/proxy.h"
 
-#define PT_PROXY_DROP   PT_FIELD_NOFORWARD  /* field flag: not forwarded */
 
 typedef struct {
     const char *upstream;       /* "proxy" directive: the upstream's name */
@@ -89,7 +88,7 @@ static void pt_proxy_exit_worker(const pt_conf_t *conf)
 /* ---- the request head for the upstream ---------------------------------- */
 
 /* Drop the fields named in Connection (RFC 9110 7.6.1). */
-static void pt_proxy_mark_connection_fields(pt_http_head_t *h)
+void pt_proxy_drop_connection_fields(pt_http_head_t *h)
 {
     if (!(h->conn & PT_HTTP_CONN_OTHER))
         return;
@@ -103,16 +102,6 @@ static void pt_proxy_mark_connection_fields(pt_http_head_t *h)
                     h->fields[k].flags |= PT_PROXY_DROP;
     }
 }
-
-static size_t pt_proxy_put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return n;
-}
-
-#define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
-#define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
-#define PT_PUTC(c)          (out[n++] = (c))
 
 /* Join every value of field id with ", " (for headers we extend). */
 static size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
@@ -142,7 +131,7 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
     size_t cap = 512 + h->method.len + r->upstream_path.len + h->query.len + 3 * host.len
                  + 2 * iplen + r->id.len + h->upgrade.len + r->upstream_extra.len;
 
-    pt_proxy_mark_connection_fields(h);
+    pt_proxy_drop_connection_fields(h);
     for (unsigned i = 0; i < h->nfields; i++)
         cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
     char *out = pt_arena_alloc(r->arena, cap);

@@ -63,7 +63,24 @@ typedef struct {
     bool client_shut, up_shut;  /* tunnel: FIN passed on */
 } pt_proxy_t;
 
+/* Field flag: not forwarded (hop-by-hop, named in Connection, replaced). */
+#define PT_PROXY_DROP       PT_FIELD_NOFORWARD
+
+/* Building heads: append to `out` at offset `n` (both in the caller). */
+static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return n;
+}
+
+#define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
+#define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
+#define PT_PUTC(c)          (out[n++] = (c))
+
 /* proxy.c */
+/* Flag the fields a Connection header names, so they are not relayed
+ * (RFC 9110 7.6.1). */
+void pt_proxy_drop_connection_fields(pt_http_head_t *h);
 void pt_proxy_run(pt_proxy_t *p);
 /* The server's connection died before answering: retry or 502. */
 void pt_proxy_dead(pt_proxy_t *p, const char *why);

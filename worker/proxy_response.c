@@ -11,17 +11,6 @@
 #include "worker/http_error.h"
 #include "worker/proxy.h"
 
-#define PT_PROXY_DROP   0x01
-
-static size_t pt_proxy_put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return n;
-}
-
-#define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
-#define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
-
 /* Whether the gateway's own response lines (r->resp_extra) set a field of
  * this name: then the upstream's copy is dropped, so there is one (HSTS
  * from the route, not a second one from the application). */
@@ -39,21 +28,6 @@ static bool pt_proxy_replaced(const pt_request_t *r, pt_str_t name)
         p = eol + 1;
     }
     return false;
-}
-
-static void pt_proxy_mark_dropped(pt_http_head_t *h)
-{
-    if (!(h->conn & PT_HTTP_CONN_OTHER))
-        return;
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != PT_HDR_CONNECTION)
-            continue;
-        pt_str_t list = h->fields[i].value, tok;
-        while (pt_str_next_token(&list, &tok))
-            for (unsigned k = 0; k < h->nfields; k++)
-                if (pt_str_caseeq(h->fields[k].name, tok))
-                    h->fields[k].flags |= PT_PROXY_DROP;
-    }
 }
 
 /* RFC 9110 8.6, RFC 9112 6.1: 1xx and 204 responses carry neither
@@ -79,7 +53,7 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     bool has_date = interim, has_id = interim;
     size_t cap = 256 + reason.len + date.len + r->id.len + r->resp_extra.len;
 
-    pt_proxy_mark_dropped(h);
+    pt_proxy_drop_connection_fields(h);
     for (unsigned i = 0; i < h->nfields; i++)
         cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
     char *out = pt_arena_alloc(r->arena, cap);

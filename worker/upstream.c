@@ -52,13 +52,10 @@ void pt_upstream_exit_worker(void)
 {
     if (pt_upstream_states == NULL)
         return;
+    pt_upstream_close_idle();
     for (size_t i = 0; i < pt_upstream_conf->nupstreams; i++) {
-        pt_upstream_state_t *st = &pt_upstream_states[i];
-        for (size_t k = 0; k < pt_upstream_conf->upstreams[i].nservers; k++)
-            while (st->pools[k].head)
-                pt_upstream_close(st->pools[k].head);
-        free(st->pools);
-        free(st->current);
+        free(pt_upstream_states[i].pools);
+        free(pt_upstream_states[i].current);
     }
     free(pt_upstream_states);
     pt_upstream_states = NULL;

@@ -113,89 +113,16 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
     return t;
 }
 
-size_t pt_var_utf8_len(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    size_t n;
-    uint32_t cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
-/* JSON string contents: valid UTF-8 as is, every other byte that JSON
- * does not take raw (controls, stray 8-bit bytes from obs-text) as
- * \u00XX, so a line always parses whatever a client sent. */
-static size_t pt_var_json_into(char *out, size_t cap, pt_str_t v)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *) v.p;
-    size_t n = 0;
-
-    for (size_t i = 0; i < v.len;) {
-        unsigned char c = p[i];
-        size_t u = c >= 0x80 ? pt_var_utf8_len(p + i, v.len - i) : 1;
-        if (u > 1) {
-            if (n + u > cap)
-                break;
-            memcpy(out + n, p + i, u);
-            n += u;
-            i += u;
-            continue;
-        }
-        i++;
-        if (c == '"' || c == '\\') {
-            if (n + 2 > cap)
-                break;
-            out[n++] = '\\';
-            out[n++] = (char) c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            if (n + 6 > cap)
-                break;
-            memcpy(out + n, "\\u00", 4);
-            out[n + 4] = hex[c >> 4];
-            out[n + 5] = hex[c & 15];
-            n += 6;
-        } else {
-            if (n + 1 > cap)
-                break;
-            out[n++] = (char) c;
-        }
-    }
-    return n;
-}
-
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
 
-    if (escape == PT_VAR_JSON)
-        return pt_var_json_into(out, cap, v);
+    if (escape == PT_VAR_JSON) {
+        /* Valid JSON whatever a client sent (8-bit obs-text included). */
+        size_t need = pt_str_json_escape(out, cap, v.p, v.len);
+        return need > cap ? cap : need;
+    }
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char) v.p[i];
         if (escape == PT_VAR_LOG && (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')) {

@@ -30,9 +30,6 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
  * (at most cap: a value that does not fit is cut). */
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t value, int escape);
 
-/* Length of the valid UTF-8 sequence at p (1-4; 1 for ASCII), 0 when the
- * bytes there are not UTF-8. left >= 1. */
-size_t pt_var_utf8_len(const unsigned char *p, size_t left);
 
 /* The names this build knows, for the man page check (NULL-terminated). */
 extern const char *const pt_var_names[];

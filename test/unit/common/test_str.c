@@ -90,7 +90,10 @@ main(void)
             { "a\"b\\c", 5, "a\\\"b\\\\c" },
             { "\n\r\t\x01\x1f", 5, "\\u000a\\u000d\\u0009\\u0001\\u001f" },
             { "nul\0x", 5, "nul\\u0000x" },
-            { "caf\xc3\xa9\x7f", 6, "caf\xc3\xa9\x7f" },
+            { "caf\xc3\xa9\x7f", 6, "caf\xc3\xa9\\u007f" },
+            { "a\xff\xc3(", 4, "a\\u00ff\\u00c3(" },
+            { "\xed\xa0\x80", 3, "\\u00ed\\u00a0\\u0080" },
+            { "\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80" },
             { "/</", 3, "/</" },
         };
         char buf[128];
