@@ -103,8 +103,17 @@ void pt_proxy_drop_connection_fields(pt_http_head_t *h)
     }
 }
 
+char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap)
+{
+    pt_proxy_drop_connection_fields(h);
+    *cap = base;
+    for (unsigned i = 0; i < h->nfields; i++)
+        *cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
+    return pt_arena_alloc(r->arena, *cap);
+}
+
 /* Join every value of field id with ", " (for headers we extend). */
-static size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
+size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
 {
     size_t n = 0;
 
@@ -128,13 +137,10 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
                     : h->authority.len ? h->authority : h->host;
     const char *ip = pt_conn_peer_ip(r->conn);
     size_t iplen = strlen(ip);
-    size_t cap = 512 + h->method.len + r->upstream_path.len + h->query.len + 3 * host.len
-                 + 2 * iplen + r->id.len + h->upgrade.len + r->upstream_extra.len;
-
-    pt_proxy_drop_connection_fields(h);
-    for (unsigned i = 0; i < h->nfields; i++)
-        cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
-    char *out = pt_arena_alloc(r->arena, cap);
+    size_t cap;
+    char *out = pt_proxy_head_alloc(r, h, 512 + h->method.len + r->upstream_path.len
+                                          + h->query.len + 3 * host.len + 2 * iplen + r->id.len
+                                          + h->upgrade.len + r->upstream_extra.len, &cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;

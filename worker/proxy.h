@@ -81,6 +81,11 @@ static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
 /* Flag the fields a Connection header names, so they are not relayed
  * (RFC 9110 7.6.1). */
 void pt_proxy_drop_connection_fields(pt_http_head_t *h);
+/* Room for a head built from h's fields plus base bytes of our own, in the
+ * request arena (fields named in Connection flagged first); *cap is set. */
+char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap);
+/* Every value of well-known field id joined with ", " at out; its length. */
+size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id);
 void pt_proxy_run(pt_proxy_t *p);
 /* The server's connection died before answering: retry or 502. */
 void pt_proxy_dead(pt_proxy_t *p, const char *why);

@@ -51,12 +51,9 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
      * own lines belong to the final response. */
     bool interim = h->status < 200 && !upgrade;
     bool has_date = interim, has_id = interim;
-    size_t cap = 256 + reason.len + date.len + r->id.len + r->resp_extra.len;
-
-    pt_proxy_drop_connection_fields(h);
-    for (unsigned i = 0; i < h->nfields; i++)
-        cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
-    char *out = pt_arena_alloc(r->arena, cap);
+    size_t cap;
+    char *out = pt_proxy_head_alloc(r, h, 256 + reason.len + date.len + r->id.len
+                                          + r->resp_extra.len, &cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
@@ -116,15 +113,8 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     }
     if (rc->via) {
         PT_PUT("Via: ");
-        bool prior = false;
-        for (unsigned i = 0; i < h->nfields; i++) {
-            if (h->fields[i].id != PT_HDR_VIA || h->fields[i].value.len == 0)
-                continue;
-            if (prior)
-                PT_PUT(", ");
-            PT_PUTS(h->fields[i].value);
-            prior = true;
-        }
+        size_t prior = pt_proxy_join(out + n, h, PT_HDR_VIA);
+        n += prior;
         if (prior)
             PT_PUT(", ");
         if (h->version_minor == 0)

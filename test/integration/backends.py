@@ -223,6 +223,13 @@ def raw_roundtrip(port, raw, timeout=5.0, shut=False):
         return out
 
 
+def closed(reader, timeout=3.0):
+    """True once the peer has closed (EOF or reset) after what reader read."""
+    if reader.buf:
+        return False
+    return is_closed(reader.sock, timeout)
+
+
 def is_closed(sock, timeout=2.0):
     """True if the peer closed sock (EOF or reset) within timeout."""
     sock.settimeout(timeout)
@@ -266,22 +273,20 @@ def render(resp, head_only=False):
     return head.encode("latin-1") + (b"" if head_only else resp.body)
 
 
-class Backend:
-    """A scripted HTTP/1.1 origin server on 127.0.0.1 (keep-alive aware)."""
+class _Server:
+    """A listening socket on 127.0.0.1 whose accept loop runs in a thread and
+    hands each connection to self._handle(sock) in a thread of its own."""
 
-    def __init__(self, handler=None, port=0):
-        self.handler = handler or (lambda req: Response(200, [("Content-Type", "text/plain")],
-                                                        b"hello from backend"))
-        self.requests = []
+    def __init__(self, port=0):
         self.accepts = 0
         self.lock = threading.Lock()
+        self.conns = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.running = True
-        self.conns = []
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
 
@@ -297,29 +302,11 @@ class Backend:
             with self.lock:
                 self.accepts += 1
                 self.conns.append(c)
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
 
-    def _serve(self, c):
-        reader = Reader(c, timeout=60)
+    def _run(self, c):
         try:
-            while self.running:
-                req = _read_request(reader)
-                with self.lock:
-                    self.requests.append(req)
-                resp = self.handler(req)
-                if resp is None:            # handler closes without answering
-                    break
-                if callable(resp):          # handler takes over the socket
-                    resp(c, reader)
-                    break
-                c.sendall(render(resp, head_only=req.method == "HEAD"))
-                if isinstance(resp, bytes):
-                    close = b"connection: close" in resp.lower()
-                else:
-                    r = resp if isinstance(resp, Response) else Response(*resp)
-                    close = (r.header("connection", "") or "").lower() == "close"
-                if close or (req.header("connection", "") or "").lower() == "close":
-                    break
+            self._handle(c)
         except (ConnectionClosed, ConnectionResetError, BrokenPipeError, socket.timeout,
                 OSError, ValueError):
             pass
@@ -328,6 +315,9 @@ class Backend:
                 c.close()
             except OSError:
                 pass
+
+    def _handle(self, c):
+        raise NotImplementedError
 
     def close(self):
         self.running = False
@@ -346,54 +336,47 @@ class Backend:
         self.close()
 
 
-class RawBackend:
+class Backend(_Server):
+    """A scripted HTTP/1.1 origin server on 127.0.0.1 (keep-alive aware)."""
+
+    def __init__(self, handler=None, port=0):
+        self.handler = handler or (lambda req: Response(200, [("Content-Type", "text/plain")],
+                                                        b"hello from backend"))
+        self.requests = []
+        super().__init__(port)
+
+    def _handle(self, c):
+        reader = Reader(c, timeout=60)
+        while self.running:
+            req = _read_request(reader)
+            with self.lock:
+                self.requests.append(req)
+            resp = self.handler(req)
+            if resp is None:            # handler closes without answering
+                return
+            if callable(resp):          # handler takes over the socket
+                resp(c, reader)
+                return
+            c.sendall(render(resp, head_only=req.method == "HEAD"))
+            if isinstance(resp, bytes):
+                close = b"connection: close" in resp.lower()
+            else:
+                r = resp if isinstance(resp, Response) else Response(*resp)
+                close = (r.header("connection", "") or "").lower() == "close"
+            if close or (req.header("connection", "") or "").lower() == "close":
+                return
+
+
+class RawBackend(_Server):
     """Accepts connections and hands each socket to script(sock)."""
 
     def __init__(self, script):
         self.script = script
-        self.accepts = 0
         self.received = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _loop(self):
-        self.sock.settimeout(0.2)
-        while self.running:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepts += 1
-            threading.Thread(target=self._run, args=(c,), daemon=True).start()
-
-    def _run(self, c):
-        try:
-            self.script(c)
-        except OSError:
-            pass
-        finally:
-            try:
-                c.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.running = False
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
+    def _handle(self, c):
+        self.script(c)
 
 
 def read_head(sock, timeout=10.0):

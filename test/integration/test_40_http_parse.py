@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from backends import Backend, Reader, ConnectionClosed, connect, read_response
+from backends import Backend, Reader, ConnectionClosed, closed, connect, read_response
 from conftest import Portico, free_ports
 
 CONF = """
@@ -50,19 +50,6 @@ def g(gw):
         gw.backend.requests.clear()
         gw.backend.accepts = 0
     return gw
-
-
-def closed(reader, timeout=3.0):
-    """True once the peer has closed (EOF or reset) after what was read."""
-    if reader.buf:
-        return False
-    reader.sock.settimeout(timeout)
-    try:
-        return reader.sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 def send(port, raw, method="GET", wait_close=True):

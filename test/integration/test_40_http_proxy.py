@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from backends import (Backend, RawBackend, Reader, Request, Response, ConnectionClosed,
+from backends import (Backend, RawBackend, Reader, Request, Response, ConnectionClosed, closed,
                       connect, get, parse_head, read_head, read_response, request)
 from conftest import free_ports, wait_for
 
@@ -34,18 +34,6 @@ def gateway(portico, backends, route="", upstream="", listen="", main="", server
                             listen=listen, main=main), ports=[port])
     p.port = port
     return p
-
-
-def closed(reader, timeout=3.0):
-    if reader.buf:
-        return False
-    reader.sock.settimeout(timeout)
-    try:
-        return reader.sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 def problem(resp, status):
