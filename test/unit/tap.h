@@ -6,6 +6,7 @@
 #define PT_TAP_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,22 @@ static inline int tap_ok(int pass, const char *file, int line, const char *fmt, 
 } while (0)
 
 #define diag(...) do { printf("# "); printf(__VA_ARGS__); putchar('\n'); } while (0)
+
+/* A fixed-seed xorshift generator: random but repeatable test inputs. */
+static uint64_t tap_rng_state = 0x9E3779B97F4A7C15ull;
+
+static inline void tap_srand(uint64_t seed)
+{
+    tap_rng_state = seed ? seed : 0x9E3779B97F4A7C15ull;
+}
+
+static inline uint64_t tap_rand(void)
+{
+    tap_rng_state ^= tap_rng_state << 13;
+    tap_rng_state ^= tap_rng_state >> 7;
+    tap_rng_state ^= tap_rng_state << 17;
+    return tap_rng_state;
+}
 
 /* Ends the run: prints the plan and sets the exit status. */
 static inline int done_testing(void)

@@ -7,27 +7,17 @@
 #include "common/hash.h"
 #include "test/unit/tap.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-
-static uint64_t
-next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static void
 fill_rand(unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char) next_rand();
+        p[i] = (unsigned char) tap_rand();
 }
 
 int
 main(void)
 {
+    tap_srand(0x9E3779B97F4A7C15);
     unsigned char buf[256], low[256];
 
     ok(pt_hash("abc", 3, 0) == pt_hash("abc", 3, 0), "deterministic");
@@ -62,7 +52,7 @@ main(void)
                 long flips = 0;
                 const int trials = 200;
                 for (int t = 0; t < trials; t++) {
-                    uint64_t seed = next_rand(), h1, h2;
+                    uint64_t seed = tap_rand(), h1, h2;
                     fill_rand(buf, n);
                     h1 = pt_hash(buf, n, seed);
                     buf[bit / 8] ^= (unsigned char) (1u << (bit % 8));
@@ -84,7 +74,7 @@ main(void)
     {
         long flips = 0;
         for (int t = 0; t < 64 * 100; t++) {
-            uint64_t seed = next_rand();
+            uint64_t seed = tap_rand();
             fill_rand(buf, 12);
             flips += __builtin_popcountll(pt_hash(buf, 12, seed)
                                           ^ pt_hash(buf, 12, seed ^ (1ull << (t % 64))));
@@ -127,11 +117,11 @@ main(void)
         int diff = 0;
         for (int t = 0; t < 20000; t++) {
             size_t n = (size_t) t % 71, off = (size_t) (t / 71) % 8;
-            uint64_t seed = next_rand();
+            uint64_t seed = tap_rand();
             fill_rand(buf + off, n);
             if (t % 3 == 0) {   /* bias towards letters and their neighbours */
                 for (size_t i = 0; i < n; i++)
-                    buf[off + i] = (unsigned char) ("@AZ[`az{\xc1\xda" "Bq"[next_rand() % 12]);
+                    buf[off + i] = (unsigned char) ("@AZ[`az{\xc1\xda" "Bq"[tap_rand() % 12]);
             }
             for (size_t i = 0; i < n; i++) {
                 unsigned char c = buf[off + i];

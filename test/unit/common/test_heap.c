@@ -15,17 +15,6 @@ typedef struct {
 } item_t;
 
 static item_t items[N];
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-
-static uint64_t
-next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* The smallest key among linked items: the reference for pt_heap_top. */
 static int64_t
 ref_min(size_t *count)
@@ -59,6 +48,7 @@ heap_valid(const pt_heap_t *h)
 int
 main(void)
 {
+    tap_srand(0x2545F4914F6CDD1D);
     pt_heap_t h;
     int errors = 0, invalid = 0;
     size_t max_n = 0;
@@ -94,13 +84,13 @@ main(void)
 
     /* Random operations against the reference. */
     for (int step = 0; step < 200000; step++) {
-        item_t *it = &items[next_rand() % N];
-        unsigned op = (unsigned) (next_rand() % 10);
+        item_t *it = &items[tap_rand() % N];
+        unsigned op = (unsigned) (tap_rand() % 10);
         size_t count;
         int64_t min;
 
         if (op < 4) {                           /* push, or re-key if linked */
-            it->node.key = (int64_t) (next_rand() % 1000) - 500;
+            it->node.key = (int64_t) (tap_rand() % 1000) - 500;
             if (pt_heap_linked(&it->node))
                 pt_heap_update(&h, &it->node);
             else if (pt_heap_push(&h, &it->node) != PT_OK)

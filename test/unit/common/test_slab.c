@@ -10,17 +10,6 @@
 
 #define MEM_SIZE (1024 * 1024)
 
-static uint64_t rng = 0xDEADBEEFCAFEF00Dull;
-
-static uint64_t
-next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 typedef struct {
     unsigned char *p;
     size_t n;
@@ -30,6 +19,7 @@ typedef struct {
 int
 main(void)
 {
+    tap_srand(0xDEADBEEFCAFEF00D);
     static unsigned char mem[MEM_SIZE] __attribute__((aligned(4096)));
     pt_slab_stats_t st;
     pt_slab_t *s;
@@ -132,7 +122,7 @@ main(void)
         static void *ptrs[MEM_SIZE / 16];
         size_t n = 0;
         while (n < pt_countof(ptrs)) {
-            size_t sz = (size_t) 1 << (4 + next_rand() % 9);   /* 16 .. 4096 */
+            size_t sz = (size_t) 1 << (4 + tap_rand() % 9);   /* 16 .. 4096 */
             if ((ptrs[n] = pt_slab_alloc_locked(s, sz)) == NULL)
                 break;
             n++;
@@ -153,9 +143,9 @@ main(void)
         int corrupt = 0, fails = 0;
 
         for (int step = 0; step < 100000; step++) {
-            if (nlive < pt_countof(live) && (nlive == 0 || next_rand() % 3 != 0)) {
-                size_t n = (next_rand() % 4 == 0) ? 1 + next_rand() % 20000
-                                                  : 1 + next_rand() % 600;
+            if (nlive < pt_countof(live) && (nlive == 0 || tap_rand() % 3 != 0)) {
+                size_t n = (tap_rand() % 4 == 0) ? 1 + tap_rand() % 20000
+                                                  : 1 + tap_rand() % 600;
                 unsigned char *p = pt_slab_alloc_locked(s, n);
                 if (p == NULL) {
                     fails++;
@@ -165,7 +155,7 @@ main(void)
                 memset(p, live[nlive].tag, n);
                 nlive++;
             } else {
-                size_t i = next_rand() % nlive;
+                size_t i = tap_rand() % nlive;
                 for (size_t k = 0; k < live[i].n; k++) {
                     if (live[i].p[k] != live[i].tag) {
                         corrupt++;

@@ -194,17 +194,6 @@ same(const outcome_t *a, const outcome_t *b)
            && memcmp(a->data, b->data, a->dlen) == 0;
 }
 
-static uint64_t rng_state = 0x243f6a8885a308d3u;
-
-static uint64_t
-rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static void
 check_case(const pt_case_t *c, size_t idx)
 {
@@ -241,7 +230,7 @@ check_case(const pt_case_t *c, size_t idx)
 
         n = 0;
         while (at < c->len) {
-            size_t step = 1 + rng() % 7;
+            size_t step = 1 + tap_rand() % 7;
 
             at = pt_min(at + step, c->len);
             cuts[n++] = at;
@@ -305,15 +294,15 @@ test_round_trip(void)
     bool all = true;
 
     for (int round = 0; round < 50; round++) {
-        size_t blen = rng() % sizeof(body) / (round % 5 == 0 ? 1 : 64), w = 0, at = 0;
+        size_t blen = tap_rand() % sizeof(body) / (round % 5 == 0 ? 1 : 64), w = 0, at = 0;
         pt_chunked_t ck;
         size_t got = 0, off = 0;
         int rc = PT_AGAIN;
 
         for (size_t i = 0; i < blen; i++)
-            body[i] = (char) rng();
+            body[i] = (char) tap_rand();
         while (at < blen) {
-            size_t step = 1 + rng() % 5000, n = pt_min(blen - at, step);
+            size_t step = 1 + tap_rand() % 5000, n = pt_min(blen - at, step);
 
             w += pt_chunked_size_line(wire + w, n);
             memcpy(wire + w, body + at, n);
@@ -328,7 +317,7 @@ test_round_trip(void)
 
         pt_chunked_init(&ck);
         while (rc != PT_DONE && rc != PT_ERROR && off < w) {
-            size_t step = 1 + rng() % 3000, piece = pt_min(w - off, step), used;
+            size_t step = 1 + tap_rand() % 3000, piece = pt_min(w - off, step), used;
             pt_str_t d;
 
             rc = pt_chunked_parse(&ck, wire + off, piece, &used, &d);
@@ -346,6 +335,7 @@ test_round_trip(void)
 int
 main(void)
 {
+    tap_srand(0x243f6a8885a308d3);
     for (size_t i = 0; i < pt_countof(cases); i++)
         check_case(&cases[i], i);
     test_sticky();

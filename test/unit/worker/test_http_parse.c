@@ -504,17 +504,6 @@ feed(parse_fn parse, const pt_http_limits_t *lim, const char *raw, const size_t 
     }
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static bool
 same(const outcome_t *a, const outcome_t *b)
 {
@@ -554,7 +543,7 @@ check_case(const char *kind, parse_fn parse, const pt_http_limits_t *lim, const 
 
         n = 0;
         while (at < c->len) {
-            at += 1 + rng() % 12;
+            at += 1 + tap_rand() % 12;
             cuts[n++] = at < c->len ? at : c->len;
         }
         if (n == 0)
@@ -781,6 +770,7 @@ test_names(void)
 int
 main(void)
 {
+    tap_srand(0x9e3779b97f4a7c15);
     for (size_t i = 0; i < pt_countof(requests); i++)
         check_case("request", pt_http_parse_request, &lim_default, &requests[i], i);
     for (size_t i = 0; i < pt_countof(responses); i++)
