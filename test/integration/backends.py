@@ -23,14 +23,8 @@ import threading
 import time
 
 
-class Request:
-    def __init__(self, method, target, version, headers, body, raw_head):
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers          # list of (name, value) in order
-        self.body = body
-        self.raw_head = raw_head        # bytes of the head as received
+class Message:
+    """Header lookups shared by requests and responses (names fold case)."""
 
     def header(self, name, default=None):
         name = name.lower()
@@ -44,7 +38,17 @@ class Request:
         return [v for k, v in self.headers if k.lower() == name]
 
 
-class Response:
+class Request(Message):
+    def __init__(self, method, target, version, headers, body, raw_head):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers          # list of (name, value) in order
+        self.body = body
+        self.raw_head = raw_head        # bytes of the head as received
+
+
+class Response(Message):
     def __init__(self, status, headers=(), body=b"", reason=None, version="HTTP/1.1"):
         self.status = status
         self.reason = reason
@@ -54,16 +58,6 @@ class Response:
         self.raw_head = b""
         self.trailers = []
 
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
-
-    def header_all(self, name):
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
 
     def json(self):
         import json
