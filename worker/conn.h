@@ -28,7 +28,9 @@
 #define PT_IO_READ_WANTS_W  0x20    /* TLS: a read waits for the socket to take output */
 #define PT_IO_WRITE_WANTS_R 0x40    /* TLS: a write waits for input */
 
-#define PT_IO_IOV_MAX       16
+/* Pending output slots: a head and a few body spans. Every connection,
+ * idle ones included, carries them, so they are few. */
+#define PT_IO_IOV_MAX       8
 
 /* The transport both client and upstream connections use: plain, or TLS
  * through the same calls when ssl is set (worker/tls.h). */
@@ -101,7 +103,6 @@ struct pt_conn_s {
     unsigned nrequests;
     bool closing;                   /* no more requests on this connection */
     bool lingering;
-    pt_msec_t linger_until;
     pt_conn_t *prev, *next;         /* all connections of this worker */
 };
 
