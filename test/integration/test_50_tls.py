@@ -634,16 +634,18 @@ class TLSBackend(Backend):
         self.tls_errors = []
         super().__init__(handler)
 
-    def _serve(self, c):
+    def _handle(self, c):
         c.settimeout(10)
         try:
             s = self.ctx.wrap_socket(c, server_side=True)
         except (ssl.SSLError, OSError) as e:
             self.tls_errors.append(str(e))
-            c.close()
             return
         self.tls.append((s.version(), s.session_reused))
-        Backend._serve(self, s)
+        try:
+            Backend._handle(self, s)
+        finally:
+            s.close()
 
 
 def upstream_gateway(portico, pki, be, tls):
