@@ -148,9 +148,11 @@ static int pt_tls_ticket_mac_init(EVP_MAC_CTX *hctx, unsigned char *key)
 }
 
 /* OpenSSL's ticket callback: enc = 1 to seal a new ticket (return 1),
- * enc = 0 to open one: 1 with the current key, 2 with an older one (the
- * client then gets a fresh ticket), 0 for an unknown key (full
- * handshake), -1 on failure. */
+ * enc = 0 to open one: 1 with the current key, 2 with an older one or
+ * under TLS 1.3 (the client then gets a fresh ticket: RFC 8446 C.4 asks
+ * clients to use each ticket once, and OpenSSL sends a 1.3 resumption
+ * none unless asked), 0 for an unknown key (full handshake), -1 on
+ * failure. */
 static int pt_tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
                             EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx, int enc)
 {
@@ -175,7 +177,7 @@ static int pt_tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char 
         else if (found == PT_OK
                  && EVP_DecryptInit_ex2(ctx, pt_tls_ticket_cipher, key.aes, iv, NULL) == 1
                  && pt_tls_ticket_mac_init(hctx, key.hmac) == PT_OK)
-            rc = slot == 0 ? 1 : 2;
+            rc = slot == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
     }
     OPENSSL_cleanse(&key, sizeof(key));
     if (rc < 0)

@@ -376,6 +376,22 @@ def test_resumption_across_workers(portico, pki, version):
     assert served == set(gw.workers()), served
 
 
+def test_tls13_resumption_issues_a_fresh_ticket(portico, pki):
+    """RFC 8446 C.4: clients should use a TLS 1.3 ticket once, so every
+    resumed connection must bring a new one, or the next resumes fail."""
+    gw = gateway(portico, pki)
+    ctx = client_ctx(pki, ssl.TLSVersion.TLSv1_3)
+    session = tls_request(gw.tls_port, ctx, sni="api.test").session
+    used = set()
+    for i in range(5):
+        used.add(session.id)
+        r = tls_request(gw.tls_port, ctx, sni="api.test", session=session)
+        assert r.reused, "connection %d was not resumed" % i
+        session = r.session
+        assert session.has_ticket
+        assert session.id not in used, "resumption %d brought no new ticket" % i
+
+
 def test_resumption_after_reload(portico, pki):
     gw = gateway(portico, pki)
     ctx = client_ctx(pki)
