@@ -451,7 +451,7 @@ int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data)
             return 400;
         }
         r->body_received += payload.len;
-        if (r->body_received > (uint64_t) r->route->c.client_max_body_size) {
+        if (r->body_received > (uint64_t) pt_request_rconf(r)->client_max_body_size) {
             r->keepalive = false;
             r->error_detail = "request body larger than the route allows";
             return 413;
@@ -623,8 +623,7 @@ pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_
                           int64_t body_len, pt_str_t extra)
 {
     pt_str_t date = pt_clock_http_date();
-    const char *server = r->route ? r->route->c.server_header
-                                  : r->conf->route_defaults.server_header;
+    const char *server = pt_request_rconf(r)->server_header;
     const char *reason = pt_http_reason(status);
     size_t server_len = server ? strlen(server) : 0;
     size_t type_len = content_type ? strlen(content_type) : 0;

@@ -145,6 +145,13 @@ static inline uint64_t pt_request_body_bytes_sent(const pt_request_t *r)
     return all > r->head_bytes ? all - r->head_bytes : 0;
 }
 
+/* The settings that apply to the request: its route's, or the defaults
+ * when no route was chosen (an error before or instead of routing). */
+static inline const pt_route_conf_t *pt_request_rconf(const pt_request_t *r)
+{
+    return r->route ? &r->route->c : &r->conf->route_defaults;
+}
+
 /* A field of the request by well-known id, or NULL. */
 const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id);
 

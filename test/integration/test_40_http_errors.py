@@ -40,6 +40,32 @@ routes = ( { path = "/up"; proxy = "b"; }, { path_exact = "/x"; methods = [ "GET
         assert re.fullmatch(r"[0-9a-f]{32}", doc["request_id"])
 
 
+def test_errors_before_routing_with_a_buffered_chunked_body(portico):
+    """A 404, 405 or OPTIONS * answer while the whole chunked body is already
+    buffered: the body is skipped under the default limits (no route gives
+    them), the worker survives and the next pipelined request is answered."""
+    port = free_ports(1)[0]
+    gw = portico("""
+listen = ( "127.0.0.1:%d" );
+routes = ( { path_exact = "/x"; methods = [ "GET" ]; return = 204; } );
+""" % port, ports=[port])
+    workers = gw.workers()
+    body = b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    for first, status in [(b"POST /nope HTTP/1.1\r\nHost: a\r\n", 404),
+                          (b"GET /nope HTTP/1.1\r\nHost: a\r\n", 404),
+                          (b"POST /x HTTP/1.1\r\nHost: a\r\n", 405),
+                          (b"OPTIONS * HTTP/1.1\r\nHost: a\r\n", 200)]:
+        s = connect(port)
+        s.sendall(first + body + b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        reader = Reader(s)
+        method = "OPTIONS" if first.startswith(b"OPTIONS") else "GET"
+        assert read_response(reader, method).status == status
+        assert read_response(reader).status == 204
+        s.close()
+    assert gw.workers() == workers
+    assert "killed by signal" not in gw.log()
+
+
 def test_problem_keeps_client_request_id(portico):
     port = free_ports(1)[0]
     portico('listen = ( "127.0.0.1:%d" );\nroutes = ( { path_exact = "/"; return = 204; } );'
