@@ -37,6 +37,25 @@ static bool pt_proxy_no_framing(unsigned status)
     return status < 200 || status == 204;
 }
 
+/* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
+ * each must be one the client offered. */
+static bool pt_proxy_upgrade_offered(pt_str_t offered, pt_str_t chosen)
+{
+    pt_str_t tok, mine;
+    bool any = false;
+
+    while (pt_str_next_token(&chosen, &tok)) {
+        pt_str_t list = offered;
+        bool found = false;
+        while (!found && pt_str_next_token(&list, &mine))
+            found = pt_str_caseeq(tok, mine);
+        if (!found)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 /* Serialize a response head from the upstream's for the client. chunked:
  * we relay chunk framing (Transfer-Encoding: chunked is kept). */
 static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
@@ -258,6 +277,11 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                 if (p->resp.status == 101) {
                     if (!p->upgrade) {
                         pt_proxy_fail(p, 502, "the upstream switched protocols unasked");
+                        return PT_ERROR;
+                    }
+                    if (!pt_proxy_upgrade_offered(r->head.upgrade, p->resp.upgrade)) {
+                        pt_proxy_fail(p, 502, "the upstream switched to a protocol "
+                                              "the client did not offer");
                         return PT_ERROR;
                     }
                     p->client_head = pt_proxy_client_head(p, false, true);

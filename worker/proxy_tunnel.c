@@ -72,8 +72,12 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
         struct iovec iov = { (void *) p->client_head.p, p->client_head.len };
         p->client_head_queued = true;
         pt_io_send(&c->io, &iov, 1);
+        /* The tunnel starts after the request: after its head when it had
+         * no body (bytes held since), else where the body's relay stopped
+         * (what follows is the rest of the body, raw, then tunnel bytes). */
+        if (r->body_kind == PT_BODY_NONE)
+            r->body_pos = r->body_start;
         r->body_done = true;
-        r->body_pos = r->body_start;
     }
     if ((c->io.flags | up->io.flags) & PT_IO_ERROR) {
         pt_proxy_tunnel_close(p, "tunnel connection failed");

@@ -10,7 +10,8 @@ import socket
 import threading
 import time
 
-from backends import Backend, Reader, RawBackend, Request, connect, parse_head, read_response
+from backends import (Backend, Reader, RawBackend, Request, connect, parse_head, read_head,
+                      read_response)
 from conftest import free_ports, wait_for
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -230,4 +231,71 @@ def test_upgrade_with_head_filling_the_buffer(portico):
         msg = b"m" * 100000
         s.sendall(msg)
         assert read_exact(s, len(msg)) == msg
+    be.close()
+
+
+def test_request_body_reaches_the_backend_once(portico):
+    """An upgrade request with a body (Content-Length or chunked): the body
+    is relayed as the request's body, and the tunnel starts after it."""
+    seen = []
+
+    def script(sock):
+        reader, req = read_head(sock, 5)
+        seen.append(req)
+        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\n\r\n")
+        sock.settimeout(5)
+        data = reader.buf
+        while not data.endswith(b"END"):
+            more = sock.recv(4096)
+            if not more:
+                break
+            data += more
+        seen.append(data)
+        sock.sendall(b"got:" + data)
+
+    be = RawBackend(script)
+    port = start(portico, be.port)
+    head = upgrade_request()[:-2]
+    for framing, body in [(b"Content-Length: 5\r\n", b"HELLO"),
+                          (b"Transfer-Encoding: chunked\r\n", b"5\r\nHELLO\r\n0\r\n\r\n")]:
+        seen.clear()
+        with connect(port) as s:
+            s.sendall(head + framing + b"\r\n" + body + b"tunnel-END")
+            reader = Reader(s, 5)
+            assert read_response(reader).status == 101
+            want = b"got:tunnel-END"
+            got = reader.buf + read_exact(s, len(want) - len(reader.buf))
+            assert got == want
+        assert seen[0].body == b"HELLO"
+        assert seen[1] == b"tunnel-END"
+    be.close()
+
+
+def test_bad_switch_from_the_backend_is_502(portico):
+    """RFC 9110 7.8 and 15.2.2: a 101 without Upgrade, or switching to a
+    protocol the client did not offer, is not relayed."""
+    answers = [b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
+               b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+               b"Upgrade: h2c\r\n\r\n",
+               b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+               b"Upgrade: websocket, h2c\r\n\r\n"]
+
+    def script(sock):
+        _, req = read_head(sock, 5)
+        sock.sendall(answers[int(req.target.split("=")[1])] + b"tunnel bytes")
+        sock.settimeout(5)
+        try:
+            sock.recv(1)
+        except OSError:
+            pass
+
+    be = RawBackend(script)
+    port = start(portico, be.port)
+    for i in range(len(answers)):
+        with connect(port) as s:
+            s.sendall(upgrade_request().replace(b"room=1", b"room=%d" % i))
+            resp = read_response(Reader(s, 5))
+            assert resp.status == 502, answers[i]
+            assert resp.header("content-type") == "application/problem+json"
     be.close()
