@@ -235,6 +235,16 @@ void pt_conn_close(pt_conn_t *c)
     pt_worker_conn_closed();
 }
 
+void pt_conn_reset(pt_conn_t *c)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+    /* RST, not FIN; and no TLS close_notify (PT_IO_ERROR stops it). */
+    setsockopt(c->io.ev.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->io.flags |= PT_IO_ERROR;
+    pt_conn_close(c);
+}
+
 static void pt_conn_linger_timeout(pt_timer_t *t)
 {
     pt_conn_close(t->data);

@@ -115,6 +115,9 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events);
 
 /* Close now (reset the socket if there is unread input). */
 void pt_conn_close(pt_conn_t *c);
+/* Close with a reset (and no TLS close_notify): for a response cut short
+ * whose end the client could not otherwise tell from a complete one. */
+void pt_conn_reset(pt_conn_t *c);
 
 /* Half-close and drain unread input for a while before closing, so the
  * peer reads the response we just sent instead of a reset. */

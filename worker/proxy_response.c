@@ -69,7 +69,7 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
     /* An interim answer is relayed as the upstream wrote it: the gateway's
      * own lines belong to the final response. */
     bool interim = h->status < 200 && !upgrade;
-    bool has_date = interim, has_id = interim;
+    bool has_date = interim, has_id = interim, has_length = false;
     size_t cap;
     char *out = pt_proxy_head_alloc(r, h, 256 + reason.len + date.len + r->id.len
                                           + r->resp_extra.len, &cap);
@@ -109,9 +109,16 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
                 continue;
             break;
         case PT_HDR_CONTENT_LENGTH:
-            if (h->chunked || pt_proxy_no_framing(h->status))
+            if (h->chunked || pt_proxy_no_framing(h->status) || has_length
+                || h->content_length < 0)
                 continue;       /* both present: Transfer-Encoding wins */
-            break;
+            /* RFC 9110 8.6: one value, as parsed ("2, 2", repeated
+             * fields and leading zeros become "2"); never longer. */
+            has_length = true;
+            PT_PUT("Content-Length: ");
+            n += pt_str_from_u64(out + n, (uint64_t) h->content_length);
+            PT_PUT("\r\n");
+            continue;
         case PT_HDR_DATE:
             has_date = true;
             break;
@@ -223,6 +230,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     if (p->body == PT_HTTP_BODY_CHUNKED)
         pt_chunked_init(&p->chunked);
     p->decode = p->body == PT_HTTP_BODY_CHUNKED && r->head.version_minor == 0;
+    r->close_delimited = p->decode || p->body == PT_HTTP_BODY_CLOSE;
 
     /* The client connection stays open only if both framings allow it. */
     if (!r->body_done || pt_conn_draining || c->closing || p->decode

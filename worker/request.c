@@ -792,5 +792,10 @@ void pt_request_abort(pt_request_t *r, const char *why)
     r->error_detail = why;
     pt_log(PT_LOG_INFO, "request %.*s aborted: %s", (int) r->id.len, r->id.p, why);
     pt_request_log(r);
-    pt_conn_close(c);
+    /* A body that ends with the connection would look whole after a
+     * plain close: reset it instead. */
+    if (r->response_started && r->close_delimited)
+        pt_conn_reset(c);
+    else
+        pt_conn_close(c);
 }

@@ -61,6 +61,7 @@ struct pt_request_s {
     bool keepalive;                 /* the connection may serve another request */
     bool head_only;                 /* HEAD: never a body */
     bool response_started;          /* a status line went out: errors now close */
+    bool close_delimited;           /* the client's body ends where the connection does */
     bool upgraded;
 
     /* "Name: value\r\n" lines a module adds to whatever response goes out

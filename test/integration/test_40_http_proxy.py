@@ -489,6 +489,27 @@ def test_upstream_te_and_cl_uses_chunked_and_closes_upstream(portico):
     be.close()
 
 
+def test_upstream_content_length_relayed_as_one_value(portico):
+    """RFC 9110 8.6: a list of one repeated value, repeated fields and
+    leading zeros reach the client as a single Content-Length."""
+    answers = [b"Content-Length: 2, 2\r\n", b"Content-Length: 2\r\nContent-Length: 2\r\n",
+               b"Content-Length: 002\r\n"]
+
+    def script(sock):
+        _, req = read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\n" + answers[int(req.target[1:])] + b"\r\nok")
+
+    be = RawBackend(script)
+    p = gateway(portico, [be])
+    for i in range(len(answers)):
+        with connect(p.port) as s:
+            s.sendall(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+            r = read_response(Reader(s))
+        assert r.status == 200 and r.body == b"ok"
+        assert r.header_all("content-length") == ["2"], r.headers
+    be.close()
+
+
 # ---- upstream connections --------------------------------------------------------
 
 def test_keepalive_reuse_one_upstream_connection(portico):
@@ -818,6 +839,35 @@ def test_truncated_upstream_body_http10_client(portico):
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"content-length: 100" in head.lower()
     assert len(body) < 100
+    be.close()
+
+
+def test_truncated_chunked_body_to_http10_client_is_reset(portico):
+    """Decoded for an HTTP/1.0 client, the body ends with the connection:
+    a cut-short upstream body must reach the client as a reset, not as a
+    clean close that would pass for the end."""
+    def script(sock):
+        read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+
+    be = RawBackend(script)
+    p = gateway(portico, [be])
+    with connect(p.port) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data, reset = b"", False
+        s.settimeout(5)
+        try:
+            while True:
+                more = s.recv(65536)
+                if not more:
+                    break
+                data += more
+        except ConnectionResetError:
+            reset = True
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length" not in head.lower()
+    assert reset, "the cut body ended with a clean close: %r" % body
     be.close()
 
 
