@@ -347,15 +347,18 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     }
 }
 
-/* Queue what the buffer holds of the body, with the head the first time. */
+/* Queue what the buffer holds of the body, with the head the first time.
+ * PT_DECLINED: the body is malformed and nothing of the response has gone
+ * out yet, so the client can still be given a 502. */
 static int pt_proxy_relay_buffered(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_buf_t *b = p->up->buf;
     struct iovec iov[PT_IO_IOV_MAX];
     unsigned n = 0;
+    bool first = !p->client_head_queued;
 
-    if (!p->client_head_queued) {
+    if (first) {
         iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
         p->client_head_queued = true;
     }
@@ -395,7 +398,9 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
                 pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
                        p->chunked.error ? p->chunked.error : "?");
                 p->up_keep = false;
-                return PT_ERROR;
+                if (first)
+                    p->client_head_queued = false;
+                return first ? PT_DECLINED : PT_ERROR;
             }
             if (p->decode && data.len)
                 iov[n++] = (struct iovec) { (void *) data.p, data.len };
@@ -461,7 +466,15 @@ int pt_proxy_response(pt_proxy_t *p)
             }
             b->last += n;
         }
-        if (pt_proxy_relay_buffered(p) != PT_OK) {
+        int rc = pt_proxy_relay_buffered(p);
+        if (rc == PT_DECLINED) {
+            r->response_started = false;
+            r->status = 0;
+            r->head_bytes -= p->client_head.len;
+            pt_proxy_fail(p, 502, "the upstream server sent a malformed response");
+            return PT_ERROR;
+        }
+        if (rc != PT_OK) {
             pt_proxy_release_close(p);
             pt_request_abort(r, "the response could not be relayed");
             return PT_ERROR;

@@ -789,6 +789,27 @@ def test_malformed_upstream_response_502_and_upstream_closed(portico, raw):
 
 
 def test_bad_chunked_upstream_body_aborts_client(portico):
+    """A bad chunk after the head went out: the client connection is closed,
+    no complete-looking message."""
+    def script(sock):
+        read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        time.sleep(0.3)
+        sock.sendall(b"zz\r\nbad\r\n0\r\n\r\n")
+        time.sleep(1)
+
+    be = RawBackend(script)
+    p = gateway(portico, [be])
+    with connect(p.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        with pytest.raises(ConnectionClosed):
+            read_response(Reader(s))
+    be.close()
+
+
+def test_bad_chunked_upstream_body_with_the_head_is_502(portico):
+    """A bad chunk that comes with the head: nothing went out yet, so the
+    client gets a 502 rather than a closed connection."""
     def script(sock):
         read_head(sock)
         sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
@@ -799,8 +820,8 @@ def test_bad_chunked_upstream_body_aborts_client(portico):
     p = gateway(portico, [be])
     with connect(p.port) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        with pytest.raises(ConnectionClosed):
-            read_response(Reader(s))
+        resp = read_response(Reader(s))
+    problem(resp, 502)
     be.close()
 
 
