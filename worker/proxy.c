@@ -187,8 +187,8 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
                 continue;
             break;
         case PT_HDR_OTHER:
-            if (p->max_forwards > 0 && pt_str_caseeq_lit(f->name, "max-forwards"))
-                continue;       /* sent below, one less */
+            if (p->max_forwards != -1 && pt_str_caseeq_lit(f->name, "max-forwards"))
+                continue;       /* sent below, one less (or dropped when invalid) */
             break;
         }
         PT_PUTS(f->name);
@@ -595,8 +595,12 @@ static bool pt_proxy_idempotent(unsigned method)
     }
 }
 
-/* RFC 9110 7.6.2: TRACE and OPTIONS carry a hop budget in Max-Forwards.
- * Returns the value received, or -1 (other methods, absent or invalid). */
+/* RFC 9110 7.6.2: TRACE and OPTIONS carry a hop budget in Max-Forwards;
+ * what goes on is the lesser of the value less one and our maximum.
+ * Returns the value received (capped at the maximum plus one), -1 (other
+ * methods, or absent) or -2 (not a number: the field is dropped). */
+#define PT_PROXY_MAX_FORWARDS   999999999
+
 static int64_t pt_proxy_max_forwards(const pt_request_t *r)
 {
     const pt_http_head_t *h = &r->head;
@@ -608,12 +612,12 @@ static int64_t pt_proxy_max_forwards(const pt_request_t *r)
             continue;
         pt_str_t v = h->fields[i].value;
         int64_t n = 0;
-        if (v.len == 0 || v.len > 9)
-            return -1;
+        if (v.len == 0)
+            return -2;
         for (size_t k = 0; k < v.len; k++) {
             if (v.p[k] < '0' || v.p[k] > '9')
-                return -1;
-            n = n * 10 + (v.p[k] - '0');
+                return -2;
+            n = pt_min(n * 10 + (v.p[k] - '0'), (int64_t) PT_PROXY_MAX_FORWARDS + 1);
         }
         return n;
     }

@@ -1146,6 +1146,13 @@ def test_max_forwards(portico):
     request(p.port, b"OPTIONS /o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\n"
             b"Connection: close\r\n\r\n")
     assert be.requests[-1].header_all("max-forwards") == ["2"]
+    # The lesser of the value less one and the gateway's maximum; leading
+    # zeros read as a number; a value that is not one is not passed on.
+    for value, sent in [(b"99999999999999999999", ["999999999"]), (b"0000000000005", ["4"]),
+                        (b"abc", []), (b"-1", [])]:
+        request(p.port, b"TRACE /t HTTP/1.1\r\nHost: a\r\nMax-Forwards: %s\r\n"
+                b"Connection: close\r\n\r\n" % value)
+        assert be.requests[-1].header_all("max-forwards") == sent, value
     request(p.port, b"GET /g HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
     assert be.requests[-1].header_all("max-forwards") == ["0"]
     be.close()
