@@ -127,6 +127,14 @@ size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
     return n;
 }
 
+/* RFC 9112 3.2.4: OPTIONS for an absolute URI with an empty path and no
+ * query asks about the origin server itself: it goes on as "OPTIONS *". */
+static bool pt_proxy_options_server(const pt_http_head_t *h)
+{
+    return h->method_id == PT_METHOD_OPTIONS && h->target_form == PT_HTTP_FORM_ABSOLUTE
+           && h->authority.p + h->authority.len == h->target.p + h->target.len;
+}
+
 static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
@@ -147,10 +155,14 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
 
     PT_PUTS(h->method);
     PT_PUTC(' ');
-    PT_PUTS(r->upstream_path);
-    if (h->query.p) {
-        PT_PUTC('?');
-        PT_PUTS(h->query);
+    if (pt_proxy_options_server(h)) {
+        PT_PUTC('*');
+    } else {
+        PT_PUTS(r->upstream_path);
+        if (h->query.p) {
+            PT_PUTC('?');
+            PT_PUTS(h->query);
+        }
     }
     PT_PUT(" HTTP/1.1\r\nHost: ");
     if (host.len)
@@ -184,6 +196,11 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
             break;
         case PT_HDR_FORWARDED:
             if (rc->forwarded)
+                continue;
+            break;
+        case PT_HDR_EXPECT:
+            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on. */
+            if (h->version_minor == 0)
                 continue;
             break;
         case PT_HDR_OTHER:

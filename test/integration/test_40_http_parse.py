@@ -277,6 +277,27 @@ def test_absolute_form_uses_target_authority(g):
     assert req.header("host") == "Example.COM:8080"
 
 
+def test_options_absolute_form_without_path_becomes_asterisk(g):
+    """RFC 9112 3.2.4: OPTIONS for an absolute URI with an empty path and no
+    query reaches the origin server as "OPTIONS *"; with a path or a query
+    it stays a path."""
+    for target, sent in [(b"http://example.com", "*"), (b"http://example.com:80", "*"),
+                         (b"http://example.com/", "/"), (b"http://example.com?x=1", "/?x=1")]:
+        raw = b"OPTIONS %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % target
+        resp, _ = send(g.port, raw, "OPTIONS", wait_close=False)
+        assert resp.status == 200
+        assert g.backend.requests[-1].target == sent, target
+        assert g.backend.requests[-1].method == "OPTIONS"
+
+
+def test_expect_in_http10_is_not_forwarded(g):
+    """RFC 9110 10.1.1: an HTTP/1.0 request's 100-continue is ignored."""
+    raw = b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"
+    resp, _ = send(g.port, raw, "POST")
+    assert resp.status == 200 and resp.body == b"ok:hi"
+    assert g.backend.requests[0].header("expect") is None
+
+
 def test_absolute_form_without_host_field_is_400(g):
     raw = b"GET http://example.com/ HTTP/1.1\r\n\r\n"
     resp, was_closed = send(g.port, raw)
