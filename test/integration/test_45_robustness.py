@@ -6,6 +6,7 @@ ways) with bytes that are almost right. A fixed seed keeps every run the
 same; under --enable-sanitizers (make distcheck in CI) a memory error
 aborts the worker, which fails the test like a crash does.
 """
+import os
 import random
 import socket
 import threading
@@ -13,8 +14,9 @@ import threading
 from backends import RawBackend, Reader, get, read_head
 from conftest import free_ports
 
-SEED = 20261127
-ROUNDS = 400        # mutated requests; as many mutated responses
+# PORTICO_FUZZ_SEED and PORTICO_FUZZ_ROUNDS explore further by hand.
+SEED = int(os.environ.get("PORTICO_FUZZ_SEED", "20261127"))
+ROUNDS = int(os.environ.get("PORTICO_FUZZ_ROUNDS", "400"))  # and as many responses
 PARALLEL = 16
 
 CONF = """
