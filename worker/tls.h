@@ -78,6 +78,7 @@ struct pt_tls_conf_s {
     unsigned char *alpn_wire;   /* ALPN list in wire format */
     size_t alpn_wire_len;
     pt_zone_req_t *tickets;     /* the ticket-key zone */
+    unsigned char sid_ctx[32];  /* the listener's session context (SHA-256) */
     bool upstream;
 };
 

@@ -13,6 +13,7 @@
  *   upstreams = { api = { servers = [ "10.0.0.5:443" ]; tls = { ca = "ca.pem"; }; }; };
  */
 #include "common/pt.h"
+#include "common/str.h"
 #include "common/conf.h"
 #include "common/log.h"
 #include "worker/tls.h"
@@ -625,18 +626,68 @@ static int pt_tls_conf_client_verify(pt_conf_ctx_t *cf, const config_setting_t *
 static int pt_tls_conf_sid_ctx(pt_tls_conf_t *tls, const char *name)
 {
     char text[1024];
-    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     int n = snprintf(text, sizeof(text), "portico|%s|%d|%s|%" PRId64, name,
                      tls->client_certificate, tls->client_ca ? tls->client_ca : "",
                      tls->verify_depth);
 
-    if (EVP_Digest(text, (size_t) pt_min(n, (int) sizeof(text) - 1), md, &len, EVP_sha256(),
-                   NULL) != 1)
+    _Static_assert(sizeof(tls->sid_ctx) <= SSL_MAX_SID_CTX_LENGTH, "fits OpenSSL's");
+    if (EVP_Digest(text, (size_t) pt_min(n, (int) sizeof(text) - 1), tls->sid_ctx, &len,
+                   EVP_sha256(), NULL) != 1 || len != sizeof(tls->sid_ctx))
         return PT_ERROR;
-    return SSL_CTX_set_session_id_context(tls->ctx, md,
-                                          pt_min(len, SSL_MAX_SID_CTX_LENGTH)) == 1
-           ? PT_OK : PT_ERROR;
+    return SSL_CTX_set_session_id_context(tls->ctx, tls->sid_ctx, len) == 1 ? PT_OK : PT_ERROR;
+}
+
+/* The host_name of a ClientHello's server_name extension (RFC 6066 3),
+ * lower-cased into out (room for 256); its length, 0 without one. */
+static size_t pt_tls_conf_hello_sni(SSL *ssl, char *out)
+{
+    const unsigned char *p;
+    size_t len, list;
+
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 2)
+        return 0;
+    list = (size_t) p[0] << 8 | p[1];
+    p += 2;
+    len = pt_min(len - 2, list);
+    while (len >= 3) {
+        size_t n = (size_t) p[1] << 8 | p[2];
+        if (n > len - 3)
+            return 0;
+        if (p[0] == TLSEXT_NAMETYPE_host_name && n <= 255) {
+            for (size_t i = 0; i < n; i++)
+                out[i] = (char) pt_str_lower(p[3 + i]);
+            return n;
+        }
+        p += 3 + n;
+        len -= 3 + n;
+    }
+    return 0;
+}
+
+/* RFC 6066 3: a session is not resumed under another server name. The
+ * session context, which every session carries and OpenSSL compares before
+ * resuming one, becomes the listener's bound to the name the client asks
+ * for, before OpenSSL looks at any ticket. */
+static int pt_tls_conf_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+    const pt_tls_conf_t *tls = arg;
+    char sni[256];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    size_t n = pt_tls_conf_hello_sni(ssl, sni);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1
+              && EVP_DigestUpdate(c, tls->sid_ctx, sizeof(tls->sid_ctx)) == 1
+              && EVP_DigestUpdate(c, sni, n) == 1 && EVP_DigestFinal_ex(c, md, &len) == 1
+              && SSL_set_session_id_context(ssl, md, pt_min(len, SSL_MAX_SID_CTX_LENGTH)) == 1;
+
+    EVP_MD_CTX_free(c);
+    if (!ok) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 static int pt_tls_conf_alpn(pt_conf_ctx_t *cf, pt_tls_conf_t *tls)
@@ -711,6 +762,7 @@ int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_
         || pt_tls_conf_client_verify(cf, s, tls) != PT_OK
         || pt_tls_conf_sid_ctx(tls, name) != PT_OK)
         return PT_ERROR;
+    SSL_CTX_set_client_hello_cb(tls->ctx, pt_tls_conf_hello_cb, tls);
     SSL_CTX_set_app_data(tls->ctx, tls);
     SSL_CTX_set_dh_auto(tls->ctx, 1);
     /* Tickets are the resumption mechanism (shared keys); no server cache

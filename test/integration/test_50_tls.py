@@ -392,6 +392,20 @@ def test_tls13_resumption_issues_a_fresh_ticket(portico, pki):
         assert session.id not in used, "resumption %d brought no new ticket" % i
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_no_resumption_under_another_server_name(portico, pki, version):
+    """RFC 6066 3: a session made for one server name is not resumed when
+    the client asks for another (the name compares without case)."""
+    gw = gateway(portico, pki)
+    ctx = client_ctx(pki, version)
+    first = tls_request(gw.tls_port, ctx, sni="api.test")
+    other = tls_request(gw.tls_port, ctx, sni="default.test", session=first.session)
+    assert not other.reused
+    assert other.subject("organizationName") != first.subject("organizationName")
+    same = tls_request(gw.tls_port, ctx, sni="API.test", session=first.session)
+    assert same.reused and same.resp.status == 200
+
+
 def test_resumption_after_reload(portico, pki):
     gw = gateway(portico, pki)
     ctx = client_ctx(pki)
