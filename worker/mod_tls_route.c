@@ -32,6 +32,43 @@ typedef struct {
 
 #define PT_TLS_ROUTE_FIELD(f)   offsetof(pt_tls_route_conf_t, f)
 
+/* RFC 6797 6.1: directives separated by ";", names compared without case
+ * and none twice, max-age required with a number (maybe quoted). Returns
+ * what is wrong, or NULL. */
+static const char *pt_tls_route_hsts_check(const char *v)
+{
+    pt_str_t names[16];
+    size_t nnames = 0;
+    bool max_age = false;
+
+    for (const char *p = v; *p; ) {
+        const char *end = strchr(p, ';');
+        pt_str_t d = pt_str_trim_ows((pt_str_t) { p, end ? (size_t) (end - p) : strlen(p) });
+        p = end ? end + 1 : p + strlen(p);
+        if (d.len == 0)
+            continue;
+        const char *eq = memchr(d.p, '=', d.len);
+        pt_str_t name = pt_str_trim_ows((pt_str_t) { d.p, eq ? (size_t) (eq - d.p) : d.len });
+        pt_str_t val = eq ? pt_str_trim_ows((pt_str_t) { eq + 1, d.len - (size_t) (eq + 1 - d.p) })
+                          : PT_STR_NULL;
+        for (size_t i = 0; i < nnames; i++)
+            if (pt_str_caseeq(names[i], name))
+                return "has a directive more than once";
+        if (nnames == pt_countof(names))
+            return "has too many directives";
+        names[nnames++] = name;
+        if (pt_str_caseeq_lit(name, "max-age")) {
+            if (val.len >= 2 && val.p[0] == '"' && val.p[val.len - 1] == '"')
+                val = (pt_str_t) { val.p + 1, val.len - 2 };
+            uint64_t secs;
+            if (pt_str_parse_uint(val.p, val.len, &secs) != PT_OK)
+                return "needs max-age=SECONDS, a number";
+            max_age = true;
+        }
+    }
+    return max_age ? NULL : "needs max-age=SECONDS";
+}
+
 static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                    void *rconf, const void *dconf);
 static int pt_tls_route_init_worker(const pt_conf_t *conf);
@@ -84,6 +121,12 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
                               "character", route->name, route->line);
                 return PT_ERROR;
             }
+        }
+        const char *why = pt_tls_route_hsts_check(tc->hsts);
+        if (why) {
+            pt_conf_error(cf, NULL, "route \"%s\" (line %u): \"hsts\" %s", route->name,
+                          route->line, why);
+            return PT_ERROR;
         }
         char *line = pt_arena_sprintf(cf->arena, "Strict-Transport-Security: %s\r\n",
                                       tc->hsts);

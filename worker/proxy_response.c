@@ -125,6 +125,12 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
         case PT_HDR_X_REQUEST_ID:
             has_id = true;
             break;
+        case PT_HDR_OTHER:
+            /* RFC 6797 7.2: no HSTS over a connection that is not secure. */
+            if (f->name.len == 25 && r->conn->io.ssl == NULL
+                && pt_str_caseeq_lit(f->name, "strict-transport-security"))
+                continue;
+            break;
         }
         PT_PUTS(f->name);
         PT_PUT(": ");

@@ -542,6 +542,33 @@ def test_https_redirect_and_hsts(portico, pki):
     assert r.resp.status == 200
 
 
+def test_upstream_hsts_only_over_tls(portico, pki):
+    """RFC 6797 7.2: Strict-Transport-Security from the upstream reaches
+    TLS clients and is dropped on plain HTTP."""
+    with Backend(lambda req: (200, [("Strict-Transport-Security", "max-age=5")], b"ok")) as be:
+        gw = gateway(portico, pki, plain=True,
+                     upstreams='upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };' % be.port,
+                     routes='{ path = "/"; proxy = "b"; }')
+        r = tls_request(gw.tls_port, client_ctx(pki), sni="default.test")
+        assert r.resp.header("Strict-Transport-Security") == "max-age=5"
+        r = get(gw.plain_port, "/")
+        assert r.status == 200 and r.body == b"ok"
+        assert r.header("Strict-Transport-Security") is None
+
+
+@pytest.mark.parametrize("value,why", [
+    ("includeSubDomains", "needs max-age"), ("max-age=abc", "max-age"),
+    ("max-age=1; max-age=2", "more than once"), ("max-age=1; includeSubDomains; includesubdomains",
+                                                  "more than once")])
+def test_bad_hsts_values_are_config_errors(tmp_path, value, why):
+    path = tmp_path / "p.conf"
+    path.write_text('listen = ( "127.0.0.1:1" );\nroutes = (\n  { path = "/"; echo = true;\n'
+                    '    hsts = "%s"; } );\n' % value)
+    r = run_portico("-t", "-c", str(path))
+    assert r.returncode == 1
+    assert re.search(r"p\.conf:3: .*hsts.*%s" % why, r.stderr), r.stderr
+
+
 # ---- the handshake in the event loop ------------------------------------------------
 
 def real_client_hello():
