@@ -152,8 +152,11 @@ const char *pt_conf_path(pt_conf_ctx_t *cf, const char *path)
 {
     const char *slash = cf->file ? strrchr(cf->file, '/') : NULL;
 
-    if (path == NULL || path[0] == '/' || slash == NULL)
-        return path;
+    if (path == NULL)
+        return NULL;
+    /* A copy either way: libconfig's strings go with its tree. */
+    if (path[0] == '/' || slash == NULL)
+        return pt_arena_strndup(cf->arena, path, strlen(path));
     return pt_arena_sprintf(cf->arena, "%.*s/%s", (int) (slash - cf->file), cf->file, path);
 }
 

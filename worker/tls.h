@@ -45,6 +45,7 @@ typedef struct {
     EVP_PKEY *pkey;
     int key_type;               /* EVP_PKEY_RSA, EVP_PKEY_EC, ... */
     const char **names;         /* DNS names it serves (SAN, else CN); NULL-terminated */
+    const char *ocsp_path;      /* where it came from (for -T) */
     unsigned char *ocsp;        /* DER OCSP response to staple, or NULL */
     size_t ocsp_len;
 } pt_tls_cert_t;

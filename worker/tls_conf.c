@@ -196,6 +196,7 @@ static int pt_tls_conf_load_ocsp(pt_conf_ctx_t *cf, pt_tls_cert_t *c,
                       big ? " (larger than 64k)" : "");
         return PT_ERROR;
     }
+    c->ocsp_path = path;
     c->ocsp = buf;
     c->ocsp_len = len;
     return PT_OK;
@@ -844,11 +845,38 @@ int pt_tls_conf_upstream(pt_conf_ctx_t *cf, const config_setting_t *s, void *fie
     return PT_OK;
 }
 
+/* -T: a listener's certificates list (the one-certificate shorthand is
+ * dumped as its cert and key settings). */
+static void pt_tls_conf_dump_certs(FILE *out, const pt_tls_conf_t *tls, int indent)
+{
+    pt_conf_indent(out, indent);
+    fputs("certificates = (", out);
+    for (size_t i = 0; i < tls->ncerts; i++) {
+        const pt_tls_cert_t *c = &tls->certs[i];
+        fputs(i ? ",\n" : "\n", out);
+        pt_conf_indent(out, indent + 1);
+        fputs("{ cert = ", out);
+        pt_conf_print_string(out, c->cert_path);
+        fputs("; key = ", out);
+        pt_conf_print_string(out, c->key_path);
+        if (c->ocsp_path) {
+            fputs("; ocsp_staple = ", out);
+            pt_conf_print_string(out, c->ocsp_path);
+        }
+        fputs("; }", out);
+    }
+    fputs("\n", out);
+    pt_conf_indent(out, indent);
+    fputs(");\n", out);
+}
+
 void pt_tls_conf_dump(FILE *out, const void *field, const pt_directive_t *d, int indent)
 {
     const pt_tls_conf_t *tls = *(pt_tls_conf_t *const *) field;
 
     fputs("{\n", out);
+    if (!tls->upstream && tls->cert == NULL)
+        pt_tls_conf_dump_certs(out, tls, indent + 1);
     pt_conf_dump(out, tls->upstream ? pt_tls_conf_client : pt_tls_conf_server, PT_SCOPE_TLS,
                  tls, indent + 1);
     pt_conf_indent(out, indent);

@@ -504,6 +504,27 @@ def test_mtls_optional_and_route_requirement(portico, pki):
         expect_handshake_refused(gw.tls_port, client_ctx(pki, cert="rogue_client"))
 
 
+def test_T_dump_of_tls_settings_loads_again(tmp_path, pki):
+    """-T writes the certificates list (with ocsp_staple) and the shorthand
+    alike, and its output passes -t and dumps the same again."""
+    path = tmp_path / "p.conf"
+    path.write_text('listen = ( { address = "127.0.0.1:1"; tls = { %s }; },\n'
+                    '  { address = "127.0.0.1:2"; tls = { cert = "%s"; key = "%s"; }; } );\n'
+                    'routes = ( { path = "/"; echo = true; } );\n'
+                    % (certs_block(pki, ALL_CERTS), pki.p("api.pem"), pki.p("api.key")))
+    out = run_portico("-T", "-c", str(path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("{ cert = ") == len(ALL_CERTS)
+    assert 'ocsp_staple = "%s"' % pki.p("default.ocsp") in out.stdout
+    assert 'cert = "%s";' % pki.p("api.pem") in out.stdout
+    dumped = tmp_path / "dumped.conf"
+    dumped.write_text(out.stdout)
+    again = run_portico("-T", "-c", str(dumped))
+    assert again.returncode == 0, again.stderr
+    strip = lambda s: [l for l in s.splitlines() if not l.startswith("#")]
+    assert strip(again.stdout) == strip(out.stdout)
+
+
 def test_client_ca_without_client_certificate_is_an_error(tmp_path, pki):
     path = tmp_path / "p.conf"
     path.write_text('listen = ( { address = "127.0.0.1:1"; tls = { %s\n'
