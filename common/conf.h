@@ -143,8 +143,8 @@ int pt_conf_get_size(pt_conf_ctx_t *cf, const config_setting_t *s, int64_t *out)
 /* A string or an array/list of strings, as a NULL-terminated array. */
 const char **pt_conf_get_strings(pt_conf_ctx_t *cf, const config_setting_t *s, size_t *n);
 const char *pt_conf_type_name(int libconfig_type);
-/* A file named in the config: a relative path is taken from the main
- * config file's directory (arena copy); absolute paths and NULL as is. */
+/* A file named in the config, as an arena copy: a relative path is taken
+ * from the main config file's directory; NULL stays NULL. */
 const char *pt_conf_path(pt_conf_ctx_t *cf, const char *path);
 void pt_conf_print_string(FILE *out, const char *s);
 void pt_conf_indent(FILE *out, int indent);
