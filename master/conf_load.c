@@ -230,6 +230,37 @@ static int pt_conf_load_upstreams(pt_conf_ctx_t *cf, pt_conf_t *conf, const conf
     return rc;
 }
 
+static int pt_conf_route_cmp(const void *a, const void *b)
+{
+    const pt_route_t *x = *(const pt_route_t *const *) a, *y = *(const pt_route_t *const *) b;
+    int c = strcmp(x->name, y->name);
+
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Route names name routes in logs, $route and errors: one route each. */
+static int pt_conf_route_names_unique(pt_conf_ctx_t *cf, pt_conf_t *conf,
+                                      const config_setting_t *s)
+{
+    const pt_route_t **v = pt_arena_alloc(cf->arena, (conf->nroutes + 1) * sizeof(*v));
+    int rc = PT_OK;
+
+    if (v == NULL)
+        return PT_ERROR;
+    for (size_t i = 0; i < conf->nroutes; i++)
+        v[i] = &conf->routes[i];
+    qsort(v, conf->nroutes, sizeof(*v), pt_conf_route_cmp);
+    for (size_t i = 1; i < conf->nroutes; i++) {
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0) {
+            pt_conf_error(cf, config_setting_get_elem(s, v[i]->index),
+                          "route name \"%s\" is already used by the route at line %u",
+                          v[i]->name, v[i - 1]->line);
+            rc = PT_ERROR;
+        }
+    }
+    return rc;
+}
+
 static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
 {
     int rc = PT_OK;
@@ -263,7 +294,7 @@ static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_
             rc = PT_ERROR;
     }
     cf->where = NULL;
-    return rc;
+    return rc == PT_OK ? pt_conf_route_names_unique(cf, conf, s) : rc;
 }
 
 static int pt_conf_modules_alloc(pt_conf_ctx_t *cf, pt_conf_t *conf)

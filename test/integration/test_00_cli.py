@@ -261,6 +261,23 @@ def test_t_reports_every_error(tmp_path):
     assert re.search(re.escape(conf) + r':3: .*invalid duration', r.stderr), r.stderr
 
 
+def test_t_duplicate_route_names(tmp_path):
+    """A name says which route: two routes may not share one (given or the
+    routeN a route without a name gets)."""
+    conf = write(tmp_path, L + 'routes = (\n  { name = "a"; return = 200; },\n'
+                 '  { name = "a"; path = "/x"; return = 200; },\n'
+                 '  { path = "/y"; return = 200; name = "route1"; }\n);\n')
+    r = run_portico("-t", "-c", conf)
+    assert r.returncode == 1
+    assert re.search(re.escape(conf) + r':4: route name "a" is already used by the route at '
+                     r'line 3', r.stderr), r.stderr
+    conf = write(tmp_path, L + 'routes = (\n  { path = "/"; return = 200; },\n'
+                 '  { name = "route1"; path = "/x"; return = 200; }\n);\n')
+    r = run_portico("-t", "-c", conf)
+    assert r.returncode == 1
+    assert re.search(re.escape(conf) + r':4: route name "route1" is already used', r.stderr)
+
+
 def test_t_missing_file(tmp_path):
     path = str(tmp_path / "nope.conf")
     r = run_portico("-t", "-c", path)
