@@ -302,6 +302,8 @@ static int pt_conf_set_enum(pt_conf_ctx_t *cf, const config_setting_t *s, int *f
     return PT_ERROR;
 }
 
+const pt_conf_bounds_t pt_conf_positive = { 1, INT64_MAX };
+
 int pt_conf_apply(pt_conf_ctx_t *cf, const config_setting_t *s, const pt_directive_t *d,
                   void *base)
 {
@@ -317,7 +319,16 @@ int pt_conf_apply(pt_conf_ctx_t *cf, const config_setting_t *s, const pt_directi
         *pt_conf_i64(base, d) = v;
         return PT_OK;
     case PT_CONF_DURATION:
-        return pt_conf_get_duration(cf, s, pt_conf_i64(base, d));
+        if (pt_conf_get_duration(cf, s, &v) != PT_OK)
+            return PT_ERROR;
+        if (b && (v < b->min || v > b->max)) {
+            char lo[32];
+            pt_format_duration(lo, sizeof(lo), b->min);
+            pt_conf_error(cf, s, "\"%s\" must be at least %s", d->name, lo);
+            return PT_ERROR;
+        }
+        *pt_conf_i64(base, d) = v;
+        return PT_OK;
     case PT_CONF_SIZE:
         if (pt_conf_get_size(cf, s, &v) != PT_OK)
             return PT_ERROR;

@@ -40,6 +40,10 @@ typedef struct {
     int64_t min, max;
 } pt_conf_bounds_t;
 
+/* Bounds of a duration that must be more than 0 (a timeout of 0 would
+ * cut every connection at once). */
+extern const pt_conf_bounds_t pt_conf_positive;
+
 typedef struct {
     const char *name;
     int value;

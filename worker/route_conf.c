@@ -75,7 +75,7 @@ const pt_directive_t pt_route_directives[] = {
     { "websocket", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(websocket), "false", NULL,
       NULL, NULL, "allow Upgrade" },
     { "tunnel_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_RCONF_FIELD(tunnel_timeout),
-      "\"5m\"", NULL, NULL, NULL, "idle timeout of an upgraded connection" },
+      "\"5m\"", &pt_conf_positive, NULL, NULL, "idle timeout of an upgraded connection" },
     { "replace_upstream_errors", PT_CONF_BOOL, PT_SCOPE_ROUTE,
       PT_RCONF_FIELD(replace_upstream_errors), "false", NULL, NULL, NULL,
       "render upstream 5xx with the error pages" },

@@ -42,6 +42,7 @@ static const pt_conf_enum_t pt_tls_conf_verify_modes[] = {
     { "required", PT_TLS_VERIFY_REQUIRED }, { NULL, 0 }
 };
 static const pt_conf_bounds_t pt_tls_conf_depth_bounds = { 1, 16 };
+static const pt_conf_bounds_t pt_tls_conf_rotation_bounds = { 1000, INT64_MAX };
 
 /* The settings both sides share. */
 #define PT_TLS_CONF_COMMON_ROWS                                                             \
@@ -76,11 +77,11 @@ static const pt_directive_t pt_tls_conf_server[] = {
     { "verify_depth", PT_CONF_UINT, PT_SCOPE_TLS, PT_TLS_FIELD(verify_depth), "2",
       &pt_tls_conf_depth_bounds, NULL, NULL, "longest client certificate chain" },
     { "handshake_timeout", PT_CONF_DURATION, PT_SCOPE_TLS, PT_TLS_FIELD(handshake_timeout),
-      "\"10s\"", NULL, NULL, NULL, "time for a client to complete the handshake" },
+      "\"10s\"", &pt_conf_positive, NULL, NULL, "time for a client to complete the handshake" },
     { "session_tickets", PT_CONF_BOOL, PT_SCOPE_TLS, PT_TLS_FIELD(session_tickets), "true",
       NULL, NULL, NULL, "resume sessions with tickets (keys shared by all workers)" },
     { "ticket_rotation", PT_CONF_DURATION, PT_SCOPE_TLS, PT_TLS_FIELD(ticket_rotation),
-      "\"1h\"", NULL, NULL, NULL, "how often a new ticket key is made" },
+      "\"1h\"", &pt_tls_conf_rotation_bounds, NULL, NULL, "how often a new ticket key is made" },
     PT_DIRECTIVE_END
 };
 
@@ -750,11 +751,6 @@ int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_
     }
     if (tls->ncerts == 0) {
         pt_conf_error(cf, s, "a TLS listener needs \"certificates\" (or \"cert\" and \"key\")");
-        return PT_ERROR;
-    }
-    if (tls->handshake_timeout <= 0 || tls->ticket_rotation < 1000) {
-        pt_conf_error(cf, s, "handshake_timeout must be positive and ticket_rotation at "
-                      "least 1s");
         return PT_ERROR;
     }
     if (pt_tls_conf_ctx(cf, s, tls, TLS_server_method()) == NULL

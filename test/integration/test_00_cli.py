@@ -278,6 +278,28 @@ def test_t_duplicate_route_names(tmp_path):
     assert re.search(re.escape(conf) + r':4: route name "route1" is already used', r.stderr)
 
 
+def test_t_zero_timeouts_are_errors(tmp_path):
+    """A timeout of 0 would cut every connection at once: each is refused
+    with its line."""
+    conf = write(tmp_path, 'portico = {\n  header_timeout = "0";\n  body_timeout = "0s";\n'
+                 '  keepalive_timeout = "0ms";\n  send_timeout = "0";\n};\n'
+                 'upstreams = { u = { servers = [ "127.0.0.1:1" ];\n'
+                 '  connect_timeout = "0"; }; };\n'
+                 'listen = ( "127.0.0.1:18080" );\n'
+                 'routes = ( { path = "/"; proxy = "u"; tunnel_timeout = "0"; } );\n')
+    r = run_portico("-t", "-c", conf)
+    assert r.returncode == 1
+    for line, name in [(2, "header_timeout"), (3, "body_timeout"), (4, "keepalive_timeout"),
+                       (5, "send_timeout"), (8, "connect_timeout")]:
+        assert re.search(re.escape(conf) + r':%d: "%s" must be at least 1ms' % (line, name),
+                         r.stderr), r.stderr
+    conf = write(tmp_path, L + 'routes = (\n  { path = "/"; echo = true;\n'
+                 '    tunnel_timeout = "0"; } );\n')
+    r = run_portico("-t", "-c", conf)
+    assert r.returncode == 1
+    assert re.search(re.escape(conf) + r':4: "tunnel_timeout" must be at least 1ms', r.stderr)
+
+
 def test_t_missing_file(tmp_path):
     path = str(tmp_path / "nope.conf")
     r = run_portico("-t", "-c", path)
