@@ -161,7 +161,7 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
 
     for (int i = 0; i < PT_CONN_ACCEPT_BATCH; i++) {
         if (pt_conn_active >= (unsigned) pt_worker_conf->main.worker_connections) {
-            pt_worker_accept_pause();
+            pt_worker_accept_pause(true);
             return;
         }
         pt_conn_t *c = pt_conn_new();
@@ -178,7 +178,7 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
                 return;
             if (err == EMFILE || err == ENFILE) {
                 pt_log_errno(PT_LOG_CRIT, err, "accept on %s", l->address);
-                pt_worker_accept_pause();
+                pt_worker_accept_pause(false);
                 return;
             }
             /* ECONNABORTED and friends: that one client is gone. */

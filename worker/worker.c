@@ -59,7 +59,7 @@ static void pt_worker_resume_tick(pt_timer_t *t)
     pt_worker_accept_resume();
 }
 
-void pt_worker_accept_pause(void)
+void pt_worker_accept_pause(bool at_limit)
 {
     if (pt_worker_paused)
         return;
@@ -67,8 +67,10 @@ void pt_worker_accept_pause(void)
         if (pt_worker_listen[i].fd >= 0)
             pt_event_del(&pt_worker_listen[i]);
     pt_worker_paused = true;
-    /* Out of descriptors frees up without a close of ours: try again. */
-    pt_timer_set(&pt_worker_resume_timer, PT_WORKER_RESUME_MS);
+    /* At worker_connections our closes resume accepting (below 90%);
+     * out of descriptors frees up without a close of ours: try again. */
+    if (!at_limit)
+        pt_timer_set(&pt_worker_resume_timer, PT_WORKER_RESUME_MS);
 }
 
 void pt_worker_conn_closed(void)
