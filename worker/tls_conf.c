@@ -671,6 +671,8 @@ static size_t pt_tls_conf_hello_sni(SSL *ssl, char *out)
  * session context, which every session carries and OpenSSL compares before
  * resuming one, becomes the listener's bound to the name the client asks
  * for, before OpenSSL looks at any ticket. */
+static EVP_MD *pt_tls_conf_sha256;     /* fetched once, not per handshake */
+
 static int pt_tls_conf_hello_cb(SSL *ssl, int *alert, void *arg)
 {
     const pt_tls_conf_t *tls = arg;
@@ -679,7 +681,7 @@ static int pt_tls_conf_hello_cb(SSL *ssl, int *alert, void *arg)
     unsigned len = 0;
     size_t n = pt_tls_conf_hello_sni(ssl, sni);
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1
+    bool ok = c != NULL && EVP_DigestInit_ex(c, pt_tls_conf_sha256, NULL) == 1
               && EVP_DigestUpdate(c, tls->sid_ctx, sizeof(tls->sid_ctx)) == 1
               && EVP_DigestUpdate(c, sni, n) == 1 && EVP_DigestFinal_ex(c, md, &len) == 1
               && SSL_set_session_id_context(ssl, md, pt_min(len, SSL_MAX_SID_CTX_LENGTH)) == 1;
@@ -758,6 +760,9 @@ int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_
         || pt_tls_conf_alpn(cf, tls) != PT_OK
         || pt_tls_conf_client_verify(cf, s, tls) != PT_OK
         || pt_tls_conf_sid_ctx(tls, name) != PT_OK)
+        return PT_ERROR;
+    if (pt_tls_conf_sha256 == NULL
+        && (pt_tls_conf_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
         return PT_ERROR;
     SSL_CTX_set_client_hello_cb(tls->ctx, pt_tls_conf_hello_cb, tls);
     SSL_CTX_set_app_data(tls->ctx, tls);
