@@ -290,6 +290,11 @@ static int pt_request_prepare(pt_request_t *r)
     }
     if (h->target_form == PT_HTTP_FORM_ASTERISK) {
         r->path = PT_STR("*");
+    } else if (!pt_uri_path_valid(h->path.p, h->path.len)) {
+        /* RFC 3986 3.3: a backslash, for one, is a separator to some
+         * servers and would walk past a prefix rule there. */
+        r->error_detail = "invalid character in the path";
+        return 400;
     } else if (pt_uri_is_normal(h->path.p, h->path.len)) {
         r->path = h->path;
     } else {

@@ -14,6 +14,7 @@
 #define PT_URI_UNRESERVED   0x01    /* ALPHA DIGIT "-" "." "_" "~" */
 #define PT_URI_SUBDELIM     0x02    /* "!" "$" "&" "'" "(" ")" "*" "+" "," ";" "=" */
 #define PT_URI_HEX          0x04
+#define PT_URI_PATH         0x08    /* also in a path: ":" "@" "/" and "%" (escapes) */
 
 static const uint8_t pt_uri_class[256] = {
     ['-'] = PT_URI_UNRESERVED, ['.'] = PT_URI_UNRESERVED, ['_'] = PT_URI_UNRESERVED,
@@ -25,7 +26,19 @@ static const uint8_t pt_uri_class[256] = {
     ['g' ... 'z'] = PT_URI_UNRESERVED,
     ['!'] = PT_URI_SUBDELIM, ['$'] = PT_URI_SUBDELIM, ['&' ... ','] = PT_URI_SUBDELIM,
     [';'] = PT_URI_SUBDELIM, ['='] = PT_URI_SUBDELIM,
+    [':'] = PT_URI_PATH, ['@'] = PT_URI_PATH, ['/'] = PT_URI_PATH, ['%'] = PT_URI_PATH,
 };
+
+bool
+pt_uri_path_valid(const char *in, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) in;
+
+    for (size_t i = 0; i < n; i++)
+        if (!(pt_uri_class[p[i]] & (PT_URI_UNRESERVED | PT_URI_SUBDELIM | PT_URI_PATH)))
+            return false;
+    return true;
+}
 
 static inline unsigned
 pt_uri_hexval(unsigned c)

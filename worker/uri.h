@@ -17,6 +17,10 @@
  * (then *outlen and out hold nothing useful). */
 int pt_uri_normalize(const char *in, size_t n, char *out, size_t *outlen);
 
+/* Whether every byte of the path is one RFC 3986 allows there (pchar and
+ * "/"): no backslash, quote, "<", ">", "^", "`", "{", "|", "}", "[" or "]". */
+bool pt_uri_path_valid(const char *in, size_t n);
+
 /* Cheap check whether pt_uri_normalize would change anything (no '%' and no "/." sequence):
  * lets the hot path skip the copy. May say false for a path that is already normal
  * ("/.well-known"), never true for one that is not. */

@@ -162,6 +162,17 @@ BAD = [
     ("absolute-userinfo", b"GET http://u@a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("connect-origin-form", b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("connect-no-port", b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    # RFC 3986 3.3: characters a path may not hold (a backslash walks past
+    # prefix rules on servers that take it for "/")
+    ("path-backslash", b"GET /public/..\\admin HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-quote", b'GET /a"b HTTP/1.1\r\nHost: a\r\n\r\n', 400),
+    ("path-angle", b"GET /a<b> HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-brace", b"GET /a{b} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-pipe", b"GET /a|b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-caret", b"GET /a^b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-backtick", b"GET /a`b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("path-bracket", b"GET /a[0] HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute-path-backslash", b"GET http://a/x\\y HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     # Host
     ("no-host", b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n", 400),
     ("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400),
@@ -296,6 +307,16 @@ def test_expect_in_http10_is_not_forwarded(g):
     resp, _ = send(g.port, raw, "POST")
     assert resp.status == 200 and resp.body == b"ok:hi"
     assert g.backend.requests[0].header("expect") is None
+
+
+def test_every_path_character_rfc3986_allows_is_forwarded(g):
+    """pchar: unreserved, sub-delims, ":" and "@" (and "/"), as received; a
+    query keeps what the path may not hold, byte for byte."""
+    path = "/a-._~!$&'()*+,;=:@/%2F"
+    resp, _ = send(g.port, b"GET %s?q={x}|\\ HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode(),
+                   wait_close=False)
+    assert resp.status == 200
+    assert g.backend.requests[0].target == path + "?q={x}|\\"
 
 
 def test_absolute_form_without_host_field_is_400(g):
