@@ -113,6 +113,46 @@ char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_
 }
 
 /* Join every value of field id with ", " (for headers we extend). */
+/* RFC 7239 4: 1#forwarded-element, an element being pairs token=value
+ * (value: token or quoted-string) separated by ";". A value that is not
+ * this would make ours part of a client's quoted string. */
+static bool pt_proxy_forwarded_valid(pt_str_t v)
+{
+    const unsigned char *p = (const unsigned char *) v.p, *end = p + v.len;
+
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',' || *p == ';'))
+            p++;                        /* empty elements and pairs, OWS */
+        if (p == end)
+            return true;
+        const unsigned char *t = p;
+        while (p < end && pt_str_tchar[*p])
+            p++;
+        if (p == t || p == end || *p++ != '=')
+            return false;
+        if (p < end && *p == '"') {
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\' && ++p == end)
+                    return false;
+                if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+                    return false;
+            }
+            if (p++ == end)
+                return false;
+        } else {
+            t = p;
+            while (p < end && pt_str_tchar[*p])
+                p++;
+            if (p == t)
+                return false;
+        }
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < end && *p != ';' && *p != ',')
+            return false;
+    }
+}
+
 size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
 {
     size_t n = 0;
@@ -245,8 +285,11 @@ static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
         /* RFC 7239: IPv6 nodes are quoted and bracketed. */
         bool v6 = strchr(ip, ':') != NULL;
         PT_PUT("Forwarded: ");
-        size_t prior = seen >> PT_HDR_FORWARDED & 1 ? pt_proxy_join(out + n, h, PT_HDR_FORWARDED)
-                                                     : 0;
+        bool keep = seen >> PT_HDR_FORWARDED & 1;
+        for (unsigned i = 0; keep && i < h->nfields; i++)
+            if (h->fields[i].id == PT_HDR_FORWARDED)
+                keep = pt_proxy_forwarded_valid(h->fields[i].value);
+        size_t prior = keep ? pt_proxy_join(out + n, h, PT_HDR_FORWARDED) : 0;
         n += prior;
         if (prior)
             PT_PUT(", ");

@@ -209,6 +209,16 @@ def test_forwarded_rfc7239(portico):
     req = be.requests[0]
     assert req.header_all("forwarded") == [
         'for="[2001:db8::1]", for=127.0.0.1;proto=http;host="h.example"']
+    ours = 'for=127.0.0.1;proto=http;host="h.example"'
+    # Valid lists are kept (empty elements, quoted pairs, OWS around commas)...
+    for value in ['for=a;by="b\\"c";proto=https,, for=_x', 'for=1.2.3.4 , host="h:1"']:
+        get(p.port, "/", host="h.example", headers=[("Forwarded", value)])
+        assert be.requests[-1].header_all("forwarded") == [value + ", " + ours], value
+    # ...a value that is not RFC 7239 syntax is dropped: appended to, ours
+    # would end up inside the client's open quoted string.
+    for value in ['for=1.1.1.1;x="', 'for="bad', 'for', '=x', 'for=a b', 'for=a;;by=', 'f@r=1']:
+        get(p.port, "/", host="h.example", headers=[("Forwarded", value)])
+        assert be.requests[-1].header_all("forwarded") == [ours], value
     be.close()
 
 
