@@ -10,6 +10,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "common/str.h"
+#include "worker/http_error.h"
 #include "worker/module.h"
 #include "worker/request.h"
 #include "worker/var.h"
@@ -53,7 +54,7 @@ static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
 }
 
 /* Write s as a JSON string (with quotes); returns bytes written. out must
- * have 6 * len + 2 bytes. */
+ * have room for its escaped length (at most 6 * len) + 2 bytes. */
 static size_t pt_echo_json(char *out, pt_str_t s)
 {
     out[0] = '"';
@@ -69,15 +70,21 @@ static void pt_echo_respond(pt_request_t *r)
     const pt_http_head_t *h = &r->head;
     pt_str_t body = pt_request_body(r);
     const char *ip = pt_conn_peer_ip(r->conn);
+    /* The head's parts at their worst (6 bytes an escape); the body, up to
+     * client_max_body_size, at its exact escaped length. */
     size_t cap = 256 + 6 * (h->method.len + h->target.len + r->path.len + h->query.len
-                            + body.len + r->id.len + strlen(ip) + 16);
+                            + r->id.len + strlen(ip) + 16)
+                 + pt_str_json_escape(NULL, 0, body.p, body.len);
 
     for (unsigned i = 0; i < h->nfields; i++)
         cap += 6 * (h->fields[i].name.len + h->fields[i].value.len) + 8;
     char *out = pt_arena_alloc(r->arena, cap);
     size_t n = 0;
     if (out == NULL) {
-        pt_request_abort(r, "out of memory");
+        /* Past the request arena's cap: a body of control bytes escapes to
+         * six times its size. */
+        r->keepalive = false;
+        pt_http_error(r, 413, "the echo of this request is larger than portico holds");
         return;
     }
     PT_ECHO_KEY("{\"method\":");
