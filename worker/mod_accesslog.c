@@ -261,16 +261,17 @@ static void pt_accesslog_log(pt_request_t *r)
         al = ((pt_accesslog_conf_t *) r->conf->mod_defaults[pt_accesslog_module.index])->log;
     if (al == NULL || al->off || pt_accesslog_bufs == NULL)
         return;
+    /* A line fits the buffer, its longest values cut to make it fit. */
     pt_str_t line = pt_var_render(al->tpl, r, al->format == PT_ACCESSLOG_JSON ? PT_VAR_JSON
                                                                               : PT_VAR_LOG,
-                                  al->format != PT_ACCESSLOG_JSON);
+                                  al->format != PT_ACCESSLOG_JSON, PT_ACCESSLOG_BUF - 1);
     if (line.p == NULL)
         return;
     pt_accesslog_buf_t *b = &pt_accesslog_bufs[al->file->index];
     if (b->len + line.len + 1 > PT_ACCESSLOG_BUF)
         pt_accesslog_flush(al->file);
     if (line.len + 1 > PT_ACCESSLOG_BUF)
-        line.len = PT_ACCESSLOG_BUF - 1;
+        line.len = PT_ACCESSLOG_BUF - 1;    /* a format longer than the buffer */
     memcpy(b->data + b->len, line.p, line.len);
     b->len += line.len;
     b->data[b->len++] = '\n';

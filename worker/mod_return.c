@@ -201,11 +201,11 @@ static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *
 static int pt_return_content(pt_request_t *r)
 {
     const pt_return_t *ret = ((pt_return_conf_t *) r->route->mod_conf[pt_return_module.index])->ret;
-    pt_str_t body = ret->body ? pt_var_render(ret->body, r, PT_VAR_RAW, false) : PT_STR_NULL;
+    pt_str_t body = ret->body ? pt_var_render(ret->body, r, PT_VAR_RAW, false, 0) : PT_STR_NULL;
     pt_str_t extra = { ret->headers, ret->headers_len };
 
     if (ret->location) {
-        pt_str_t loc = pt_var_render(ret->location, r, PT_VAR_RAW, false);
+        pt_str_t loc = pt_var_render(ret->location, r, PT_VAR_RAW, false, 0);
         /* A value from the request (Host, target) must not end the line. */
         for (size_t i = 0; i < loc.len; i++)
             if ((unsigned char) loc.p[i] < 0x20 || loc.p[i] == 0x7f)

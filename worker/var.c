@@ -237,19 +237,68 @@ static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf
     return PT_STR_NULL;
 }
 
-pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash)
+/* The length v takes once escaped. */
+static size_t pt_var_escaped_len(pt_str_t v, int escape)
 {
-    size_t cap = tpl->literal_len + 64;
-    char num[64];
+    size_t n = v.len;
 
+    if (escape == PT_VAR_JSON)
+        return pt_str_json_escape(NULL, 0, v.p, v.len);
+    if (escape == PT_VAR_LOG)
+        for (size_t i = 0; i < v.len; i++) {
+            unsigned char c = (unsigned char) v.p[i];
+            n += c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? 3 : 0;
+        }
+    return n;
+}
+
+static int pt_var_size_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *) a, y = *(const size_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* The most bytes any one value may take so that all of them fit budget,
+ * the short ones whole: what the line's length limit leaves each. */
+static size_t pt_var_fair_share(size_t *lens, size_t n, size_t budget)
+{
+    qsort(lens, n, sizeof(*lens), pt_var_size_cmp);
+    for (size_t i = 0; i < n; i++) {
+        size_t share = budget / (n - i);
+        if (lens[i] > share)
+            return share;
+        budget -= lens[i];
+    }
+    return SIZE_MAX;
+}
+
+pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
+                       size_t max)
+{
+    char num[64];
+    size_t *lens = pt_arena_alloc(r->arena, (tpl->n + 1) * sizeof(*lens));
+    size_t nv = 0, total = tpl->literal_len, limit = SIZE_MAX;
+
+    if (lens == NULL)
+        return PT_STR_NULL;
     /* Size first, then write: values are views, computing them is cheap. */
     for (size_t i = 0; i < tpl->n; i++) {
         if (tpl->segs[i].id == PT_VAR_LITERAL)
             continue;
         pt_str_t v = pt_var_value(&tpl->segs[i], r, num, sizeof(num));
-        cap += (v.len ? v.len : 1) * (escape == PT_VAR_RAW ? 1 : 6);
+        if (v.len == 0 && dash)
+            v = PT_STR("-");
+        lens[nv] = pt_var_escaped_len(v, escape);
+        total += lens[nv++];
     }
-    char *out = pt_arena_alloc(r->arena, cap);
+    if (max && total > max) {
+        /* Cut the longest values, each at an escape's edge, so that the
+         * line keeps its shape (valid JSON, balanced quotes). */
+        limit = pt_var_fair_share(lens, nv, max > tpl->literal_len ? max - tpl->literal_len : 0);
+        total = pt_max(max, tpl->literal_len);
+    }
+    char *out = pt_arena_alloc(r->arena, total + 1);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
@@ -263,7 +312,7 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
         pt_str_t v = pt_var_value(seg, r, num, sizeof(num));
         if (v.len == 0 && dash)
             v = PT_STR("-");
-        n += pt_var_escape_into(out + n, cap - n, v, escape);
+        n += pt_var_escape_into(out + n, pt_min(limit, total - n), v, escape);
     }
     return (pt_str_t) { out, n };
 }

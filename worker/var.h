@@ -23,8 +23,11 @@ enum pt_var_escape {
 pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const char *text);
 
 /* Render tpl for r into the request arena; empty values become "-" when
- * dash is true (log formats). */
-pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash);
+ * dash is true (log formats). With max > 0 the longest values are cut,
+ * each whole escapes only, so that the result is at most max bytes (or
+ * the template's own text, if that is longer). */
+pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
+                       size_t max);
 
 /* Append value to out with the given escaping; returns bytes written
  * (at most cap: a value that does not fit is cut). */

@@ -99,6 +99,38 @@ def test_json_lines_parse(portico, tmp_path):
     be.close()
 
 
+def test_long_values_keep_lines_whole(portico, tmp_path):
+    """A line is at most 64 KiB: the longest values are cut, each at an
+    escape's edge, so a json line still parses and a combined line keeps
+    its quotes, and the short values (status, route) stay whole."""
+    jlog, clog = tmp_path / "access.json", tmp_path / "access.log"
+    p, port = start(portico, tmp_path, "",
+                    '{ name = "j"; path = "/j"; return = 204;'
+                    '  access_log = { path = "%s"; format = "json"; }; },'
+                    '{ name = "c"; path = "/c"; return = 204; access_log = "%s"; }'
+                    % (jlog, clog))
+    big = [("Referer", "\xff" * 9000), ("User-Agent", '"\\' * 6000)]
+    for path in ("/j", "/c"):
+        raw = b"GET %s HTTP/1.1\r\nHost: a\r\n" % path.encode()
+        for k, v in big:
+            raw += b"%s: %s\r\n" % (k.encode(), v.encode("latin-1"))
+        s = connect(port)
+        s.sendall(raw + b"\r\n")
+        assert read_response(Reader(s)).status == 204
+        s.close()
+    line = lines(jlog, 1)[0]
+    assert len(line) < 64 * 1024
+    doc = json.loads(line.decode("utf-8"))
+    assert doc["status"] == 204 and doc["route"] == "j" and doc["uri"] == "/j"
+    assert doc["referer"].startswith("\u00ff") and len(doc["referer"]) < 9000
+    assert doc["user_agent"].startswith('"\\"\\')
+    line = lines(clog, 1)[0]
+    assert len(line) < 64 * 1024
+    m = COMBINED.match(line.decode())
+    assert m and m["status"] == "204" and m["request"] == "GET /c HTTP/1.1"
+    assert m["ref"].startswith(r"\xFF") and m["ua"].startswith(r"\x22\x5C")
+
+
 def test_custom_format_variables(portico, tmp_path):
     log = tmp_path / "custom.log"
     be = Backend()
