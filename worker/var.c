@@ -170,6 +170,19 @@ static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf
     case PT_VAR_METHOD:
         return h->method;
     case PT_VAR_REQUEST_URI:
+        if (h->target_form == PT_HTTP_FORM_ABSOLUTE) {
+            /* Its origin form: the host is $host's. */
+            const char *rest = h->authority.p + h->authority.len;
+            pt_str_t v = { rest, (size_t) (h->target.p + h->target.len - rest) };
+            if (v.len && v.p[0] == '/')
+                return v;
+            char *p = pt_arena_alloc(r->arena, v.len + 1);
+            if (p == NULL)
+                return PT_STR_NULL;
+            p[0] = '/';
+            memcpy(p + 1, v.p, v.len);
+            return (pt_str_t) { p, v.len + 1 };
+        }
         return h->target;
     case PT_VAR_URI:
         return r->path;

@@ -65,6 +65,11 @@ def test_return_redirects(portico):
     assert resp.status == 307
     assert resp.header("location") == "/new?from=/tmp/x"
     assert resp.body == b"moved to /new"
+    # An absolute-form target: $host is its authority, $request_uri its
+    # path and query, so the two make one URL.
+    for target, want in [(b"http://evil.example/old/go?q=1", "https://evil.example/old/go?q=1")]:
+        resp = request(port, b"GET %s HTTP/1.1\r\nHost: other\r\n\r\n" % target)
+        assert resp.status == 301 and resp.header("location") == want
 
 
 def test_return_variables(portico):
