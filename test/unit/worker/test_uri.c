@@ -125,6 +125,23 @@ test_normalize(void)
 }
 
 static void
+test_path_valid(void)
+{
+    static const char ok[] = "/AZaz09-._~!$&'()*+,;=:@/%2F";
+
+    ok(pt_uri_path_valid(ok, sizeof(ok) - 1), "every pchar and \"/\" is valid in a path");
+    /* RFC 3986 allows none of these unencoded (a backslash is a separator
+     * to some servers). */
+    for (const char *c = "\\\"<>^`{|}[] #"; *c; c++) {
+        char in[] = { '/', 'a', *c, 'b' };
+        ok(!pt_uri_path_valid(in, sizeof(in)), "'%c' is not valid in a path", *c);
+    }
+    char ctl[] = { '/', 0x01 }, high[] = { '/', (char) 0xc3, (char) 0xa9 };
+    ok(!pt_uri_path_valid(ctl, sizeof(ctl)), "a control byte is not valid in a path");
+    ok(!pt_uri_path_valid(high, sizeof(high)), "raw UTF-8 is not valid in a path");
+}
+
+static void
 test_is_normal(void)
 {
     static const struct { const char *in; bool want; } cases[] = {
@@ -183,6 +200,7 @@ int
 main(void)
 {
     test_normalize();
+    test_path_valid();
     test_is_normal();
     test_authority();
     return done_testing();
