@@ -112,7 +112,6 @@ char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_
     return pt_arena_alloc(r->arena, *cap);
 }
 
-/* Join every value of field id with ", " (for headers we extend). */
 /* RFC 7239 4: 1#forwarded-element, an element being pairs token=value
  * (value: token or quoted-string) separated by ";". A value that is not
  * this would make ours part of a client's quoted string. */
@@ -153,6 +152,7 @@ static bool pt_proxy_forwarded_valid(pt_str_t v)
     }
 }
 
+/* Join every value of field id with ", " (for headers we extend). */
 size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
 {
     size_t n = 0;
