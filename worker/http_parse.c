@@ -20,6 +20,8 @@
 #include "worker/http_parse.h"
 #include "worker/http_parse_int.h"
 
+const char pt_http_err_too_many_fields[] = "too many header fields";
+
 /* tchar (RFC 9110 §5.6.2): field names, methods, tokens. Shared: http_parse_int.h. */
 const uint8_t pt_http_tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
@@ -532,7 +534,7 @@ pt_http_parse(pt_http_head_t *h, const char *buf, size_t len, const pt_http_limi
         h->head_len = x.head_len;
         h->nfields = pt_min(x.nfields, x.max_fields);
         if (x.nfields > x.max_fields)
-            rc = pt_http_fail(&x, 431, "too many header fields");
+            rc = pt_http_fail(&x, 431, pt_http_err_too_many_fields);
         else
             rc = response ? pt_http_response_semantics(h) : pt_http_request_semantics(h);
         if (rc == PT_OK)

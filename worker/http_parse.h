@@ -135,6 +135,9 @@ int pt_http_parse_request(pt_http_head_t *h, const char *buf, size_t len,
 
 /* Same for a response head. Every error is returned as 502 (a malformed upstream response),
  * with h->error saying why. 1xx responses parse normally (the caller loops). */
+/* h->error when the head had more fields than lim->max_fields (compare the pointer): a
+ * caller may parse again with a larger array. */
+extern const char pt_http_err_too_many_fields[];
 int pt_http_parse_response(pt_http_head_t *h, const char *buf, size_t len,
                            const pt_http_limits_t *lim, size_t *scanned);
 

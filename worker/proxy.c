@@ -739,6 +739,7 @@ static int pt_proxy_content(pt_request_t *r)
         return 500;
     p->r = r;
     p->resp.fields = fields;
+    p->resp_fields_cap = PT_PROXY_RESP_FIELDS;
     p->max_forwards = max_forwards;
     p->up_handler = pt_proxy_up_event;
     p->up_timeout = pt_proxy_up_timeout;

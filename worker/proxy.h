@@ -18,8 +18,10 @@
 #include "worker/request.h"
 #include "worker/upstream.h"
 
-/* Fields of an upstream response head (431-like 502 beyond). 100 x 40 bytes
- * stays under the request arena's large-allocation threshold. */
+/* Fields of an upstream response head, to begin with: 100 x 40 bytes stays
+ * under the request arena's large-allocation threshold. A head with more
+ * is parsed again with room for four times as many, up to one per 4 bytes
+ * of max_response_header_size (the shortest field line, "a:" CRLF). */
 #define PT_PROXY_RESP_FIELDS    100
 
 enum pt_proxy_resp_state {
@@ -46,6 +48,7 @@ typedef struct {
 
     uint8_t state;              /* enum pt_proxy_resp_state */
     pt_http_head_t resp;
+    unsigned resp_fields_cap;   /* entries of resp.fields */
     size_t resp_scanned;
     int body;                   /* PT_HTTP_BODY_* of the response */
     int64_t left;               /* PT_HTTP_BODY_LENGTH: bytes still to relay */

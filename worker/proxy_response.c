@@ -264,7 +264,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     pt_upconn_t *up = p->up;
     const pt_upstream_t *u = r->route->upstream;
     pt_http_limits_t lim = { (size_t) u->max_response_header_size,
-                             (size_t) u->max_response_header_size, PT_PROXY_RESP_FIELDS };
+                             (size_t) u->max_response_header_size, p->resp_fields_cap };
 
     if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL) {
         pt_proxy_fail(p, 500, "out of memory");
@@ -277,6 +277,20 @@ static int pt_proxy_read_head(pt_proxy_t *p)
             int rc = pt_http_parse_response(&p->resp, b->pos, pt_buf_len(b), &lim,
                                             &p->resp_scanned);
             p->resp.fields = fields;
+            if (rc != PT_OK && rc != PT_AGAIN && p->resp.error == pt_http_err_too_many_fields
+                && lim.max_fields < u->max_response_header_size / 4) {
+                /* Many fields (cookies, traces): room for more, parse again. */
+                unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4,
+                                                 u->max_response_header_size / 4);
+                if ((fields = pt_arena_alloc(r->arena, cap * sizeof(*fields))) == NULL) {
+                    pt_proxy_fail(p, 500, "out of memory");
+                    return PT_ERROR;
+                }
+                p->resp.fields = fields;
+                p->resp_fields_cap = lim.max_fields = cap;
+                p->resp_scanned = 0;
+                continue;
+            }
             if (rc != PT_OK && rc != PT_AGAIN) {
                 pt_log(PT_LOG_ERR, "upstream %s: malformed response: %s", p->server->name,
                        p->resp.error ? p->resp.error : "?");

@@ -1218,6 +1218,25 @@ def test_big_head_with_body(portico):
     be.close()
 
 
+def test_upstream_head_with_many_fields(portico):
+    """The response head is limited by its size, not by a count of fields:
+    1,000 Set-Cookie lines (20 KB) are relayed, every one."""
+    def script(sock):
+        read_head(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\n"
+                     + b"".join(b"Set-Cookie: c%d=v\r\n" % i for i in range(1000))
+                     + b"Content-Length: 2\r\n\r\nok")
+
+    be = RawBackend(script)
+    p = gateway(portico, [be])
+    with connect(p.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = read_response(Reader(s))
+    assert r.status == 200 and r.body == b"ok"
+    assert r.header_all("set-cookie") == ["c%d=v" % i for i in range(1000)]
+    be.close()
+
+
 def test_large_upstream_head_within_limit(portico):
     big = "b" * 20000
     be = Backend(lambda req: Response(200, [("X-Big", big)], b"body after a big head"))
