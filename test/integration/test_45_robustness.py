@@ -25,7 +25,8 @@ listen = ( { address = "127.0.0.1:%(port)d"; header_timeout = "1s";
              body_timeout = "1s"; } );
 upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; read_timeout = "1s"; }; };
 routes = (
-  { name = "p"; path = "/p/"; proxy = "b"; websocket = true; client_max_body_size = "64k"; },
+  { name = "p"; path = "/p/"; proxy = "b"; websocket = true; client_max_body_size = "64k";
+    forwarded = true; },
   { name = "e"; path = "/e"; echo = true; },
   { name = "r"; path_exact = "/r"; return = 204; },
   { name = "m"; path = "/m"; methods = [ "GET" ]; return = 200; }
@@ -48,6 +49,8 @@ REQUESTS = [
     b"GET /p/old HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /e HTTP/1.0\r\n\r\n",
     b"TRACE /p/t HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nCookie: c\r\n\r\n",
     b"HEAD /p/h HTTP/1.1\r\nHost: a\r\n\r\nGET /e/%2e%2e/x HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"OPTIONS http://a/p/o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999\r\n"
+    b"Forwarded: for=x;by=\"y\\\"z\", for=_h\r\nExpect: 100-continue\r\n\r\n",
 ]
 
 RESPONSES = [
@@ -60,6 +63,8 @@ RESPONSES = [
     b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
     b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad",
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"Set-Cookie: c%d=v\r\n" % i for i in range(150))
+    + b"Content-Length: 2, 2\r\n\r\nok",
 ]
 
 TOKENS = [b"\r\n", b"\r", b"\n", b":", b" ", b"\t", b"\x00", b"\x7f", b"\xff", b",", b";",
