@@ -97,8 +97,10 @@ pt_str_utf8_len(const unsigned char *p, size_t left)
     return n;
 }
 
-size_t
-pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
+/* Both answers: the length the whole result needs (returned) and how much
+ * of it fitted in cap (*written: whole escapes only). */
+static size_t
+pt_str_json_escape_both(char *dst, size_t cap, const char *src, size_t n, size_t *written)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *) src;
@@ -133,11 +135,32 @@ pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
          * holds while !full). */
         if (!full && cap - need >= k)
             memcpy(dst + need, out, k);
-        else
+        else if (!full) {
             full = true;
+            *written = need;
+        }
         need += k;
     }
+    if (!full)
+        *written = need;
     return need;
+}
+
+size_t
+pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t written;
+
+    return pt_str_json_escape_both(dst, cap, src, n, &written);
+}
+
+size_t
+pt_str_json_escape_cut(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t written;
+
+    pt_str_json_escape_both(dst, cap, src, n, &written);
+    return written;
 }
 
 static bool

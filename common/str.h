@@ -40,6 +40,9 @@ size_t pt_str_utf8_len(const unsigned char *p, size_t left);
  * length the whole output needs, so a result > cap means dst holds a cut
  * (but still valid) prefix. */
 size_t pt_str_json_escape(char *dst, size_t cap, const char *src, size_t n);
+/* The same, returning the bytes written: all of it, or the longest prefix
+ * of whole escapes that fits cap. */
+size_t pt_str_json_escape_cut(char *dst, size_t cap, const char *src, size_t n);
 
 /* s without leading and trailing SP and HTAB (optional whitespace). */
 pt_str_t pt_str_trim_ows(pt_str_t s);

@@ -95,9 +95,7 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
     }
 
     char esc[512];
-    size_t elen = pt_str_json_escape(esc, sizeof(esc), why, strlen(why));
-    if (elen > sizeof(esc))
-        elen = sizeof(esc);
+    size_t elen = pt_str_json_escape_cut(esc, sizeof(esc), why, strlen(why));
     char *body = pt_arena_sprintf(r->arena,
                                   "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%u,"
                                   "\"detail\":\"%.*s\",\"request_id\":\"%.*s\"}\n",

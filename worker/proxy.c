@@ -87,25 +87,47 @@ static void pt_proxy_exit_worker(const pt_conf_t *conf)
 
 /* ---- the request head for the upstream ---------------------------------- */
 
-/* Drop the fields named in Connection (RFC 9110 7.6.1). */
-void pt_proxy_drop_connection_fields(pt_http_head_t *h)
+static int pt_proxy_token_cmp(const void *a, const void *b)
 {
+    const pt_str_t *x = a, *y = b;
+
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return strncasecmp(x->p, y->p, x->len);
+}
+
+/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
+ * sorted and each field looked up, so a head of many fields and a long
+ * Connection list costs n log n, not n times m. */
+static int pt_proxy_drop_connection_fields(pt_arena_t *a, pt_http_head_t *h)
+{
+    size_t n = 0, room = 0;
+
     if (!(h->conn & PT_HTTP_CONN_OTHER))
-        return;
+        return PT_OK;
+    for (unsigned i = 0; i < h->nfields; i++)
+        if (h->fields[i].id == PT_HDR_CONNECTION)
+            room += h->fields[i].value.len / 2 + 1;     /* "a," per token at least */
+    pt_str_t *names = pt_arena_alloc(a, room * sizeof(*names)), tok;
+    if (names == NULL)
+        return PT_ERROR;
     for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != PT_HDR_CONNECTION)
-            continue;
-        pt_str_t list = h->fields[i].value, tok;
-        while (pt_str_next_token(&list, &tok))
-            for (unsigned k = 0; k < h->nfields; k++)
-                if (pt_str_caseeq(h->fields[k].name, tok))
-                    h->fields[k].flags |= PT_PROXY_DROP;
+        pt_str_t list = h->fields[i].value;
+        if (h->fields[i].id == PT_HDR_CONNECTION)
+            while (n < room && pt_str_next_token(&list, &tok))
+                names[n++] = tok;
     }
+    qsort(names, n, sizeof(*names), pt_proxy_token_cmp);
+    for (unsigned k = 0; k < h->nfields; k++)
+        if (bsearch(&h->fields[k].name, names, n, sizeof(*names), pt_proxy_token_cmp))
+            h->fields[k].flags |= PT_PROXY_DROP;
+    return PT_OK;
 }
 
 char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap)
 {
-    pt_proxy_drop_connection_fields(h);
+    if (pt_proxy_drop_connection_fields(r->arena, h) != PT_OK)
+        return NULL;
     *cap = base;
     for (unsigned i = 0; i < h->nfields; i++)
         *cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;

@@ -21,8 +21,11 @@
 /* Fields of an upstream response head, to begin with: 100 x 40 bytes stays
  * under the request arena's large-allocation threshold. A head with more
  * is parsed again with room for four times as many, up to one per 4 bytes
- * of max_response_header_size (the shortest field line, "a:" CRLF). */
-#define PT_PROXY_RESP_FIELDS    100
+ * of max_response_header_size (the shortest field line, "a:" CRLF) and at
+ * most PT_PROXY_RESP_FIELDS_MAX (all the arrays together stay near 1 MiB,
+ * well inside the request arena's cap). */
+#define PT_PROXY_RESP_FIELDS        100
+#define PT_PROXY_RESP_FIELDS_MAX    16384
 
 enum pt_proxy_resp_state {
     PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
@@ -81,9 +84,6 @@ static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
 #define PT_PUTC(c)          (out[n++] = (c))
 
 /* proxy.c */
-/* Flag the fields a Connection header names, so they are not relayed
- * (RFC 9110 7.6.1). */
-void pt_proxy_drop_connection_fields(pt_http_head_t *h);
 /* Room for a head built from h's fields plus base bytes of our own, in the
  * request arena (fields named in Connection flagged first); *cap is set. */
 char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap);

@@ -277,11 +277,11 @@ static int pt_proxy_read_head(pt_proxy_t *p)
             int rc = pt_http_parse_response(&p->resp, b->pos, pt_buf_len(b), &lim,
                                             &p->resp_scanned);
             p->resp.fields = fields;
+            int64_t most = pt_min(u->max_response_header_size / 4, PT_PROXY_RESP_FIELDS_MAX);
             if (rc != PT_OK && rc != PT_AGAIN && p->resp.error == pt_http_err_too_many_fields
-                && lim.max_fields < u->max_response_header_size / 4) {
+                && lim.max_fields < most) {
                 /* Many fields (cookies, traces): room for more, parse again. */
-                unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4,
-                                                 u->max_response_header_size / 4);
+                unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4, most);
                 if ((fields = pt_arena_alloc(r->arena, cap * sizeof(*fields))) == NULL) {
                     pt_proxy_fail(p, 500, "out of memory");
                     return PT_ERROR;
@@ -488,7 +488,7 @@ int pt_proxy_response(pt_proxy_t *p)
         }
         int rc = pt_proxy_relay_buffered(p);
         if (rc == PT_DECLINED) {
-            r->response_started = false;
+            r->response_started = r->close_delimited = false;
             r->status = 0;
             r->head_bytes -= p->client_head.len;
             pt_proxy_fail(p, 502, "the upstream server sent a malformed response");

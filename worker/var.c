@@ -120,8 +120,7 @@ size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
 
     if (escape == PT_VAR_JSON) {
         /* Valid JSON whatever a client sent (8-bit obs-text included). */
-        size_t need = pt_str_json_escape(out, cap, v.p, v.len);
-        return need > cap ? cap : need;
+        return pt_str_json_escape_cut(out, cap, v.p, v.len);
     }
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char) v.p[i];

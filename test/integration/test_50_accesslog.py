@@ -110,7 +110,9 @@ def test_long_values_keep_lines_whole(portico, tmp_path):
                     '{ name = "c"; path = "/c"; return = 204; access_log = "%s"; }'
                     % (jlog, clog))
     big = [("Referer", "\xff" * 9000), ("User-Agent", '"\\' * 6000)]
-    for path in ("/j", "/c"):
+    # Paths one byte apart move where the cuts fall against the escapes.
+    paths = ["/j" + "x" * k for k in range(6)] + ["/c" + "x" * k for k in range(6)]
+    for path in paths:
         raw = b"GET %s HTTP/1.1\r\nHost: a\r\n" % path.encode()
         for k, v in big:
             raw += b"%s: %s\r\n" % (k.encode(), v.encode("latin-1"))
@@ -118,17 +120,19 @@ def test_long_values_keep_lines_whole(portico, tmp_path):
         s.sendall(raw + b"\r\n")
         assert read_response(Reader(s)).status == 204
         s.close()
-    line = lines(jlog, 1)[0]
-    assert len(line) < 64 * 1024
-    doc = json.loads(line.decode("utf-8"))
-    assert doc["status"] == 204 and doc["route"] == "j" and doc["uri"] == "/j"
-    assert doc["referer"].startswith("\u00ff") and len(doc["referer"]) < 9000
-    assert doc["user_agent"].startswith('"\\"\\')
-    line = lines(clog, 1)[0]
-    assert len(line) < 64 * 1024
-    m = COMBINED.match(line.decode())
-    assert m and m["status"] == "204" and m["request"] == "GET /c HTTP/1.1"
-    assert m["ref"].startswith(r"\xFF") and m["ua"].startswith(r"\x22\x5C")
+    for i, line in enumerate(lines(jlog, 6)):
+        assert len(line) < 64 * 1024
+        doc = json.loads(line.decode("utf-8"))
+        assert doc["status"] == 204 and doc["route"] == "j" and doc["uri"] == paths[i]
+        assert doc["referer"].startswith("\u00ff") and len(doc["referer"]) < 9000
+        assert doc["user_agent"].startswith('"\\"\\')
+        # Cut values hold only what was sent: nothing past the last whole escape.
+        assert set(doc["referer"]) == {"\u00ff"} and set(doc["user_agent"]) == {'"', "\\"}
+    for i, line in enumerate(lines(clog, 6)):
+        assert len(line) < 64 * 1024
+        m = COMBINED.match(line.decode())
+        assert m and m["status"] == "204" and m["request"] == "GET %s HTTP/1.1" % paths[6 + i]
+        assert re.fullmatch(r"(\\xFF)+", m["ref"]) and re.fullmatch(r"(\\x22|\\x5C)+", m["ua"])
 
 
 def test_custom_format_variables(portico, tmp_path):

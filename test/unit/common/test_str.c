@@ -112,6 +112,12 @@ main(void)
         memset(buf, '#', sizeof(buf));
         is(pt_str_json_escape(buf, 8, "\x01\x02", 2), 12, "two escapes need 12");
         ok(memcmp(buf, "\\u0001##", 8) == 0, "only the whole first escape is written");
+        /* _cut says how much was written: never bytes past the last whole escape. */
+        is(pt_str_json_escape_cut(buf, 8, "\x01\x02", 2), 6, "json_escape_cut: one escape");
+        is(pt_str_json_escape_cut(buf, 4, "ab\ncd", 5), 2, "json_escape_cut stops before \\n");
+        is(pt_str_json_escape_cut(buf, 64, "ab\ncd", 5), 10, "json_escape_cut: all of it");
+        is(pt_str_json_escape_cut(buf, 3, "\xc3\xa9xyz", 5), 3, "json_escape_cut keeps UTF-8 whole");
+        is(pt_str_json_escape_cut(buf, 1, "\xc3\xa9", 2), 0, "and cuts before a sequence");
     }
 
     /* trim_ows */
