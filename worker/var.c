@@ -113,6 +113,12 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
     return t;
 }
 
+/* Bytes the log escaping writes as \xHH: what would break a quoted field. */
+static inline bool pt_var_log_escaped(unsigned char c)
+{
+    return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+}
+
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -124,7 +130,7 @@ size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
     }
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char) v.p[i];
-        if (escape == PT_VAR_LOG && (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')) {
+        if (escape == PT_VAR_LOG && pt_var_log_escaped(c)) {
             if (n + 4 > cap)
                 break;
             out[n++] = '\\';
@@ -257,10 +263,8 @@ static size_t pt_var_escaped_len(pt_str_t v, int escape)
     if (escape == PT_VAR_JSON)
         return pt_str_json_escape(NULL, 0, v.p, v.len);
     if (escape == PT_VAR_LOG)
-        for (size_t i = 0; i < v.len; i++) {
-            unsigned char c = (unsigned char) v.p[i];
-            n += c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? 3 : 0;
-        }
+        for (size_t i = 0; i < v.len; i++)
+            n += pt_var_log_escaped((unsigned char) v.p[i]) ? 3 : 0;
     return n;
 }
 
