@@ -83,7 +83,7 @@ struct pt_conf_ctx_s {
     unsigned nerrors;
     char *errors;           /* "file:line: message\n" lines, arena memory */
     size_t errors_len;
-    void *data;             /* the conf being built (pt_conf_t *), for setters */
+    void *data;             /* the conf being built (the caller's), for setters */
 };
 
 /* One table and the struct its offsets point into, for pt_conf_walk(). */

@@ -14,4 +14,3 @@ libportico_a_SOURCES += \
 	common/slab.c common/slab.h \
 	common/shm.c common/shm.h
 libportico_a_SOURCES += common/conf.c common/conf.h common/buf.c common/buf.h
-libportico_a_SOURCES += common/heritage.h

@@ -9,10 +9,10 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "master/conf_load.h"
-#include "worker/conf.h"
-#include "worker/module.h"
-#include "worker/router.h"
-#include "worker/tls.h"
+#include "worker/core/conf.h"
+#include "worker/core/module.h"
+#include "worker/router/router.h"
+#include "worker/tls/tls.h"
 
 #include <fcntl.h>
 #include <grp.h>

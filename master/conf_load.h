@@ -5,7 +5,7 @@
 #define PT_CONF_LOAD_H
 
 #include "common/pt.h"
-#include "worker/core.h"
+#include "worker/core/core.h"
 
 /* Read, validate and compile path. On success the conf; on failure NULL
  * and *errors gets "file:line: message" lines (malloc'd, caller frees). */

@@ -11,8 +11,8 @@
 #define PT_MASTER_LISTEN_H
 
 #include "common/pt.h"
-#include "common/heritage.h"
-#include "worker/core.h"
+#include "worker/core/heritage.h"
+#include "worker/core/core.h"
 
 /* Make sure every listener of conf has sockets for slots 0..nslots-1
  * (binding what is new, applying backlogs); close the master's sockets of

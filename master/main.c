@@ -6,7 +6,7 @@
 #include "master/conf_load.h"
 #include "master/daemon.h"
 #include "master/master.h"
-#include "worker/module.h"
+#include "worker/core/module.h"
 
 #include <getopt.h>
 #include <stdarg.h>

@@ -17,8 +17,8 @@
 #include "master/daemon.h"
 #include "master/listen.h"
 #include "master/master.h"
-#include "worker/module.h"
-#include "worker/worker.h"
+#include "worker/core/module.h"
+#include "worker/core/worker.h"
 
 #include <dirent.h>
 #include <grp.h>

@@ -6,7 +6,7 @@
 #define PT_MASTER_H
 
 #include "common/pt.h"
-#include "worker/core.h"
+#include "worker/core/core.h"
 
 typedef struct {
     const char *conf_path;

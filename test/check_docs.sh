@@ -15,10 +15,10 @@
 #     written in a config file) in the entry; a row without a default (NULL)
 #     must not claim one (`Default: none ...` or no Default at all). Defaults
 #     built from macros (the compiled-in pid file path) are not compared.
-#  3. Every request variable in worker/var.c's pt_var_names is an entry
+#  3. Every request variable in worker/core/var.c's pt_var_names is an entry
 #     (`.B $name`; `$http_NAME` is written `.BI $http_ NAME`); the top-level
 #     names of master/conf_load.c and the listen entry names of
-#     worker/listen_conf.c are entries too.
+#     worker/net/listen_conf.c are entries too.
 #  4. Every command-line option of master/main.c is an entry in
 #     man/portico.8 whose tag line starts `.BR \-c ", " \-\-config`, and every
 #     `-s` signal name of master/daemon.c appears as a `.B name` line.
@@ -33,7 +33,7 @@ srcdir=${PORTICO_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 man5=$srcdir/man/portico.conf.5
 man8=$srcdir/man/portico.8
 
-for f in "$man5" "$man8" "$srcdir/master/main.c" "$srcdir/worker/var.c"; do
+for f in "$man5" "$man8" "$srcdir/master/main.c" "$srcdir/worker/core/var.c"; do
     if [ ! -f "$f" ]; then
         echo "check_docs: $f is missing" >&2
         exit 1
@@ -247,8 +247,8 @@ need_entry() {
 }
 
 nvars=0
-vars=$(names_of worker/var.c pt_var_names)
-need_names "$vars" "pt_var_names in worker/var.c"
+vars=$(names_of worker/core/var.c pt_var_names)
+need_names "$vars" "pt_var_names in worker/core/var.c"
 for v in $vars; do
     need_entry "\$$v" "variables" "variable"
     nvars=$((nvars + 1))
@@ -258,8 +258,8 @@ need_names "$tops" "pt_conf_top_names in master/conf_load.c"
 for t in $tops; do
     need_entry "$t" "top level" "top-level setting"
 done
-lnames=$(names_of worker/listen_conf.c pt_listen_entry_names)
-need_names "$lnames" "pt_listen_entry_names in worker/listen_conf.c"
+lnames=$(names_of worker/net/listen_conf.c pt_listen_entry_names)
+need_names "$lnames" "pt_listen_entry_names in worker/net/listen_conf.c"
 for t in $lnames; do
     need_entry "$t" "listen" "listen entry setting"
 done

@@ -1,7 +1,12 @@
 #!/bin/sh
 # check_layering.sh: fails if a lower layer includes a higher one.
 #   common/ may include nothing from worker/ or master/;
-#   worker/ may include nothing from master/; master/ may use both.
+#   worker/ may include nothing from master/; master/ may use both;
+#   no header in common/ names a type that worker/ declares;
+#   nothing outside worker/mod/ includes a module's files (the module
+#   table, worker/modules.c, names modules by their extern symbol only);
+#   worker/net/ and worker/http/ include nothing from worker/proxy/ or
+#   worker/upstream/ (the protocol layers sit under the proxy).
 # Prints each offending file:line. Run by `make check` with PORTICO_SRCDIR
 # set; by hand it defaults to the directory above this script.
 
@@ -35,6 +40,30 @@ check() {
 
 check common 'worker|master'
 check worker 'master'
+check worker/net 'worker/proxy|worker/upstream'
+check worker/http 'worker/proxy|worker/upstream'
+for d in common master worker/core worker/net worker/tls worker/http worker/router \
+         worker/upstream worker/proxy test/fuzz; do
+    check "$d" 'worker/mod'
+done
+
+# Types declared in worker/ headers (typedef names and struct tags) must
+# not appear in common/ headers: common/ knows no worker object.
+wtypes=$(cd "$srcdir" && find worker -name '*.h' -exec sed -n \
+    -e 's/^typedef .*[[:space:]*]\(pt_[a-z0-9_]*_t\);$/\1/p' \
+    -e 's/^} \(pt_[a-z0-9_]*_t\);$/\1/p' \
+    -e 's/^struct \(pt_[a-z0-9_]*_s\) {$/\1/p' {} + | sort -u)
+if [ -z "$wtypes" ]; then
+    echo "check_layering: found no types in worker/ headers" >&2
+    status=1
+fi
+for t in $wtypes; do
+    hits=$(cd "$srcdir" && grep -n -w "$t" common/*.h /dev/null)
+    if [ -n "$hits" ]; then
+        echo "$hits" | sed "s/\$/: common\/ names the worker type $t/"
+        status=1
+    fi
+done
 
 if [ "$status" -eq 0 ]; then
     echo "layering: ok"

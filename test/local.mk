@@ -41,22 +41,22 @@ UNIT_COMMON += test/unit/common/test_conf
 test_unit_common_test_conf_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
-UNIT_WORKER += test/unit/worker/test_http_parse
-test_unit_worker_test_http_parse_SOURCES = test/unit/worker/test_http_parse.c \
-	worker/http_parse.c worker/http_names.c worker/http_semantics.c worker/uri.c
-UNIT_WORKER += test/unit/worker/test_http_chunked
-test_unit_worker_test_http_chunked_SOURCES = test/unit/worker/test_http_chunked.c \
-	worker/http_chunked.c
-UNIT_WORKER += test/unit/worker/test_uri
-test_unit_worker_test_uri_SOURCES = test/unit/worker/test_uri.c worker/uri.c
-UNIT_WORKER += test/unit/worker/test_router
-test_unit_worker_test_router_SOURCES = test/unit/worker/test_router.c worker/router.c
-test_unit_worker_test_router_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_parse
+test_unit_worker_http_test_http_parse_SOURCES = test/unit/worker/http/test_http_parse.c \
+	worker/http/http_parse.c worker/http/http_names.c worker/http/http_semantics.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/http/test_http_chunked
+test_unit_worker_http_test_http_chunked_SOURCES = test/unit/worker/http/test_http_chunked.c \
+	worker/http/http_chunked.c
+UNIT_WORKER += test/unit/worker/http/test_uri
+test_unit_worker_http_test_uri_SOURCES = test/unit/worker/http/test_uri.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/router/test_router
+test_unit_worker_router_test_router_SOURCES = test/unit/worker/router/test_router.c worker/router/router.c
+test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
 # counts the matcher's field-name comparisons (one per candidate route)
-test_unit_worker_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
-UNIT_WORKER += test/unit/worker/test_tls_sni
-test_unit_worker_test_tls_sni_SOURCES = test/unit/worker/test_tls_sni.c worker/tls_sni.c
-test_unit_worker_test_tls_sni_LDADD = $(unit_ldadd)
+test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
+UNIT_WORKER += test/unit/worker/tls/test_tls_sni
+test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
+test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -92,11 +92,11 @@ EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backe
 if FUZZING
 FUZZ_TARGETS =
 FUZZ_TARGETS += test/fuzz/fuzz_http_parse
-test_fuzz_fuzz_http_parse_SOURCES = test/fuzz/fuzz_http_parse.c worker/http_parse.c \
-	worker/http_names.c worker/http_semantics.c worker/uri.c
+test_fuzz_fuzz_http_parse_SOURCES = test/fuzz/fuzz_http_parse.c worker/http/http_parse.c \
+	worker/http/http_names.c worker/http/http_semantics.c worker/http/uri.c
 test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
-test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http_chunked.c
+test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif

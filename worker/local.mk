@@ -1,35 +1,50 @@
-# worker/: serves traffic. Its directive tables run in the master at load time.
+# worker/: serves traffic. Its directive tables run in the master at load
+# time. One folder per layer; features are modules under mod/ (see
+# worker/README).
 
-# HTTP wire format: parser (scanner, names, semantics), chunked coding, URI normalisation
-libportico_a_SOURCES += worker/http_parse.c worker/http_parse.h worker/http_parse_int.h \
-	worker/http_names.c worker/http_semantics.c worker/uri.c worker/uri.h
-libportico_a_SOURCES += worker/http_chunked.c worker/http_chunked.h
+# core/: the worker process, event loop, timers, the module interface and
+# the request variables
+libportico_a_SOURCES += worker/modules.c \
+	worker/core/core.h worker/core/conf.h worker/core/module.h \
+	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
+	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
+	worker/core/var.c worker/core/var.h worker/core/zone_conf.c
 
+# net/: client connections, accept, the I/O primitives; listen entries
+libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c
 
-# The event loop, connections and requests
+# tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
 libportico_a_SOURCES += \
-	worker/core.h worker/conf.h worker/zone_conf.c worker/module.h worker/modules.c \
-	worker/event.c worker/event.h worker/timer.c worker/timer.h \
-	worker/conn.c worker/conn.h worker/request.c worker/request.h \
-	worker/http_error.c worker/http_error.h worker/var.c worker/var.h \
-	worker/worker.c worker/worker.h
+	worker/tls/tls.c worker/tls/tls.h worker/tls/tls_conf.c worker/tls/tls_ticket.c \
+	worker/tls/tls_sni.c worker/tls/tls_sni.h
 
-# Configuration tables and the router
+# http/: the wire format (parser, names, semantics, chunked coding, URI
+# normalisation), the request object and the error renderer
 libportico_a_SOURCES += \
-	worker/listen_conf.c worker/route_conf.c worker/upstream_conf.c \
-	worker/router.c worker/router.h
+	worker/http/http_parse.c worker/http/http_parse.h worker/http/http_parse_int.h \
+	worker/http/http_names.c worker/http/http_semantics.c \
+	worker/http/uri.c worker/http/uri.h \
+	worker/http/http_chunked.c worker/http/http_chunked.h \
+	worker/http/request.c worker/http/request.h \
+	worker/http/http_error.c worker/http/http_error.h
 
-# Upstreams and the proxy
+# router/: routes and the compiled router
 libportico_a_SOURCES += \
-	worker/upstream.c worker/upstream.h \
-	worker/proxy.c worker/proxy.h worker/proxy_response.c worker/proxy_tunnel.c
+	worker/router/route_conf.c worker/router/router.c worker/router/router.h
 
-# Modules
+# upstream/: servers, balancing, connection pools
 libportico_a_SOURCES += \
-	worker/mod_return.c worker/mod_echo.c worker/mod_accesslog.c
+	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c
 
-# TLS: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
-# lookup, and the route options (redirect, HSTS, client certificates)
+# proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \
-	worker/tls.c worker/tls.h worker/tls_conf.c worker/tls_ticket.c \
-	worker/tls_sni.c worker/tls_sni.h worker/mod_tls_route.c
+	worker/proxy/proxy.c worker/proxy/proxy.h worker/proxy/proxy_response.c \
+	worker/proxy/proxy_tunnel.c
+
+# mod/: the features, one mod_<name>.c each (the list is worker/modules.c)
+libportico_a_SOURCES += \
+	worker/mod/content/mod_proxy.c worker/mod/content/mod_return.c \
+	worker/mod/content/mod_echo.c \
+	worker/mod/access/mod_tls_route.c \
+	worker/mod/log/mod_accesslog.c
+EXTRA_DIST += worker/README

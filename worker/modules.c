@@ -3,7 +3,7 @@
  * phase handlers run in this order within a phase.
  */
 #include "common/pt.h"
-#include "worker/module.h"
+#include "worker/core/module.h"
 
 extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;

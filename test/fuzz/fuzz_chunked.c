@@ -10,7 +10,7 @@
  */
 #include "common/pt.h"
 
-#include "worker/http_chunked.h"
+#include "worker/http/http_chunked.h"
 
 typedef struct {
     int rc;

@@ -12,8 +12,8 @@
  */
 #include "common/pt.h"
 
-#include "worker/http_parse.h"
-#include "worker/uri.h"
+#include "worker/http/http_parse.h"
+#include "worker/http/uri.h"
 
 #define MAX_FIELDS 64
 

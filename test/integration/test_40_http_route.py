@@ -1,4 +1,4 @@
-"""Routing (issue 3, worker/router.h): host (exact, *.suffix, any), path
+"""Routing (issue 3, worker/router/router.h): host (exact, *.suffix, any), path
 (exact, regex, prefix), methods with 405 + Allow, header predicates,
 listener binding, the documented priority, path normalisation before
 matching, and the rewrites of the forwarded path.
@@ -295,7 +295,7 @@ def test_rewrites(portico):
 
 def test_ten_thousand_routes(portico, tmp_path):
     """10,000 routes load quickly and each still gets its own requests (the
-    lookup cost itself is checked structurally in test/unit/worker/test_router.c)."""
+    lookup cost itself is checked structurally in test/unit/worker/router/test_router.c)."""
     import time
     from conftest import run_portico
     port = free_ports(1)[0]

@@ -1,0 +1,48 @@
+/*
+ * conf.h (worker): the core directive tables and the entry parsers the
+ * master's loader calls for each listen, upstream and route entry.
+ */
+#ifndef PT_WORKER_CONF_H
+#define PT_WORKER_CONF_H
+
+#include "common/pt.h"
+#include "common/conf.h"
+#include "worker/core/core.h"
+
+extern const pt_directive_t pt_listen_directives[];    /* base: pt_listen_conf_t */
+extern const pt_directive_t pt_route_directives[];     /* base: pt_route_conf_t */
+
+/* Parse one listen entry into l (l->index set by the caller). */
+int pt_listen_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                         pt_listener_t *l);
+/* Parse one upstream entry (a member of upstreams { }). */
+int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                           pt_upstream_t *u);
+/* Print an upstream entry with its resolved addresses (-T). */
+void pt_upstream_conf_dump(FILE *out, const pt_upstream_t *u, int indent);
+/* Parse one route entry; merging with the defaults happens in
+ * pt_route_conf_finish once every route and upstream is known. */
+int pt_route_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                        pt_route_t *r);
+int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
+                         const config_setting_t *s);
+
+/* Module tables applied to a group: fills targets for modules that have
+ * rows in scope; returns how many. */
+size_t pt_conf_module_targets(pt_conf_t *conf, unsigned scope, void **confs,
+                              pt_conf_target_t *targets, size_t max);
+
+/* Print a route's match and rewrite settings (-T). */
+void pt_route_conf_dump(FILE *out, const pt_route_t *r, int indent);
+
+/* Ask for a shared-memory zone (module load-time code). The same name
+ * twice must come with the same size. Returns the request (its zone is set
+ * by the master before workers start), or NULL with an error in cf. */
+pt_zone_req_t *pt_conf_zone_add(pt_conf_ctx_t *cf, pt_conf_t *conf, const char *name,
+                                size_t size, int (*init)(struct pt_zone_s *, bool, void *),
+                                void *data);
+
+/* Release what a conf holds outside its arena (compiled regexes, fds). */
+void pt_route_conf_free(pt_route_t *r);
+
+#endif

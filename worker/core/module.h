@@ -1,0 +1,67 @@
+/*
+ * module.h: how a feature plugs into portico.
+ *
+ * A module is one pt_module_t: its directive table (rows in PT_SCOPE_MAIN
+ * point into a struct of main_conf_size bytes, rows in PT_SCOPE_ROUTE into
+ * one of route_conf_size bytes, the same struct serving defaults { } and
+ * each route), load-time hooks that validate and compile, per-worker hooks,
+ * and what it does per request: phase handlers, or a content handler that
+ * a route selects (init_route claims the route by setting route->handler).
+ *
+ * Phase handlers return PT_OK (done with this phase), PT_DECLINED (next
+ * handler), PT_AGAIN (suspended; the module resumes the request later with
+ * pt_request_resume()), PT_DONE (the module answered the request itself,
+ * e.g. a redirect) or an HTTP status >= 400 to finish the request through
+ * the error renderer.
+ */
+#ifndef PT_MODULE_H
+#define PT_MODULE_H
+
+#include "common/pt.h"
+#include "common/conf.h"
+#include "worker/core/core.h"
+
+enum pt_phase {
+    PT_PHASE_ACCESS = 0,    /* who may ask: address rules, authentication */
+    PT_PHASE_LIMIT,         /* how often: rate and concurrency limits */
+    PT_PHASE_MAX
+};
+
+struct pt_module_s {
+    const char *name;
+    const pt_directive_t *directives;
+    size_t main_conf_size;
+    size_t route_conf_size;
+
+    /* Load time, in the master. mconf was filled from portico { }. */
+    int (*init_main)(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf);
+    /* Merge rconf with dconf (the defaults { } struct), validate, compile;
+     * claim the route (route->handler = module) if this module answers it. */
+    int (*init_route)(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route, void *rconf,
+                      const void *dconf);
+
+    /* In each worker, after fork; and before it exits. */
+    int (*init_worker)(const pt_conf_t *conf);
+    void (*exit_worker)(const pt_conf_t *conf);
+    /* Write out buffered output (before log files are swapped on reopen). */
+    void (*flush)(void);
+    /* The worker starts retiring: let go of what only keeps it alive
+     * (idle upstream connections, say) so it can exit once clients are done. */
+    void (*retire)(void);
+
+    int (*phase[PT_PHASE_MAX])(pt_request_t *r);
+    int (*content)(pt_request_t *r);
+    void (*log)(pt_request_t *r);
+
+    unsigned index;         /* slot in route->mod_conf and r->ctx, set at startup */
+};
+
+extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */
+extern size_t pt_nmodules;
+
+/* Assign module indexes; call once at startup. */
+void pt_module_setup(void);
+
+#define pt_route_mod_conf(route, mod)   ((route)->mod_conf[(mod).index])
+
+#endif

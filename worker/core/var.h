@@ -1,0 +1,40 @@
+/*
+ * var.h: request variables ($remote_addr, $status, $http_user_agent, ...)
+ * in templates compiled at load time, so rendering walks a list of
+ * literal and variable segments with no name lookups.
+ */
+#ifndef PT_VAR_H
+#define PT_VAR_H
+
+#include "common/pt.h"
+#include "common/conf.h"
+#include "worker/core/core.h"
+
+typedef struct pt_var_tpl_s pt_var_tpl_t;
+
+enum pt_var_escape {
+    PT_VAR_RAW = 0,         /* as is (redirect targets: values are checked URLs) */
+    PT_VAR_LOG,             /* '"', '\\' and non-printable bytes as \xHH */
+    PT_VAR_JSON             /* inside a JSON string */
+};
+
+/* Compile text; $name or ${name} are variables, $$ is a dollar. An unknown
+ * name is an error reported against s. NULL on error. */
+pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const char *text);
+
+/* Render tpl for r into the request arena; empty values become "-" when
+ * dash is true (log formats). With max > 0 the longest values are cut,
+ * each whole escapes only, so that the result is at most max bytes (or
+ * the template's own text, if that is longer). */
+pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
+                       size_t max);
+
+/* Append value to out with the given escaping; returns bytes written
+ * (at most cap: a value that does not fit is cut). */
+size_t pt_var_escape_into(char *out, size_t cap, pt_str_t value, int escape);
+
+
+/* The names this build knows, for the man page check (NULL-terminated). */
+extern const char *const pt_var_names[];
+
+#endif

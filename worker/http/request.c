@@ -1,0 +1,806 @@
+/*
+ * request.c: a request's life on a client connection (see request.h).
+ */
+#include "common/pt.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "worker/net/conn.h"
+#include "worker/http/http_error.h"
+#include "worker/core/module.h"
+#include "worker/http/request.h"
+#include "worker/router/router.h"
+#include "worker/http/uri.h"
+#include "worker/core/worker.h"
+
+#define PT_REQUEST_ARENA_BLOCK  16384
+#define PT_REQUEST_ARENA_CAP    (4 * 1024 * 1024)
+#define PT_REQUEST_ARENA_FREE   256     /* arenas kept for reuse */
+#define PT_REQUEST_BODY_ROOM    4096    /* least room for body reads after the head */
+
+static pt_arena_t *pt_request_arenas[PT_REQUEST_ARENA_FREE];
+static unsigned pt_request_narenas;
+
+static void pt_request_read_handler(pt_conn_t *c);
+static void pt_request_conn_handler(pt_conn_t *c);
+static void pt_request_start(pt_request_t *r);
+
+static pt_arena_t *pt_request_arena_get(void)
+{
+    if (pt_request_narenas)
+        return pt_request_arenas[--pt_request_narenas];
+    return pt_arena_create(PT_REQUEST_ARENA_BLOCK, PT_REQUEST_ARENA_CAP);
+}
+
+static void pt_request_arena_put(pt_arena_t *a)
+{
+    if (pt_request_narenas == PT_REQUEST_ARENA_FREE) {
+        pt_arena_destroy(a);
+        return;
+    }
+    pt_arena_reset(a);
+    pt_request_arenas[pt_request_narenas++] = a;
+}
+
+static pt_request_t *pt_request_new(pt_conn_t *c)
+{
+    pt_arena_t *a = pt_request_arena_get();
+
+    if (a == NULL)
+        return NULL;
+    unsigned max = (unsigned) c->listener->c.max_header_count;
+    pt_request_t *r = pt_arena_calloc(a, sizeof(*r));
+    pt_http_field_t *fields = r ? pt_arena_alloc(a, max * sizeof(*fields)) : NULL;
+    if (fields == NULL) {
+        pt_arena_destroy(a);
+        return NULL;
+    }
+    r->arena = a;
+    r->conn = c;
+    r->conf = c->conf;
+    r->listener = c->listener;
+    r->head.fields = fields;
+    r->upstream_ms = -1;
+    return r;
+}
+
+void pt_request_free(pt_request_t *r)
+{
+    if (r->conn && r->conn->req == r)
+        r->conn->req = NULL;
+    pt_request_arena_put(r->arena);
+}
+
+const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id)
+{
+    for (unsigned i = 0; i < r->head.nfields; i++)
+        if (r->head.fields[i].id == id)
+            return &r->head.fields[i];
+    return NULL;
+}
+
+/* ---- waiting for and reading a head ------------------------------------ */
+
+/* A head refused before it was understood (or never completed): give the
+ * request what the error renderer and the log read (an id, a start, no
+ * body to skip) and answer; the connection closes after the answer since
+ * nothing after a bad head can be framed. */
+static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
+{
+    pt_conn_t *c = r->conn;
+
+    pt_worker_request_id(r->id_buf);
+    r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
+    r->start = pt_clock_now;
+    r->start_wall_ms = pt_clock_wall_ms();
+    r->sent_base = c->io.sent;
+    r->body_done = true;
+    r->keepalive = false;
+    c->handler = pt_request_conn_handler;
+    pt_http_error(r, status, why);
+}
+
+static void pt_request_timeout(pt_timer_t *t)
+{
+    pt_conn_t *c = t->data;
+    pt_request_t *r = c->req;
+
+    if (r == NULL || c->rbuf == NULL || pt_buf_len(c->rbuf) == 0) {
+        pt_conn_close(c);           /* idle keep-alive connection */
+        return;
+    }
+    if (c->handler != pt_request_read_handler) {
+        /* A body read by pt_request_read_body stalled. */
+        r->keepalive = false;
+        pt_http_error(r, 408, "request body not received in time");
+        return;
+    }
+    /* Part of a head and no more: a slow or stalled client. */
+    pt_request_reject(r, 408, "request head not received in time");
+}
+
+static void pt_request_wait(pt_conn_t *c, bool first)
+{
+    c->handler = pt_request_read_handler;
+    c->timer.handler = pt_request_timeout;
+    pt_timer_set(&c->timer, first ? c->listener->c.header_timeout
+                                  : c->listener->c.keepalive_timeout);
+}
+
+void pt_request_init_conn(pt_conn_t *c)
+{
+    pt_request_wait(c, true);
+    pt_request_read_handler(c);
+}
+
+void pt_request_drain_conn(pt_conn_t *c)
+{
+    /* Between requests nothing is said; the next request is answered with
+     * Connection: close (pt_response_keepalive sees pt_conn_draining). */
+    c->closing = true;
+}
+
+/* Make the head fit: grow a full buffer up to the listener's cap. */
+static int pt_request_grow_rbuf(pt_conn_t *c)
+{
+    size_t cap = (size_t) c->listener->c.max_header_size;
+    pt_buf_t *b = c->rbuf;
+
+    if (pt_buf_cap(b) >= cap || b->pos != b->start)
+        return PT_ERROR;
+    pt_buf_t *nb = pt_buf_get_size(cap);
+    if (nb == NULL)
+        return PT_ERROR;
+    memcpy(nb->start, b->pos, pt_buf_len(b));
+    nb->last = nb->start + pt_buf_len(b);
+    pt_buf_put(b);
+    c->rbuf = nb;
+    return PT_OK;
+}
+
+static void pt_request_read_handler(pt_conn_t *c)
+{
+    pt_request_t *r = c->req;
+    pt_http_limits_t lim = {
+        .max_line = (size_t) c->listener->c.max_request_line,
+        .max_head = (size_t) c->listener->c.max_header_size,
+        .max_fields = (unsigned) c->listener->c.max_header_count,
+    };
+    if (c->io.flags & PT_IO_ERROR) {
+        pt_conn_close(c);
+        return;
+    }
+    for (;;) {
+        bool got = false;
+        if (c->rbuf == NULL) {
+            if (!(c->io.flags & PT_IO_READABLE))
+                return;
+            if ((c->rbuf = pt_buf_get()) == NULL) {
+                pt_conn_close(c);
+                return;
+            }
+        }
+        pt_buf_t *b = c->rbuf;
+        if (pt_buf_room(b) == 0 && b->pos != b->start)
+            pt_buf_compact(b);
+        if (pt_buf_room(b) && (c->io.flags & PT_IO_READABLE)) {
+            ssize_t n = pt_io_recv(&c->io, b->last, pt_buf_room(b));
+            if (n == 0 || n == PT_ERROR) {
+                /* The client left; with half a head there is nobody to
+                 * answer either. */
+                pt_conn_close(c);
+                return;
+            }
+            if (n > 0) {
+                if (pt_buf_len(b) == 0 && c->nrequests)
+                    pt_timer_set(&c->timer, c->listener->c.header_timeout);
+                b->last += n;
+                got = true;
+            }
+        }
+        if (pt_buf_len(b) == 0) {
+            if (!(c->io.flags & PT_IO_READABLE)) {
+                /* Idle between requests: hold no buffer. */
+                pt_buf_put(b);
+                c->rbuf = NULL;
+                return;
+            }
+            continue;
+        }
+        if (r == NULL) {
+            if ((r = pt_request_new(c)) == NULL) {
+                pt_conn_close(c);
+                return;
+            }
+            c->req = r;
+        }
+        if (!got && r->head_scanned)
+            return;
+        pt_http_field_t *fields = r->head.fields;
+        int rc = pt_http_parse_request(&r->head, b->pos, pt_buf_len(b), &lim,
+                                       &r->head_scanned);
+        r->head.fields = fields;
+        if (rc == PT_OK) {
+            pt_request_start(r);
+            return;
+        }
+        if (rc != PT_AGAIN) {
+            pt_request_reject(r, (unsigned) rc, r->head.error);
+            return;
+        }
+        if (pt_buf_room(b) == 0 && pt_request_grow_rbuf(c) != PT_OK) {
+            pt_request_reject(r, 431, "request head too large");
+            return;
+        }
+        if (!(c->io.flags & PT_IO_READABLE))
+            return;
+    }
+}
+
+/* ---- running a request ------------------------------------------------- */
+
+static void pt_request_conn_handler(pt_conn_t *c)
+{
+    pt_request_t *r = c->req;
+
+    if (r && r->on_event)
+        r->on_event(r);
+}
+
+static bool pt_request_id_valid(pt_str_t v)
+{
+    if (v.len == 0 || v.len > 128)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char) v.p[i];
+        if (!(ch >= '0' && ch <= '9') && !(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z')
+            && !strchr("-_.:+/=", ch))
+            return false;
+    }
+    return true;
+}
+
+static int pt_request_prepare(pt_request_t *r)
+{
+    pt_http_head_t *h = &r->head;
+
+    /* Id and body framing first: an error below is answered with the id
+     * and must know what of the input is body. */
+    const pt_http_field_t *id = pt_request_field(r, PT_HDR_X_REQUEST_ID);
+    if (id && pt_request_id_valid(id->value)) {
+        r->id = id->value;
+    } else {
+        pt_worker_request_id(r->id_buf);
+        r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
+    }
+    if (h->chunked) {
+        r->body_kind = PT_BODY_CHUNKED;
+        pt_chunked_init(&r->chunked);
+    } else if (h->content_length > 0) {
+        r->body_kind = PT_BODY_LENGTH;
+        r->body_left = h->content_length;
+    } else {
+        r->body_done = true;
+    }
+    r->body_start = r->body_pos = r->conn->rbuf->pos + h->head_len;
+
+    if (h->target_form == PT_HTTP_FORM_AUTHORITY) {
+        r->error_detail = "CONNECT is not supported";
+        return 501;             /* a gateway does not open tunnels */
+    }
+    if (h->target_form == PT_HTTP_FORM_ASTERISK) {
+        r->path = PT_STR("*");
+    } else if (!pt_uri_path_valid(h->path.p, h->path.len)) {
+        /* RFC 3986 3.3: a backslash, for one, is a separator to some
+         * servers and would walk past a prefix rule there. */
+        r->error_detail = "invalid character in the path";
+        return 400;
+    } else if (pt_uri_is_normal(h->path.p, h->path.len)) {
+        r->path = h->path;
+    } else {
+        char *out = pt_arena_alloc(r->arena, h->path.len + 1);
+        size_t len;
+        if (out == NULL)
+            return 500;
+        if (pt_uri_normalize(h->path.p, h->path.len, out, &len) != PT_OK) {
+            r->error_detail = "invalid percent-encoding in the path";
+            return 400;
+        }
+        r->path = (pt_str_t) { out, len };
+    }
+    r->upstream_path = r->path;
+    return PT_OK;
+}
+
+static void pt_request_run_phases(pt_request_t *r);
+
+static void pt_request_start(pt_request_t *r)
+{
+    pt_conn_t *c = r->conn;
+    int rc;
+
+    pt_timer_del(&c->timer);
+    c->handler = pt_request_conn_handler;
+    c->nrequests++;
+    r->start = pt_clock_now;
+    r->sent_base = c->io.sent;
+    r->start_wall_ms = pt_clock_wall_ms();
+    r->head_only = r->head.method_id == PT_METHOD_HEAD;
+    r->keepalive = r->head.version_minor >= 1 ? !(r->head.conn & PT_HTTP_CONN_CLOSE)
+                                              : (r->head.conn & PT_HTTP_CONN_KEEPALIVE) != 0;
+
+    if ((rc = pt_request_prepare(r)) != PT_OK) {
+        pt_http_error(r, (unsigned) rc, r->error_detail);
+        return;
+    }
+    /* Room after the head for body reads (or, after an upgrade, for the
+     * tunnel): a head that nearly fills the buffer moves to a bigger one
+     * (and is parsed again there). */
+    if ((!r->body_done || (r->head.conn & PT_HTTP_CONN_UPGRADE))
+        && (size_t) (c->rbuf->end - r->body_start) < PT_REQUEST_BODY_ROOM) {
+        size_t len = pt_buf_len(c->rbuf);
+        pt_buf_t *nb = pt_buf_get_size(len + PT_BUF_SIZE);
+        size_t scanned = 0;
+        pt_http_limits_t lim = { SIZE_MAX, SIZE_MAX, (unsigned) c->listener->c.max_header_count };
+        if (nb == NULL) {
+            pt_http_error(r, 500, "out of memory");
+            return;
+        }
+        memcpy(nb->start, c->rbuf->pos, len);
+        nb->last = nb->start + len;
+        pt_buf_put(c->rbuf);
+        c->rbuf = nb;
+        pt_http_field_t *fields = r->head.fields;
+        pt_http_parse_request(&r->head, nb->pos, len, &lim, &scanned);
+        r->head.fields = fields;
+        if ((rc = pt_request_prepare(r)) != PT_OK) {
+            pt_http_error(r, (unsigned) rc, r->error_detail);
+            return;
+        }
+    }
+
+    if (r->head.target_form == PT_HTTP_FORM_ASTERISK) {
+        /* RFC 9110 9.3.7: "OPTIONS *" asks about the server itself, which
+         * no route describes: the gateway answers for itself. */
+        pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
+        return;
+    }
+    unsigned status = 0;
+    r->route = pt_router_match(r->conf->router, r, &status);
+    if (r->route == NULL) {
+        pt_http_error(r, status ? status : 404, status == 405
+                      ? "method not allowed on this route" : "no route matches");
+        return;
+    }
+    pt_request_run_phases(r);
+}
+
+static void pt_request_run_phases(pt_request_t *r)
+{
+    for (unsigned p = 0; p < PT_PHASE_MAX; p++) {
+        for (size_t i = 0; i < pt_nmodules; i++) {
+            const pt_module_t *m = pt_modules[i];
+            if (m->phase[p] == NULL)
+                continue;
+            int rc = m->phase[p](r);
+            if (rc == PT_OK || rc == PT_DECLINED)
+                continue;
+            if (rc == PT_AGAIN || rc == PT_DONE)
+                return;     /* suspended, or the module answered the request itself */
+            pt_http_error(r, rc >= 400 ? (unsigned) rc : 500, NULL);
+            return;
+        }
+    }
+    /* Checked after access and limits: who may ask comes before what the
+     * body may be, and the route's response lines (HSTS) are set by now. */
+    if (r->head.expect_other) {
+        pt_http_error(r, 417, "only 100-continue is supported in Expect");
+        return;
+    }
+    if (r->body_kind == PT_BODY_LENGTH
+        && r->head.content_length > r->route->c.client_max_body_size) {
+        r->keepalive = false;
+        pt_http_error(r, 413, "request body larger than the route allows");
+        return;
+    }
+    int rc = r->route->handler->content(r);
+    if (rc >= 400)
+        pt_http_error(r, (unsigned) rc, NULL);
+}
+
+void pt_request_resume(pt_request_t *r)
+{
+    pt_request_run_phases(r);
+}
+
+/* ---- request bodies ---------------------------------------------------- */
+
+int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data)
+{
+    pt_conn_t *c = r->conn;
+    pt_buf_t *b = c->rbuf;
+
+    for (;;) {
+        if (r->body_done)
+            return PT_DONE;
+        size_t avail = (size_t) (b->last - r->body_pos);
+        if (avail == 0) {
+            /* Everything buffered was used: read into the same room. */
+            r->body_pos = b->last = r->body_start;
+            if (pt_buf_room(b) == 0)
+                return 500;
+            ssize_t n = pt_io_recv(&c->io, b->last, pt_buf_room(b));
+            if (n == PT_AGAIN)
+                return PT_AGAIN;
+            if (n <= 0) {
+                r->keepalive = false;
+                r->error_detail = "client closed the connection during the request body";
+                return 400;
+            }
+            b->last += n;
+            continue;
+        }
+        if (r->body_kind == PT_BODY_LENGTH) {
+            size_t take = (size_t) pt_min((int64_t) avail, r->body_left);
+            *data = (pt_str_t) { r->body_pos, take };
+            r->body_span_len = take;
+            r->body_span_ends = (int64_t) take == r->body_left;
+            return PT_OK;
+        }
+        size_t used = 0;
+        pt_str_t payload = PT_STR_NULL;
+        int rc = pt_chunked_parse(&r->chunked, r->body_pos, avail, &used, &payload);
+        if (rc == PT_ERROR) {
+            r->keepalive = false;
+            r->error_detail = r->chunked.error;
+            return 400;
+        }
+        r->body_received += payload.len;
+        if (r->body_received > (uint64_t) pt_request_rconf(r)->client_max_body_size) {
+            r->keepalive = false;
+            r->error_detail = "request body larger than the route allows";
+            return 413;
+        }
+        r->body_span_len = used;
+        r->body_span_ends = rc == PT_DONE;
+        if (raw) {
+            *data = (pt_str_t) { r->body_pos, used };
+            return PT_OK;
+        }
+        if (payload.len) {
+            *data = payload;
+            return PT_OK;
+        }
+        pt_request_body_consumed(r);    /* framing only: move on */
+    }
+}
+
+void pt_request_body_consumed(pt_request_t *r)
+{
+    r->body_pos += r->body_span_len;
+    if (r->body_kind == PT_BODY_LENGTH) {
+        r->body_left -= (int64_t) r->body_span_len;
+        r->body_received += r->body_span_len;
+    }
+    if (r->body_span_ends)
+        r->body_done = true;
+    r->body_span_len = 0;
+    r->body_span_ends = false;
+}
+
+/* Consume whatever of the body is already buffered, without reading. */
+static void pt_request_skip_buffered_body(pt_request_t *r)
+{
+    pt_str_t data;
+
+    while (!r->body_done && r->body_pos < r->conn->rbuf->last) {
+        unsigned saved = r->conn->io.flags;
+        r->conn->io.flags &= ~PT_IO_READABLE;
+        int rc = pt_request_body_next(r, true, &data);
+        r->conn->io.flags = saved;
+        if (rc != PT_OK)
+            break;
+        pt_request_body_consumed(r);
+    }
+}
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    pt_request_handler_pt done;
+} pt_request_body_t;
+
+static pt_request_body_t *pt_request_body_ctx(pt_request_t *r)
+{
+    return r->body_reader;
+}
+
+static void pt_request_body_reader(pt_request_t *r)
+{
+    pt_request_body_t *bd = pt_request_body_ctx(r);
+    pt_str_t span;
+
+    if (r->conn->io.flags & PT_IO_ERROR) {
+        pt_request_abort(r, "client connection failed");
+        return;
+    }
+    for (;;) {
+        int rc = pt_request_body_next(r, false, &span);
+        if (rc == PT_AGAIN) {
+            pt_timer_set(&r->conn->timer, r->listener->c.body_timeout);
+            return;
+        }
+        if (rc == PT_DONE)
+            break;
+        if (rc != PT_OK) {
+            pt_http_error(r, (unsigned) rc, r->error_detail);
+            return;
+        }
+        if (bd->len + span.len > bd->cap) {
+            size_t ncap = pt_max(bd->cap * 2, bd->len + span.len);
+            char *nd = pt_arena_alloc(r->arena, ncap);
+            if (nd == NULL) {
+                r->keepalive = false;
+                pt_http_error(r, 413, "request body too large to buffer");
+                return;
+            }
+            if (bd->len)
+                memcpy(nd, bd->data, bd->len);
+            bd->data = nd;
+            bd->cap = ncap;
+        }
+        memcpy(bd->data + bd->len, span.p, span.len);
+        bd->len += span.len;
+        pt_request_body_consumed(r);
+    }
+    pt_timer_del(&r->conn->timer);
+    r->on_event = NULL;
+    bd->done(r);
+}
+
+void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done)
+{
+    pt_request_body_t *bd = pt_arena_calloc(r->arena, sizeof(*bd));
+
+    if (bd == NULL) {
+        pt_http_error(r, 500, "out of memory");
+        return;
+    }
+    bd->done = done;
+    if (r->body_kind == PT_BODY_LENGTH) {
+        bd->cap = (size_t) r->head.content_length;
+        if ((bd->data = pt_arena_alloc(r->arena, bd->cap)) == NULL) {
+            r->keepalive = false;
+            pt_http_error(r, 413, "request body too large to buffer");
+            return;
+        }
+    }
+    r->body_reader = bd;
+    r->conn->timer.handler = pt_request_timeout;
+    r->on_event = pt_request_body_reader;
+    /* RFC 9110 10.1.1: the client waits for a word before sending the
+     * body; none is needed if some of it is here already. */
+    if (r->head.expect_continue && !r->body_done && r->body_pos == r->conn->rbuf->last) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct iovec iov = { (void *) cont, sizeof(cont) - 1 };
+        r->head_bytes += iov.iov_len;
+        if (pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR) {
+            pt_request_abort(r, "client connection failed");
+            return;
+        }
+    }
+    pt_request_body_reader(r);
+}
+
+pt_str_t pt_request_body(pt_request_t *r)
+{
+    pt_request_body_t *bd = pt_request_body_ctx(r);
+
+    return bd ? (pt_str_t) { bd->data, bd->len } : PT_STR_NULL;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+/* Whether this response may leave the connection open. */
+static bool pt_response_keepalive(pt_request_t *r)
+{
+    pt_conn_t *c = r->conn;
+
+    if (!r->body_done)
+        pt_request_skip_buffered_body(r);
+    if (!r->body_done || pt_conn_draining || c->closing
+        || c->nrequests >= (unsigned) r->listener->c.keepalive_requests)
+        r->keepalive = false;
+    return r->keepalive;
+}
+
+/* Append helpers for building heads without printf. */
+static size_t pt_response_put(char *out, const char *s, size_t n)
+{
+    memcpy(out, s, n);
+    return n;
+}
+
+#define PT_HPUT(lit)    (n += pt_response_put(p + n, lit, sizeof(lit) - 1))
+#define PT_HPUTS(s, l)  (n += pt_response_put(p + n, s, l))
+
+pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_type,
+                          int64_t body_len, pt_str_t extra)
+{
+    pt_str_t date = pt_clock_http_date();
+    const char *server = pt_request_rconf(r)->server_header;
+    const char *reason = pt_http_reason(status);
+    size_t server_len = server ? strlen(server) : 0;
+    size_t type_len = content_type ? strlen(content_type) : 0;
+    bool ka = pt_response_keepalive(r);
+    size_t cap = 256 + strlen(reason) + date.len + server_len + type_len + r->id.len
+                 + extra.len + r->resp_extra.len;
+    char *p = pt_arena_alloc(r->arena, cap);
+    size_t n = 0;
+
+    if (p == NULL)
+        return PT_STR_NULL;
+    PT_HPUT("HTTP/1.1 ");
+    n += pt_str_from_u64(p + n, status);
+    p[n++] = ' ';
+    PT_HPUTS(reason, strlen(reason));
+    PT_HPUT("\r\n");
+    if (server_len) {
+        PT_HPUT("Server: ");
+        PT_HPUTS(server, server_len);
+        PT_HPUT("\r\n");
+    }
+    PT_HPUT("Date: ");
+    PT_HPUTS(date.p, date.len);
+    PT_HPUT("\r\n");
+    if (content_type) {
+        PT_HPUT("Content-Type: ");
+        PT_HPUTS(content_type, type_len);
+        PT_HPUT("\r\n");
+    }
+    /* RFC 9110 8.6: no Content-Length on 1xx and 204; a 304 may not say
+     * what a 200 would, so it says nothing. */
+    if (body_len >= 0 && status >= 200 && status != 204 && status != 304) {
+        PT_HPUT("Content-Length: ");
+        n += pt_str_from_u64(p + n, (uint64_t) body_len);
+        PT_HPUT("\r\n");
+    }
+    if (r->id.len) {
+        PT_HPUT("X-Request-ID: ");
+        PT_HPUTS(r->id.p, r->id.len);
+        PT_HPUT("\r\n");
+    }
+    if (extra.len)
+        PT_HPUTS(extra.p, extra.len);
+    if (r->resp_extra.len)
+        PT_HPUTS(r->resp_extra.p, r->resp_extra.len);
+    if (!ka)
+        PT_HPUT("Connection: close\r\n");
+    else if (r->head.version_minor == 0)
+        PT_HPUT("Connection: keep-alive\r\n");
+    PT_HPUT("\r\n");
+    PT_ASSERT(n <= cap);
+    return (pt_str_t) { p, n };
+}
+
+static void pt_response_drain_handler(pt_request_t *r)
+{
+    if (r->conn->io.flags & PT_IO_ERROR) {
+        pt_request_abort(r, "client connection failed while sending");
+        return;
+    }
+    if (!pt_io_pending(&r->conn->io))
+        pt_request_finalize(r);
+}
+
+static void pt_response_send_timeout(pt_timer_t *t)
+{
+    pt_conn_t *c = t->data;
+
+    if (c->req)
+        pt_request_abort(c->req, "client did not read the response in time");
+    else
+        pt_conn_close(c);
+}
+
+void pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
+                      pt_str_t extra, const char *body, size_t body_len)
+{
+    pt_conn_t *c = r->conn;
+    pt_str_t head = pt_response_head(r, status, content_type, (int64_t) body_len, extra);
+    struct iovec iov[2];
+    unsigned n = 0;
+
+    if (head.p == NULL) {
+        pt_request_abort(r, "out of memory building a response");
+        return;
+    }
+    r->status = status;
+    r->response_started = true;
+    r->head_bytes += head.len;
+    iov[n++] = (struct iovec) { (void *) head.p, head.len };
+    if (body_len && !r->head_only && status != 204 && status != 304)
+        iov[n++] = (struct iovec) { (void *) body, body_len };
+    if (pt_io_send(&c->io, iov, n) == PT_ERROR) {
+        pt_request_abort(r, "client connection failed while sending");
+        return;
+    }
+    pt_response_finish(r);
+}
+
+void pt_response_finish(pt_request_t *r)
+{
+    pt_conn_t *c = r->conn;
+
+    if (c->io.flags & PT_IO_ERROR) {
+        pt_request_abort(r, "client connection failed while sending");
+        return;
+    }
+    if (pt_io_pending(&c->io)) {
+        r->on_event = pt_response_drain_handler;
+        c->timer.handler = pt_response_send_timeout;
+        pt_timer_set(&c->timer, r->listener->c.send_timeout);
+        return;
+    }
+    pt_request_finalize(r);
+}
+
+/* ---- the end of a request ---------------------------------------------- */
+
+static void pt_request_log(pt_request_t *r)
+{
+    for (size_t i = 0; i < pt_nmodules; i++)
+        if (pt_modules[i]->log)
+            pt_modules[i]->log(r);
+}
+
+void pt_request_finalize(pt_request_t *r)
+{
+    pt_conn_t *c = r->conn;
+
+    pt_request_log(r);
+    pt_timer_del(&c->timer);
+    if (!r->keepalive || c->closing) {
+        bool unread = !r->body_done || (c->rbuf && r->body_pos < c->rbuf->last)
+                      || (c->io.flags & PT_IO_READABLE);
+        if (unread) {
+            pt_conn_linger(c);
+        } else {
+            pt_conn_close(c);
+        }
+        return;
+    }
+    /* Keep the connection: whatever follows the body is the next request. */
+    pt_buf_t *b = c->rbuf;
+    b->pos = r->body_pos;
+    pt_request_free(r);
+    pt_request_wait(c, false);
+    if (pt_buf_len(b)) {
+        pt_buf_compact(b);
+        /* Pipelined: parse it after this batch, not deeper in this stack. */
+        c->handler = pt_request_read_handler;
+        pt_event_post(&c->io.ev);
+        return;
+    }
+    pt_buf_put(b);
+    c->rbuf = NULL;
+    if (c->io.flags & PT_IO_READABLE)
+        pt_event_post(&c->io.ev);
+}
+
+void pt_request_abort(pt_request_t *r, const char *why)
+{
+    pt_conn_t *c = r->conn;
+
+    if (r->status == 0)
+        r->status = 499;
+    r->error_detail = why;
+    pt_log(PT_LOG_INFO, "request %.*s aborted: %s", (int) r->id.len, r->id.p, why);
+    pt_request_log(r);
+    /* A body that ends with the connection would look whole after a
+     * plain close: reset it instead. */
+    if (r->response_started && r->close_delimited)
+        pt_conn_reset(c);
+    else
+        pt_conn_close(c);
+}

@@ -1,0 +1,162 @@
+/*
+ * request.h: the request object and its life on a client connection:
+ * read and parse the head, route, run the phases, hand over to a content
+ * handler, send the response, log, then keep the connection or close it.
+ *
+ * The request is independent of the wire format as far as modules are
+ * concerned: they read r->head, r->path, r->route and answer through
+ * pt_response_*() or the proxy; only request.c and the proxy speak HTTP/1.1.
+ */
+#ifndef PT_REQUEST_H
+#define PT_REQUEST_H
+
+#include "common/pt.h"
+#include "common/arena.h"
+#include "worker/core/core.h"
+#include "worker/net/conn.h"
+#include "worker/http/http_chunked.h"
+#include "worker/http/http_parse.h"
+
+#define PT_REQUEST_ID_LEN   32
+
+enum pt_body_kind { PT_BODY_NONE = 0, PT_BODY_LENGTH, PT_BODY_CHUNKED };
+
+/* pt_http_field_t.flags: the proxy does not forward this request field. */
+#define PT_FIELD_NOFORWARD  0x01
+
+typedef void (*pt_request_handler_pt)(pt_request_t *r);
+
+struct pt_request_s {
+    pt_conn_t *conn;
+    pt_arena_t *arena;
+    const pt_conf_t *conf;
+    const pt_listener_t *listener;
+    pt_route_t *route;
+    const char *route_allow;        /* the Allow value of a 405 (arena) */
+    pt_http_head_t head;            /* strings point into conn->rbuf */
+    pt_str_t path;                  /* normalised, what routes match */
+    pt_str_t upstream_path;         /* after the route's rewrite */
+    pt_str_t id;                    /* X-Request-ID, the client's or ours */
+    char id_buf[PT_REQUEST_ID_LEN + 1];
+
+    pt_msec_t start;                /* monotonic ms when the head was complete */
+    uint64_t start_wall_ms;
+    unsigned status;                /* status sent (0: none yet) */
+    uint64_t sent_base;             /* conn->io.sent when the request began */
+    uint64_t head_bytes;            /* response heads (interim ones too) */
+    uint64_t body_received;         /* request body bytes (payload) seen */
+
+    /* request body framing; bytes live in conn->rbuf after the head */
+    uint8_t body_kind;
+    bool body_done;                 /* the whole body has been read */
+    int64_t body_left;              /* PT_BODY_LENGTH: bytes still to read */
+    char *body_start;               /* first byte after the head in conn->rbuf */
+    char *body_pos;                 /* next unconsumed body byte in conn->rbuf */
+    size_t body_span_len;           /* raw bytes of the span handed out last */
+    bool body_span_ends;            /* that span completes the body */
+    pt_chunked_t chunked;
+    void *body_reader;              /* pt_request_read_body's state */
+    size_t head_scanned;            /* the parser's resume offset */
+
+    bool keepalive;                 /* the connection may serve another request */
+    bool head_only;                 /* HEAD: never a body */
+    bool response_started;          /* a status line went out: errors now close */
+    bool close_delimited;           /* the client's body ends where the connection does */
+    bool upgraded;
+
+    /* "Name: value\r\n" lines a module adds to whatever response goes out
+     * (gateway-made or proxied), e.g. Strict-Transport-Security. */
+    pt_str_t resp_extra;
+    /* "Name: value\r\n" lines a module adds to the request the proxy sends
+     * upstream (e.g. the client certificate); a module hides a client's
+     * field of the same name with PT_FIELD_NOFORWARD. */
+    pt_str_t upstream_extra;
+
+    /* for the access log */
+    const char *upstream_addr;
+    pt_msec_t upstream_ms;          /* -1: no upstream */
+    const char *error_detail;
+
+    pt_request_handler_pt on_event;   /* who handles client events now */
+    void *proxy;                    /* proxy state while proxying */
+    void *ctx[PT_MODULES_MAX];
+};
+
+/* A new connection or one back from keep-alive: wait for a request. */
+void pt_request_init_conn(pt_conn_t *c);
+
+/* Free the request (not the connection). */
+void pt_request_free(pt_request_t *r);
+
+/* The worker is retiring: an idle connection gets no further request. */
+void pt_request_drain_conn(pt_conn_t *c);
+
+/* The response is complete (all output handed to the socket and flushed):
+ * log it, then serve the next request or close. */
+void pt_request_finalize(pt_request_t *r);
+
+/* Abort: the client or upstream failed mid-response; log and close. */
+void pt_request_abort(pt_request_t *r, const char *why);
+
+/* Build a response head (status line, Server, Date, the request id,
+ * Content-Length when body_len >= 0, Connection, then extra, which is
+ * "Name: value\r\n" lines) in the request arena. Decides keep-alive. */
+pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_type,
+                          int64_t body_len, pt_str_t extra);
+
+/* Send a whole gateway-made response and finalize when it is out. The
+ * body must stay valid until then (arena, config or static memory). */
+void pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
+                      pt_str_t extra, const char *body, size_t body_len);
+
+/* The response is wholly queued on the connection: finalize once it is
+ * flushed (now, or when the socket drains; a client that stops reading is
+ * cut off after send_timeout). */
+void pt_response_finish(pt_request_t *r);
+
+/* Read the whole request body (at most the route's limit) into one arena
+ * block, then call done; on a body error the request is finished with the
+ * matching status and done is not called. */
+void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done);
+/* The body collected by pt_request_read_body. */
+pt_str_t pt_request_body(pt_request_t *r);
+
+/* Take body bytes from the connection buffer without copying: sets *data
+ * to the next span (for chunked, the raw framing when raw is true, else the
+ * payload). Returns PT_OK with a span, PT_AGAIN (need input; reads it when
+ * the socket is readable), PT_DONE (body complete) or an HTTP status.
+ * Once everything buffered is used the buffer room is read into again, so
+ * the caller must be done with earlier spans (written, not just queued)
+ * before asking for the next. */
+int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data);
+/* The span from pt_request_body_next has been used; its room may be reused. */
+void pt_request_body_consumed(pt_request_t *r);
+
+/* Bytes of this request's response written to the client so far. */
+static inline uint64_t pt_request_bytes_sent(const pt_request_t *r)
+{
+    return r->conn->io.sent - r->sent_base;
+}
+
+/* Bytes of response body written to the client so far. */
+static inline uint64_t pt_request_body_bytes_sent(const pt_request_t *r)
+{
+    uint64_t all = pt_request_bytes_sent(r);
+
+    return all > r->head_bytes ? all - r->head_bytes : 0;
+}
+
+/* The settings that apply to the request: its route's, or the defaults
+ * when no route was chosen (an error before or instead of routing). */
+static inline const pt_route_conf_t *pt_request_rconf(const pt_request_t *r)
+{
+    return r->route ? &r->route->c : &r->conf->route_defaults;
+}
+
+/* A field of the request by well-known id, or NULL. */
+const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id);
+
+/* Resume the phases after a handler returned PT_AGAIN. */
+void pt_request_resume(pt_request_t *r);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * mod_accesslog.c: one line per request, in the log phase.
+ *
+ *   access_log = "/var/log/portico/access.log";                 combined
+ *   access_log = { path = "..."; format = "json"; };
+ *   access_log = { path = "..."; format = "$remote_addr $status $request_time"; };
+ *   access_log = false;                                          off
+ *
+ * Files are opened by the master (so a worker needs no right to the log
+ * directory) and written with O_APPEND by every worker. Each worker
+ * buffers lines and writes them out when the buffer fills, every second,
+ * and when it exits, so concurrent lines never interleave.
+ */
+#include "common/pt.h"
+#include "common/conf.h"
+#include "common/log.h"
+#include "worker/core/module.h"
+#include "worker/http/request.h"
+#include "worker/core/timer.h"
+#include "worker/core/var.h"
+
+#include <unistd.h>
+
+#define PT_ACCESSLOG_BUF        (64 * 1024)
+#define PT_ACCESSLOG_FLUSH_MS   1000
+
+enum { PT_ACCESSLOG_COMBINED = 0, PT_ACCESSLOG_JSON, PT_ACCESSLOG_CUSTOM };
+
+typedef struct {
+    bool off;
+    pt_logfile_t *file;
+    int format;
+    pt_var_tpl_t *tpl;
+} pt_accesslog_t;
+
+typedef struct {
+    pt_accesslog_t *log;
+} pt_accesslog_conf_t;
+
+typedef struct {
+    char *data;
+    size_t len;
+} pt_accesslog_buf_t;
+
+static const char pt_accesslog_combined[] =
+    "$remote_addr - - [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" "
+    "\"$http_user_agent\"";
+static const char pt_accesslog_json[] =
+    "{\"time\":\"$time_iso8601\",\"remote_addr\":\"$remote_addr\",\"method\":\"$method\","
+    "\"uri\":\"$request_uri\",\"protocol\":\"$protocol\",\"status\":$status,"
+    "\"bytes_sent\":$bytes_sent,\"request_time\":$request_time,"
+    "\"upstream_addr\":\"$upstream_addr\",\"upstream_response_time\":\"$upstream_response_time\","
+    "\"request_id\":\"$request_id\",\"route\":\"$route\",\"host\":\"$host\","
+    "\"user_agent\":\"$http_user_agent\",\"referer\":\"$http_referer\"}";
+
+static pt_accesslog_buf_t *pt_accesslog_bufs;
+static size_t pt_accesslog_nbufs;
+static const pt_conf_t *pt_accesslog_worker_conf;
+static pt_timer_t pt_accesslog_timer;
+
+static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                                 const pt_directive_t *d);
+static void pt_accesslog_conf_dump(FILE *out, const void *field, const pt_directive_t *d,
+                                   int indent);
+static int pt_accesslog_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
+                                   void *rconf, const void *dconf);
+static int pt_accesslog_init_worker(const pt_conf_t *conf);
+static void pt_accesslog_exit_worker(const pt_conf_t *conf);
+static void pt_accesslog_log(pt_request_t *r);
+static void pt_accesslog_flush_hook(void);
+
+static const pt_directive_t pt_accesslog_directives[] = {
+    { "access_log", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_accesslog_conf_t, log), NULL,
+      NULL, pt_accesslog_conf_set, pt_accesslog_conf_dump, "request log" },
+    PT_DIRECTIVE_END
+};
+
+pt_module_t pt_accesslog_module = {
+    .name = "accesslog",
+    .directives = pt_accesslog_directives,
+    .route_conf_size = sizeof(pt_accesslog_conf_t),
+    .init_route = pt_accesslog_init_route,
+    .init_worker = pt_accesslog_init_worker,
+    .exit_worker = pt_accesslog_exit_worker,
+    .log = pt_accesslog_log,
+    .flush = pt_accesslog_flush_hook,
+};
+
+/* The one pt_logfile_t for path in this conf. */
+static pt_logfile_t *pt_accesslog_file(pt_conf_ctx_t *cf, const char *path)
+{
+    pt_conf_t *conf = cf->data;
+    pt_logfile_t **tail = &conf->logfiles;
+
+    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
+        if (strcmp(f->path, path) == 0)
+            return f;
+        tail = &f->next;
+    }
+    pt_logfile_t *f = pt_arena_calloc(cf->arena, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->path = path;
+    f->fd = -1;
+    f->index = (unsigned) conf->nlogfiles++;
+    *tail = f;
+    return f;
+}
+
+static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                                 const pt_directive_t *d)
+{
+    pt_accesslog_t *al = pt_arena_calloc(cf->arena, sizeof(*al));
+    const char *path = NULL, *format = "combined";
+
+    if (al == NULL)
+        return PT_ERROR;
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_BOOL:
+        if (config_setting_get_bool(s)) {
+            pt_conf_error(cf, s, "access_log = true needs a file: give a path instead");
+            return PT_ERROR;
+        }
+        al->off = true;
+        *(pt_accesslog_t **) field = al;
+        return PT_OK;
+    case CONFIG_TYPE_STRING:
+        path = pt_conf_get_string(cf, s);
+        break;
+    case CONFIG_TYPE_GROUP:
+        for (int i = 0; i < config_setting_length(s); i++) {
+            const config_setting_t *m = config_setting_get_elem(s, (unsigned) i);
+            if (strcmp(config_setting_name(m), "path") == 0)
+                path = pt_conf_get_string(cf, m);
+            else if (strcmp(config_setting_name(m), "format") == 0)
+                format = pt_conf_get_string(cf, m);
+            else
+                pt_conf_error(cf, m, "unknown setting \"%s\" in access_log",
+                              config_setting_name(m));
+            if (format == NULL)
+                return PT_ERROR;
+        }
+        break;
+    default:
+        pt_conf_error(cf, s, "access_log is a path, false, or { path = ...; format = ...; }");
+        return PT_ERROR;
+    }
+    if (path == NULL || path[0] != '/') {
+        pt_conf_error(cf, s, "access_log needs an absolute \"path\"");
+        return PT_ERROR;
+    }
+    if (strcmp(format, "combined") == 0) {
+        al->format = PT_ACCESSLOG_COMBINED;
+        al->tpl = pt_var_compile(cf, s, pt_accesslog_combined);
+    } else if (strcmp(format, "json") == 0) {
+        al->format = PT_ACCESSLOG_JSON;
+        al->tpl = pt_var_compile(cf, s, pt_accesslog_json);
+    } else {
+        al->format = PT_ACCESSLOG_CUSTOM;
+        al->tpl = pt_var_compile(cf, s, format);
+    }
+    if (al->tpl == NULL || (al->file = pt_accesslog_file(cf, path)) == NULL)
+        return PT_ERROR;
+    *(pt_accesslog_t **) field = al;
+    return PT_OK;
+}
+
+static void pt_accesslog_conf_dump(FILE *out, const void *field, const pt_directive_t *d,
+                                   int indent)
+{
+    const pt_accesslog_t *al = *(pt_accesslog_t *const *) field;
+    static const char *const names[] = { "combined", "json", "custom" };
+
+    if (al->off) {
+        fputs("false", out);
+        return;
+    }
+    fputs("{ path = ", out);
+    pt_conf_print_string(out, al->file->path);
+    fprintf(out, "; format = \"%s\"; }", names[al->format]);
+}
+
+static int pt_accesslog_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
+                                   void *rconf, const void *dconf)
+{
+    pt_accesslog_conf_t *c = rconf;
+    const pt_accesslog_conf_t *def = dconf;
+
+    if (c->log == NULL && def)
+        c->log = def->log;
+    return PT_OK;
+}
+
+static void pt_accesslog_flush(pt_logfile_t *f)
+{
+    pt_accesslog_buf_t *b = &pt_accesslog_bufs[f->index];
+    size_t off = 0;
+
+    while (off < b->len) {
+        ssize_t n = write(f->fd, b->data + off, b->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pt_log_errno(PT_LOG_ERR, errno, "writing access log %s", f->path);
+            break;
+        }
+        off += (size_t) n;
+    }
+    b->len = 0;
+}
+
+static void pt_accesslog_flush_all(void)
+{
+    for (pt_logfile_t *f = pt_accesslog_worker_conf->logfiles; f; f = f->next)
+        if (pt_accesslog_bufs[f->index].len)
+            pt_accesslog_flush(f);
+}
+
+static void pt_accesslog_tick(pt_timer_t *t)
+{
+    pt_accesslog_flush_all();
+    pt_timer_set(t, PT_ACCESSLOG_FLUSH_MS);
+}
+
+static int pt_accesslog_init_worker(const pt_conf_t *conf)
+{
+    pt_accesslog_worker_conf = conf;
+    pt_accesslog_nbufs = conf->nlogfiles;
+    if (conf->nlogfiles == 0)
+        return PT_OK;
+    pt_accesslog_bufs = calloc(conf->nlogfiles, sizeof(*pt_accesslog_bufs));
+    if (pt_accesslog_bufs == NULL)
+        return PT_ERROR;
+    for (size_t i = 0; i < conf->nlogfiles; i++)
+        if ((pt_accesslog_bufs[i].data = malloc(PT_ACCESSLOG_BUF)) == NULL)
+            return PT_ERROR;
+    pt_timer_prepare(&pt_accesslog_timer, pt_accesslog_tick, NULL);
+    pt_timer_set(&pt_accesslog_timer, PT_ACCESSLOG_FLUSH_MS);
+    return PT_OK;
+}
+
+static void pt_accesslog_exit_worker(const pt_conf_t *conf)
+{
+    if (pt_accesslog_bufs == NULL)
+        return;
+    pt_accesslog_flush_all();
+    pt_timer_del(&pt_accesslog_timer);
+    for (size_t i = 0; i < pt_accesslog_nbufs; i++)
+        free(pt_accesslog_bufs[i].data);
+    free(pt_accesslog_bufs);
+    pt_accesslog_bufs = NULL;
+}
+
+static void pt_accesslog_log(pt_request_t *r)
+{
+    const pt_accesslog_t *al;
+
+    if (r->route)
+        al = ((pt_accesslog_conf_t *) r->route->mod_conf[pt_accesslog_module.index])->log;
+    else
+        al = ((pt_accesslog_conf_t *) r->conf->mod_defaults[pt_accesslog_module.index])->log;
+    if (al == NULL || al->off || pt_accesslog_bufs == NULL)
+        return;
+    /* A line fits the buffer, its longest values cut to make it fit. */
+    pt_str_t line = pt_var_render(al->tpl, r, al->format == PT_ACCESSLOG_JSON ? PT_VAR_JSON
+                                                                              : PT_VAR_LOG,
+                                  al->format != PT_ACCESSLOG_JSON, PT_ACCESSLOG_BUF - 1);
+    if (line.p == NULL)
+        return;
+    pt_accesslog_buf_t *b = &pt_accesslog_bufs[al->file->index];
+    if (b->len + line.len + 1 > PT_ACCESSLOG_BUF)
+        pt_accesslog_flush(al->file);
+    if (line.len + 1 > PT_ACCESSLOG_BUF)
+        line.len = PT_ACCESSLOG_BUF - 1;    /* a format longer than the buffer */
+    memcpy(b->data + b->len, line.p, line.len);
+    b->len += line.len;
+    b->data[b->len++] = '\n';
+}
+
+/* Before the master's new log fds replace the old (reopen): write what is
+ * buffered into the file it was meant for. */
+static void pt_accesslog_flush_hook(void)
+{
+    if (pt_accesslog_bufs)
+        pt_accesslog_flush_all();
+}

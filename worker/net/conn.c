@@ -1,0 +1,326 @@
+/*
+ * conn.c: accepting, the transport primitives, closing and lingering.
+ */
+#include "common/pt.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/sock.h"
+#include "worker/net/conn.h"
+#include "worker/http/request.h"
+#include "worker/tls/tls.h"
+#include "worker/core/worker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PT_CONN_ACCEPT_BATCH    64
+#define PT_CONN_LINGER_BUF      4096
+#define PT_CONN_FREE_MAX        1024
+
+unsigned pt_conn_active;
+bool pt_conn_draining;
+
+static pt_conn_t *pt_conn_list;     /* every open connection */
+static pt_conn_t *pt_conn_free;     /* recycled structs */
+static unsigned pt_conn_nfree;
+static uint64_t pt_conn_next_id;
+
+ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
+{
+    if (!(io->flags & PT_IO_READABLE))
+        return PT_AGAIN;
+    if (pt_unlikely(io->ssl != NULL))
+        return pt_tls_recv(io, p, n);
+    for (;;) {
+        ssize_t got = recv(io->ev.fd, p, n, 0);
+        if (got > 0) {
+            /* A short read drained the socket: the next byte brings a new
+             * edge. Unless the peer half-closed: then the FIN is still
+             * queued behind the data and no edge will announce it. */
+            if ((size_t) got < n && !(io->flags & PT_IO_HUP))
+                io->flags &= ~PT_IO_READABLE;
+            return got;
+        }
+        if (got == 0) {
+            io->flags |= PT_IO_EOF;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->flags &= ~PT_IO_READABLE;
+            return PT_AGAIN;
+        }
+        io->flags |= PT_IO_ERROR;
+        return PT_ERROR;
+    }
+}
+
+int pt_io_flush(pt_io_t *io)
+{
+    if (pt_unlikely(io->ssl != NULL))
+        return pt_tls_flush(io);
+    while (io->nout) {
+        if (!(io->flags & PT_IO_WRITABLE))
+            return PT_AGAIN;
+        struct msghdr mh = { .msg_iov = io->out, .msg_iovlen = io->nout };
+        ssize_t n = sendmsg(io->ev.fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                io->flags &= ~PT_IO_WRITABLE;
+                return PT_AGAIN;
+            }
+            io->flags |= PT_IO_ERROR;
+            return PT_ERROR;
+        }
+        io->sent += (uint64_t) n;
+        unsigned i = 0;
+        size_t left = (size_t) n;
+        while (i < io->nout && left >= io->out[i].iov_len)
+            left -= io->out[i++].iov_len;
+        if (i < io->nout) {
+            io->out[i].iov_base = (char *) io->out[i].iov_base + left;
+            io->out[i].iov_len -= left;
+            /* The socket took less than offered: its buffer is full. */
+            io->flags &= ~PT_IO_WRITABLE;
+        }
+        if (i)
+            memmove(io->out, io->out + i, (io->nout - i) * sizeof(io->out[0]));
+        io->nout -= i;
+    }
+    return PT_OK;
+}
+
+int pt_io_send(pt_io_t *io, const struct iovec *iov, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        PT_ASSERT(io->nout < PT_IO_IOV_MAX);
+        io->out[io->nout++] = iov[i];
+    }
+    return pt_io_flush(io);
+}
+
+int pt_io_shutdown(pt_io_t *io)
+{
+    if (io->ssl)
+        pt_tls_shutdown(io);
+    return shutdown(io->ev.fd, SHUT_WR) == 0 ? PT_OK : PT_ERROR;
+}
+
+const char *pt_conn_peer_ip(pt_conn_t *c)
+{
+    if (c->peer_ip[0] == '\0')
+        pt_sock_ntop_host(&c->peer.sa, c->peer_ip, sizeof(c->peer_ip));
+    return c->peer_ip;
+}
+
+static void pt_conn_event(pt_event_t *ev, uint32_t events)
+{
+    pt_conn_t *c = ev->data;
+
+    pt_io_events(&c->io, events);
+    if (c->io.nout && (c->io.flags & PT_IO_WRITABLE) && pt_io_flush(&c->io) == PT_ERROR)
+        c->io.flags |= PT_IO_ERROR;
+    c->handler(c);
+}
+
+static void pt_conn_free_struct(void *p)
+{
+    pt_conn_t *c = p;
+
+    if (pt_conn_nfree >= PT_CONN_FREE_MAX) {
+        free(c);
+        return;
+    }
+    c->next = pt_conn_free;
+    pt_conn_free = c;
+    pt_conn_nfree++;
+}
+
+static pt_conn_t *pt_conn_new(void)
+{
+    pt_conn_t *c = pt_conn_free;
+
+    if (c != NULL) {
+        pt_conn_free = c->next;
+        pt_conn_nfree--;
+        memset(c, 0, sizeof(*c));
+        return c;
+    }
+    return calloc(1, sizeof(*c));
+}
+
+void pt_conn_accept(pt_event_t *ev, uint32_t events)
+{
+    const pt_listener_t *l = ev->data;
+
+    for (int i = 0; i < PT_CONN_ACCEPT_BATCH; i++) {
+        if (pt_conn_active >= (unsigned) pt_worker_conf->main.worker_connections) {
+            pt_worker_accept_pause(true);
+            return;
+        }
+        pt_conn_t *c = pt_conn_new();
+        if (c == NULL) {
+            pt_log(PT_LOG_CRIT, "out of memory accepting a connection");
+            return;
+        }
+        socklen_t len = sizeof(c->peer);
+        int fd = accept4(ev->fd, &c->peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            pt_conn_free_struct(c);
+            if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+                return;
+            if (err == EMFILE || err == ENFILE) {
+                pt_log_errno(PT_LOG_CRIT, err, "accept on %s", l->address);
+                pt_worker_accept_pause(false);
+                return;
+            }
+            /* ECONNABORTED and friends: that one client is gone. */
+            pt_log_errno(PT_LOG_INFO, err, "accept on %s", l->address);
+            continue;
+        }
+        c->io.ev.fd = fd;
+        c->io.ev.handler = pt_conn_event;
+        c->io.ev.data = c;
+        /* Clients send their request right after connecting: it is often
+         * here already, so try reading before waiting for an edge. */
+        c->io.flags = PT_IO_WRITABLE | PT_IO_READABLE;
+        c->listener = l;
+        c->conf = pt_worker_conf;
+        c->id = ++pt_conn_next_id;
+        pt_timer_prepare(&c->timer, NULL, c);
+        if (pt_event_add(&c->io.ev, PT_EV_RW) != PT_OK) {
+            close(fd);
+            pt_conn_free_struct(c);
+            continue;
+        }
+        c->next = pt_conn_list;
+        if (pt_conn_list)
+            pt_conn_list->prev = c;
+        pt_conn_list = c;
+        pt_conn_active++;
+        if (l->tls)
+            pt_tls_accept(c);       /* then pt_request_init_conn() */
+        else
+            pt_request_init_conn(c);
+    }
+}
+
+void pt_conn_close(pt_conn_t *c)
+{
+    if (c->req)
+        pt_request_free(c->req);
+    c->req = NULL;
+    pt_buf_put(c->rbuf);
+    c->rbuf = NULL;
+    pt_timer_del(&c->timer);
+    if (c->io.ssl)
+        pt_tls_close(&c->io);
+    pt_event_close(&c->io.ev);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        pt_conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    pt_conn_active--;
+    pt_event_defer_free(c, pt_conn_free_struct);
+    pt_worker_conn_closed();
+}
+
+void pt_conn_reset(pt_conn_t *c)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+    /* RST, not FIN; and no TLS close_notify (PT_IO_ERROR stops it). */
+    setsockopt(c->io.ev.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->io.flags |= PT_IO_ERROR;
+    pt_conn_close(c);
+}
+
+static void pt_conn_linger_timeout(pt_timer_t *t)
+{
+    pt_conn_close(t->data);
+}
+
+static void pt_conn_linger_handler(pt_conn_t *c)
+{
+    char buf[PT_CONN_LINGER_BUF];
+
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = pt_io_recv(&c->io, buf, sizeof(buf));
+        if (n == PT_AGAIN)
+            return;
+        if (n <= 0) {
+            pt_conn_close(c);
+            return;
+        }
+    }
+    /* More is queued: come back after others had their turn (no edge will
+     * announce bytes that are already there). */
+    pt_event_post(&c->io.ev);
+}
+
+static void pt_conn_linger_start(pt_conn_t *c)
+{
+    if (c->req)
+        pt_request_free(c->req);
+    c->req = NULL;
+    pt_buf_put(c->rbuf);
+    c->rbuf = NULL;
+    if (pt_io_shutdown(&c->io) != PT_OK) {
+        pt_conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    c->handler = pt_conn_linger_handler;
+    c->timer.handler = pt_conn_linger_timeout;
+    pt_timer_set(&c->timer, c->listener->c.lingering_timeout);
+    pt_conn_linger_handler(c);
+}
+
+/* The response is still going out (from memory the request owns): finish
+ * sending it, then linger. */
+static void pt_conn_linger_flush(pt_conn_t *c)
+{
+    if (c->io.flags & PT_IO_ERROR) {
+        pt_conn_close(c);
+        return;
+    }
+    if (c->io.nout == 0)
+        pt_conn_linger_start(c);
+}
+
+void pt_conn_linger(pt_conn_t *c)
+{
+    c->closing = true;
+    if (c->io.nout == 0) {
+        pt_conn_linger_start(c);
+        return;
+    }
+    c->handler = pt_conn_linger_flush;
+    c->timer.handler = pt_conn_linger_timeout;
+    pt_timer_set(&c->timer, c->listener->c.send_timeout);
+}
+
+void pt_conn_drain_all(void)
+{
+    pt_conn_draining = true;
+    for (pt_conn_t *c = pt_conn_list, *next; c; c = next) {
+        next = c->next;
+        pt_request_drain_conn(c);
+    }
+}
+
+void pt_conn_close_all(void)
+{
+    while (pt_conn_list)
+        pt_conn_close(pt_conn_list);
+}

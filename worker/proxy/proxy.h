@@ -1,0 +1,112 @@
+/*
+ * proxy.h: the proxy content handler's state, shared by proxy.c (choosing
+ * and connecting a server, sending the request), proxy_response.c
+ * (relaying the response) and proxy_tunnel.c (upgraded connections).
+ *
+ * Both sides are pumped by one function, pt_proxy_run(), whichever socket
+ * had the event: it sends what it can of the request, then moves what it
+ * can of the response. Memory queued on one side's output is not reused
+ * before that output is flushed, which is all the back-pressure there is:
+ * at most one buffer's worth is in flight each way.
+ */
+#ifndef PT_PROXY_H
+#define PT_PROXY_H
+
+#include "common/pt.h"
+#include "worker/http/http_chunked.h"
+#include "worker/http/http_parse.h"
+#include "worker/http/request.h"
+#include "worker/upstream/upstream.h"
+
+/* Fields of an upstream response head, to begin with: 100 x 40 bytes stays
+ * under the request arena's large-allocation threshold. A head with more
+ * is parsed again with room for four times as many, up to one per 4 bytes
+ * of max_response_header_size (the shortest field line, "a:" CRLF) and at
+ * most PT_PROXY_RESP_FIELDS_MAX (all the arrays together stay near 1 MiB,
+ * well inside the request arena's cap). */
+#define PT_PROXY_RESP_FIELDS        100
+#define PT_PROXY_RESP_FIELDS_MAX    16384
+
+enum pt_proxy_resp_state {
+    PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
+    PT_PROXY_RESP_BODY,         /* relaying the body */
+    PT_PROXY_RESP_DONE,         /* all of it is queued for the client */
+    PT_PROXY_TUNNEL             /* upgraded: bytes both ways */
+};
+
+typedef struct {
+    pt_request_t *r;
+    pt_upconn_t *up;
+    pt_server_t *server;
+    unsigned tries;             /* servers tried for this request */
+    bool retried;               /* one retry after a dead keep-alive connection */
+    bool connect_timed_out;     /* a connect timed out: 504 if no server answers */
+    int64_t max_forwards;       /* TRACE/OPTIONS: Max-Forwards received; -1: none */
+
+    pt_str_t head;              /* the request head for the upstream (arena) */
+    bool head_queued;
+    bool req_sent;              /* head and whole body handed to the socket */
+    bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
+    bool upgrade;               /* forwarding an Upgrade */
+
+    uint8_t state;              /* enum pt_proxy_resp_state */
+    pt_http_head_t resp;
+    unsigned resp_fields_cap;   /* entries of resp.fields */
+    size_t resp_scanned;
+    int body;                   /* PT_HTTP_BODY_* of the response */
+    int64_t left;               /* PT_HTTP_BODY_LENGTH: bytes still to relay */
+    pt_chunked_t chunked;
+    bool decode;                /* strip chunk framing (HTTP/1.0 client) */
+    bool up_keep;               /* the upstream connection may be reused */
+    bool got_bytes;             /* any byte of a response arrived */
+    bool write_failed;          /* the server stopped taking the request */
+    bool client_head_queued;
+    pt_str_t client_head;       /* the response head for the client (arena) */
+    pt_msec_t up_start;
+    pt_upconn_handler_pt up_handler;
+    pt_timer_handler_pt up_timeout;
+    bool client_eof, up_eof;    /* tunnel: each side's end seen */
+    bool client_shut, up_shut;  /* tunnel: FIN passed on */
+} pt_proxy_t;
+
+/* Field flag: not forwarded (hop-by-hop, named in Connection, replaced). */
+#define PT_PROXY_DROP       PT_FIELD_NOFORWARD
+
+/* Building heads: append to `out` at offset `n` (both in the caller). */
+static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return n;
+}
+
+#define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
+#define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
+#define PT_PUTC(c)          (out[n++] = (c))
+
+/* proxy.c */
+/* The content handler: proxy r to its route's upstream. */
+int pt_proxy_content(pt_request_t *r);
+/* Room for a head built from h's fields plus base bytes of our own, in the
+ * request arena (fields named in Connection flagged first); *cap is set. */
+char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap);
+/* Every value of well-known field id joined with ", " at out; its length. */
+size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id);
+void pt_proxy_run(pt_proxy_t *p);
+/* The server's connection died before answering: retry or 502. */
+void pt_proxy_dead(pt_proxy_t *p, const char *why);
+void pt_proxy_fail(pt_proxy_t *p, unsigned status, const char *why);
+/* Close the upstream connection (it cannot be reused). */
+void pt_proxy_release_close(pt_proxy_t *p);
+void pt_proxy_done(pt_proxy_t *p);
+void pt_proxy_arm_timers(pt_proxy_t *p);
+
+/* proxy_response.c: read the head and relay the body; PT_OK when it made
+ * all the progress it can for now, PT_DONE when the response is complete,
+ * PT_ERROR when it already ended the request. */
+int pt_proxy_response(pt_proxy_t *p);
+
+/* proxy_tunnel.c: after a 101, move bytes both ways until both ends close
+ * or the tunnel idles out. */
+void pt_proxy_tunnel_run(pt_proxy_t *p);
+
+#endif

@@ -1,0 +1,503 @@
+/*
+ * proxy_response.c: reading the upstream's response head, writing the
+ * client's, and relaying the body: as is (Content-Length, close-delimited,
+ * or chunked to an HTTP/1.1 client, checked chunk by chunk on the way), or
+ * with the chunk framing stripped for an HTTP/1.0 client.
+ */
+#include "common/pt.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "worker/http/http_error.h"
+#include "worker/proxy/proxy.h"
+
+/* Whether the gateway's own response lines (r->resp_extra) set a field of
+ * this name: then the upstream's copy is dropped, so there is one (HSTS
+ * from the route, not a second one from the application). */
+static bool pt_proxy_replaced(const pt_request_t *r, pt_str_t name)
+{
+    const char *p = r->resp_extra.p, *end = p + r->resp_extra.len;
+
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t) (end - p));
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        if (colon == NULL || eol == NULL)
+            break;
+        if (colon < eol && pt_str_caseeq(name, (pt_str_t) { p, (size_t) (colon - p) }))
+            return true;
+        p = eol + 1;
+    }
+    return false;
+}
+
+/* RFC 9110 8.6, RFC 9112 6.1: 1xx and 204 responses carry neither
+ * Content-Length nor Transfer-Encoding, whatever the upstream wrote. */
+static bool pt_proxy_no_framing(unsigned status)
+{
+    return status < 200 || status == 204;
+}
+
+/* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
+ * each must be one the client offered. */
+static bool pt_proxy_upgrade_offered(pt_str_t offered, pt_str_t chosen)
+{
+    pt_str_t tok, mine;
+    bool any = false;
+
+    while (pt_str_next_token(&chosen, &tok)) {
+        pt_str_t list = offered;
+        bool found = false;
+        while (!found && pt_str_next_token(&list, &mine))
+            found = pt_str_caseeq(tok, mine);
+        if (!found)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
+/* Serialize a response head from the upstream's for the client. chunked:
+ * we relay chunk framing (Transfer-Encoding: chunked is kept). */
+static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
+{
+    pt_request_t *r = p->r;
+    pt_http_head_t *h = &p->resp;
+    const pt_route_conf_t *rc = &r->route->c;
+    pt_str_t reason = h->reason.len ? h->reason : (pt_str_t) { pt_http_reason(h->status),
+                                                                strlen(pt_http_reason(h->status)) };
+    pt_str_t date = pt_clock_http_date();
+    /* An interim answer is relayed as the upstream wrote it: the gateway's
+     * own lines belong to the final response. */
+    bool interim = h->status < 200 && !upgrade;
+    bool has_date = interim, has_id = interim, has_length = false;
+    size_t cap;
+    char *out = pt_proxy_head_alloc(r, h, 256 + reason.len + date.len + r->id.len
+                                          + r->resp_extra.len, &cap);
+    size_t n = 0;
+    if (out == NULL)
+        return PT_STR_NULL;
+
+    PT_PUT("HTTP/1.1 ");
+    out[n++] = (char) ('0' + h->status / 100 % 10);
+    out[n++] = (char) ('0' + h->status / 10 % 10);
+    out[n++] = (char) ('0' + h->status % 10);
+    out[n++] = ' ';
+    PT_PUTS(reason);
+    PT_PUT("\r\n");
+    for (unsigned i = 0; i < h->nfields; i++) {
+        const pt_http_field_t *f = &h->fields[i];
+        if ((f->flags & PT_PROXY_DROP)
+            || (!interim && r->resp_extra.len && pt_proxy_replaced(r, f->name)))
+            continue;
+        switch (f->id) {
+        case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION:
+        case PT_HDR_TE: case PT_HDR_PROXY_AUTHENTICATE:
+            continue;
+        case PT_HDR_VIA:
+            if (rc->via)
+                continue;       /* joined with ours below */
+            break;
+        case PT_HDR_UPGRADE:
+            if (!upgrade)
+                continue;
+            break;
+        case PT_HDR_TRANSFER_ENCODING:
+            /* Kept for HEAD and 304 answers that describe a GET's framing;
+             * otherwise written below from what we actually send. */
+            if (p->body != PT_HTTP_BODY_NONE || r->head.version_minor == 0
+                || pt_proxy_no_framing(h->status))
+                continue;
+            break;
+        case PT_HDR_CONTENT_LENGTH:
+            if (h->chunked || pt_proxy_no_framing(h->status) || has_length
+                || h->content_length < 0)
+                continue;       /* both present: Transfer-Encoding wins */
+            /* RFC 9110 8.6: one value, as parsed ("2, 2", repeated
+             * fields and leading zeros become "2"); never longer. */
+            has_length = true;
+            PT_PUT("Content-Length: ");
+            n += pt_str_from_u64(out + n, (uint64_t) h->content_length);
+            PT_PUT("\r\n");
+            continue;
+        case PT_HDR_DATE:
+            has_date = true;
+            break;
+        case PT_HDR_X_REQUEST_ID:
+            has_id = true;
+            break;
+        case PT_HDR_OTHER:
+            /* RFC 6797 7.2: no HSTS over a connection that is not secure. */
+            if (f->name.len == 25 && r->conn->io.ssl == NULL
+                && pt_str_caseeq_lit(f->name, "strict-transport-security"))
+                continue;
+            break;
+        }
+        PT_PUTS(f->name);
+        PT_PUT(": ");
+        PT_PUTS(f->value);
+        PT_PUT("\r\n");
+    }
+    /* RFC 9110 6.6.1: a recipient with a clock adds a missing Date. */
+    if (!has_date) {
+        PT_PUT("Date: ");
+        PT_PUTS(date);
+        PT_PUT("\r\n");
+    }
+    if (rc->via) {
+        PT_PUT("Via: ");
+        size_t prior = pt_proxy_join(out + n, h, PT_HDR_VIA);
+        n += prior;
+        if (prior)
+            PT_PUT(", ");
+        if (h->version_minor == 0)
+            PT_PUT("1.0 portico\r\n");
+        else
+            PT_PUT("1.1 portico\r\n");
+    }
+    if (!has_id && r->id.len) {
+        PT_PUT("X-Request-ID: ");
+        PT_PUTS(r->id);
+        PT_PUT("\r\n");
+    }
+    if (r->resp_extra.len && !interim)
+        PT_PUTS(r->resp_extra);
+    if (chunked)
+        PT_PUT("Transfer-Encoding: chunked\r\n");
+    if (upgrade)
+        PT_PUT("Connection: upgrade\r\n");
+    else if (!interim && !r->keepalive)
+        PT_PUT("Connection: close\r\n");
+    else if (!interim && r->head.version_minor == 0)
+        PT_PUT("Connection: keep-alive\r\n");
+    PT_PUT("\r\n");
+    PT_ASSERT(n <= cap);
+    return (pt_str_t) { out, n };
+}
+
+/* An interim (1xx) response: pass it on to an HTTP/1.1 client (RFC 9110
+ * 15.2: a proxy forwards 1xx it did not ask for), never to HTTP/1.0. */
+static int pt_proxy_interim(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+
+    if (r->head.version_minor == 0)
+        return PT_OK;
+    pt_str_t head = pt_proxy_client_head(p, false, false);
+    if (head.p == NULL)
+        return PT_ERROR;
+    struct iovec iov = { (void *) head.p, head.len };
+    r->head_bytes += head.len;
+    return pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
+/* Whether the response uses a transfer coding other than chunked. We send
+ * no TE, so the server had no right to, and relaying its bytes under our
+ * own framing would hand the client coded content as if it were plain. */
+static bool pt_proxy_other_coding(const pt_http_head_t *h)
+{
+    if (!h->has_te)
+        return false;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->fields[i].id != PT_HDR_TRANSFER_ENCODING)
+            continue;
+        pt_str_t list = h->fields[i].value, tok;
+        while (pt_str_next_token(&list, &tok))
+            if (!pt_str_caseeq_lit(tok, "chunked"))
+                return true;
+    }
+    return false;
+}
+
+/* The final head arrived: decide framing both ways and queue the head. */
+static int pt_proxy_final_head(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_conn_t *c = r->conn;
+    pt_http_head_t *h = &p->resp;
+
+    /* RFC 9110 15: status codes run from 100 to 599; anything else is not
+     * something a client can be given. */
+    if (h->status > 599 || pt_proxy_other_coding(h)) {
+        pt_log(PT_LOG_ERR, "upstream %s: %s", p->server->name, h->status > 599
+               ? "invalid status code" : "transfer coding other than chunked");
+        pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
+        return PT_ERROR;
+    }
+    if (r->route->c.replace_upstream_errors && h->status >= 500) {
+        p->up_keep = false;
+        pt_proxy_fail(p, h->status, "upstream error replaced by the gateway's");
+        return PT_ERROR;
+    }
+    p->body = pt_http_response_body(h, r->head.method_id);
+    p->up_keep = !h->framing_conflict && p->body != PT_HTTP_BODY_CLOSE
+                 && (h->version_minor >= 1 ? !(h->conn & PT_HTTP_CONN_CLOSE)
+                                           : (h->conn & PT_HTTP_CONN_KEEPALIVE) != 0);
+    p->left = p->body == PT_HTTP_BODY_LENGTH ? h->content_length : 0;
+    if (p->body == PT_HTTP_BODY_CHUNKED)
+        pt_chunked_init(&p->chunked);
+    p->decode = p->body == PT_HTTP_BODY_CHUNKED && r->head.version_minor == 0;
+    r->close_delimited = p->decode || p->body == PT_HTTP_BODY_CLOSE;
+
+    /* The client connection stays open only if both framings allow it. */
+    if (!r->body_done || pt_conn_draining || c->closing || p->decode
+        || p->body == PT_HTTP_BODY_CLOSE
+        || c->nrequests >= (unsigned) r->listener->c.keepalive_requests)
+        r->keepalive = false;
+
+    p->client_head = pt_proxy_client_head(p, p->body == PT_HTTP_BODY_CHUNKED && !p->decode,
+                                          false);
+    if (p->client_head.p == NULL) {
+        pt_proxy_fail(p, 500, "out of memory building the response head");
+        return PT_ERROR;
+    }
+    r->status = h->status;
+    r->response_started = true;
+    r->head_bytes += p->client_head.len;
+    p->state = PT_PROXY_RESP_BODY;
+    return PT_OK;
+}
+
+/* Read and parse heads until the final one. */
+static int pt_proxy_read_head(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_upconn_t *up = p->up;
+    const pt_upstream_t *u = r->route->upstream;
+    pt_http_limits_t lim = { (size_t) u->max_response_header_size,
+                             (size_t) u->max_response_header_size, p->resp_fields_cap };
+
+    if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL) {
+        pt_proxy_fail(p, 500, "out of memory");
+        return PT_ERROR;
+    }
+    for (;;) {
+        pt_buf_t *b = up->buf;
+        if (pt_buf_len(b)) {
+            pt_http_field_t *fields = p->resp.fields;
+            int rc = pt_http_parse_response(&p->resp, b->pos, pt_buf_len(b), &lim,
+                                            &p->resp_scanned);
+            p->resp.fields = fields;
+            int64_t most = pt_min(u->max_response_header_size / 4, PT_PROXY_RESP_FIELDS_MAX);
+            if (rc != PT_OK && rc != PT_AGAIN && p->resp.error == pt_http_err_too_many_fields
+                && lim.max_fields < most) {
+                /* Many fields (cookies, traces): room for more, parse again. */
+                unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4, most);
+                if ((fields = pt_arena_alloc(r->arena, cap * sizeof(*fields))) == NULL) {
+                    pt_proxy_fail(p, 500, "out of memory");
+                    return PT_ERROR;
+                }
+                p->resp.fields = fields;
+                p->resp_fields_cap = lim.max_fields = cap;
+                p->resp_scanned = 0;
+                continue;
+            }
+            if (rc != PT_OK && rc != PT_AGAIN) {
+                pt_log(PT_LOG_ERR, "upstream %s: malformed response: %s", p->server->name,
+                       p->resp.error ? p->resp.error : "?");
+                pt_proxy_fail(p, 502, "the upstream server sent a malformed response");
+                return PT_ERROR;
+            }
+            if (rc == PT_OK) {
+                if (p->resp.status >= 200) {
+                    b->pos += p->resp.head_len;
+                    return pt_proxy_final_head(p);
+                }
+                if (p->resp.status == 101) {
+                    if (!p->upgrade) {
+                        pt_proxy_fail(p, 502, "the upstream switched protocols unasked");
+                        return PT_ERROR;
+                    }
+                    if (!pt_proxy_upgrade_offered(r->head.upgrade, p->resp.upgrade)) {
+                        pt_proxy_fail(p, 502, "the upstream switched to a protocol "
+                                              "the client did not offer");
+                        return PT_ERROR;
+                    }
+                    p->client_head = pt_proxy_client_head(p, false, true);
+                    b->pos += p->resp.head_len;
+                    r->status = 101;
+                    r->response_started = true;
+                    r->head_bytes += p->client_head.len;
+                    r->upgraded = true;
+                    r->keepalive = false;
+                    p->state = PT_PROXY_TUNNEL;
+                    return PT_OK;
+                }
+                if (pt_proxy_interim(p) != PT_OK) {
+                    pt_proxy_release_close(p);
+                    pt_request_abort(r, "client connection failed");
+                    return PT_ERROR;
+                }
+                b->pos += p->resp.head_len;
+                p->resp_scanned = 0;
+                if (pt_buf_len(b) == 0)
+                    pt_buf_reset(b);
+                continue;
+            }
+        }
+        if (pt_buf_room(b) == 0) {
+            if (b->pos != b->start) {
+                pt_buf_compact(b);
+            } else {
+                size_t cap = (size_t) u->max_response_header_size;
+                pt_buf_t *nb = pt_buf_cap(b) < cap ? pt_buf_get_size(cap) : NULL;
+                if (nb == NULL) {
+                    pt_proxy_fail(p, 502, "the upstream response head is too large");
+                    return PT_ERROR;
+                }
+                memcpy(nb->start, b->pos, pt_buf_len(b));
+                nb->last = nb->start + pt_buf_len(b);
+                pt_buf_put(b);
+                up->buf = b = nb;
+            }
+        }
+        ssize_t n = pt_io_recv(&up->io, b->last, pt_buf_room(b));
+        if (n == PT_AGAIN)
+            return PT_OK;
+        if (n <= 0) {
+            if (!p->got_bytes) {
+                pt_proxy_dead(p, n == 0 ? "the upstream closed the connection without "
+                              "answering" : "the upstream connection failed");
+                return PT_ERROR;
+            }
+            pt_proxy_fail(p, 502, "the upstream closed the connection mid-head");
+            return PT_ERROR;
+        }
+        p->got_bytes = true;
+        b->last += n;
+    }
+}
+
+/* Queue what the buffer holds of the body, with the head the first time.
+ * PT_DECLINED: the body is malformed and nothing of the response has gone
+ * out yet, so the client can still be given a 502. */
+static int pt_proxy_relay_buffered(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_buf_t *b = p->up->buf;
+    struct iovec iov[PT_IO_IOV_MAX];
+    unsigned n = 0;
+    bool first = !p->client_head_queued;
+
+    if (first) {
+        iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
+        p->client_head_queued = true;
+    }
+    size_t avail = pt_buf_len(b);
+    switch (p->body) {
+    case PT_HTTP_BODY_NONE:
+        if (avail)
+            p->up_keep = false;     /* bytes after a bodiless response */
+        p->state = PT_PROXY_RESP_DONE;
+        break;
+    case PT_HTTP_BODY_LENGTH: {
+        size_t take = (size_t) pt_min((int64_t) avail, p->left);
+        if (take)
+            iov[n++] = (struct iovec) { b->pos, take };
+        b->pos += take;
+        p->left -= (int64_t) take;
+        if (p->left == 0) {
+            if (b->pos != b->last)
+                p->up_keep = false;
+            p->state = PT_PROXY_RESP_DONE;
+        }
+        break;
+    }
+    case PT_HTTP_BODY_CLOSE:
+        if (avail)
+            iov[n++] = (struct iovec) { b->pos, avail };
+        b->pos = b->last;
+        break;
+    case PT_HTTP_BODY_CHUNKED: {
+        char *raw = b->pos;
+        while (b->pos < b->last && n < PT_IO_IOV_MAX - 1) {
+            size_t used = 0;
+            pt_str_t data = PT_STR_NULL;
+            int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
+                                      &data);
+            if (rc == PT_ERROR) {
+                pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
+                       p->chunked.error ? p->chunked.error : "?");
+                p->up_keep = false;
+                if (first)
+                    p->client_head_queued = false;
+                return first ? PT_DECLINED : PT_ERROR;
+            }
+            if (p->decode && data.len)
+                iov[n++] = (struct iovec) { (void *) data.p, data.len };
+            b->pos += used;
+            if (rc == PT_DONE) {
+                if (b->pos != b->last)
+                    p->up_keep = false;
+                p->state = PT_PROXY_RESP_DONE;
+                break;
+            }
+        }
+        if (!p->decode && b->pos > raw)
+            iov[n++] = (struct iovec) { raw, (size_t) (b->pos - raw) };
+        break;
+    }
+    }
+    if (pt_io_send(&r->conn->io, iov, n) == PT_ERROR)
+        return PT_ERROR;
+    return PT_OK;
+}
+
+int pt_proxy_response(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_conn_t *c = r->conn;
+
+    if (p->state == PT_PROXY_RESP_HEAD) {
+        if (pt_proxy_read_head(p) != PT_OK)
+            return PT_ERROR;
+        if (p->state != PT_PROXY_RESP_BODY)
+            return PT_OK;
+    }
+    if (p->state == PT_PROXY_TUNNEL)
+        return PT_OK;
+    for (;;) {
+        if (c->io.flags & PT_IO_ERROR) {
+            pt_proxy_release_close(p);
+            pt_request_abort(r, "client connection failed while sending");
+            return PT_ERROR;
+        }
+        if (pt_io_pending(&c->io))
+            return PT_OK;       /* the client's output drains first */
+        if (p->state == PT_PROXY_RESP_DONE)
+            return PT_DONE;     /* an unsent request body just closes both */
+
+        pt_buf_t *b = p->up->buf;
+        if (pt_buf_len(b) == 0 && p->client_head_queued) {
+            pt_buf_reset(b);
+            ssize_t n = pt_io_recv(&p->up->io, b->last, pt_buf_room(b));
+            if (n == PT_AGAIN)
+                return PT_OK;
+            if (n == 0 && p->body == PT_HTTP_BODY_CLOSE) {
+                p->state = PT_PROXY_RESP_DONE;
+                continue;
+            }
+            if (n <= 0) {
+                /* Never pass a cut-off body off as complete. */
+                pt_log(PT_LOG_ERR, "upstream %s closed before the response was complete",
+                       p->server->name);
+                pt_proxy_release_close(p);
+                pt_request_abort(r, "the upstream response was truncated");
+                return PT_ERROR;
+            }
+            b->last += n;
+        }
+        int rc = pt_proxy_relay_buffered(p);
+        if (rc == PT_DECLINED) {
+            r->response_started = r->close_delimited = false;
+            r->status = 0;
+            r->head_bytes -= p->client_head.len;
+            pt_proxy_fail(p, 502, "the upstream server sent a malformed response");
+            return PT_ERROR;
+        }
+        if (rc != PT_OK) {
+            pt_proxy_release_close(p);
+            pt_request_abort(r, "the response could not be relayed");
+            return PT_ERROR;
+        }
+    }
+}

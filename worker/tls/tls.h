@@ -1,0 +1,152 @@
+/*
+ * tls.h: TLS for client and upstream connections (OpenSSL).
+ *
+ * The transport stays pt_io_t: when io->ssl is set, pt_io_recv() and
+ * pt_io_flush() go through pt_tls_recv() and pt_tls_flush(), which keep the
+ * edge-triggered readiness contract of conn.h: READABLE is cleared only when
+ * OpenSSL says it wants to read (SSL_ERROR_WANT_READ), WRITABLE only when it
+ * wants to write, so bytes OpenSSL already decrypted are never left behind
+ * waiting for an edge that will not come.
+ *
+ * Load time (the master, tls_conf.c): a listener's `tls = { ... }` block and
+ * an upstream's `tls = true | { ... }` become a pt_tls_conf_t holding a
+ * ready SSL_CTX; certificates and keys are read and checked then, so a bad
+ * one is a config error with file:line and a reload picks up new files.
+ * Session-ticket keys live in a shared-memory zone per listener
+ * (tls_ticket.c), so a session resumes on any worker and after a reload.
+ *
+ * Run time (a worker, tls.c): the non-blocking handshake of an accepted
+ * connection under handshake_timeout, then the HTTP request path as usual;
+ * the handshake to a TLS upstream inside pt_upstream_connected(); a clean,
+ * non-blocking close_notify when a connection ends.
+ */
+#ifndef PT_TLS_H
+#define PT_TLS_H
+
+#include "common/pt.h"
+#include "common/conf.h"
+#include "worker/net/conn.h"
+#include "worker/core/core.h"
+#include "worker/tls/tls_sni.h"
+
+#include <openssl/ssl.h>
+
+/* Largest TLS record payload: what one coalesced write carries. */
+#define PT_TLS_RECORD_MAX       16384
+
+enum { PT_TLS_VERIFY_OFF = 0, PT_TLS_VERIFY_OPTIONAL, PT_TLS_VERIFY_REQUIRED };
+
+/* One certificate of a listener (or an upstream's client certificate). */
+typedef struct {
+    const char *cert_path;
+    const char *key_path;
+    X509 *x509;
+    STACK_OF(X509) *chain;      /* the rest of the PEM file, may be NULL */
+    EVP_PKEY *pkey;
+    int key_type;               /* EVP_PKEY_RSA, EVP_PKEY_EC, ... */
+    const char **names;         /* DNS names it serves (SAN, else CN); NULL-terminated */
+    const char *ocsp_path;      /* where it came from (for -T) */
+    unsigned char *ocsp;        /* DER OCSP response to staple, or NULL */
+    size_t ocsp_len;
+} pt_tls_cert_t;
+
+/* A listener's or an upstream's TLS settings and what was built from them. */
+struct pt_tls_conf_s {
+    /* directives; which side reads which is in tls_conf.c */
+    pt_tls_cert_t *certs;       /* listener: certificates, the first is the default */
+    const char *cert;           /* shorthand for one certificate / client certificate */
+    const char *key;
+    const char *ocsp_staple;
+    const char **protocols;
+    const char *ciphers;
+    const char *ciphersuites;
+    const char **alpn;
+    int client_certificate;     /* PT_TLS_VERIFY_* */
+    const char *client_ca;
+    int64_t verify_depth;
+    pt_msec_t handshake_timeout;
+    int session_tickets;
+    pt_msec_t ticket_rotation;
+    int verify;                 /* upstream: check the server's certificate */
+    const char *ca;             /* upstream: CA file; NULL: the system store */
+    const char *sni;            /* upstream: name to send and verify; NULL: the host */
+
+    /* built */
+    size_t ncerts;
+    SSL_CTX *ctx;
+    pt_tls_sni_t *sni_table;
+    uint64_t default_mask;      /* certificates the SSL_CTX carries (no or unknown SNI) */
+    unsigned char *alpn_wire;   /* ALPN list in wire format */
+    size_t alpn_wire_len;
+    pt_zone_req_t *tickets;     /* the ticket-key zone */
+    unsigned char sid_ctx[32];  /* the listener's session context (SHA-256) */
+    bool upstream;
+};
+
+/* ---- load time (tls_conf.c, in the master) ---- */
+
+/* Parse a listener's tls group into a new l->tls. Errors (unreadable
+ * files, a key that does not match its certificate, refused protocols)
+ * are recorded in cf with file:line; PT_ERROR then. */
+int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                       pt_listener_t *l);
+
+/* Custom directive setter and dumper for an upstream's `tls`: true/false or
+ * a group; field is a pt_tls_conf_t *. */
+int pt_tls_conf_upstream(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                         const pt_directive_t *d);
+void pt_tls_conf_dump(FILE *out, const void *field, const pt_directive_t *d, int indent);
+
+/* ---- session tickets (tls_ticket.c) ---- */
+
+/* Ask for the listener's ticket-key zone and install the ticket callback
+ * on tls->ctx. name identifies the listener across reloads. */
+int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
+                        const char *name);
+
+/* ---- run time (tls.c, in a worker) ---- */
+
+/* Set up and tear down per-worker state (upstream sessions and names). */
+int pt_tls_init_worker(const pt_conf_t *conf);
+void pt_tls_exit_worker(void);
+
+/* A connection was accepted on a TLS listener: run the handshake (bounded
+ * by handshake_timeout), then hand the connection to the HTTP layer with
+ * pt_request_init_conn(), or close it. */
+void pt_tls_accept(pt_conn_t *c);
+
+/* The TLS side of pt_io_recv() and pt_io_flush(): same contract. */
+ssize_t pt_tls_recv(pt_io_t *io, char *p, size_t n);
+int pt_tls_flush(pt_io_t *io);
+
+/* Send close_notify if the session is up and healthy; never waits. */
+void pt_tls_shutdown(pt_io_t *io);
+
+/* pt_tls_shutdown(), then free io->ssl (the fd is the caller's to close). */
+void pt_tls_close(pt_io_t *io);
+
+/* The upstream handshake, called by pt_upstream_connected() once TCP is up
+ * (and again on each event until done): PT_OK sets u->connected, PT_AGAIN
+ * waits, PT_ERROR (errno EPROTO) after logging why, e.g. the certificate
+ * verification error. */
+struct pt_upconn_s;
+int pt_tls_upstream_handshake(struct pt_upconn_s *u);
+
+/* OpenSSL's new-session callback of upstream contexts: keeps the session
+ * as the server's latest (installed by tls_conf.c). */
+int pt_tls_upstream_new_session(SSL *ssl, SSL_SESSION *sess);
+
+/* The client certificate of a TLS connection, verified. */
+typedef struct {
+    const char *subject;        /* RFC 2253, control and non-ASCII bytes escaped */
+    char fingerprint[65];       /* SHA-256 of the DER, lowercase hex */
+} pt_tls_peer_t;
+
+/* The connection's verified client certificate, or NULL (plain connection,
+ * no certificate, or not verified). Computed once per connection. */
+const pt_tls_peer_t *pt_tls_peer(pt_io_t *io);
+
+/* The OpenSSL error queue as one line ("reason; reason"), emptied. */
+const char *pt_tls_error_string(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * upstream.h: upstream servers as one worker sees them: choosing a server
+ * (smooth weighted round-robin), connecting, and the per-worker pools of
+ * idle keep-alive connections.
+ */
+#ifndef PT_UPSTREAM_H
+#define PT_UPSTREAM_H
+
+#include "common/pt.h"
+#include "worker/net/conn.h"
+#include "worker/core/core.h"
+
+typedef struct pt_upconn_s pt_upconn_t;
+typedef void (*pt_upconn_handler_pt)(pt_upconn_t *u);
+
+struct pt_upconn_s {
+    pt_io_t io;
+    pt_server_t *server;
+    pt_buf_t *buf;                  /* response bytes; held while busy */
+    pt_timer_t timer;
+    pt_upconn_handler_pt handler;   /* while busy: the owner's event handler */
+    void *owner;
+    unsigned nrequests;
+    bool connected;                 /* the TCP handshake completed */
+    bool reused;                    /* taken from the idle pool */
+    bool pooled;                    /* in the idle pool now */
+    pt_upconn_t *prev, *next;       /* idle pool */
+};
+
+int pt_upstream_init_worker(const pt_conf_t *conf);
+void pt_upstream_exit_worker(void);
+
+/* The next server of u by smooth weighted round-robin; after a failure
+ * on failed, the server after it. */
+pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed);
+
+/* An idle pooled connection to s (reused = true), or a new one whose
+ * connect may still be in progress (connected = false). fresh: skip the
+ * pool. NULL with errno when the connect failed at once. */
+pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh);
+
+/* Check a connect in progress once the socket is writable: PT_OK
+ * (connected; for a TLS upstream, the handshake is done too), PT_AGAIN
+ * (still waiting) or PT_ERROR (errno set). */
+int pt_upstream_connected(pt_upconn_t *u);
+
+/* Done with u: keep it in the pool for the next request when keep is true
+ * and there is room, else close it. */
+void pt_upstream_release(pt_upconn_t *u, bool keep);
+
+/* Close every idle pooled connection (the worker is retiring: nothing
+ * will reuse them, and an upstream that is this very gateway would wait
+ * on them). */
+void pt_upstream_close_idle(void);
+
+/* Idle connections across pools (tests and stats). */
+size_t pt_upstream_idle_count(void);
+
+#endif

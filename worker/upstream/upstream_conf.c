@@ -1,0 +1,177 @@
+/*
+ * upstream_conf.c: upstreams { name = { servers = [...]; ... }; }.
+ * Host names are resolved here, in the master at load or reload, so a
+ * worker never blocks on DNS.
+ */
+#include "common/pt.h"
+#include "common/conf.h"
+#include "common/sock.h"
+#include "worker/core/conf.h"
+#include "worker/tls/tls.h"
+
+#define PT_UCONF_FIELD(f)   offsetof(pt_upstream_t, f)
+#define PT_UPSTREAM_ADDRS_MAX   64      /* addresses one server name may resolve to */
+
+static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                        void *field, const pt_directive_t *d);
+
+static const pt_conf_bounds_t pt_upstream_keepalive_bounds = { 0, 100000 };
+static const pt_conf_bounds_t pt_upstream_requests_bounds = { 1, INT32_MAX };
+static const pt_conf_bounds_t pt_upstream_head_bounds = { 1024, 1024 * 1024 };
+static const pt_conf_bounds_t pt_upstream_weight_bounds = { 1, 1000 };
+
+static const pt_directive_t pt_upstream_directives[] = {
+    { "servers", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(servers), NULL, NULL,
+      pt_upstream_conf_set_servers, NULL, "the servers" },
+    { "keepalive", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(keepalive), "32",
+      &pt_upstream_keepalive_bounds, NULL, NULL, "idle connections kept per worker" },
+    { "keepalive_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM,
+      PT_UCONF_FIELD(keepalive_timeout), "\"60s\"", NULL, NULL, NULL,
+      "how long an idle upstream connection is kept" },
+    { "keepalive_requests", PT_CONF_UINT, PT_SCOPE_UPSTREAM,
+      PT_UCONF_FIELD(keepalive_requests), "10000", &pt_upstream_requests_bounds, NULL, NULL,
+      "requests per upstream connection" },
+    { "connect_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(connect_timeout),
+      "\"5s\"", &pt_conf_positive, NULL, NULL, "time to connect (504 beyond)" },
+    { "send_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(send_timeout),
+      "\"60s\"", &pt_conf_positive, NULL, NULL, "longest pause writing to the server" },
+    { "read_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(read_timeout),
+      "\"60s\"", &pt_conf_positive, NULL, NULL, "longest pause reading from the server (504 beyond)" },
+    { "max_response_header_size", PT_CONF_SIZE, PT_SCOPE_UPSTREAM,
+      PT_UCONF_FIELD(max_response_header_size), "\"32k\"", &pt_upstream_head_bounds, NULL,
+      NULL, "largest response head (502 beyond)" },
+    { "retry", PT_CONF_BOOL, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(retry), "true", NULL, NULL,
+      NULL, "retry once when a reused connection was closed" },
+    { "host", PT_CONF_STRING, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(host), NULL, NULL, NULL, NULL,
+      "Host header to send instead of the client's" },
+    { "tls", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(tls), NULL, NULL,
+      pt_tls_conf_upstream, pt_tls_conf_dump, "TLS to the servers: true or { ... }" },
+    PT_DIRECTIVE_END
+};
+
+/* Resolve one "host:port" and append its addresses to u->servers. */
+static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt_upstream_t *u,
+                                const char *name, int64_t weight, size_t *cap)
+{
+    pt_sockaddr_t addrs[PT_UPSTREAM_ADDRS_MAX];
+    size_t n;
+
+    if (pt_sock_resolve(name, addrs, PT_UPSTREAM_ADDRS_MAX, &n) != PT_OK || n == 0) {
+        pt_conf_error(cf, s, "upstream \"%s\": cannot resolve \"%s\": %s", u->name, name,
+                      pt_sock_resolve_error());
+        return PT_ERROR;
+    }
+    if (u->nservers + n > *cap) {
+        size_t ncap = (*cap ? *cap * 2 : 8) + n;
+        pt_server_t *ns = pt_arena_calloc(cf->arena, ncap * sizeof(*ns));
+        if (ns == NULL)
+            return PT_ERROR;
+        if (u->nservers)
+            memcpy(ns, u->servers, u->nservers * sizeof(*ns));
+        u->servers = ns;
+        *cap = ncap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pt_server_t *srv = &u->servers[u->nservers];
+        srv->name = name;
+        srv->addr = addrs[i];
+        srv->upstream = u;
+        srv->index = (unsigned) u->nservers;
+        srv->weight = weight;
+        u->nservers++;
+    }
+    return PT_OK;
+}
+
+static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                        void *field, const pt_directive_t *d)
+{
+    pt_upstream_t *u = (pt_upstream_t *) (void *) ((char *) field - PT_UCONF_FIELD(servers));
+    int type = config_setting_type(s);
+    size_t cap = 0;
+
+    if (type == CONFIG_TYPE_STRING)
+        return pt_upstream_conf_add(cf, s, u, pt_conf_get_string(cf, s), 1, &cap);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+        pt_conf_error(cf, s, "\"servers\" must be a list of \"host:port\" or "
+                      "{ address = \"host:port\"; weight = N; }");
+        return PT_ERROR;
+    }
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        const char *name = NULL;
+        int64_t weight = 1;
+
+        if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+            name = pt_conf_get_string(cf, e);
+        } else if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+            for (int k = 0; k < config_setting_length(e); k++) {
+                const config_setting_t *m = config_setting_get_elem(e, (unsigned) k);
+                if (strcmp(config_setting_name(m), "address") == 0) {
+                    name = pt_conf_get_string(cf, m);
+                } else if (strcmp(config_setting_name(m), "weight") == 0) {
+                    if (pt_conf_get_uint(cf, m, pt_upstream_weight_bounds.min,
+                                         pt_upstream_weight_bounds.max, &weight) != PT_OK)
+                        return PT_ERROR;
+                } else {
+                    pt_conf_error(cf, m, "unknown setting \"%s\" in a server",
+                                  config_setting_name(m));
+                    return PT_ERROR;
+                }
+            }
+            if (name == NULL)
+                pt_conf_error(cf, e, "server without \"address\"");
+        } else {
+            pt_conf_error(cf, e, "a server is \"host:port\" or a group { address = ...; }");
+        }
+        if (name == NULL || pt_upstream_conf_add(cf, e, u, name, weight, &cap) != PT_OK)
+            return PT_ERROR;
+    }
+    if (u->nservers == 0) {
+        pt_conf_error(cf, s, "upstream \"%s\" has no servers", u->name);
+        return PT_ERROR;
+    }
+    return PT_OK;
+}
+
+int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                           pt_upstream_t *u)
+{
+    pt_conf_target_t t = { pt_upstream_directives, u };
+
+    u->name = pt_arena_strndup(cf->arena, config_setting_name(s),
+                               strlen(config_setting_name(s)));
+    u->line = config_setting_source_line(s);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        pt_conf_error(cf, s, "upstream \"%s\" must be a group { servers = [...]; }", u->name);
+        return PT_ERROR;
+    }
+    pt_conf_unset(pt_upstream_directives, PT_SCOPE_UPSTREAM, u);
+    int rc = pt_conf_walk(cf, s, PT_SCOPE_UPSTREAM, &t, 1, NULL);
+    if (rc == PT_OK && u->servers == NULL) {
+        pt_conf_error(cf, s, "upstream \"%s\" needs \"servers\"", u->name);
+        rc = PT_ERROR;
+    }
+    if (pt_conf_defaults(cf, pt_upstream_directives, PT_SCOPE_UPSTREAM, u) != PT_OK)
+        rc = PT_ERROR;
+    return rc;
+}
+
+void pt_upstream_conf_dump(FILE *out, const pt_upstream_t *u, int indent)
+{
+    pt_conf_indent(out, indent);
+    fprintf(out, "%s = {\n", u->name);
+    pt_conf_indent(out, indent + 1);
+    fputs("servers = (", out);
+    for (size_t i = 0; i < u->nservers; i++) {
+        char addr[80];
+        pt_sock_ntop((const struct sockaddr *) &u->servers[i].addr.ss, addr, sizeof(addr));
+        fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 "; }", i ? ", " : " ", addr,
+                u->servers[i].weight);
+    }
+    fputs(" );\n", out);
+    pt_conf_dump(out, pt_upstream_directives, PT_SCOPE_UPSTREAM, u, indent + 1);
+    pt_conf_indent(out, indent);
+    fputs("};\n", out);
+}
