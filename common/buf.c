@@ -7,11 +7,13 @@
 static const size_t pt_buf_sizes[PT_BUF_POOLS] = { PT_BUF_SIZE, PT_BUF_LARGE };
 static pt_buf_t *pt_buf_free[PT_BUF_POOLS];
 static size_t pt_buf_nfree[PT_BUF_POOLS];
-static size_t pt_buf_max_free = 1024;
+static size_t pt_buf_low[PT_BUF_POOLS];        /* least nfree since the last trim */
+static size_t pt_buf_max_free[PT_BUF_POOLS] = { 256, 128 };
 
-void pt_buf_pool_init(size_t max_free)
+void pt_buf_pool_init(size_t max_free_bytes)
 {
-    pt_buf_max_free = max_free;
+    for (int i = 0; i < PT_BUF_POOLS; i++)
+        pt_buf_max_free[i] = max_free_bytes / PT_BUF_POOLS / pt_buf_sizes[i];
 }
 
 static int pt_buf_pool_of(size_t size)
@@ -45,7 +47,8 @@ pt_buf_t *pt_buf_get_size(size_t size)
     if (b == NULL)
         return pt_buf_alloc(size);
     pt_buf_free[i] = b->next;
-    pt_buf_nfree[i]--;
+    if (--pt_buf_nfree[i] < pt_buf_low[i])
+        pt_buf_low[i] = pt_buf_nfree[i];
     b->next = NULL;
     b->pos = b->last = b->start;
     return b;
@@ -60,13 +63,30 @@ void pt_buf_put(pt_buf_t *b)
 {
     if (b == NULL)
         return;
-    if (b->pool < 0 || pt_buf_nfree[b->pool] >= pt_buf_max_free) {
+    if (b->pool < 0 || pt_buf_nfree[b->pool] >= pt_buf_max_free[b->pool]) {
         free(b);
         return;
     }
     b->next = pt_buf_free[b->pool];
     pt_buf_free[b->pool] = b;
     pt_buf_nfree[b->pool]++;
+}
+
+size_t pt_buf_trim(void)
+{
+    size_t freed = 0;
+
+    for (int i = 0; i < PT_BUF_POOLS; i++) {
+        for (size_t n = (pt_buf_low[i] + 1) / 2; n && pt_buf_free[i]; n--) {
+            pt_buf_t *b = pt_buf_free[i];
+            pt_buf_free[i] = b->next;
+            pt_buf_nfree[i]--;
+            free(b);
+            freed += pt_buf_sizes[i];
+        }
+        pt_buf_low[i] = pt_buf_nfree[i];
+    }
+    return freed;
 }
 
 void pt_buf_compact(pt_buf_t *b)

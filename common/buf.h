@@ -23,8 +23,15 @@ struct pt_buf_s {
     int8_t pool;        /* free list it returns to, -1: freed */
 };
 
-/* Cap on buffers kept in each free list; beyond it they go back to malloc. */
-void pt_buf_pool_init(size_t max_free);
+/* Cap, in bytes, on what the free lists together keep; beyond it buffers
+ * go back to malloc. */
+void pt_buf_pool_init(size_t max_free_bytes);
+
+/* Give back to malloc half of the buffers no caller took since the last
+ * call (each list's low-water mark), so a burst's buffers drain away over
+ * a few calls while a steady load keeps its working set. Returns the bytes
+ * freed. */
+size_t pt_buf_trim(void);
 
 /* A PT_BUF_SIZE buffer, empty. NULL on OOM. */
 pt_buf_t *pt_buf_get(void);

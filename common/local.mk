@@ -13,4 +13,5 @@ libportico_a_SOURCES += \
 	common/shmtx.c common/shmtx.h \
 	common/slab.c common/slab.h \
 	common/shm.c common/shm.h
-libportico_a_SOURCES += common/conf.c common/conf.h common/buf.c common/buf.h
+libportico_a_SOURCES += common/conf.c common/conf.h common/buf.c common/buf.h \
+	common/mem.c common/mem.h

@@ -11,6 +11,7 @@
  */
 #include "common/pt.h"
 #include "common/buf.h"
+#include "common/mem.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/net/conn.h"
@@ -33,6 +34,9 @@
 #define PT_WORKER_EVENTS        512
 #define PT_WORKER_RESUME_MS     1000
 #define PT_WORKER_CTL_FDS_MAX   64
+#define PT_WORKER_TRIM_MS       1000
+#define PT_WORKER_BUF_FREE_BYTES (8u << 20)    /* pooled buffers kept, both sizes */
+#define PT_WORKER_MEM_SLACK     (4u << 20)     /* free heap kept before trimming */
 
 const pt_conf_t *pt_worker_conf;
 
@@ -40,7 +44,7 @@ static const pt_heritage_t *pt_worker_h;
 static pt_event_t *pt_worker_listen;
 static size_t pt_worker_nlisten;
 static pt_event_t pt_worker_sig_ev, pt_worker_ctl_ev;
-static pt_timer_t pt_worker_drain_timer, pt_worker_resume_timer;
+static pt_timer_t pt_worker_drain_timer, pt_worker_resume_timer, pt_worker_trim_timer;
 static bool pt_worker_paused, pt_worker_retiring, pt_worker_exit;
 static uint64_t pt_worker_id_hi, pt_worker_id_lo, pt_worker_id_seq;
 
@@ -52,6 +56,16 @@ static void pt_worker_accept_resume(void)
         pt_event_add(&pt_worker_listen[i], EPOLLIN);
     pt_worker_paused = false;
     pt_timer_del(&pt_worker_resume_timer);
+}
+
+/* Memory after a burst: buffers nobody took for a while go back to malloc,
+ * and malloc's free pages back to the system, so a flood of connections
+ * does not leave the worker at its peak size. */
+static void pt_worker_trim_tick(pt_timer_t *t)
+{
+    pt_buf_trim();
+    pt_mem_trim(PT_WORKER_MEM_SLACK);
+    pt_timer_set(t, PT_WORKER_TRIM_MS);
 }
 
 static void pt_worker_resume_tick(pt_timer_t *t)
@@ -249,8 +263,10 @@ void pt_worker_main(const pt_heritage_t *h)
         pt_log_errno(PT_LOG_EMERG, errno, "cannot start the event loop");
         exit(2);
     }
-    pt_buf_pool_init(1024);
+    pt_buf_pool_init(PT_WORKER_BUF_FREE_BYTES);
     pt_timer_prepare(&pt_worker_resume_timer, pt_worker_resume_tick, NULL);
+    pt_timer_prepare(&pt_worker_trim_timer, pt_worker_trim_tick, NULL);
+    pt_timer_set(&pt_worker_trim_timer, PT_WORKER_TRIM_MS);
     for (size_t i = 0; i < pt_nmodules; i++) {
         if (pt_modules[i]->init_worker && pt_modules[i]->init_worker(pt_worker_conf) != PT_OK) {
             pt_log(PT_LOG_EMERG, "module %s failed to start", pt_modules[i]->name);
