@@ -77,6 +77,7 @@ INTEGRATION += test/integration/test_10_reload.py
 INTEGRATION += test/integration/test_40_http_parse.py
 INTEGRATION += test/integration/test_40_http_proxy.py
 INTEGRATION += test/integration/test_40_http_route.py
+INTEGRATION += test/integration/test_40_http_path_rules.py
 INTEGRATION += test/integration/test_40_http_timeouts.py
 INTEGRATION += test/integration/test_40_http_errors.py
 INTEGRATION += test/integration/test_40_websocket.py

@@ -29,17 +29,19 @@ typedef int (*parse_fn)(pt_http_head_t *, const char *, size_t, const pt_http_li
                         size_t *);
 
 static void
-check_normalize(pt_str_t path)
+check_normalize_flags(pt_str_t path, unsigned flags)
 {
     char *a = malloc(path.len), *b = malloc(path.len);
     size_t alen, blen;
 
-    if (pt_uri_normalize(path.p, path.len, a, &alen) == PT_OK) {
+    if (pt_uri_normalize(path.p, path.len, flags, a, &alen) == PT_OK) {
         if (alen > path.len || alen == 0 || a[0] != '/')
             abort();
-        if (pt_uri_is_normal(path.p, path.len) && (alen != path.len || memcmp(a, path.p, alen)))
+        if (pt_uri_is_normal(path.p, path.len, flags)
+            && (alen != path.len || memcmp(a, path.p, alen)))
             abort();
-        if (pt_uri_normalize(a, alen, b, &blen) != PT_OK || blen != alen || memcmp(a, b, alen))
+        if (pt_uri_normalize(a, alen, flags, b, &blen) != PT_OK || blen != alen
+            || memcmp(a, b, alen))
             abort();
         for (size_t i = 0, j; i < alen; i = j) {     /* no "." or ".." segment is left */
             for (j = i + 1; j < alen && a[j] != '/'; j++)
@@ -47,12 +49,25 @@ check_normalize(pt_str_t path)
             if ((j - i == 2 && a[i + 1] == '.')
                 || (j - i == 3 && a[i + 1] == '.' && a[i + 2] == '.'))
                 abort();
+            if ((flags & PT_URI_MERGE_SLASHES) && j - i == 1 && j < alen)
+                abort();                            /* nor "//" when merging */
         }
-    } else if (pt_uri_is_normal(path.p, path.len)) {
+        if ((flags & PT_URI_DECODE_SLASHES) && pt_uri_has_escaped_slash(a, alen))
+            abort();                                /* nor an encoded slash when decoding */
+        if ((flags & PT_URI_DECODE_SLASHES) && pt_uri_hides_dot_segment(a, alen))
+            abort();
+    } else if (pt_uri_is_normal(path.p, path.len, flags)) {
         abort();
     }
     free(a);
     free(b);
+}
+
+static void
+check_normalize(pt_str_t path)
+{
+    for (unsigned flags = 0; flags < 4; flags++)
+        check_normalize_flags(path, flags);
 }
 
 static void

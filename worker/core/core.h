@@ -57,7 +57,11 @@ typedef struct {
     int64_t max_header_size;
     int64_t max_header_count;
     int64_t backlog;
+    int merge_slashes;          /* "//" is "/" for routing and forwarding */
+    int escaped_slashes;        /* PT_SLASHES_*: what %2F and %5C in a path do */
 } pt_listen_conf_t;
+
+enum { PT_SLASHES_REFUSE = 0, PT_SLASHES_KEEP, PT_SLASHES_DECODE };
 
 struct pt_listener_s {
     const char *name;

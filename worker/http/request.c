@@ -295,18 +295,37 @@ static int pt_request_prepare(pt_request_t *r)
          * servers and would walk past a prefix rule there. */
         r->error_detail = "invalid character in the path";
         return 400;
-    } else if (pt_uri_is_normal(h->path.p, h->path.len)) {
-        r->path = h->path;
     } else {
-        char *out = pt_arena_alloc(r->arena, h->path.len + 1);
-        size_t len;
-        if (out == NULL)
-            return 500;
-        if (pt_uri_normalize(h->path.p, h->path.len, out, &len) != PT_OK) {
-            r->error_detail = "invalid percent-encoding in the path";
+        const pt_listen_conf_t *lc = &r->listener->c;
+        unsigned flags = lc->merge_slashes == 1 ? PT_URI_MERGE_SLASHES : 0;
+        if (lc->escaped_slashes != PT_SLASHES_KEEP && memchr(h->path.p, '%', h->path.len)
+            && pt_uri_has_escaped_slash(h->path.p, h->path.len)) {
+            /* An encoded slash is a separator to many servers: routed as a
+             * letter it would walk "/api/..%2Fadmin" out of "/api/". */
+            if (lc->escaped_slashes == PT_SLASHES_REFUSE) {
+                r->error_detail = "encoded slash (%2F or %5C) in the path";
+                return 400;
+            }
+            flags |= PT_URI_DECODE_SLASHES;
+        }
+        if (pt_uri_is_normal(h->path.p, h->path.len, flags)) {
+            r->path = h->path;
+        } else {
+            char *out = pt_arena_alloc(r->arena, h->path.len + 1);
+            size_t len;
+            if (out == NULL)
+                return 500;
+            if (pt_uri_normalize(h->path.p, h->path.len, flags, out, &len) != PT_OK) {
+                r->error_detail = "invalid percent-encoding in the path";
+                return 400;
+            }
+            r->path = (pt_str_t) { out, len };
+        }
+        if (lc->escaped_slashes == PT_SLASHES_KEEP && r->path.p != h->path.p
+            && pt_uri_hides_dot_segment(r->path.p, r->path.len)) {
+            r->error_detail = "an encoded slash hides a dot-segment in the path";
             return 400;
         }
-        r->path = (pt_str_t) { out, len };
     }
     r->upstream_path = r->path;
     return PT_OK;

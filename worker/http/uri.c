@@ -3,8 +3,9 @@
  *
  * The router matches on the normalised path and the proxy forwards it, so both see the
  * same resource: "/api/%2e%2e/admin" cannot slip past a "/api/" prefix rule to reach
- * "/admin" upstream. What may change the meaning of a path is left alone: "%2F" stays
- * encoded and "//" is kept, as an upstream may treat either as significant.
+ * "/admin" upstream. What may change the meaning of a path is the caller's choice (a
+ * listener's merge_slashes and escaped_slashes): "//" merged or kept, "%2F" and "%5C"
+ * decoded into separators or kept encoded.
  */
 #include "common/pt.h"
 
@@ -47,70 +48,124 @@ pt_uri_hexval(unsigned c)
 }
 
 int
-pt_uri_normalize(const char *in, size_t n, char *out, size_t *outlen)
+pt_uri_normalize(const char *in, size_t n, unsigned flags, char *out, size_t *outlen)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *) in;
-    size_t i = 0, w = 0, seg;
+    size_t i = 1, w = 1, seg = 0;
 
     if (n == 0 || p[0] != '/')
         return PT_ERROR;
-
+    out[0] = '/';
     /* One pass: copy a segment decoded, then look at what was written. w <= i always, so
-     * out may be in itself. */
-    while (i < n) {
-        seg = w;
-        out[w++] = '/';
-        for (i++; i < n && p[i] != '/'; i++) {
+     * out may be in itself. A segment ends at "/", at the end, and (PT_URI_DECODE_SLASHES)
+     * at "%2F" or "%5C". */
+    for (;;) {
+        bool end = i == n, slash = false;
+        if (!end) {
             unsigned c = p[i], v;
-
-            if (c != '%') {
+            if (c == '/') {
+                slash = true;
+                i++;
+            } else if (c != '%') {
                 out[w++] = (char) c;
-                continue;
-            }
-            if (n - i < 3 || !(pt_uri_class[p[i + 1]] & PT_URI_HEX)
-                || !(pt_uri_class[p[i + 2]] & PT_URI_HEX))
-                return PT_ERROR;
-            v = pt_uri_hexval(p[i + 1]) << 4 | pt_uri_hexval(p[i + 2]);
-            if (v == 0)
-                return PT_ERROR;
-            if (pt_uri_class[v] & PT_URI_UNRESERVED) {
-                out[w++] = (char) v;
+                i++;
             } else {
-                out[w++] = '%';
-                out[w++] = hex[v >> 4];
-                out[w++] = hex[v & 15];
+                if (n - i < 3 || !(pt_uri_class[p[i + 1]] & PT_URI_HEX)
+                    || !(pt_uri_class[p[i + 2]] & PT_URI_HEX))
+                    return PT_ERROR;
+                v = pt_uri_hexval(p[i + 1]) << 4 | pt_uri_hexval(p[i + 2]);
+                if (v == 0)
+                    return PT_ERROR;
+                i += 3;
+                if ((v == '/' || v == '\\') && (flags & PT_URI_DECODE_SLASHES)) {
+                    slash = true;
+                } else if (pt_uri_class[v] & PT_URI_UNRESERVED) {
+                    out[w++] = (char) v;
+                } else {
+                    out[w++] = '%';
+                    out[w++] = hex[v >> 4];
+                    out[w++] = hex[v & 15];
+                }
             }
-            i += 2;
+            if (!slash)
+                continue;
         }
-
         /* RFC 3986 §5.2.4: "." goes, ".." takes the segment before it along. A path that
-         * ends in either keeps its trailing slash ("/a/b/.." is "/a/"). */
+         * ends in either keeps its trailing slash ("/a/b/.." is "/a/"). An empty segment
+         * before another is dropped when merging ("//a" is "/a", "/a/" stays). */
         if (w - seg == 2 && out[seg + 1] == '.') {
             w = seg;
+            if (end)
+                out[w++] = '/';
         } else if (w - seg == 3 && out[seg + 1] == '.' && out[seg + 2] == '.') {
             w = seg;
             while (w > 0 && out[--w] != '/')
                 ;
-        } else {
-            continue;
+            if (end)
+                out[w++] = '/';
+        } else if (w - seg == 1 && slash && (flags & PT_URI_MERGE_SLASHES)) {
+            w = seg;
         }
-        if (i == n)
-            out[w++] = '/';
+        if (end)
+            break;
+        seg = w;
+        out[w++] = '/';
     }
     *outlen = w;
     return PT_OK;
 }
 
+/* "%2F" or "%5C" (any case) at p, with at least 3 bytes there. */
+static bool
+pt_uri_is_escaped_slash(const char *p)
+{
+    return p[0] == '%' && ((p[1] == '2' && (p[2] | 0x20) == 'f')
+                           || (p[1] == '5' && (p[2] | 0x20) == 'c'));
+}
+
 bool
-pt_uri_is_normal(const char *in, size_t n)
+pt_uri_has_escaped_slash(const char *in, size_t n)
+{
+    for (const char *p = in, *end = in + n; (p = memchr(p, '%', (size_t) (end - p))) != NULL;
+         p++)
+        if (end - p >= 3 && pt_uri_is_escaped_slash(p))
+            return true;
+    return false;
+}
+
+bool
+pt_uri_hides_dot_segment(const char *in, size_t n)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i <= n; i++) {
+        bool cut = i == n || in[i] == '/';
+        size_t skip = 1;
+        if (!cut && i + 3 <= n && pt_uri_is_escaped_slash(in + i)) {
+            cut = true;
+            skip = 3;
+        }
+        if (!cut)
+            continue;
+        size_t len = i - start;
+        if ((len == 1 && in[start] == '.') || (len == 2 && in[start] == '.' && in[start + 1] == '.'))
+            return true;
+        start = i + skip;
+        i += skip - 1;
+    }
+    return false;
+}
+
+bool
+pt_uri_is_normal(const char *in, size_t n, unsigned flags)
 {
     const char *p = in, *end = in + n;
 
     if (n == 0 || in[0] != '/' || memchr(in, '%', n) != NULL)
         return false;
     while ((p = memchr(p, '/', (size_t) (end - p))) != NULL) {
-        if (++p < end && *p == '.')
+        if (++p < end && (*p == '.' || (*p == '/' && (flags & PT_URI_MERGE_SLASHES))))
             return false;
     }
     return true;

@@ -7,24 +7,37 @@
 #ifndef PT_URI_H
 #define PT_URI_H
 
+#define PT_URI_MERGE_SLASHES    0x01    /* "//" is "/" */
+#define PT_URI_DECODE_SLASHES   0x02    /* %2F and %5C are "/" (separators) */
+
 /* Normalise an origin-form path (no query) for routing and forwarding, RFC 3986: decode %XX
  * that encode unreserved characters (ALPHA DIGIT "-" "." "_" "~"), uppercase the hex digits
  * of the remaining %XX, then remove dot-segments (RFC 3986 §5.2.4, so "/a/../b" -> "/b",
- * "/.." -> "/", "/api/%2e%2e/admin" -> "/admin"). Does NOT merge "//" and does not decode
- * %2F. Invalid percent-encoding ("%", "%G1", "%0") -> PT_ERROR; %00 -> PT_ERROR; the input
+ * "/.." -> "/", "/api/%2e%2e/admin" -> "/admin"). flags: PT_URI_MERGE_SLASHES drops empty
+ * segments ("//a" -> "/a"); PT_URI_DECODE_SLASHES makes %2F and %5C separators before the
+ * dot-segments go ("/api/..%2Fadmin" -> "/admin"); without it they stay encoded.
+ * Invalid percent-encoding ("%", "%G1", "%0") -> PT_ERROR; %00 -> PT_ERROR; the input
  * must start with "/". out has room for at least n bytes and may be in itself (the output
  * never runs ahead of the input); *outlen receives the length. Returns PT_OK or PT_ERROR
  * (then *outlen and out hold nothing useful). */
-int pt_uri_normalize(const char *in, size_t n, char *out, size_t *outlen);
+int pt_uri_normalize(const char *in, size_t n, unsigned flags, char *out, size_t *outlen);
+
+/* Whether the path holds %2F or %5C (either case). */
+bool pt_uri_has_escaped_slash(const char *in, size_t n);
+
+/* Whether a normalised path, read with %2F and %5C as separators, has a "." or ".."
+ * segment: one that would climb out of where the path was routed once an upstream
+ * decodes the slash ("/api/..%2Fadmin"). */
+bool pt_uri_hides_dot_segment(const char *in, size_t n);
 
 /* Whether every byte of the path is one RFC 3986 allows there (pchar and
  * "/"): no backslash, quote, "<", ">", "^", "`", "{", "|", "}", "[" or "]". */
 bool pt_uri_path_valid(const char *in, size_t n);
 
-/* Cheap check whether pt_uri_normalize would change anything (no '%' and no "/." sequence):
- * lets the hot path skip the copy. May say false for a path that is already normal
- * ("/.well-known"), never true for one that is not. */
-bool pt_uri_is_normal(const char *in, size_t n);
+/* Cheap check whether pt_uri_normalize(flags) would change anything (no '%', no "/."
+ * sequence and, when merging, no "//"): lets the hot path skip the copy. May say false
+ * for a path that is already normal ("/.well-known"), never true for one that is not. */
+bool pt_uri_is_normal(const char *in, size_t n, unsigned flags);
 
 #define PT_URI_NEED_HOST    0x01    /* an empty host is invalid */
 #define PT_URI_NEED_PORT    0x02    /* ":" port is required and must not be empty */

@@ -15,6 +15,10 @@ static const pt_conf_bounds_t pt_listen_head_bounds = { 1024, 1024 * 1024 };
 static const pt_conf_bounds_t pt_listen_count_bounds = { 8, 10000 };
 static const pt_conf_bounds_t pt_listen_backlog_bounds = { 1, 65535 };
 static const pt_conf_bounds_t pt_listen_requests_bounds = { 1, INT32_MAX };
+static const pt_conf_enum_t pt_listen_slash_modes[] = {
+    { "refuse", PT_SLASHES_REFUSE }, { "keep", PT_SLASHES_KEEP },
+    { "decode", PT_SLASHES_DECODE }, { NULL, 0 }
+};
 
 const pt_directive_t pt_listen_directives[] = {
     { "header_timeout", PT_CONF_DURATION, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
@@ -46,6 +50,12 @@ const pt_directive_t pt_listen_directives[] = {
       "most header fields (431 beyond)" },
     { "backlog", PT_CONF_UINT, PT_SCOPE_MAIN | PT_SCOPE_LISTEN, PT_LCONF_FIELD(backlog),
       "511", &pt_listen_backlog_bounds, NULL, NULL, "listen queue length" },
+    { "merge_slashes", PT_CONF_BOOL, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
+      PT_LCONF_FIELD(merge_slashes), "true", NULL, NULL, NULL,
+      "route and forward \"//\" in a path as \"/\"" },
+    { "escaped_slashes", PT_CONF_ENUM, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
+      PT_LCONF_FIELD(escaped_slashes), "\"refuse\"", pt_listen_slash_modes, NULL, NULL,
+      "%2F and %5C in a path: refuse (400), keep, or decode into separators" },
     PT_DIRECTIVE_END
 };
 

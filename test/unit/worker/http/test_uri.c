@@ -103,7 +103,7 @@ test_normalize(void)
 
         memset(out, 'X', sizeof(out));
         n = 0;
-        rc = pt_uri_normalize(in, strlen(in), out, &n);
+        rc = pt_uri_normalize(in, strlen(in), 0, out, &n);
         ok(rc == PT_OK && n == strlen(norm_good[i].want) && memcmp(out, norm_good[i].want, n) == 0
            && n <= strlen(in), "normalize %s -> %s", in, norm_good[i].want);
         if (rc != PT_OK || n != strlen(norm_good[i].want))
@@ -111,17 +111,63 @@ test_normalize(void)
 
         /* In place gives the same. */
         snprintf(out, sizeof(out), "%s", in);
-        rc = pt_uri_normalize(out, strlen(in), out, &n);
+        rc = pt_uri_normalize(out, strlen(in), 0, out, &n);
         ok(rc == PT_OK && n == strlen(norm_good[i].want)
            && memcmp(out, norm_good[i].want, n) == 0, "normalize %s in place", in);
     }
     for (size_t i = 0; i < pt_countof(norm_bad); i++) {
         const char *in = norm_bad[i];
 
-        is(pt_uri_normalize(in, strlen(in), out, &n), PT_ERROR, "normalize refuses \"%s\"", in);
+        is(pt_uri_normalize(in, strlen(in), 0, out, &n), PT_ERROR, "normalize refuses \"%s\"", in);
     }
     /* A length that stops before a valid %XX makes it invalid. */
-    is(pt_uri_normalize("/%41", 3, out, &n), PT_ERROR, "%%XX cut by the length");
+    is(pt_uri_normalize("/%41", 3, 0, out, &n), PT_ERROR, "%%XX cut by the length");
+}
+
+/* merge_slashes and escaped_slashes = "decode" (issue 10): "//admin" and
+ * "/api/..%2Fadmin" must not route past an "/admin/" rule. */
+static const struct { const char *in; unsigned flags; const char *want; } norm_flags[] = {
+    { "//admin/secret", PT_URI_MERGE_SLASHES, "/admin/secret" },
+    { "///admin//x//", PT_URI_MERGE_SLASHES, "/admin/x/" },
+    { "/a/", PT_URI_MERGE_SLASHES, "/a/" },
+    { "//", PT_URI_MERGE_SLASHES, "/" },
+    { "/a/.//b", PT_URI_MERGE_SLASHES, "/a/b" },
+    { "/..//a", PT_URI_MERGE_SLASHES, "/a" },
+    { "//a", 0, "//a" },
+    { "/admin%2fsecret", PT_URI_DECODE_SLASHES, "/admin/secret" },
+    { "/api/..%2Fadmin", PT_URI_DECODE_SLASHES, "/admin" },
+    { "/api/..%5cadmin", PT_URI_DECODE_SLASHES, "/admin" },
+    { "/api/%2e%2e%2F%2e%2e%2Fadmin", PT_URI_DECODE_SLASHES, "/admin" },
+    { "/a%2F%2Fb", PT_URI_DECODE_SLASHES | PT_URI_MERGE_SLASHES, "/a/b" },
+    { "/a%2F%2Fb", PT_URI_DECODE_SLASHES, "/a//b" },
+    { "/api/..%2Fadmin", PT_URI_MERGE_SLASHES, "/api/..%2Fadmin" },
+};
+
+static void
+test_normalize_flags(void)
+{
+    char out[256];
+    size_t n;
+
+    for (size_t i = 0; i < pt_countof(norm_flags); i++) {
+        const char *in = norm_flags[i].in;
+        int rc = pt_uri_normalize(in, strlen(in), norm_flags[i].flags, out, &n);
+        ok(rc == PT_OK && n == strlen(norm_flags[i].want) && memcmp(out, norm_flags[i].want, n) == 0,
+           "normalize %s (flags %u) -> %s", in, norm_flags[i].flags, norm_flags[i].want);
+        if (rc != PT_OK || n != strlen(norm_flags[i].want))
+            diag("rc %d, got \"%.*s\"", rc, (int) n, out);
+    }
+    ok(!pt_uri_is_normal("/a//b", 4, PT_URI_MERGE_SLASHES), "\"//\" is not normal when merging");
+    ok(pt_uri_is_normal("/a//b", 4, 0), "but is when not");
+    ok(pt_uri_has_escaped_slash("/a%2fb", 6), "%%2f is an escaped slash");
+    ok(pt_uri_has_escaped_slash("/a%5C", 5), "%%5C is an escaped slash");
+    ok(!pt_uri_has_escaped_slash("/a%2", 4), "a cut %%2 is not");
+    ok(!pt_uri_has_escaped_slash("/a%25f", 6), "%%25 is not");
+    ok(pt_uri_hides_dot_segment("/api/..%2Fadmin", 15), "\"..%%2F\" hides a dot-segment");
+    ok(pt_uri_hides_dot_segment("/api%2F..", 9), "so does \"%%2F..\" at the end");
+    ok(pt_uri_hides_dot_segment("/a%5C.%5Cb", 10), "and \"%%5C.%%5C\"");
+    ok(!pt_uri_hides_dot_segment("/a%2F...%2Fb", 12), "\"...\" is a name");
+    ok(!pt_uri_hides_dot_segment("/a%2Fb", 6), "a plain encoded slash hides nothing");
 }
 
 static void
@@ -155,7 +201,7 @@ test_is_normal(void)
     uint32_t seed = 12345;
 
     for (size_t i = 0; i < pt_countof(cases); i++)
-        is(pt_uri_is_normal(cases[i].in, strlen(cases[i].in)), cases[i].want,
+        is(pt_uri_is_normal(cases[i].in, strlen(cases[i].in), 0), cases[i].want,
            "is_normal \"%s\"", cases[i].in);
 
     /* Whenever the cheap check says normal, normalising must change nothing. */
@@ -167,10 +213,13 @@ test_is_normal(void)
             seed = seed * 1103515245u + 12345u;
             in[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
         }
-        if (pt_uri_is_normal(in, n))
-            all &= pt_uri_normalize(in, n, out, &m) == PT_OK && m == n && !memcmp(in, out, n);
-        else if (pt_uri_normalize(in, n, out, &m) == PT_OK)
-            all &= m <= n && out[0] == '/';
+        for (unsigned flags = 0; flags < 4; flags++) {
+            if (pt_uri_is_normal(in, n, flags))
+                all &= pt_uri_normalize(in, n, flags, out, &m) == PT_OK && m == n
+                       && !memcmp(in, out, n);
+            else if (pt_uri_normalize(in, n, flags, out, &m) == PT_OK)
+                all &= m <= n && out[0] == '/';
+        }
     }
     ok(all, "is_normal never says normal for a path that normalising changes");
 }
@@ -200,6 +249,7 @@ int
 main(void)
 {
     test_normalize();
+    test_normalize_flags();
     test_path_valid();
     test_is_normal();
     test_authority();
