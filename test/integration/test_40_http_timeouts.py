@@ -260,3 +260,104 @@ def test_worker_connections_cap(portico):
     for s in idle[3:]:
         s.close()
     be.close()
+
+
+# ---- minimum data rates (issue 10) ------------------------------------------
+
+def trickle(sock, data, gap, stop_after):
+    """Send data a byte at a time, gap seconds apart, until the peer answers
+    or stop_after seconds pass; returns the seconds it took."""
+    t0 = time.monotonic()
+    sock.settimeout(gap)
+    for b in data:
+        if time.monotonic() - t0 > stop_after:
+            break
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            break
+        try:
+            if sock.recv(1, socket.MSG_PEEK):
+                break
+        except socket.timeout:
+            pass
+    return time.monotonic() - t0
+
+
+def test_body_min_rate_cuts_a_trickling_body(portico):
+    """Every gap (0.1 s) is far under body_timeout; the rate (10 B/s) is not."""
+    port = start(portico, listen='body_timeout = "5s"; body_min_rate = "100"; '
+                                 'min_rate_window = "1s";')
+    with connect(port) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        elapsed = trickle(s, b"x" * 100, 0.1, 6)
+        resp = read_response(Reader(s, 5))
+    assert resp.status == 408, resp
+    assert "too slowly" in resp.json()["detail"]
+    assert resp.header("connection") == "close"
+    assert elapsed < 4, elapsed
+
+
+def test_body_min_rate_cuts_a_trickling_proxied_body(portico):
+    seen = []
+
+    def script(sock):
+        reader = Reader(sock, 10)
+        reader.read_until(b"\r\n\r\n")
+        sock.settimeout(10)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        seen.append("closed")
+
+    be = RawBackend(script)
+    port = start(portico, be.port, listen='body_timeout = "5s"; body_min_rate = "100"; '
+                                          'min_rate_window = "1s";')
+    with connect(port) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        elapsed = trickle(s, b"x" * 100, 0.1, 6)
+        resp = read_response(Reader(s, 5))
+    assert resp.status == 408 and elapsed < 4, (resp, elapsed)
+    wait_for(lambda: seen, 5, what="the upstream connection to be closed")
+    be.close()
+
+
+def test_body_min_rate_does_not_count_a_slow_upstream(portico):
+    """The upstream reads nothing for 2.5 s while the client has sent all of
+    it can of a 24 MB body: the gateway held the body back, the client did
+    not."""
+    body = b"y" * (24 << 20)     # more than the socket buffers on the way hold
+    got = []
+
+    def script(sock):
+        time.sleep(2.5)
+        reader = Reader(sock, 10)
+        head = reader.read_until(b"\r\n\r\n")
+        got.append(len(reader.read_exact(len(body))))
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    be = RawBackend(script)
+    port = free_ports(1)[0]
+    portico(CONF.replace('proxy = "b";', 'proxy = "b"; client_max_body_size = "64m";')
+            % dict(port=port, be=be.port, main="", upstream="",
+                   listen='body_min_rate = "8M"; min_rate_window = "1s";'), ports=[port])
+    with connect(port) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body))
+        s.sendall(body)
+        resp = read_response(Reader(s, 10))
+    assert resp.status == 200, resp
+    assert got == [len(body)]
+    be.close()
+
+
+def test_header_min_rate_cuts_a_trickling_head(portico):
+    port = start(portico, listen='header_timeout = "20s"; header_min_rate = "100"; '
+                                 'min_rate_window = "1s";')
+    with connect(port) as s:
+        elapsed = trickle(s, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"z" * 200, 0.1, 10)
+        resp = read_response(Reader(s, 5))
+    assert resp.status == 408, resp
+    assert "too slowly" in resp.json()["detail"]
+    assert elapsed < 4, elapsed

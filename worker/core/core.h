@@ -59,6 +59,9 @@ typedef struct {
     int64_t backlog;
     int merge_slashes;          /* "//" is "/" for routing and forwarding */
     int escaped_slashes;        /* PT_SLASHES_*: what %2F and %5C in a path do */
+    int64_t header_min_rate;    /* bytes/s a head must arrive at; 0: no floor */
+    int64_t body_min_rate;      /* bytes/s of the time spent waiting for a body */
+    pt_msec_t min_rate_window;  /* how long a rate is measured over */
 } pt_listen_conf_t;
 
 enum { PT_SLASHES_REFUSE = 0, PT_SLASHES_KEEP, PT_SLASHES_DECODE };

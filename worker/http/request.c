@@ -158,6 +158,22 @@ static int pt_request_grow_rbuf(pt_conn_t *c)
     return PT_OK;
 }
 
+/* header_min_rate: the head's bytes over the time since its first byte,
+ * once a window has passed (heads are short; no window slides). */
+static bool pt_request_head_slow(pt_request_t *r, size_t n)
+{
+    const pt_listen_conf_t *lc = &r->listener->c;
+
+    if (lc->header_min_rate <= 0)
+        return false;
+    if (r->rate_bytes == 0)
+        r->rate_since = pt_clock_now;
+    r->rate_bytes += n;
+    pt_msec_t spent = pt_clock_now - r->rate_since;
+    return spent >= lc->min_rate_window
+           && r->rate_bytes * 1000 < (uint64_t) lc->header_min_rate * (uint64_t) spent;
+}
+
 static void pt_request_read_handler(pt_conn_t *c)
 {
     pt_request_t *r = c->req;
@@ -172,6 +188,7 @@ static void pt_request_read_handler(pt_conn_t *c)
     }
     for (;;) {
         bool got = false;
+        size_t got_n = 0;
         if (c->rbuf == NULL) {
             if (!(c->io.flags & PT_IO_READABLE))
                 return;
@@ -196,6 +213,7 @@ static void pt_request_read_handler(pt_conn_t *c)
                     pt_timer_set(&c->timer, c->listener->c.header_timeout);
                 b->last += n;
                 got = true;
+                got_n = (size_t) n;
             }
         }
         if (pt_buf_len(b) == 0) {
@@ -213,6 +231,10 @@ static void pt_request_read_handler(pt_conn_t *c)
                 return;
             }
             c->req = r;
+        }
+        if (got && pt_request_head_slow(r, got_n)) {
+            pt_request_reject(r, 408, "request head sent too slowly");
+            return;
         }
         if (!got && r->head_scanned)
             return;
@@ -344,6 +366,7 @@ static void pt_request_start(pt_request_t *r)
     r->start = pt_clock_now;
     r->sent_base = c->io.sent;
     r->start_wall_ms = pt_clock_wall_ms();
+    r->rate_bytes = 0;              /* the head's count; the body's begins */
     r->head_only = r->head.method_id == PT_METHOD_HEAD;
     r->keepalive = r->head.version_minor >= 1 ? !(r->head.conn & PT_HTTP_CONN_CLOSE)
                                               : (r->head.conn & PT_HTTP_CONN_KEEPALIVE) != 0;
@@ -434,6 +457,29 @@ void pt_request_resume(pt_request_t *r)
 
 /* ---- request bodies ---------------------------------------------------- */
 
+/* body_min_rate: bytes over the time spent waiting for them, so that a
+ * body the gateway itself holds back (a slow upstream, a full pipe) never
+ * counts against the client. Measured in windows of min_rate_window of
+ * waiting. */
+static bool pt_request_body_slow(pt_request_t *r, size_t n)
+{
+    const pt_listen_conf_t *lc = &r->listener->c;
+
+    if (lc->body_min_rate <= 0)
+        return false;
+    if (r->rate_waiting) {
+        r->rate_waited += pt_clock_now - r->rate_since;
+        r->rate_waiting = false;
+    }
+    r->rate_bytes += n;
+    if (r->rate_waited < lc->min_rate_window)
+        return false;
+    bool slow = r->rate_bytes * 1000 < (uint64_t) lc->body_min_rate * (uint64_t) r->rate_waited;
+    r->rate_waited = 0;
+    r->rate_bytes = 0;
+    return slow;
+}
+
 int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data)
 {
     pt_conn_t *c = r->conn;
@@ -449,14 +495,24 @@ int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data)
             if (pt_buf_room(b) == 0)
                 return 500;
             ssize_t n = pt_io_recv(&c->io, b->last, pt_buf_room(b));
-            if (n == PT_AGAIN)
+            if (n == PT_AGAIN) {
+                if (!r->rate_waiting) {
+                    r->rate_waiting = true;
+                    r->rate_since = pt_clock_now;
+                }
                 return PT_AGAIN;
+            }
             if (n <= 0) {
                 r->keepalive = false;
                 r->error_detail = "client closed the connection during the request body";
                 return 400;
             }
             b->last += n;
+            if (pt_request_body_slow(r, (size_t) n)) {
+                r->keepalive = false;
+                r->error_detail = "request body sent too slowly";
+                return 408;
+            }
             continue;
         }
         if (r->body_kind == PT_BODY_LENGTH) {

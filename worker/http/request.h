@@ -57,6 +57,11 @@ struct pt_request_s {
     pt_chunked_t chunked;
     void *body_reader;              /* pt_request_read_body's state */
     size_t head_scanned;            /* the parser's resume offset */
+    /* minimum data rates: bytes over the time spent waiting for them */
+    pt_msec_t rate_since;           /* head: its first byte; body: when waiting began */
+    pt_msec_t rate_waited;          /* body: ms spent waiting in this window */
+    uint64_t rate_bytes;            /* bytes in this window */
+    bool rate_waiting;              /* body: the socket ran dry, waiting for the client */
 
     bool keepalive;                 /* the connection may serve another request */
     bool head_only;                 /* HEAD: never a body */

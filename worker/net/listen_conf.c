@@ -56,6 +56,15 @@ const pt_directive_t pt_listen_directives[] = {
     { "escaped_slashes", PT_CONF_ENUM, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
       PT_LCONF_FIELD(escaped_slashes), "\"refuse\"", pt_listen_slash_modes, NULL, NULL,
       "%2F and %5C in a path: refuse (400), keep, or decode into separators" },
+    { "header_min_rate", PT_CONF_SIZE, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
+      PT_LCONF_FIELD(header_min_rate), "\"0\"", NULL, NULL, NULL,
+      "bytes per second a request head must arrive at (408 below); 0: no floor" },
+    { "body_min_rate", PT_CONF_SIZE, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
+      PT_LCONF_FIELD(body_min_rate), "\"500\"", NULL, NULL, NULL,
+      "bytes per second of waiting a request body must arrive at (408 below); 0: no floor" },
+    { "min_rate_window", PT_CONF_DURATION, PT_SCOPE_MAIN | PT_SCOPE_LISTEN,
+      PT_LCONF_FIELD(min_rate_window), "\"10s\"", &pt_conf_positive, NULL, NULL,
+      "the time over which header_min_rate and body_min_rate are measured" },
     PT_DIRECTIVE_END
 };
 
