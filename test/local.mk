@@ -41,6 +41,9 @@ UNIT_COMMON += test/unit/common/test_conf
 test_unit_common_test_conf_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
+UNIT_WORKER += test/unit/worker/core/test_phase
+test_unit_worker_core_test_phase_SOURCES = test/unit/worker/core/test_phase.c worker/core/phase.c
+test_unit_worker_core_test_phase_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/http/test_http_parse
 test_unit_worker_http_test_http_parse_SOURCES = test/unit/worker/http/test_http_parse.c \
 	worker/http/http_parse.c worker/http/http_names.c worker/http/http_semantics.c worker/http/uri.c
