@@ -44,6 +44,8 @@ UNIT_WORKER =
 UNIT_WORKER += test/unit/worker/core/test_phase
 test_unit_worker_core_test_phase_SOURCES = test/unit/worker/core/test_phase.c worker/core/phase.c
 test_unit_worker_core_test_phase_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/core/test_consumer
+test_unit_worker_core_test_consumer_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/http/test_http_parse
 test_unit_worker_http_test_http_parse_SOURCES = test/unit/worker/http/test_http_parse.c \
 	worker/http/http_parse.c worker/http/http_names.c worker/http/http_semantics.c worker/http/uri.c
