@@ -49,4 +49,6 @@ libportico_a_SOURCES += \
 	worker/mod/content/mod_echo.c \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/log/mod_accesslog.c
+# the copy-me module: compiled, so it keeps up with module.h, but not listed
+libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -235,7 +235,7 @@ static void test_again(void)
     on(e, PT_PHASE_LIMIT, D, D);
     is(run(), PT_AGAIN, "a handler suspends");
     is_str(trace, "a0 R b1 s1", "nothing after it ran");
-    ok(eng.entries[req.phase_index].module == &s->m, "the resume index is on the suspended handler");
+    ok(eng.entries[req.phase_index].module == &s->m, "the resume index is on the suspended one");
     is(resume(), PT_DONE, "resumed through content");
     is_str(trace, "s1 e1 e3 C X", "resume re-enters that handler, then the rest");
     is(a->runs[PT_PHASE_POST_READ], 1, "post-read ran once");
