@@ -41,6 +41,11 @@ UNIT_COMMON += test/unit/common/test_conf
 test_unit_common_test_conf_LDADD = $(unit_ldadd)
 # --- unit tests: worker/ ---
 UNIT_WORKER =
+UNIT_WORKER += test/unit/worker/core/test_phase
+test_unit_worker_core_test_phase_SOURCES = test/unit/worker/core/test_phase.c worker/core/phase.c
+test_unit_worker_core_test_phase_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/core/test_consumer
+test_unit_worker_core_test_consumer_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/http/test_http_parse
 test_unit_worker_http_test_http_parse_SOURCES = test/unit/worker/http/test_http_parse.c \
 	worker/http/http_parse.c worker/http/http_names.c worker/http/http_semantics.c worker/http/uri.c
@@ -57,6 +62,8 @@ test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_ca
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni
 test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
+test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

@@ -9,6 +9,8 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c
+# the phase engine and the consumer (who is asking) that its phases set
+libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c
@@ -47,4 +49,6 @@ libportico_a_SOURCES += \
 	worker/mod/content/mod_echo.c \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/log/mod_accesslog.c
+# the copy-me module: compiled, so it keeps up with module.h, but not listed
+libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

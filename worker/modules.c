@@ -4,6 +4,7 @@
  */
 #include "common/pt.h"
 #include "worker/core/module.h"
+#include "worker/core/phase.h"
 
 extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;
@@ -27,4 +28,6 @@ void pt_module_setup(void)
     for (pt_nmodules = 0; pt_modules[pt_nmodules]; pt_nmodules++)
         ((pt_module_t *) pt_modules[pt_nmodules])->index = (unsigned) pt_nmodules;
     PT_ASSERT(pt_nmodules <= PT_MODULES_MAX);
+    /* Before fork: every worker inherits the same flat handler arrays. */
+    pt_phase_build(&pt_phase_engine, pt_modules);
 }

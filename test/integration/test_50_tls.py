@@ -559,6 +559,8 @@ def test_https_redirect_and_hsts(portico, pki):
     r = tls_request(ports[0], client_ctx(pki), sni="default.test", path="/a/b?x=1")
     assert r.resp.status == 200
     assert r.resp.header("Strict-Transport-Security") == "max-age=63072000; includeSubDomains"
+    # Once: the access phase runs once per request.
+    assert len(r.resp.header_all("Strict-Transport-Security")) == 1
     r = tls_request(ports[0], client_ctx(pki), path="/nothing-here", method="GET")
     assert r.resp.status == 200
 

@@ -8,11 +8,23 @@
  * and what it does per request: phase handlers, or a content handler that
  * a route selects (init_route claims the route by setting route->handler).
  *
- * Phase handlers return PT_OK (done with this phase), PT_DECLINED (next
- * handler), PT_AGAIN (suspended; the module resumes the request later with
- * pt_request_resume()), PT_DONE (the module answered the request itself,
- * e.g. a redirect) or an HTTP status >= 400 to finish the request through
- * the error renderer.
+ * Phase handlers run in the order of the phases below and, within a
+ * phase, in the order of worker/modules.c. A handler returns:
+ *
+ *   PT_OK        done with this phase: the phase's remaining handlers are
+ *                skipped, the next phase starts;
+ *   PT_DECLINED  not mine: the next handler of this phase runs;
+ *   PT_AGAIN     suspended: the module later calls pt_request_resume(r),
+ *                which re-enters this same handler (never an earlier one,
+ *                so what earlier handlers did is done once);
+ *   PT_DONE      the module answered the request itself (a redirect, or
+ *                an error it sent through pt_http_error()): nothing more
+ *                runs;
+ *   >= 400       an HTTP status: the request is finished through the
+ *                error renderer (pt_http_error); any other value is a 500.
+ *
+ * After PT_PHASE_PRE_CONTENT the route's content handler (route->handler->
+ * content) answers; the log hooks run once the response is done or aborted.
  */
 #ifndef PT_MODULE_H
 #define PT_MODULE_H
@@ -22,8 +34,12 @@
 #include "worker/core/core.h"
 
 enum pt_phase {
-    PT_PHASE_ACCESS = 0,    /* who may ask: address rules, authentication */
+    PT_PHASE_POST_READ = 0, /* the head is parsed, no route yet (r->route is NULL):
+                             * the real client address, address rules */
+    PT_PHASE_ACCESS,        /* who is asking: authentication, sets r->consumer */
+    PT_PHASE_POST_ACCESS,   /* whether that consumer may: ACLs */
     PT_PHASE_LIMIT,         /* how often: rate and concurrency limits */
+    PT_PHASE_PRE_CONTENT,   /* after the Expect and body size checks: cache lookup */
     PT_PHASE_MAX
 };
 
@@ -59,7 +75,8 @@ struct pt_module_s {
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */
 extern size_t pt_nmodules;
 
-/* Assign module indexes; call once at startup. */
+/* Assign module indexes and build the phase engine (pt_phase_engine) from
+ * pt_modules; call once per process at startup, before any request. */
 void pt_module_setup(void);
 
 #define pt_route_mod_conf(route, mod)   ((route)->mod_conf[(mod).index])

@@ -19,6 +19,7 @@ enum pt_var_id {
     PT_VAR_BYTES_SENT, PT_VAR_BODY_BYTES_SENT, PT_VAR_BODY_BYTES, PT_VAR_REQUEST_TIME, PT_VAR_UPSTREAM_ADDR,
     PT_VAR_UPSTREAM_TIME, PT_VAR_REQUEST_ID, PT_VAR_ROUTE, PT_VAR_TIME_LOCAL,
     PT_VAR_TIME_ISO8601, PT_VAR_MSEC, PT_VAR_CONNECTION, PT_VAR_CONNECTION_REQUESTS,
+    PT_VAR_CONSUMER, PT_VAR_CONSUMER_PLAN, PT_VAR_CONSUMER_GROUPS,
     PT_VAR_HTTP,            /* $http_<name>: a request header */
 };
 
@@ -26,7 +27,8 @@ const char *const pt_var_names[] = {
     NULL, "remote_addr", "host", "method", "request_uri", "uri", "query", "request",
     "protocol", "scheme", "status", "bytes_sent", "body_bytes_sent", "body_bytes_received", "request_time",
     "upstream_addr", "upstream_response_time", "request_id", "route", "time_local",
-    "time_iso8601", "msec", "connection", "connection_requests", "http_NAME", NULL
+    "time_iso8601", "msec", "connection", "connection_requests",
+    "consumer", "consumer_plan", "consumer_groups", "http_NAME", NULL
 };
 
 typedef struct {
@@ -158,6 +160,25 @@ static pt_str_t pt_var_num(char *buf, size_t cap, const char *fmt, ...)
     return (pt_str_t) { buf, n > 0 ? (size_t) n : 0 };
 }
 
+/* The consumer's groups joined with ",", in the request arena. */
+static pt_str_t pt_var_groups(pt_request_t *r, const pt_consumer_t *c)
+{
+    size_t len = 0, n = 0;
+
+    for (size_t i = 0; i < c->ngroups; i++)
+        len += c->groups[i].len + 1;
+    char *p = len ? pt_arena_alloc(r->arena, len) : NULL;
+    if (p == NULL)
+        return PT_STR_NULL;
+    for (size_t i = 0; i < c->ngroups; i++) {
+        if (i)
+            p[n++] = ',';
+        memcpy(p + n, c->groups[i].p, c->groups[i].len);
+        n += c->groups[i].len;
+    }
+    return (pt_str_t) { p, n };
+}
+
 static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf, size_t cap)
 {
     const pt_http_head_t *h = &r->head;
@@ -246,6 +267,12 @@ static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf
         return pt_var_num(buf, cap, "%" PRIu64, r->conn->id);
     case PT_VAR_CONNECTION_REQUESTS:
         return pt_var_num(buf, cap, "%u", r->conn->nrequests);
+    case PT_VAR_CONSUMER:
+        return r->consumer ? r->consumer->id : PT_STR_NULL;
+    case PT_VAR_CONSUMER_PLAN:
+        return r->consumer ? r->consumer->plan : PT_STR_NULL;
+    case PT_VAR_CONSUMER_GROUPS:
+        return r->consumer ? pt_var_groups(r, r->consumer) : PT_STR_NULL;
     case PT_VAR_HTTP:
         for (unsigned i = 0; i < h->nfields; i++)
             if (pt_str_caseeq(h->fields[i].name, seg->text))

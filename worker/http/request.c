@@ -8,6 +8,7 @@
 #include "worker/net/conn.h"
 #include "worker/http/http_error.h"
 #include "worker/core/module.h"
+#include "worker/core/phase.h"
 #include "worker/http/request.h"
 #include "worker/router/router.h"
 #include "worker/http/uri.h"
@@ -401,58 +402,69 @@ static void pt_request_start(pt_request_t *r)
         }
     }
 
+    pt_request_run_phases(r);
+}
+
+/* The core's step after post-read: choose the route. */
+static int pt_request_route(pt_request_t *r)
+{
     if (r->head.target_form == PT_HTTP_FORM_ASTERISK) {
         /* RFC 9110 9.3.7: "OPTIONS *" asks about the server itself, which
          * no route describes: the gateway answers for itself. */
         pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
-        return;
+        return PT_DONE;
     }
     unsigned status = 0;
     r->route = pt_router_match(r->conf->router, r, &status);
     if (r->route == NULL) {
         pt_http_error(r, status ? status : 404, status == 405
                       ? "method not allowed on this route" : "no route matches");
-        return;
+        return PT_DONE;
     }
-    pt_request_run_phases(r);
+    return PT_OK;
 }
 
-static void pt_request_run_phases(pt_request_t *r)
+/* The core's step after limit. Checked after access and limits: who may
+ * ask comes before what the body may be, and the route's response lines
+ * (HSTS) are set by now. */
+static int pt_request_check(pt_request_t *r)
 {
-    for (unsigned p = 0; p < PT_PHASE_MAX; p++) {
-        for (size_t i = 0; i < pt_nmodules; i++) {
-            const pt_module_t *m = pt_modules[i];
-            if (m->phase[p] == NULL)
-                continue;
-            int rc = m->phase[p](r);
-            if (rc == PT_OK || rc == PT_DECLINED)
-                continue;
-            if (rc == PT_AGAIN || rc == PT_DONE)
-                return;     /* suspended, or the module answered the request itself */
-            pt_http_error(r, rc >= 400 ? (unsigned) rc : 500, NULL);
-            return;
-        }
-    }
-    /* Checked after access and limits: who may ask comes before what the
-     * body may be, and the route's response lines (HSTS) are set by now. */
     if (r->head.expect_other) {
         pt_http_error(r, 417, "only 100-continue is supported in Expect");
-        return;
+        return PT_DONE;
     }
     if (r->body_kind == PT_BODY_LENGTH
         && r->head.content_length > r->route->c.client_max_body_size) {
         r->keepalive = false;
         pt_http_error(r, 413, "request body larger than the route allows");
-        return;
+        return PT_DONE;
     }
-    int rc = r->route->handler->content(r);
+    return PT_OK;
+}
+
+static int pt_request_content(pt_request_t *r)
+{
+    return r->route->handler->content(r);
+}
+
+static const pt_phase_core_t pt_request_core = {
+    .route = pt_request_route, .check = pt_request_check, .content = pt_request_content,
+};
+
+static void pt_request_run_phases(pt_request_t *r)
+{
+    int rc = pt_phase_run(&pt_phase_engine, &pt_request_core, r, PT_PHASE_POST_READ);
+
     if (rc >= 400)
         pt_http_error(r, (unsigned) rc, NULL);
 }
 
 void pt_request_resume(pt_request_t *r)
 {
-    pt_request_run_phases(r);
+    int rc = pt_phase_resume(&pt_phase_engine, &pt_request_core, r);
+
+    if (rc >= 400)
+        pt_http_error(r, (unsigned) rc, NULL);
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -824,9 +836,7 @@ void pt_response_finish(pt_request_t *r)
 
 static void pt_request_log(pt_request_t *r)
 {
-    for (size_t i = 0; i < pt_nmodules; i++)
-        if (pt_modules[i]->log)
-            pt_modules[i]->log(r);
+    pt_phase_log(&pt_phase_engine, r);
 }
 
 void pt_request_finalize(pt_request_t *r)

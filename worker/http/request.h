@@ -12,6 +12,7 @@
 
 #include "common/pt.h"
 #include "common/arena.h"
+#include "worker/core/consumer.h"
 #include "worker/core/core.h"
 #include "worker/net/conn.h"
 #include "worker/http/http_chunked.h"
@@ -81,6 +82,10 @@ struct pt_request_s {
     const char *upstream_addr;
     pt_msec_t upstream_ms;          /* -1: no upstream */
     const char *error_detail;
+
+    /* the phase engine (worker/core/phase.h) and what its phases found */
+    unsigned phase_index;           /* next handler to run; a suspended one's own */
+    const pt_consumer_t *consumer;  /* who is asking, set in the access phase (NULL: anonymous) */
 
     pt_request_handler_pt on_event;   /* who handles client events now */
     void *proxy;                    /* proxy state while proxying */
@@ -161,7 +166,8 @@ static inline const pt_route_conf_t *pt_request_rconf(const pt_request_t *r)
 /* A field of the request by well-known id, or NULL. */
 const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id);
 
-/* Resume the phases after a handler returned PT_AGAIN. */
+/* Resume the phases after a handler returned PT_AGAIN: that handler is
+ * called again, then the rest (see the contract in worker/core/module.h). */
 void pt_request_resume(pt_request_t *r);
 
 #endif
