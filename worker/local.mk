@@ -8,7 +8,8 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/core.h worker/core/conf.h worker/core/module.h \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
-	worker/core/var.c worker/core/var.h worker/core/zone_conf.c
+	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
+	worker/core/file_conf.c worker/core/file_conf.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c

@@ -149,11 +149,12 @@ static void pt_worker_signal(pt_event_t *ev, uint32_t events)
     }
 }
 
-/* New log descriptors from the master (reopen): each replaces the one at
- * the same position, under the same fd number, so nothing else changes. */
+/* New descriptors from the master (reopen): the error log's, then one per
+ * conf->files entry in order; each replaces the one at the same position,
+ * under the same fd number, so nothing else changes. */
 static void pt_worker_ctl_reopen(const int *fds, size_t n)
 {
-    const pt_logfile_t *f = pt_worker_conf->logfiles;
+    const pt_conf_file_t *f = pt_worker_conf->files;
     struct stat log, err;
 
     for (size_t i = 0; i < pt_nmodules; i++)
