@@ -8,9 +8,9 @@
  *
  * Files are opened by the master (asked for with pt_conf_file_add, so a
  * worker needs no right to the log directory) and written with O_APPEND
- * by every worker. Each worker
- * buffers lines and writes them out when the buffer fills, every second,
- * and when it exits, so concurrent lines never interleave.
+ * by every worker. Each worker buffers lines and writes them out when the
+ * buffer fills, every second, and when it exits, so concurrent lines
+ * never interleave.
  */
 #include "common/pt.h"
 #include "common/conf.h"
