@@ -11,6 +11,7 @@
 #include "master/conf_load.h"
 #include "worker/core/conf.h"
 #include "worker/core/file_conf.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/router/router.h"
 #include "worker/tls/tls.h"
@@ -453,6 +454,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         if (m->init_main && m->init_main(&cf, conf, conf->mod_main[i]) != PT_OK)
             goto failed;
     }
+    if (pt_metrics_conf(&cf, conf) != PT_OK)
+        goto failed;
     if ((conf->router = pt_router_build(&cf, conf)) == NULL || cf.nerrors)
         goto failed;
 

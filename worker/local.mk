@@ -9,7 +9,8 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
-	worker/core/file_conf.c worker/core/file_conf.h
+	worker/core/file_conf.c worker/core/file_conf.h \
+	worker/core/metrics.c worker/core/metrics.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c

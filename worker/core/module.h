@@ -20,6 +20,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+#include "worker/core/metrics.h"
 
 enum pt_phase {
     PT_PHASE_ACCESS = 0,    /* who may ask: address rules, authentication */
@@ -54,6 +55,10 @@ struct pt_module_s {
     void (*log)(pt_request_t *r);
 
     unsigned index;         /* slot in route->mod_conf and r->ctx, set at startup */
+
+    /* Counters and histograms the module counts (PT_METRIC_END-terminated;
+     * metrics.h), registered at the first conf load. */
+    const pt_metric_def_t *metrics;
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "worker/net/conn.h"
 #include "worker/core/event.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/core/timer.h"
 #include "worker/core/worker.h"
@@ -252,6 +253,9 @@ void pt_worker_main(const pt_heritage_t *h)
     }
     pt_buf_pool_init(1024);
     pt_timer_prepare(&pt_worker_resume_timer, pt_worker_resume_tick, NULL);
+    if (pt_metrics_worker_init(pt_worker_conf, h->slot) != PT_OK)
+        pt_log(PT_LOG_WARN, "no metrics zone for slot %u: this worker counts for itself only",
+               h->slot);
     for (size_t i = 0; i < pt_nmodules; i++) {
         if (pt_modules[i]->init_worker && pt_modules[i]->init_worker(pt_worker_conf) != PT_OK) {
             pt_log(PT_LOG_EMERG, "module %s failed to start", pt_modules[i]->name);

@@ -749,6 +749,7 @@ void pt_response_finish(pt_request_t *r)
 
 static void pt_request_log(pt_request_t *r)
 {
+    pt_metric_inc(PT_METRIC_REQUESTS, 1);
     for (size_t i = 0; i < pt_nmodules; i++)
         if (pt_modules[i]->log)
             pt_modules[i]->log(r);
