@@ -59,6 +59,10 @@ struct pt_module_s {
     /* Counters and histograms the module counts (PT_METRIC_END-terminated;
      * metrics.h), registered at the first conf load. */
     const pt_metric_def_t *metrics;
+    /* Each new client connection, after accept and before TLS or HTTP
+     * (an address deny list, say). PT_OK goes on, PT_ERROR closes it. Only
+     * modules that set it are called (pt_conn_accept_setup). */
+    int (*accept)(pt_conn_t *c);
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */

@@ -256,6 +256,7 @@ void pt_worker_main(const pt_heritage_t *h)
     if (pt_metrics_worker_init(pt_worker_conf, h->slot) != PT_OK)
         pt_log(PT_LOG_WARN, "no metrics zone for slot %u: this worker counts for itself only",
                h->slot);
+    pt_conn_accept_setup(pt_modules);
     for (size_t i = 0; i < pt_nmodules; i++) {
         if (pt_modules[i]->init_worker && pt_modules[i]->init_worker(pt_worker_conf) != PT_OK) {
             pt_log(PT_LOG_EMERG, "module %s failed to start", pt_modules[i]->name);
