@@ -56,6 +56,8 @@ test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
 test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
 UNIT_WORKER += test/unit/worker/core/test_metrics
 test_unit_worker_core_test_metrics_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/core/test_file_conf
+test_unit_worker_core_test_file_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/net/test_conn
 test_unit_worker_net_test_conn_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni

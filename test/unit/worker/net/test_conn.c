@@ -3,7 +3,8 @@
  * through pt_conn_accept on a real socket pair over 127.0.0.1 with
  * test-only modules: only modules that set the hook are called, PT_OK
  * lets the connection on to HTTP, PT_ERROR closes it before anything is
- * read, and a refusal stops the later hooks.
+ * read, and a refusal stops the later hooks. A connection let on gets
+ * HTTP, whose gateway-made 400 shows in the core's counters.
  */
 #include "common/pt.h"
 
@@ -93,6 +94,7 @@ int main(void)
     l.c.max_header_count = 100;
     l.c.keepalive_requests = 100;
     pt_worker_conf = &conf;
+    pt_metrics_setup();
     ok(pt_event_init(64) == PT_OK && pt_timer_init() == PT_OK, "event loop and timers");
     pt_buf_pool_init(16);
     lev.fd = test_listen(&sin);
@@ -115,6 +117,20 @@ int main(void)
     is(test_second_seen, 1, "PT_OK: the next hook ran too");
     is(pt_conn_active, 1, "and the connection went on");
     ok(!test_closed(fd, 100), "still open");
+    /* On to HTTP: a malformed request is a gateway-made 400, counted. */
+    uint64_t reqs = 0, errs = 0;
+    ok(send(fd, "NONSENSE\r\n\r\n", 12, 0) == 12, "the client sends a malformed request");
+    char resp[4096];
+    ssize_t got = 0;
+    for (int i = 0; i < 50 && got <= 0; i++) {
+        pt_event_process(20);
+        got = recv(fd, resp, sizeof(resp) - 1, MSG_DONTWAIT);
+    }
+    ok(got > 12 && memcmp(resp, "HTTP/1.1 400", 12) == 0, "HTTP answered it: 400");
+    pt_metrics_read(PT_METRIC_REQUESTS, &reqs, 1);
+    pt_metrics_read(PT_METRIC_GATEWAY_ERRORS, &errs, 1);
+    is(reqs, 1, "counted as a finished request");
+    is(errs, 1, "and as a gateway-made error");
     close(fd);
     pt_conn_close_all();
     is(pt_conn_active, 0, "closed by the test");
