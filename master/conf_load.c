@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "master/conf_load.h"
 #include "worker/core/conf.h"
+#include "worker/core/file_conf.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/router/router.h"
 #include "worker/tls/tls.h"
@@ -452,6 +454,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         if (m->init_main && m->init_main(&cf, conf, conf->mod_main[i]) != PT_OK)
             goto failed;
     }
+    if (pt_metrics_conf(&cf, conf) != PT_OK)
+        goto failed;
     if ((conf->router = pt_router_build(&cf, conf)) == NULL || cf.nerrors)
         goto failed;
 
@@ -471,7 +475,7 @@ void pt_conf_free(pt_conf_t *conf)
         return;
     for (size_t i = 0; i < conf->nroutes; i++)
         pt_route_conf_free(&conf->routes[i]);
-    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
+    for (pt_conf_file_t *f = conf->files; f; f = f->next) {
         if (f->fd >= 0)
             close(f->fd);
         f->fd = -1;
@@ -507,17 +511,20 @@ int pt_conf_mkdir_parent(const char *path)
     return PT_OK;
 }
 
-int pt_conf_open_logs(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
-                      size_t err_len)
+int pt_conf_open_files(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
+                       size_t err_len)
 {
-    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
-        pt_conf_mkdir_parent(f->path);
-        int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    for (pt_conf_file_t *f = conf->files; f; f = f->next) {
+        bool append = f->flags & PT_CONF_FILE_APPEND;
+        if (append)
+            pt_conf_mkdir_parent(f->path);
+        int fd = append ? open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)
+                        : open(f->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            snprintf(err, err_len, "cannot open access log %s: %s", f->path, strerror(errno));
+            snprintf(err, err_len, "cannot open %s %s: %s", f->what, f->path, strerror(errno));
             return PT_ERROR;
         }
-        if (chown_files && fchown(fd, uid, gid) != 0)
+        if (append && chown_files && fchown(fd, uid, gid) != 0)
             pt_log_errno(PT_LOG_WARN, errno, "chown of %s", f->path);
         if (f->fd >= 0) {
             /* Reopen: keep the descriptor number the workers know. */

@@ -11,16 +11,18 @@
  * and *errors gets "file:line: message" lines (malloc'd, caller frees). */
 pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors);
 
-/* Free a conf and what it holds (regexes, log fds). NULL is fine. */
+/* Free a conf and what it holds (regexes, file fds). NULL is fine. */
 void pt_conf_free(pt_conf_t *conf);
 
 /* Create the missing directories above path (mkdir -p of its parent). */
 int pt_conf_mkdir_parent(const char *path);
 
-/* Open (creating) the access log files of conf, owned by uid/gid when
- * chown is true. PT_ERROR with a message in err (err_len bytes). */
-int pt_conf_open_logs(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
-                      size_t err_len);
+/* Open the files modules of conf asked for (conf->files), or reopen them
+ * under the descriptor numbers they have; appended files are created and,
+ * when chown_files is true, owned by uid/gid. PT_ERROR with a message in
+ * err (err_len bytes); files opened before the failing one stay open. */
+int pt_conf_open_files(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
+                       size_t err_len);
 
 /* Print the effective configuration, defaults included (-T). */
 void pt_conf_dump_all(FILE *out, const pt_conf_t *conf);

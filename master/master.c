@@ -173,7 +173,7 @@ static int pt_master_spawn(pt_gen_t *g, unsigned slot)
             keep[nkeep++] = ls[i].fd;
         keep[nkeep++] = sv[1];
         keep[nkeep++] = pt_log_fd();
-        for (const pt_logfile_t *f = conf->logfiles; f && nkeep < PT_MASTER_FDS_MAX; f = f->next)
+        for (const pt_conf_file_t *f = conf->files; f && nkeep < PT_MASTER_FDS_MAX; f = f->next)
             keep[nkeep++] = f->fd;
         pt_master_close_except(keep, nkeep);
         pt_heritage_t h = {
@@ -280,9 +280,9 @@ static void pt_master_retire(pt_gen_t *g)
     pt_master_signal_gen(g, SIGQUIT);
 }
 
-static int pt_master_open_logs(pt_conf_t *conf, char *err, size_t len)
+static int pt_master_open_files(pt_conf_t *conf, char *err, size_t len)
 {
-    return pt_conf_open_logs(conf, pt_master_drop, pt_master_uid, pt_master_gid, err, len);
+    return pt_conf_open_files(conf, pt_master_drop, pt_master_uid, pt_master_gid, err, len);
 }
 
 /* Attach the zones conf asks for and let their owners initialise (or
@@ -372,7 +372,7 @@ static void pt_master_reload(void)
      * it fails, but once it succeeds it has closed the addresses conf
      * dropped, which the running generation needs if we then gave up. */
     if (pt_master_credentials(conf, err, sizeof(err)) != PT_OK
-        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK
+        || pt_master_open_files(conf, err, sizeof(err)) != PT_OK
         || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK
         || pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK) {
         pt_log(PT_LOG_ERR, "reload failed: %s; keeping generation %u", err, cur->num);
@@ -425,14 +425,14 @@ static void pt_master_reopen(void)
             dup2(pt_log_fd(), 2);
     }
     for (pt_gen_t *g = pt_master_gens; g; g = g->next) {
-        if (pt_master_open_logs(g->conf, err, sizeof(err)) != PT_OK) {
+        if (pt_master_open_files(g->conf, err, sizeof(err)) != PT_OK) {
             pt_log(PT_LOG_ERR, "reopen: %s", err);
             continue;
         }
         int fds[64];
         size_t n = 0;
         fds[n++] = pt_log_fd();
-        for (const pt_logfile_t *f = g->conf->logfiles; f && n < pt_countof(fds); f = f->next)
+        for (const pt_conf_file_t *f = g->conf->files; f && n < pt_countof(fds); f = f->next)
             fds[n++] = f->fd;
         for (unsigned i = 0; i < g->nworkers; i++)
             if (g->procs[i].pid > 0)
@@ -661,7 +661,7 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
         return pt_master_fail(ready_fd, err);
     }
     if (pt_listen_sync(conf, pt_master_nworkers(conf), err, sizeof(err)) != PT_OK
-        || pt_master_open_logs(conf, err, sizeof(err)) != PT_OK
+        || pt_master_open_files(conf, err, sizeof(err)) != PT_OK
         || pt_master_attach_zones(conf, err, sizeof(err)) != PT_OK) {
         pt_pidfile_remove(pt_master_pidpath, pt_master_pidfd);
         return pt_master_fail(ready_fd, err);

@@ -8,7 +8,9 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/core.h worker/core/conf.h worker/core/module.h \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
-	worker/core/var.c worker/core/var.h worker/core/zone_conf.c
+	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
+	worker/core/file_conf.c worker/core/file_conf.h \
+	worker/core/metrics.c worker/core/metrics.h
 # the phase engine and the consumer (who is asking) that its phases set
 libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 

@@ -24,7 +24,7 @@ typedef struct pt_router_s pt_router_t;
 typedef struct pt_module_s pt_module_t;
 typedef struct pt_request_s pt_request_t;
 typedef struct pt_conn_s pt_conn_t;
-typedef struct pt_logfile_s pt_logfile_t;
+typedef struct pt_conf_file_s pt_conf_file_t;
 typedef struct pt_tls_conf_s pt_tls_conf_t;
 typedef struct pt_errpage_s pt_errpage_t;
 typedef struct pt_zone_req_s pt_zone_req_t;
@@ -89,8 +89,6 @@ typedef struct {
     int replace_upstream_errors;
     const char *server_header;  /* "" = none */
     pt_errpage_t *errors;       /* custom error responses, NULL-terminated list head */
-    pt_logfile_t *access_log;   /* NULL = off */
-    void *access_log_set;       /* custom slot: UNSET/NULL vs explicitly set (see accesslog) */
 } pt_route_conf_t;
 
 enum { PT_PATH_PREFIX = 0, PT_PATH_EXACT, PT_PATH_REGEX };
@@ -155,15 +153,18 @@ struct pt_upstream_s {
     pt_tls_conf_t *tls;
 };
 
-/* One log file shared by every route that names its path. */
-struct pt_logfile_s {
+/* A file a module asked the master to open (pt_conf_file_add): one per
+ * path in a conf, shared by every module that names it. The master opens
+ * it before forking the generation, keeps it for the generation's life
+ * and, on reopen (SIGUSR1), reopens it under the same fd number in itself
+ * and in every worker; workers only use fd. */
+struct pt_conf_file_s {
     const char *path;
-    int fd;
-    int format;                 /* PT_LOG_FORMAT_* */
-    const char *custom;         /* custom format source */
-    void *compiled;             /* compiled custom format */
-    unsigned index;
-    pt_logfile_t *next;
+    const char *what;           /* for errors: "access log" */
+    unsigned flags;             /* PT_CONF_FILE_* */
+    int fd;                     /* -1 until the master opened it */
+    unsigned index;             /* 0 .. conf->nfiles - 1, in the order asked */
+    pt_conf_file_t *next;
 };
 
 /* A custom error response. */
@@ -202,8 +203,8 @@ struct pt_conf_s {
     pt_route_t *routes;
     size_t nroutes;
     pt_router_t *router;
-    pt_logfile_t *logfiles;
-    size_t nlogfiles;
+    pt_conf_file_t *files;      /* files modules asked for, in order */
+    size_t nfiles;
     pt_zone_req_t *zones;
     void *mod_main[PT_MODULES_MAX];
     void *mod_defaults[PT_MODULES_MAX];     /* route-scope structs of defaults { } */

@@ -32,6 +32,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+#include "worker/core/metrics.h"
 
 enum pt_phase {
     PT_PHASE_POST_READ = 0, /* the head is parsed, no route yet (r->route is NULL):
@@ -70,6 +71,14 @@ struct pt_module_s {
     void (*log)(pt_request_t *r);
 
     unsigned index;         /* slot in route->mod_conf and r->ctx, set at startup */
+
+    /* Counters and histograms the module counts (PT_METRIC_END-terminated;
+     * metrics.h), registered at the first conf load. */
+    const pt_metric_def_t *metrics;
+    /* Each new client connection, after accept and before TLS or HTTP
+     * (an address deny list, say). PT_OK goes on, PT_ERROR closes it. Only
+     * modules that set it are called (pt_conn_accept_setup). */
+    int (*accept)(pt_conn_t *c);
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "worker/net/conn.h"
 #include "worker/core/event.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/core/timer.h"
 #include "worker/core/worker.h"
@@ -163,11 +164,12 @@ static void pt_worker_signal(pt_event_t *ev, uint32_t events)
     }
 }
 
-/* New log descriptors from the master (reopen): each replaces the one at
- * the same position, under the same fd number, so nothing else changes. */
+/* New descriptors from the master (reopen): the error log's, then one per
+ * conf->files entry in order; each replaces the one at the same position,
+ * under the same fd number, so nothing else changes. */
 static void pt_worker_ctl_reopen(const int *fds, size_t n)
 {
-    const pt_logfile_t *f = pt_worker_conf->logfiles;
+    const pt_conf_file_t *f = pt_worker_conf->files;
     struct stat log, err;
 
     for (size_t i = 0; i < pt_nmodules; i++)
@@ -267,6 +269,10 @@ void pt_worker_main(const pt_heritage_t *h)
     pt_timer_prepare(&pt_worker_resume_timer, pt_worker_resume_tick, NULL);
     pt_timer_prepare(&pt_worker_trim_timer, pt_worker_trim_tick, NULL);
     pt_timer_set(&pt_worker_trim_timer, PT_WORKER_TRIM_MS);
+    if (pt_metrics_worker_init(pt_worker_conf, h->slot) != PT_OK)
+        pt_log(PT_LOG_WARN, "no metrics zone for slot %u: this worker counts for itself only",
+               h->slot);
+    pt_conn_accept_setup(pt_modules);
     for (size_t i = 0; i < pt_nmodules; i++) {
         if (pt_modules[i]->init_worker && pt_modules[i]->init_worker(pt_worker_conf) != PT_OK) {
             pt_log(PT_LOG_EMERG, "module %s failed to start", pt_modules[i]->name);

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/http/http_error.h"
+#include "worker/core/metrics.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/router/router.h"
@@ -66,6 +67,7 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
     pt_conn_t *c = r->conn;
 
     r->error_detail = why;
+    pt_metric_inc(PT_METRIC_GATEWAY_ERRORS, 1);
     if (status >= 500)
         pt_log(PT_LOG_WARN, "%u for %s \"%.*s %.*s\": %s (request %.*s)", status,
                pt_conn_peer_ip(c), (int) r->head.method.len, r->head.method.p,

@@ -836,6 +836,7 @@ void pt_response_finish(pt_request_t *r)
 
 static void pt_request_log(pt_request_t *r)
 {
+    pt_metric_inc(PT_METRIC_REQUESTS, 1);
     pt_phase_log(&pt_phase_engine, r);
 }
 

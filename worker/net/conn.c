@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sock.h"
+#include "worker/core/module.h"
 #include "worker/net/conn.h"
 #include "worker/http/request.h"
 #include "worker/tls/tls.h"
@@ -25,6 +26,9 @@ static pt_conn_t *pt_conn_list;     /* every open connection */
 static pt_conn_t *pt_conn_free;     /* recycled structs */
 static unsigned pt_conn_nfree;
 static uint64_t pt_conn_next_id;
+/* The modules' accept hooks, only those set: none costs one test. */
+static int (*pt_conn_accept_hooks[PT_MODULES_MAX])(pt_conn_t *c);
+static size_t pt_conn_naccept_hooks;
 
 ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
 {
@@ -155,6 +159,22 @@ static pt_conn_t *pt_conn_new(void)
     return calloc(1, sizeof(*c));
 }
 
+void pt_conn_accept_setup(const pt_module_t *const *modules)
+{
+    pt_conn_naccept_hooks = 0;
+    for (size_t i = 0; modules[i] && pt_conn_naccept_hooks < PT_MODULES_MAX; i++)
+        if (modules[i]->accept)
+            pt_conn_accept_hooks[pt_conn_naccept_hooks++] = modules[i]->accept;
+}
+
+static int pt_conn_accept_hooks_run(pt_conn_t *c)
+{
+    for (size_t i = 0; i < pt_conn_naccept_hooks; i++)
+        if (pt_conn_accept_hooks[i](c) != PT_OK)
+            return PT_ERROR;
+    return PT_OK;
+}
+
 void pt_conn_accept(pt_event_t *ev, uint32_t events)
 {
     const pt_listener_t *l = ev->data;
@@ -205,6 +225,10 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
             pt_conn_list->prev = c;
         pt_conn_list = c;
         pt_conn_active++;
+        if (pt_unlikely(pt_conn_naccept_hooks) && pt_conn_accept_hooks_run(c) != PT_OK) {
+            pt_conn_close(c);
+            continue;
+        }
         if (l->tls)
             pt_tls_accept(c);       /* then pt_request_init_conn() */
         else

@@ -112,6 +112,10 @@ extern bool pt_conn_draining;       /* the worker is retiring */
 
 /* Accept handler for a listening socket; ev->data is the pt_listener_t. */
 void pt_conn_accept(pt_event_t *ev, uint32_t events);
+/* Collect the accept hooks of modules (a NULL-terminated table, normally
+ * pt_modules) that pt_conn_accept runs on each new connection; once per
+ * worker, before it accepts. */
+void pt_conn_accept_setup(const pt_module_t *const *modules);
 
 /* Close now (reset the socket if there is unread input). */
 void pt_conn_close(pt_conn_t *c);

@@ -6,14 +6,16 @@
  *   access_log = { path = "..."; format = "$remote_addr $status $request_time"; };
  *   access_log = false;                                          off
  *
- * Files are opened by the master (so a worker needs no right to the log
- * directory) and written with O_APPEND by every worker. Each worker
- * buffers lines and writes them out when the buffer fills, every second,
- * and when it exits, so concurrent lines never interleave.
+ * Files are opened by the master (asked for with pt_conf_file_add, so a
+ * worker needs no right to the log directory) and written with O_APPEND
+ * by every worker. Each worker buffers lines and writes them out when the
+ * buffer fills, every second, and when it exits, so concurrent lines
+ * never interleave.
  */
 #include "common/pt.h"
 #include "common/conf.h"
 #include "common/log.h"
+#include "worker/core/file_conf.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
 #include "worker/core/timer.h"
@@ -26,9 +28,25 @@
 
 enum { PT_ACCESSLOG_COMBINED = 0, PT_ACCESSLOG_JSON, PT_ACCESSLOG_CUSTOM };
 
+/* A file this module writes: the master's handle, and the worker buffer
+ * its lines collect in. Every access_log naming the path shares it. */
+typedef struct pt_accesslog_file_s pt_accesslog_file_t;
+struct pt_accesslog_file_s {
+    const pt_conf_file_t *file;
+    unsigned index;             /* into pt_accesslog_bufs */
+    pt_accesslog_file_t *next;
+};
+
+/* The module's files in one conf. */
+typedef struct {
+    pt_accesslog_file_t *files;
+    size_t nfiles;
+} pt_accesslog_main_t;
+
+/* One access_log setting: a file and the format its lines take there. */
 typedef struct {
     bool off;
-    pt_logfile_t *file;
+    pt_accesslog_file_t *file;
     int format;
     pt_var_tpl_t *tpl;
 } pt_accesslog_t;
@@ -55,7 +73,7 @@ static const char pt_accesslog_json[] =
 
 static pt_accesslog_buf_t *pt_accesslog_bufs;
 static size_t pt_accesslog_nbufs;
-static const pt_conf_t *pt_accesslog_worker_conf;
+static const pt_accesslog_main_t *pt_accesslog_worker_main;
 static pt_timer_t pt_accesslog_timer;
 
 static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
@@ -78,6 +96,7 @@ static const pt_directive_t pt_accesslog_directives[] = {
 pt_module_t pt_accesslog_module = {
     .name = "accesslog",
     .directives = pt_accesslog_directives,
+    .main_conf_size = sizeof(pt_accesslog_main_t),
     .route_conf_size = sizeof(pt_accesslog_conf_t),
     .init_route = pt_accesslog_init_route,
     .init_worker = pt_accesslog_init_worker,
@@ -86,23 +105,24 @@ pt_module_t pt_accesslog_module = {
     .flush = pt_accesslog_flush_hook,
 };
 
-/* The one pt_logfile_t for path in this conf. */
-static pt_logfile_t *pt_accesslog_file(pt_conf_ctx_t *cf, const char *path)
+/* This module's one file for path in the conf being loaded. */
+static pt_accesslog_file_t *pt_accesslog_file(pt_conf_ctx_t *cf, const char *path)
 {
     pt_conf_t *conf = cf->data;
-    pt_logfile_t **tail = &conf->logfiles;
+    pt_accesslog_main_t *m = conf->mod_main[pt_accesslog_module.index];
+    pt_accesslog_file_t **tail = &m->files;
 
-    for (pt_logfile_t *f = conf->logfiles; f; f = f->next) {
-        if (strcmp(f->path, path) == 0)
+    for (pt_accesslog_file_t *f = m->files; f; f = f->next) {
+        if (strcmp(f->file->path, path) == 0)
             return f;
         tail = &f->next;
     }
-    pt_logfile_t *f = pt_arena_calloc(cf->arena, sizeof(*f));
+    pt_accesslog_file_t *f = pt_arena_calloc(cf->arena, sizeof(*f));
     if (f == NULL)
         return NULL;
-    f->path = path;
-    f->fd = -1;
-    f->index = (unsigned) conf->nlogfiles++;
+    if ((f->file = pt_conf_file_add(cf, conf, path, PT_CONF_FILE_APPEND, "access log")) == NULL)
+        return NULL;
+    f->index = (unsigned) m->nfiles++;
     *tail = f;
     return f;
 }
@@ -176,7 +196,7 @@ static void pt_accesslog_conf_dump(FILE *out, const void *field, const pt_direct
         return;
     }
     fputs("{ path = ", out);
-    pt_conf_print_string(out, al->file->path);
+    pt_conf_print_string(out, al->file->file->path);
     fprintf(out, "; format = \"%s\"; }", names[al->format]);
 }
 
@@ -191,17 +211,17 @@ static int pt_accesslog_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
     return PT_OK;
 }
 
-static void pt_accesslog_flush(pt_logfile_t *f)
+static void pt_accesslog_flush(const pt_accesslog_file_t *f)
 {
     pt_accesslog_buf_t *b = &pt_accesslog_bufs[f->index];
     size_t off = 0;
 
     while (off < b->len) {
-        ssize_t n = write(f->fd, b->data + off, b->len - off);
+        ssize_t n = write(f->file->fd, b->data + off, b->len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            pt_log_errno(PT_LOG_ERR, errno, "writing access log %s", f->path);
+            pt_log_errno(PT_LOG_ERR, errno, "writing access log %s", f->file->path);
             break;
         }
         off += (size_t) n;
@@ -211,7 +231,7 @@ static void pt_accesslog_flush(pt_logfile_t *f)
 
 static void pt_accesslog_flush_all(void)
 {
-    for (pt_logfile_t *f = pt_accesslog_worker_conf->logfiles; f; f = f->next)
+    for (const pt_accesslog_file_t *f = pt_accesslog_worker_main->files; f; f = f->next)
         if (pt_accesslog_bufs[f->index].len)
             pt_accesslog_flush(f);
 }
@@ -224,14 +244,16 @@ static void pt_accesslog_tick(pt_timer_t *t)
 
 static int pt_accesslog_init_worker(const pt_conf_t *conf)
 {
-    pt_accesslog_worker_conf = conf;
-    pt_accesslog_nbufs = conf->nlogfiles;
-    if (conf->nlogfiles == 0)
+    const pt_accesslog_main_t *m = conf->mod_main[pt_accesslog_module.index];
+
+    pt_accesslog_worker_main = m;
+    pt_accesslog_nbufs = m->nfiles;
+    if (m->nfiles == 0)
         return PT_OK;
-    pt_accesslog_bufs = calloc(conf->nlogfiles, sizeof(*pt_accesslog_bufs));
+    pt_accesslog_bufs = calloc(m->nfiles, sizeof(*pt_accesslog_bufs));
     if (pt_accesslog_bufs == NULL)
         return PT_ERROR;
-    for (size_t i = 0; i < conf->nlogfiles; i++)
+    for (size_t i = 0; i < m->nfiles; i++)
         if ((pt_accesslog_bufs[i].data = malloc(PT_ACCESSLOG_BUF)) == NULL)
             return PT_ERROR;
     pt_timer_prepare(&pt_accesslog_timer, pt_accesslog_tick, NULL);
