@@ -20,11 +20,11 @@
 #include "worker/core/module.h"
 #include "worker/core/worker.h"
 
-#include <dirent.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -35,7 +35,6 @@
 #define PT_MASTER_BACKOFF_MIN_MS    100
 #define PT_MASTER_BACKOFF_MAX_MS    30000
 #define PT_MASTER_YOUNG_MS          10000   /* dying younger than this is a crash loop */
-#define PT_MASTER_FDS_MAX           4096
 
 typedef struct {
     pid_t pid;
@@ -114,32 +113,43 @@ static int pt_master_credentials(const pt_conf_t *conf, char *err, size_t len)
     return PT_OK;
 }
 
+static int pt_master_fd_cmp(const void *a, const void *b)
+{
+    int x = *(const int *) a, y = *(const int *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* Close lo..hi; without close_range (kernels before 5.9), one by one up to
+ * the descriptor limit. */
+static void pt_master_close_range(unsigned lo, unsigned hi)
+{
+    struct rlimit rl;
+
+    if (close_range(lo, hi, 0) == 0)
+        return;
+    unsigned max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   && rl.rlim_cur < (1u << 24) ? (unsigned) rl.rlim_cur : 1u << 20;
+    for (unsigned fd = lo; fd <= hi && fd < max; fd++)
+        close((int) fd);
+}
+
 /* In a new worker: close every inherited fd it does not need (the other
  * workers' control sockets above all, or a worker would never see the
- * master's end). */
-static void pt_master_close_except(const int *keep, size_t nkeep)
+ * master's end), however many there are. keep is sorted in place. */
+static void pt_master_close_except(int *keep, size_t nkeep)
 {
-    int fds[PT_MASTER_FDS_MAX];
-    size_t n = 0;
-    DIR *d = opendir("/proc/self/fd");
+    unsigned lo = 3;
 
-    if (d == NULL)
-        return;
-    int dfd = dirfd(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < PT_MASTER_FDS_MAX) {
-        int fd = atoi(e->d_name);
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd <= 2 || fd == dfd)
+    qsort(keep, nkeep, sizeof(*keep), pt_master_fd_cmp);
+    for (size_t i = 0; i < nkeep; i++) {
+        if (keep[i] < (int) lo)
             continue;
-        bool kept = false;
-        for (size_t i = 0; i < nkeep && !kept; i++)
-            kept = keep[i] == fd;
-        if (!kept)
-            fds[n++] = fd;
+        if ((unsigned) keep[i] > lo)
+            pt_master_close_range(lo, (unsigned) keep[i] - 1);
+        lo = (unsigned) keep[i] + 1;
     }
-    closedir(d);
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
+    pt_master_close_range(lo, ~0u);
 }
 
 static int pt_master_spawn(pt_gen_t *g, unsigned slot)
@@ -167,15 +177,21 @@ static int pt_master_spawn(pt_gen_t *g, unsigned slot)
         goto retry;
     }
     if (pid == 0) {
-        int keep[PT_MASTER_FDS_MAX];
+        size_t nfiles = 0;
+        for (const pt_conf_file_t *f = conf->files; f; f = f->next)
+            nfiles++;
+        int *keep = malloc((nls + nfiles + 2) * sizeof(*keep));
         size_t nkeep = 0;
-        for (size_t i = 0; i < nls && nkeep < PT_MASTER_FDS_MAX - 8; i++)
+        if (keep == NULL)
+            _exit(2);
+        for (size_t i = 0; i < nls; i++)
             keep[nkeep++] = ls[i].fd;
         keep[nkeep++] = sv[1];
         keep[nkeep++] = pt_log_fd();
-        for (const pt_conf_file_t *f = conf->files; f && nkeep < PT_MASTER_FDS_MAX; f = f->next)
+        for (const pt_conf_file_t *f = conf->files; f; f = f->next)
             keep[nkeep++] = f->fd;
         pt_master_close_except(keep, nkeep);
+        free(keep);
         pt_heritage_t h = {
             .slot = slot, .generation = g->num, .conf = conf, .shm = pt_master_shm,
             .listen = ls, .nlisten = nls, .ctl_fd = sv[1], .uid = pt_master_uid,

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from backends import Backend, Reader, connect, get, read_response
-from conftest import (BIN, free_ports, listening_inodes, port_open, run_portico,
+from conftest import (BIN, children_of, free_ports, listening_inodes, port_open, run_portico,
                       socket_inodes, wait_for)
 
 
@@ -429,3 +429,39 @@ def test_unknown_user_fails_to_start(tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert re.search(r"portico.conf:1: no user named \"no-such-user-x\"", r.stderr), r.stderr
+
+
+def test_worker_inherits_none_of_thousands_of_master_fds(tmp_path):
+    """Issue 10: the master collected at most 4,096 descriptors to close in
+    a new worker, so past that the rest leaked into it. The master here
+    inherits 5,000 descriptors from its parent; its worker must hold none."""
+    import resource
+    need = 5300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip("needs an open-file limit of %d" % need)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
+    port, = free_ports(1)
+    conf = tmp_path / "p.conf"
+    conf.write_text('portico = { workers = 1; error_log = "%s/error.log"; };\n'
+                    'listen = ( "127.0.0.1:%d" );\nroutes = ( { path = "/"; return = 204; } );\n'
+                    % (tmp_path, port))
+    base = os.open("/dev/null", os.O_RDONLY)
+    extra = [os.dup(base) for _ in range(5000)]
+    try:
+        proc = subprocess.Popen([BIN, "-F", "-c", str(conf), "-p", str(tmp_path / "pid")],
+                                pass_fds=extra, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    finally:
+        for fd in extra:
+            os.close(fd)
+        os.close(base)
+    try:
+        wait_for(lambda: port_open(port), 15, what="portico to listen")
+        worker, = wait_for(lambda: children_of(proc.pid) or None, 10, what="a worker")
+        assert len(os.listdir("/proc/%d/fd" % proc.pid)) > 5000   # the master has them
+        held = os.listdir("/proc/%d/fd" % worker)
+        assert len(held) < 50, "worker holds %d descriptors" % len(held)
+    finally:
+        proc.terminate()
+        proc.wait(15)
