@@ -35,7 +35,8 @@ libportico_a_SOURCES += \
 # upstream/: servers, balancing, connection pools, internal calls (subrequests)
 libportico_a_SOURCES += \
 	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
-	worker/upstream/subrequest.c worker/upstream/subrequest.h
+	worker/upstream/subrequest.c worker/upstream/subrequest.h \
+	worker/upstream/subrequest_response.c
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \

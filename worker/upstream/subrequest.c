@@ -3,7 +3,7 @@
  * subrequest.h): connect or reuse, send the whole request, read the whole
  * answer into the subrequest's arena, call done, free.
  *
- * Every step that may end the call is a tail call: once pt_subreq_finish
+ * Every step that may end the call is a tail call: once pt_subrequest_finish
  * ran, the subrequest is gone and no caller up the stack touches it.
  */
 #include "common/pt.h"
@@ -14,21 +14,17 @@
 #include "worker/http/request.h"
 #include "worker/upstream/subrequest.h"
 
-/* Fields of an answer head to begin with; a head with more is parsed
- * again with four times the room, up to one per 4 bytes of
- * max_response_header_size (as the proxy does) and this many. */
-#define PT_SUBREQ_FIELDS        32
-#define PT_SUBREQ_FIELDS_MAX    16384
-/* First room for a body of unknown length (chunked or close-delimited). */
-#define PT_SUBREQ_BODY_FIRST    4096
+/* Fields of an answer head to begin with (subrequest_response.c grows
+ * the array for a head with more). */
+#define PT_SUBREQUEST_FIELDS        32
 
-static const char pt_subreq_oom[] = "out of memory";
+static const char pt_subrequest_oom[] = "out of memory";
 
-static void pt_subreq_run(pt_subreq_t *sr);
+static void pt_subrequest_run(pt_subrequest_t *sr);
 
 /* ---- setting up ---------------------------------------------------------- */
 
-static unsigned pt_subreq_method_id(pt_str_t m)
+static unsigned pt_subrequest_method_id(pt_str_t m)
 {
     for (unsigned id = PT_METHOD_OTHER + 1; id < PT_METHOD__COUNT; id++) {
         pt_str_t name = pt_http_method_name(id);
@@ -40,7 +36,7 @@ static unsigned pt_subreq_method_id(pt_str_t m)
 
 /* RFC 9110 9.2.2: only these may be repeated on our own after a dead
  * connection, which may still have delivered the first copy. */
-static bool pt_subreq_idempotent(unsigned method)
+static bool pt_subrequest_idempotent(unsigned method)
 {
     switch (method) {
     case PT_METHOD_GET: case PT_METHOD_HEAD: case PT_METHOD_PUT: case PT_METHOD_DELETE:
@@ -53,7 +49,7 @@ static bool pt_subreq_idempotent(unsigned method)
 
 /* Fields a caller may not set: the framing and connection management are
  * ours, and a second Host would make the request invalid. */
-static bool pt_subreq_reserved(pt_str_t name)
+static bool pt_subrequest_reserved(pt_str_t name)
 {
     switch (pt_http_hdr_id(name.p, name.len)) {
     case PT_HDR_HOST: case PT_HDR_CONTENT_LENGTH: case PT_HDR_TRANSFER_ENCODING:
@@ -64,7 +60,46 @@ static bool pt_subreq_reserved(pt_str_t name)
     }
 }
 
-static pt_str_t pt_subreq_dup(pt_arena_t *a, pt_str_t s)
+/* Bytes a head may carry from the caller: a field value's (VCHAR, SP,
+ * HTAB, obs-text), or with space excluded as well, a target's or a
+ * Host's. A CR or LF would let the caller's data write fields of its own. */
+static bool pt_subrequest_clean(pt_str_t s, bool space)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+        if ((c < 0x20 && !(space && c == '\t')) || c == 0x7f || (c == ' ' && !space))
+            return false;
+    }
+    return true;
+}
+
+static bool pt_subrequest_token(pt_str_t s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (!pt_str_tchar[(unsigned char) s.p[i]])
+            return false;
+    return s.len > 0;
+}
+
+/* What is wrong with the spec, or NULL: reported through done like any
+ * other failure. */
+static const char *pt_subrequest_check(const pt_subrequest_spec_t *spec, pt_str_t method)
+{
+    if (!pt_subrequest_token(method))
+        return "invalid request method";
+    if (spec->path.len && (spec->path.p[0] != '/' || !pt_subrequest_clean(spec->path, false)
+                           || memchr(spec->path.p, '#', spec->path.len)))
+        return "invalid request target";
+    if (!pt_subrequest_clean(spec->host, false))
+        return "invalid Host";
+    for (size_t i = 0; i < spec->nfields; i++)
+        if (!pt_subrequest_token(spec->fields[2 * i])
+            || !pt_subrequest_clean(spec->fields[2 * i + 1], true))
+            return "invalid request field";
+    return NULL;
+}
+
+static pt_str_t pt_subrequest_dup(pt_arena_t *a, pt_str_t s)
 {
     char *p = pt_arena_strndup(a, s.p ? s.p : "", s.len);
 
@@ -72,7 +107,7 @@ static pt_str_t pt_subreq_dup(pt_arena_t *a, pt_str_t s)
 }
 
 /* The caller's fields as "Name: value" CRLF lines. */
-static int pt_subreq_copy_fields(pt_subreq_t *sr, const pt_subreq_spec_t *spec)
+static int pt_subrequest_copy_fields(pt_subrequest_t *sr, const pt_subrequest_spec_t *spec)
 {
     size_t cap = 0, n = 0;
 
@@ -83,7 +118,7 @@ static int pt_subreq_copy_fields(pt_subreq_t *sr, const pt_subreq_spec_t *spec)
         return PT_ERROR;
     for (size_t i = 0; i < spec->nfields; i++) {
         pt_str_t name = spec->fields[2 * i], value = spec->fields[2 * i + 1];
-        if (name.len == 0 || pt_subreq_reserved(name))
+        if (pt_subrequest_reserved(name))
             continue;
         memcpy(out + n, name.p, name.len);
         n += name.len;
@@ -100,7 +135,7 @@ static int pt_subreq_copy_fields(pt_subreq_t *sr, const pt_subreq_spec_t *spec)
 }
 
 /* The request head for server s (Host may name it). */
-static int pt_subreq_build_head(pt_subreq_t *sr, const pt_server_t *s)
+static int pt_subrequest_build_head(pt_subrequest_t *sr, const pt_server_t *s)
 {
     const pt_upstream_t *u = sr->upstream;
     pt_str_t host = sr->host.len ? sr->host
@@ -142,7 +177,7 @@ static int pt_subreq_build_head(pt_subreq_t *sr, const pt_server_t *s)
 
 /* ---- the end ------------------------------------------------------------- */
 
-static void pt_subreq_release(pt_subreq_t *sr, bool keep)
+static void pt_subrequest_release(pt_subrequest_t *sr, bool keep)
 {
     pt_upconn_t *up = sr->up;
 
@@ -154,9 +189,9 @@ static void pt_subreq_release(pt_subreq_t *sr, bool keep)
     pt_upstream_release(up, keep);
 }
 
-static void pt_subreq_free(pt_subreq_t *sr)
+static void pt_subrequest_free(pt_subrequest_t *sr)
 {
-    pt_subreq_release(sr, false);
+    pt_subrequest_release(sr, false);
     pt_timer_del(&sr->timer);
     pt_event_unpost(&sr->post);
     if (sr->bound)
@@ -165,7 +200,7 @@ static void pt_subreq_free(pt_subreq_t *sr)
 }
 
 /* Report rc to the owner and free everything. */
-static void pt_subreq_finish(pt_subreq_t *sr, int rc, const char *error)
+static void pt_subrequest_finish(pt_subrequest_t *sr, int rc, const char *error)
 {
     if (rc != PT_OK) {
         sr->error = error;
@@ -174,7 +209,7 @@ static void pt_subreq_finish(pt_subreq_t *sr, int rc, const char *error)
                sr->path.p, sr->server ? " to " : "", sr->server ? sr->server->name : "",
                error);
     }
-    pt_subreq_release(sr, rc == PT_OK && sr->keep);
+    pt_subrequest_release(sr, rc == PT_OK && sr->keep);
     pt_timer_del(&sr->timer);
     /* A request ended from inside done must not cancel us through its
      * cleanup, nor may our free write into its arena afterwards. */
@@ -184,33 +219,33 @@ static void pt_subreq_finish(pt_subreq_t *sr, int rc, const char *error)
     }
     sr->in_done = true;
     sr->done(sr, rc, sr->data);
-    pt_subreq_free(sr);
+    pt_subrequest_free(sr);
 }
 
 /* ---- connecting ---------------------------------------------------------- */
 
-static void pt_subreq_up_event(pt_upconn_t *up)
+static void pt_subrequest_up_event(pt_upconn_t *up)
 {
-    pt_subreq_run(up->owner);
+    pt_subrequest_run(up->owner);
 }
 
-static void pt_subreq_connect_timeout(pt_timer_t *t);
+static void pt_subrequest_connect_timeout(pt_timer_t *t);
 
-static int pt_subreq_take(pt_subreq_t *sr, pt_server_t *s, pt_upconn_t *up)
+static int pt_subrequest_take(pt_subrequest_t *sr, pt_server_t *s, pt_upconn_t *up)
 {
     sr->up = up;
     sr->server = s;
     up->owner = sr;
-    up->handler = pt_subreq_up_event;
-    up->timer.handler = pt_subreq_connect_timeout;
+    up->handler = pt_subrequest_up_event;
+    up->timer.handler = pt_subrequest_connect_timeout;
     if (!up->connected)
         pt_timer_set(&up->timer, sr->upstream->connect_timeout);
-    return pt_subreq_build_head(sr, s);
+    return pt_subrequest_build_head(sr, s);
 }
 
 /* Take a connection to the next server that can be tried: PT_OK with
  * sr->up set, or PT_ERROR when none is left (or out of memory: error). */
-static int pt_subreq_connect(pt_subreq_t *sr, const pt_server_t *failed, const char **error)
+static int pt_subrequest_connect(pt_subrequest_t *sr, const pt_server_t *failed, const char **error)
 {
     const pt_upstream_t *u = sr->upstream;
 
@@ -225,8 +260,8 @@ static int pt_subreq_connect(pt_subreq_t *sr, const pt_server_t *failed, const c
             sr->server = failed = s;
             continue;
         }
-        if (pt_subreq_take(sr, s, up) != PT_OK) {
-            *error = pt_subreq_oom;
+        if (pt_subrequest_take(sr, s, up) != PT_OK) {
+            *error = pt_subrequest_oom;
             return PT_ERROR;
         }
         return PT_OK;
@@ -236,67 +271,67 @@ static int pt_subreq_connect(pt_subreq_t *sr, const pt_server_t *failed, const c
 }
 
 /* The current server could not be reached: on to the next, or give up. */
-static void pt_subreq_next_server(pt_subreq_t *sr)
+static void pt_subrequest_next_server(pt_subrequest_t *sr)
 {
     const pt_server_t *failed = sr->server;
     const char *error;
 
-    pt_subreq_release(sr, false);
-    if (pt_subreq_connect(sr, failed, &error) != PT_OK) {
-        pt_subreq_finish(sr, PT_ERROR, error);
+    pt_subrequest_release(sr, false);
+    if (pt_subrequest_connect(sr, failed, &error) != PT_OK) {
+        pt_subrequest_finish(sr, PT_ERROR, error);
         return;
     }
     /* A pooled connection gets no new edge: look at it now. */
-    pt_subreq_run(sr);
+    pt_subrequest_run(sr);
 }
 
-static void pt_subreq_connect_timeout(pt_timer_t *t)
+static void pt_subrequest_connect_timeout(pt_timer_t *t)
 {
     pt_upconn_t *up = t->data;
-    pt_subreq_t *sr = up->owner;
+    pt_subrequest_t *sr = up->owner;
 
     pt_log(PT_LOG_ERR, "upstream %s: connect to %s timed out", sr->upstream->name,
            sr->server->name);
     sr->connect_timed_out = true;
-    pt_subreq_next_server(sr);
+    pt_subrequest_next_server(sr);
 }
 
-static void pt_subreq_deadline(pt_timer_t *t)
+static void pt_subrequest_deadline(pt_timer_t *t)
 {
-    pt_subreq_finish(t->data, PT_ERROR, "timed out");
+    pt_subrequest_finish(t->data, PT_ERROR, "timed out");
 }
 
 /* A reused pooled connection died before any byte of the answer: the
  * server closed it while it idled. Send again on a fresh one, once. */
-static void pt_subreq_dead(pt_subreq_t *sr, const char *why)
+static void pt_subrequest_dead(pt_subrequest_t *sr, const char *why)
 {
     pt_upconn_t *up = sr->up;
     pt_server_t *s = (pt_server_t *) sr->server;
 
     if (!up->reused || sr->got_bytes || !sr->replayable || sr->retried) {
-        pt_subreq_finish(sr, PT_ERROR, why);
+        pt_subrequest_finish(sr, PT_ERROR, why);
         return;
     }
     pt_log(PT_LOG_INFO, "upstream %s: reused connection to %s was dead (%s), retrying",
            sr->upstream->name, s->name, why);
-    pt_subreq_release(sr, false);
+    pt_subrequest_release(sr, false);
     sr->retried = true;
     sr->head_queued = sr->write_failed = false;
     sr->resp_scanned = 0;
     up = pt_upstream_get(s, true);
     if (up == NULL) {
-        pt_subreq_finish(sr, PT_ERROR, "connect failed");
+        pt_subrequest_finish(sr, PT_ERROR, "connect failed");
         return;
     }
-    if (pt_subreq_take(sr, s, up) != PT_OK) {
-        pt_subreq_finish(sr, PT_ERROR, pt_subreq_oom);
+    if (pt_subrequest_take(sr, s, up) != PT_OK) {
+        pt_subrequest_finish(sr, PT_ERROR, pt_subrequest_oom);
         return;
     }
 }
 
 /* ---- sending ------------------------------------------------------------- */
 
-static void pt_subreq_send(pt_subreq_t *sr)
+static void pt_subrequest_send(pt_subrequest_t *sr)
 {
     pt_upconn_t *up = sr->up;
 
@@ -315,287 +350,9 @@ static void pt_subreq_send(pt_subreq_t *sr)
     }
 }
 
-/* ---- the answer ---------------------------------------------------------- */
-
-/* Append n bytes to the body, growing its room (the arena keeps the old
- * room; the cap on the arena allows for that). */
-static int pt_subreq_append(pt_subreq_t *sr, const char *p, size_t n)
-{
-    size_t len = sr->body.len;
-
-    if (n > sr->max_body - len) {
-        sr->error = "response body over the cap";
-        return PT_ERROR;
-    }
-    if (len + n + 1 > sr->body_cap) {
-        size_t cap = pt_min(pt_max(2 * sr->body_cap, len + n + 1), sr->max_body + 1);
-        char *nb = pt_arena_alloc(sr->arena, cap);
-        if (nb == NULL) {
-            sr->error = pt_subreq_oom;
-            return PT_ERROR;
-        }
-        memcpy(nb, sr->body.p, len);
-        sr->body.p = nb;
-        sr->body_cap = cap;
-    }
-    char *b = (char *) sr->body.p;
-    memcpy(b + len, p, n);
-    b[len + n] = '\0';
-    sr->body.len = len + n;
-    return PT_OK;
-}
-
-static int pt_subreq_body_room(pt_subreq_t *sr, size_t cap)
-{
-    char *p = pt_arena_alloc(sr->arena, cap);
-
-    if (p == NULL) {
-        sr->error = pt_subreq_oom;
-        return PT_ERROR;
-    }
-    p[0] = '\0';
-    sr->body = (pt_str_t) { p, 0 };
-    sr->body_cap = cap;
-    return PT_OK;
-}
-
-/* Whether the answer uses a transfer coding other than chunked: we sent no
- * TE, so the server had no right to, and we could not decode it. */
-static bool pt_subreq_other_coding(const pt_http_head_t *h)
-{
-    if (!h->has_te)
-        return false;
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != PT_HDR_TRANSFER_ENCODING)
-            continue;
-        pt_str_t list = h->fields[i].value, tok;
-        while (pt_str_next_token(&list, &tok))
-            if (!pt_str_caseeq_lit(tok, "chunked"))
-                return true;
-    }
-    return false;
-}
-
-static void pt_subreq_rebase(pt_str_t *s, const char *from, const char *to)
-{
-    if (s->p)
-        s->p = to + (s->p - from);
-}
-
-/* The final head is parsed at b->pos: keep a copy, decide the framing and
- * whether the connection can be reused. PT_OK or PT_ERROR (sr->error). */
-static int pt_subreq_final_head(pt_subreq_t *sr, pt_buf_t *b)
-{
-    pt_http_head_t *h = &sr->resp;
-
-    if (h->status > 599 || pt_subreq_other_coding(h)) {
-        sr->error = "malformed response";
-        return PT_ERROR;
-    }
-    char *copy = pt_arena_alloc(sr->arena, h->head_len);
-    if (copy == NULL) {
-        sr->error = pt_subreq_oom;
-        return PT_ERROR;
-    }
-    memcpy(copy, b->pos, h->head_len);
-    for (unsigned i = 0; i < h->nfields; i++) {
-        pt_subreq_rebase(&h->fields[i].name, b->pos, copy);
-        pt_subreq_rebase(&h->fields[i].value, b->pos, copy);
-    }
-    pt_subreq_rebase(&h->reason, b->pos, copy);
-    pt_subreq_rebase(&h->upgrade, b->pos, copy);
-    h->host = PT_STR_NULL;
-    b->pos += h->head_len;
-
-    sr->status = h->status;
-    sr->reason = h->reason;
-    sr->fields = h->fields;
-    sr->nfields = h->nfields;
-    sr->body_kind = pt_http_response_body(h, sr->method_id);
-    sr->keep = !h->framing_conflict && !sr->write_failed && sr->body_kind != PT_HTTP_BODY_CLOSE
-               && (h->version_minor >= 1 ? !(h->conn & PT_HTTP_CONN_CLOSE)
-                                         : (h->conn & PT_HTTP_CONN_KEEPALIVE) != 0);
-    sr->in_body = true;
-    switch (sr->body_kind) {
-    case PT_HTTP_BODY_LENGTH:
-        /* Known up front: fail before reading a byte of it. */
-        if ((uint64_t) h->content_length > sr->max_body) {
-            sr->error = "response body over the cap";
-            return PT_ERROR;
-        }
-        sr->left = h->content_length;
-        return pt_subreq_body_room(sr, (size_t) h->content_length + 1);
-    case PT_HTTP_BODY_CHUNKED:
-        pt_chunked_init(&sr->chunked);
-        /* fall through */
-    case PT_HTTP_BODY_CLOSE:
-        return pt_subreq_body_room(sr, pt_min(sr->max_body, PT_SUBREQ_BODY_FIRST) + 1);
-    default:
-        return pt_subreq_body_room(sr, 1);
-    }
-}
-
-/* Parse what the buffer holds of the heads. PT_OK (the final head is in),
- * PT_AGAIN (need more bytes) or PT_ERROR (sr->error). */
-static int pt_subreq_parse_head(pt_subreq_t *sr, pt_buf_t *b)
-{
-    const pt_upstream_t *u = sr->upstream;
-    pt_http_limits_t lim = { (size_t) u->max_response_header_size,
-                             (size_t) u->max_response_header_size, sr->resp_fields_cap };
-
-    while (pt_buf_len(b)) {
-        pt_http_field_t *fields = sr->resp.fields;
-        int rc = pt_http_parse_response(&sr->resp, b->pos, pt_buf_len(b), &lim,
-                                        &sr->resp_scanned);
-        sr->resp.fields = fields;
-        if (rc == PT_AGAIN)
-            return PT_AGAIN;
-        if (rc != PT_OK) {
-            int64_t most = pt_min(u->max_response_header_size / 4, PT_SUBREQ_FIELDS_MAX);
-            if (sr->resp.error == pt_http_err_too_many_fields && lim.max_fields < most) {
-                unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4, most);
-                if ((fields = pt_arena_alloc(sr->arena, cap * sizeof(*fields))) == NULL) {
-                    sr->error = pt_subreq_oom;
-                    return PT_ERROR;
-                }
-                sr->resp.fields = fields;
-                sr->resp_fields_cap = lim.max_fields = cap;
-                sr->resp_scanned = 0;
-                continue;
-            }
-            pt_log(PT_LOG_ERR, "upstream %s: malformed response from %s: %s", u->name,
-                   sr->server->name, sr->resp.error ? sr->resp.error : "?");
-            sr->error = "malformed response";
-            return PT_ERROR;
-        }
-        if (sr->resp.status >= 200)
-            return pt_subreq_final_head(sr, b);
-        if (sr->resp.status == 101) {
-            sr->error = "unexpected 101 (Switching Protocols) response";
-            return PT_ERROR;
-        }
-        /* RFC 9110 15.2: interim answers are skipped by a client that
-         * did not ask for them. */
-        b->pos += sr->resp.head_len;
-        sr->resp_scanned = 0;
-        if (pt_buf_len(b) == 0)
-            pt_buf_reset(b);
-    }
-    return PT_AGAIN;
-}
-
-/* Take the body bytes the buffer holds. PT_DONE (the answer is complete),
- * PT_AGAIN or PT_ERROR (sr->error). */
-static int pt_subreq_take_body(pt_subreq_t *sr, pt_buf_t *b)
-{
-    size_t consumed;
-    pt_str_t data;
-
-    switch (sr->body_kind) {
-    case PT_HTTP_BODY_LENGTH: {
-        size_t n = (size_t) pt_min((int64_t) pt_buf_len(b), sr->left);
-        if (pt_subreq_append(sr, b->pos, n) != PT_OK)
-            return PT_ERROR;
-        b->pos += n;
-        sr->left -= (int64_t) n;
-        if (sr->left > 0)
-            return PT_AGAIN;
-        break;
-    }
-    case PT_HTTP_BODY_CHUNKED:
-        for (;;) {
-            int rc = pt_chunked_parse(&sr->chunked, b->pos, pt_buf_len(b), &consumed, &data);
-            b->pos += consumed;
-            if (rc == PT_OK) {
-                if (pt_subreq_append(sr, data.p, data.len) != PT_OK)
-                    return PT_ERROR;
-                continue;
-            }
-            if (rc == PT_DONE)
-                break;
-            if (rc == PT_ERROR) {
-                pt_log(PT_LOG_ERR, "upstream %s: malformed chunked body from %s: %s",
-                       sr->upstream->name, sr->server->name, sr->chunked.error);
-                sr->error = "malformed response";
-                return PT_ERROR;
-            }
-            return PT_AGAIN;
-        }
-        break;
-    case PT_HTTP_BODY_CLOSE:
-        if (pt_subreq_append(sr, b->pos, pt_buf_len(b)) != PT_OK)
-            return PT_ERROR;
-        b->pos = b->last;
-        return PT_AGAIN;
-    default:
-        break;
-    }
-    /* Bytes past the end of the answer were never asked for. */
-    if (pt_buf_len(b))
-        sr->keep = false;
-    return PT_DONE;
-}
-
-/* Read and take what the socket has. PT_DONE (complete), PT_AGAIN,
- * PT_ERROR (sr->error) or PT_DECLINED (the connection died before any
- * byte of the answer: sr->error says how). */
-static int pt_subreq_read(pt_subreq_t *sr)
-{
-    pt_upconn_t *up = sr->up;
-    const pt_upstream_t *u = sr->upstream;
-
-    if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL) {
-        sr->error = pt_subreq_oom;
-        return PT_ERROR;
-    }
-    for (;;) {
-        pt_buf_t *b = up->buf;
-        int rc = sr->in_body ? PT_OK : pt_subreq_parse_head(sr, b);
-        if (rc == PT_ERROR)
-            return PT_ERROR;
-        if (sr->in_body) {
-            rc = pt_subreq_take_body(sr, b);
-            if (rc != PT_AGAIN)
-                return rc;
-            pt_buf_reset(b);
-        } else if (pt_buf_room(b) == 0) {
-            if (b->pos != b->start) {
-                pt_buf_compact(b);
-            } else {
-                size_t cap = (size_t) u->max_response_header_size;
-                pt_buf_t *nb = pt_buf_cap(b) < cap ? pt_buf_get_size(cap) : NULL;
-                if (nb == NULL) {
-                    sr->error = "response head too large";
-                    return PT_ERROR;
-                }
-                memcpy(nb->start, b->pos, pt_buf_len(b));
-                nb->last = nb->start + pt_buf_len(b);
-                pt_buf_put(b);
-                up->buf = b = nb;
-            }
-        }
-        ssize_t n = pt_io_recv(&up->io, b->last, pt_buf_room(b));
-        if (n == PT_AGAIN)
-            return PT_AGAIN;
-        if (n == 0 && sr->in_body && sr->body_kind == PT_HTTP_BODY_CLOSE)
-            return PT_DONE;
-        if (n <= 0) {
-            if (!sr->got_bytes) {
-                sr->error = n == 0 ? "connection closed before the response"
-                                   : "connection failed before the response";
-                return PT_DECLINED;
-            }
-            sr->error = "connection closed before the response was complete";
-            return PT_ERROR;
-        }
-        sr->got_bytes = true;
-        b->last += n;
-    }
-}
-
 /* ---- driving ------------------------------------------------------------- */
 
-static void pt_subreq_run(pt_subreq_t *sr)
+static void pt_subrequest_run(pt_subrequest_t *sr)
 {
     pt_upconn_t *up = sr->up;
 
@@ -606,45 +363,45 @@ static void pt_subreq_run(pt_subreq_t *sr)
         if (rc == PT_ERROR) {
             pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed",
                          sr->upstream->name, sr->server->name);
-            pt_subreq_next_server(sr);
+            pt_subrequest_next_server(sr);
             return;
         }
         pt_timer_del(&up->timer);
     }
-    pt_subreq_send(sr);
-    switch (pt_subreq_read(sr)) {
+    pt_subrequest_send(sr);
+    switch (pt_subrequest_read(sr)) {
     case PT_AGAIN:
         return;
     case PT_DONE:
-        pt_subreq_finish(sr, PT_OK, NULL);
+        pt_subrequest_finish(sr, PT_OK, NULL);
         return;
     case PT_DECLINED:
-        pt_subreq_dead(sr, sr->error);
+        pt_subrequest_dead(sr, sr->error);
         return;
     default:
-        pt_subreq_finish(sr, PT_ERROR, sr->error);
+        pt_subrequest_finish(sr, PT_ERROR, sr->error);
         return;
     }
 }
 
-static void pt_subreq_posted(pt_event_t *ev, uint32_t events)
+static void pt_subrequest_posted(pt_event_t *ev, uint32_t events)
 {
-    pt_subreq_t *sr = ev->data;
+    pt_subrequest_t *sr = ev->data;
 
     (void) events;
     if (sr->up == NULL) {
-        pt_subreq_finish(sr, PT_ERROR, sr->error);
+        pt_subrequest_finish(sr, PT_ERROR, sr->error);
         return;
     }
-    pt_subreq_run(sr);
+    pt_subrequest_run(sr);
 }
 
 /* ---- the API ------------------------------------------------------------- */
 
-pt_subreq_t *pt_subreq_start(pt_upstream_t *u, const pt_subreq_spec_t *spec,
-                             pt_subreq_done_pt done, void *data)
+pt_subrequest_t *pt_subrequest_start(pt_upstream_t *u, const pt_subrequest_spec_t *spec,
+                             pt_subrequest_done_pt done, void *data)
 {
-    size_t max_body = spec->max_body ? spec->max_body : PT_SUBREQ_MAX_BODY;
+    size_t max_body = spec->max_body ? spec->max_body : PT_SUBREQUEST_MAX_BODY;
     size_t head = (size_t) u->max_response_header_size;
     /* What an answer can take: the body and the old room of a growing one,
      * the head and its field arrays (40 bytes a field, one per 4 bytes at
@@ -657,7 +414,7 @@ pt_subreq_t *pt_subreq_start(pt_upstream_t *u, const pt_subreq_spec_t *spec,
     pt_arena_t *a = pt_arena_create(0, cap);
     if (a == NULL)
         return NULL;
-    pt_subreq_t *sr = pt_arena_calloc(a, sizeof(*sr));
+    pt_subrequest_t *sr = pt_arena_calloc(a, sizeof(*sr));
     if (sr == NULL) {
         pt_arena_destroy(a);
         return NULL;
@@ -667,77 +424,78 @@ pt_subreq_t *pt_subreq_start(pt_upstream_t *u, const pt_subreq_spec_t *spec,
     sr->done = done;
     sr->data = data;
     sr->max_body = max_body;
-    pt_timer_prepare(&sr->timer, pt_subreq_deadline, sr);
+    pt_timer_prepare(&sr->timer, pt_subrequest_deadline, sr);
     sr->post.fd = -1;
-    sr->post.handler = pt_subreq_posted;
+    sr->post.handler = pt_subrequest_posted;
     sr->post.data = sr;
 
     sr->method = spec->method ? (pt_str_t) { spec->method, strlen(spec->method) } : PT_STR("GET");
-    sr->method_id = pt_subreq_method_id(sr->method);
-    sr->method = pt_subreq_dup(a, sr->method);
-    sr->path = pt_subreq_dup(a, spec->path.len ? spec->path : PT_STR("/"));
-    sr->host = pt_subreq_dup(a, spec->host);
-    sr->req_body = pt_subreq_dup(a, spec->body);
-    sr->resp.fields = pt_arena_alloc(a, PT_SUBREQ_FIELDS * sizeof(*sr->resp.fields));
-    sr->resp_fields_cap = PT_SUBREQ_FIELDS;
+    const char *invalid = pt_subrequest_check(spec, sr->method);
+    sr->method_id = pt_subrequest_method_id(sr->method);
+    sr->method = pt_subrequest_dup(a, sr->method);
+    sr->path = pt_subrequest_dup(a, spec->path.len ? spec->path : PT_STR("/"));
+    sr->host = pt_subrequest_dup(a, spec->host);
+    sr->req_body = pt_subrequest_dup(a, spec->body);
+    sr->resp.fields = pt_arena_alloc(a, PT_SUBREQUEST_FIELDS * sizeof(*sr->resp.fields));
+    sr->resp_fields_cap = PT_SUBREQUEST_FIELDS;
     if (sr->method.p == NULL || sr->path.p == NULL || sr->host.p == NULL
         || sr->req_body.p == NULL || sr->resp.fields == NULL
-        || pt_subreq_copy_fields(sr, spec) != PT_OK) {
+        || pt_subrequest_copy_fields(sr, spec) != PT_OK) {
         pt_arena_destroy(a);
         return NULL;
     }
-    sr->replayable = u->retry && (spec->idempotent || pt_subreq_idempotent(sr->method_id));
+    sr->replayable = u->retry && (spec->idempotent || pt_subrequest_idempotent(sr->method_id));
 
     /* Taking the connection now (nothing here calls done) means a pooled
      * one is looked at before the loop handles its events. Everything
      * else, a failure to connect included, happens from the loop. */
-    const char *error;
-    if (pt_subreq_connect(sr, NULL, &error) != PT_OK) {
-        pt_subreq_release(sr, false);
-        if (error == pt_subreq_oom) {
+    const char *error = invalid;
+    if (invalid == NULL && pt_subrequest_connect(sr, NULL, &error) != PT_OK) {
+        pt_subrequest_release(sr, false);
+        if (error == pt_subrequest_oom) {
             pt_arena_destroy(a);
             return NULL;
         }
-        sr->error = error;
     }
+    sr->error = error;
     pt_timer_set(&sr->timer, spec->timeout > 0 ? spec->timeout : u->read_timeout);
     pt_event_post(&sr->post);
     return sr;
 }
 
-void pt_subreq_cancel(pt_subreq_t *sr)
+void pt_subrequest_cancel(pt_subrequest_t *sr)
 {
     if (sr == NULL || sr->in_done)
         return;
-    pt_subreq_free(sr);
+    pt_subrequest_free(sr);
 }
 
-static void pt_subreq_unbind(void *data)
+static void pt_subrequest_unbind(void *data)
 {
-    pt_subreq_t **slot = data, *sr = *slot;
+    pt_subrequest_t **slot = data, *sr = *slot;
 
     if (sr == NULL)
         return;
     *slot = NULL;
     sr->bound = NULL;
-    pt_subreq_cancel(sr);
+    pt_subrequest_cancel(sr);
 }
 
-int pt_subreq_bind(pt_subreq_t *sr, pt_request_t *r)
+int pt_subrequest_bind(pt_subrequest_t *sr, pt_request_t *r)
 {
     PT_ASSERT(sr->bound == NULL);
-    pt_subreq_t **slot = pt_arena_alloc(r->arena, sizeof(*slot));
+    pt_subrequest_t **slot = pt_arena_alloc(r->arena, sizeof(*slot));
 
     if (slot == NULL)
         return PT_ERROR;
     *slot = sr;
-    if (pt_arena_cleanup_add(r->arena, pt_subreq_unbind, slot) != PT_OK)
+    if (pt_arena_cleanup_add(r->arena, pt_subrequest_unbind, slot) != PT_OK)
         return PT_ERROR;
     sr->bound = slot;
     return PT_OK;
 }
 
-pt_str_t pt_subreq_field(const pt_subreq_t *sr, const char *name)
+pt_str_t pt_subrequest_field(const pt_subrequest_t *sr, const char *name)
 {
     for (unsigned i = 0; i < sr->nfields; i++)
         if (pt_str_caseeq_lit(sr->fields[i].name, name))

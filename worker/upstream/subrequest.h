@@ -10,13 +10,13 @@
  * that started it until it is cancelled.
  *
  * Ownership: the owner either sees done (after which the subrequest is
- * freed: copy out what must live on) or calls pt_subreq_cancel first,
+ * freed: copy out what must live on) or calls pt_subrequest_cancel first,
  * never both. An owner that is a client request ties the two lifetimes
- * with pt_subreq_bind(): when the request ends (its arena is reset or
+ * with pt_subrequest_bind(): when the request ends (its arena is reset or
  * destroyed) a subrequest still running is cancelled. The pattern is
  *
- *     sr = pt_subreq_start(u, &spec, on_keys, ctx);
- *     if (sr == NULL || pt_subreq_bind(sr, r) != PT_OK) { ...500... }
+ *     sr = pt_subrequest_start(u, &spec, on_keys, ctx);
+ *     if (sr == NULL || pt_subrequest_bind(sr, r) != PT_OK) { ...500... }
  *     return PT_AGAIN;                    (on_keys resumes the request)
  *
  * A timer-driven owner (a JWKS refresh, a health probe) keeps the pointer
@@ -46,18 +46,18 @@
 #include "worker/upstream/upstream.h"
 
 /* The body cap when the spec gives none. */
-#define PT_SUBREQ_MAX_BODY      (1024 * 1024)
+#define PT_SUBREQUEST_MAX_BODY      (1024 * 1024)
 
-typedef struct pt_subreq_s pt_subreq_t;
+typedef struct pt_subrequest_s pt_subrequest_t;
 
 /* rc is PT_OK (an answer arrived, whatever its status: sr->status,
  * sr->fields, sr->body) or PT_ERROR (no usable answer: sr->error). Called
- * once, from the event loop, never from inside pt_subreq_start. The
+ * once, from the event loop, never from inside pt_subrequest_start. The
  * subrequest is freed when done returns: nothing it points to (fields,
  * body) may be kept. */
-typedef void (*pt_subreq_done_pt)(pt_subreq_t *sr, int rc, void *data);
+typedef void (*pt_subrequest_done_pt)(pt_subrequest_t *sr, int rc, void *data);
 
-/* What to ask. Everything is copied by pt_subreq_start: the spec and what
+/* What to ask. Everything is copied by pt_subrequest_start: the spec and what
  * it points to may go away as soon as start returns. */
 typedef struct {
     const char *method;         /* "GET", "POST", ...; NULL: GET */
@@ -69,15 +69,15 @@ typedef struct {
                                  * Connection are ours and skipped if given */
     size_t nfields;
     pt_str_t body;              /* sent with Content-Length; may be empty */
-    size_t max_body;            /* cap on the answer's body; 0: PT_SUBREQ_MAX_BODY */
+    size_t max_body;            /* cap on the answer's body; 0: PT_SUBREQUEST_MAX_BODY */
     pt_msec_t timeout;          /* the whole call, connects included; 0: the upstream's
                                  * read_timeout. Each connect is also bounded by
                                  * connect_timeout */
     bool idempotent;            /* safe to send twice although the method is not
                                  * (a token introspection POST): allows the retry */
-} pt_subreq_spec_t;
+} pt_subrequest_spec_t;
 
-struct pt_subreq_s {
+struct pt_subrequest_s {
     /* The answer, for done. Strings point into arena. */
     unsigned status;
     pt_str_t reason;
@@ -88,12 +88,12 @@ struct pt_subreq_s {
     pt_arena_t *arena;          /* the subrequest's; freed with it */
     const pt_server_t *server;  /* the server that answered (or failed last) */
 
-    /* Private to subrequest.c. */
+    /* Private to subrequest.c and subrequest_response.c. */
     pt_upstream_t *upstream;
     pt_upconn_t *up;
-    pt_subreq_done_pt done;
+    pt_subrequest_done_pt done;
     void *data;
-    pt_subreq_t **bound;        /* slot in a request's arena (pt_subreq_bind) */
+    pt_subrequest_t **bound;        /* slot in a request's arena (pt_subrequest_bind) */
     pt_event_t post;            /* runs the first step, or reports an early failure */
     pt_timer_t timer;           /* the whole call's deadline */
     unsigned method_id;
@@ -123,26 +123,32 @@ struct pt_subreq_s {
     size_t body_cap;            /* room at body.p */
 };
 
+/* subrequest_response.c, for subrequest.c: read and take what the socket
+ * has of the answer. PT_DONE (complete), PT_AGAIN, PT_ERROR (sr->error)
+ * or PT_DECLINED (the connection died before any byte of the answer:
+ * sr->error says how). */
+int pt_subrequest_read(pt_subrequest_t *sr);
+
 /* Start a call to upstream u (one of the worker's conf->upstreams; its
  * pools must be set up: pt_upstream_init_worker). done(sr, rc, data) is
  * called once, later, from the event loop; a failure to connect too.
  * Returns NULL only when out of memory (done is then never called). */
-pt_subreq_t *pt_subreq_start(pt_upstream_t *u, const pt_subreq_spec_t *spec,
-                             pt_subreq_done_pt done, void *data);
+pt_subrequest_t *pt_subrequest_start(pt_upstream_t *u, const pt_subrequest_spec_t *spec,
+                             pt_subrequest_done_pt done, void *data);
 
 /* The owner went away: done is never called, the upstream connection is
  * closed (its state is unknown, so it is not pooled) and all memory is
  * freed. NULL is a no-op; so is a call from inside done (the subrequest is
  * freed when done returns anyway). */
-void pt_subreq_cancel(pt_subreq_t *sr);
+void pt_subrequest_cancel(pt_subrequest_t *sr);
 
 /* Tie sr to request r: when r's arena is reset or destroyed (the request
  * ended) and sr has not finished, sr is cancelled. PT_ERROR when r's arena
  * is out of room (sr is then not bound; the caller cancels it). */
-int pt_subreq_bind(pt_subreq_t *sr, pt_request_t *r);
+int pt_subrequest_bind(pt_subrequest_t *sr, pt_request_t *r);
 
 /* The value of the answer's first field called name (case-insensitive),
  * or PT_STR_NULL. For use in done. */
-pt_str_t pt_subreq_field(const pt_subreq_t *sr, const char *name);
+pt_str_t pt_subrequest_field(const pt_subrequest_t *sr, const char *name);
 
 #endif

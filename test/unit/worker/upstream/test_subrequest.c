@@ -158,6 +158,12 @@ static void be_serve(int fd, unsigned conn)
                 be_puts(fd, parts[i]);
                 usleep(5000);
             }
+        } else if (strcmp(path, "/hugehead") == 0) {
+            be_puts(fd, "HTTP/1.1 200 OK\r\n");
+            for (int i = 0; i < 100; i++)
+                be_puts(fd, "X-Padding: 0123456789012345678901234567890123456789"
+                            "0123456789012345678901234567890123456789\r\n");
+            be_puts(fd, "Content-Length: 0\r\n\r\n");
         } else if (strcmp(path, "/fields") == 0) {
             size_t k = (size_t) snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\n");
             for (int i = 0; i < 300; i++)
@@ -287,7 +293,7 @@ typedef struct {
 /* Whether the call gave its connection back to the pool. */
 #define pooled(res)     ((res)->idle_at_done == (res)->idle_at_start + 1)
 
-static void on_done(pt_subreq_t *sr, int rc, void *data)
+static void on_done(pt_subrequest_t *sr, int rc, void *data)
 {
     result_t *res = data;
     pt_str_t v;
@@ -302,15 +308,15 @@ static void on_done(pt_subreq_t *sr, int rc, void *data)
         res->body_len = pt_min(sr->body.len, sizeof(res->body));
         memcpy(res->body, sr->body.p, res->body_len);
         res->nul_terminated = sr->body.p[sr->body.len] == '\0';
-        v = pt_subreq_field(sr, "x-conn");
+        v = pt_subrequest_field(sr, "x-conn");
         snprintf(res->xconn, sizeof(res->xconn), "%.*s", (int) v.len, v.p ? v.p : "");
         if (res->field_name) {
-            v = pt_subreq_field(sr, res->field_name);
+            v = pt_subrequest_field(sr, res->field_name);
             snprintf(res->field, sizeof(res->field), "%.*s", (int) v.len, v.p ? v.p : "");
         }
     }
     /* A cancel from inside done is harmless. */
-    pt_subreq_cancel(sr);
+    pt_subrequest_cancel(sr);
 }
 
 static void loop_once(pt_msec_t cap)
@@ -339,13 +345,13 @@ static void run_for(pt_msec_t ms)
         loop_once(deadline - pt_clock_now);
 }
 
-static void call(unsigned up, const pt_subreq_spec_t *spec, result_t *res)
+static void call(unsigned up, const pt_subrequest_spec_t *spec, result_t *res)
 {
     const char *field_name = res->field_name;
 
     memset(res, 0, sizeof(*res));
     res->field_name = field_name;
-    pt_subreq_t *sr = pt_subreq_start(&ups[up], spec, on_done, res);
+    pt_subrequest_t *sr = pt_subrequest_start(&ups[up], spec, on_done, res);
     res->idle_at_start = pt_upstream_idle_count();
     ok(sr != NULL, "%s: started", spec->path.p);
     is(res->calls, 0, "%s: done not called from inside start", spec->path.p);
@@ -355,7 +361,7 @@ static void call(unsigned up, const pt_subreq_spec_t *spec, result_t *res)
 
 static void get(unsigned up, const char *path, result_t *res)
 {
-    pt_subreq_spec_t spec = { .path = { path, strlen(path) } };
+    pt_subrequest_spec_t spec = { .path = { path, strlen(path) } };
 
     call(up, &spec, res);
 }
@@ -406,7 +412,7 @@ static void test_framings(void)
     is_str(r.field, "v299", "300 fields: the last one is there");
     r.field_name = NULL;
 
-    pt_subreq_spec_t head = { .method = "HEAD", .path = PT_STR("/head") };
+    pt_subrequest_spec_t head = { .method = "HEAD", .path = PT_STR("/head") };
     call(U_BACKEND, &head, &r);
     is(r.rc, PT_OK, "HEAD: ok");
     is(r.body_len, 0, "HEAD: no body despite Content-Length");
@@ -435,7 +441,7 @@ static void test_request_head(void)
     const pt_str_t fields[] = { PT_STR("X-Test"), PT_STR("yes"),
                                 PT_STR("Connection"), PT_STR("close"),
                                 PT_STR("Host"), PT_STR("evil") };
-    pt_subreq_spec_t spec = { .method = "POST", .path = PT_STR("/echo"), .fields = fields,
+    pt_subrequest_spec_t spec = { .method = "POST", .path = PT_STR("/echo"), .fields = fields,
                               .nfields = 3, .body = PT_STR("abc=1") };
     char want[128];
 
@@ -452,7 +458,7 @@ static void test_request_head(void)
     ok(r.body_len > 5 && memcmp(r.body + r.body_len - 9, "\r\n\r\nabc=1", 9) == 0,
        "POST: the body follows the head");
 
-    pt_subreq_spec_t host = { .path = PT_STR("/echo"), .host = PT_STR("api.example") };
+    pt_subrequest_spec_t host = { .path = PT_STR("/echo"), .host = PT_STR("api.example") };
     call(U_BACKEND, &host, &r);
     r.body[pt_min(r.body_len, sizeof(r.body) - 1)] = '\0';
     ok(strstr(r.body, "\r\nHost: api.example\r\n") != NULL, "GET: the spec's Host");
@@ -467,7 +473,7 @@ static void test_request_head(void)
 static void test_failures(void)
 {
     result_t r = { 0 };
-    pt_subreq_spec_t spec = { .path = PT_STR("/big"), .max_body = 1000 };
+    pt_subrequest_spec_t spec = { .path = PT_STR("/big"), .max_body = 1000 };
 
     call(U_BACKEND, &spec, &r);
     is(r.rc, PT_ERROR, "Content-Length over the cap: fails");
@@ -486,16 +492,26 @@ static void test_failures(void)
     get(U_BACKEND, "/malformed", &r);
     is(r.rc, PT_ERROR, "malformed head: fails");
     is_str(r.error, "malformed response", "malformed head: why");
+    get(U_BACKEND, "/hugehead", &r);
+    is_str(r.error, "response head too large", "head over max_response_header_size");
     get(U_BACKEND, "/badchunk", &r);
     is_str(r.error, "malformed response", "malformed chunk: why");
     get(U_BACKEND, "/truncated", &r);
     is_str(r.error, "connection closed before the response was complete", "truncated body");
 
-    pt_subreq_spec_t hang = { .path = PT_STR("/hang"), .timeout = 300 };
+    pt_subrequest_spec_t hang = { .path = PT_STR("/hang"), .timeout = 300 };
     call(U_BACKEND, &hang, &r);
     is(r.rc, PT_ERROR, "no answer: fails");
     is_str(r.error, "timed out", "no answer: why");
     ok(!pooled(&r), "no answer: the connection is not pooled");
+
+    const pt_str_t bad[] = { PT_STR("X-Inject"), PT_STR("a\r\nEvil: 1") };
+    pt_subrequest_spec_t inject = { .path = PT_STR("/len"), .fields = bad, .nfields = 1 };
+    call(U_BACKEND, &inject, &r);
+    is_str(r.error, "invalid request field", "a CR LF in a field value: refused, through done");
+    pt_subrequest_spec_t target = { .path = PT_STR("/a b") };
+    call(U_BACKEND, &target, &r);
+    is_str(r.error, "invalid request target", "a space in the path: refused");
 
     get(U_REFUSED, "/len", &r);
     is(r.rc, PT_ERROR, "refused: fails");
@@ -534,7 +550,7 @@ static void test_pool(void)
     /* Not idempotent: no retry on its own. */
     get(U_BACKEND, "/bye", &r);
     usleep(300000);
-    pt_subreq_spec_t post = { .method = "POST", .path = PT_STR("/len") };
+    pt_subrequest_spec_t post = { .method = "POST", .path = PT_STR("/len") };
     call(U_BACKEND, &post, &r);
     is(r.rc, PT_ERROR, "dead pooled, POST: fails");
     ok(strcmp(r.error, "connection closed before the response") == 0
@@ -550,31 +566,31 @@ static void test_pool(void)
 static void test_cancel(void)
 {
     result_t r = { 0 };
-    pt_subreq_spec_t hang = { .path = PT_STR("/hang") };
+    pt_subrequest_spec_t hang = { .path = PT_STR("/hang") };
 
     r.calls = 0;
-    pt_subreq_t *sr = pt_subreq_start(&ups[U_BACKEND], &hang, on_done, &r);
+    pt_subrequest_t *sr = pt_subrequest_start(&ups[U_BACKEND], &hang, on_done, &r);
     run_for(100);
     size_t timers = pt_timer_count();
-    pt_subreq_cancel(sr);
+    pt_subrequest_cancel(sr);
     ok(pt_timer_count() < timers, "cancel in flight: its timers are gone");
     run_for(200);
     is(r.calls, 0, "cancel in flight: done never called");
 
-    sr = pt_subreq_start(&ups[U_BACKEND], &hang, on_done, &r);
-    pt_subreq_cancel(sr);
+    sr = pt_subrequest_start(&ups[U_BACKEND], &hang, on_done, &r);
+    pt_subrequest_cancel(sr);
     run_for(100);
     is(r.calls, 0, "cancel before the first step: done never called");
 
-    sr = pt_subreq_start(&ups[U_REFUSED], &hang, on_done, &r);
-    pt_subreq_cancel(sr);
+    sr = pt_subrequest_start(&ups[U_REFUSED], &hang, on_done, &r);
+    pt_subrequest_cancel(sr);
     run_for(100);
     is(r.calls, 0, "cancel of a failed connect before it was reported");
 
     /* Bound to a request: the request's end cancels it. */
     pt_request_t req = { .arena = pt_arena_create(0, 0) };
-    sr = pt_subreq_start(&ups[U_BACKEND], &hang, on_done, &r);
-    is(pt_subreq_bind(sr, &req), PT_OK, "bind");
+    sr = pt_subrequest_start(&ups[U_BACKEND], &hang, on_done, &r);
+    is(pt_subrequest_bind(sr, &req), PT_OK, "bind");
     run_for(50);
     pt_arena_destroy(req.arena);
     run_for(100);
@@ -582,9 +598,9 @@ static void test_cancel(void)
 
     /* Bound, finished first: the request's end later is harmless. */
     req.arena = pt_arena_create(0, 0);
-    pt_subreq_spec_t len = { .path = PT_STR("/len") };
-    sr = pt_subreq_start(&ups[U_BACKEND], &len, on_done, &r);
-    pt_subreq_bind(sr, &req);
+    pt_subrequest_spec_t len = { .path = PT_STR("/len") };
+    sr = pt_subrequest_start(&ups[U_BACKEND], &len, on_done, &r);
+    pt_subrequest_bind(sr, &req);
     run_until_done(&r);
     is(r.calls, 1, "bound: done called");
     pt_arena_destroy(req.arena);
