@@ -202,8 +202,8 @@ static void pt_subrequest_free(pt_subrequest_t *sr)
 /* Report rc to the owner and free everything. */
 static void pt_subrequest_finish(pt_subrequest_t *sr, int rc, const char *error)
 {
+    sr->error = error;
     if (rc != PT_OK) {
-        sr->error = error;
         pt_log(PT_LOG_INFO, "upstream %s: subrequest %.*s %.*s%s%s failed: %s",
                sr->upstream->name, (int) sr->method.len, sr->method.p, (int) sr->path.len,
                sr->path.p, sr->server ? " to " : "", sr->server ? sr->server->name : "",
@@ -245,7 +245,8 @@ static int pt_subrequest_take(pt_subrequest_t *sr, pt_server_t *s, pt_upconn_t *
 
 /* Take a connection to the next server that can be tried: PT_OK with
  * sr->up set, or PT_ERROR when none is left (or out of memory: error). */
-static int pt_subrequest_connect(pt_subrequest_t *sr, const pt_server_t *failed, const char **error)
+static int pt_subrequest_connect(pt_subrequest_t *sr, const pt_server_t *failed,
+                                 const char **error)
 {
     const pt_upstream_t *u = sr->upstream;
 
@@ -315,6 +316,7 @@ static void pt_subrequest_dead(pt_subrequest_t *sr, const char *why)
     pt_log(PT_LOG_INFO, "upstream %s: reused connection to %s was dead (%s), retrying",
            sr->upstream->name, s->name, why);
     pt_subrequest_release(sr, false);
+    sr->error = NULL;
     sr->retried = true;
     sr->head_queued = sr->write_failed = false;
     sr->resp_scanned = 0;

@@ -544,6 +544,7 @@ static void test_pool(void)
     get(U_BACKEND, "/len", &r);
     is(r.rc, PT_OK, "dead pooled: the call succeeds");
     ok(r.retried, "dead pooled: it was retried");
+    is_str(r.error, "", "dead pooled: no error left from the dead connection");
     ok(strcmp(r.xconn, first) != 0, "dead pooled: on a fresh connection");
     is_body(&r, "hello", "dead pooled: body");
 
