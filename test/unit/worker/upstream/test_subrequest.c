@@ -218,11 +218,11 @@ static int be_listen(uint16_t *port)
 /* ---- the worker side ------------------------------------------------------ */
 
 static pt_conf_t conf;
-static pt_upstream_t ups[4];
-static pt_server_t srv[5];
-static char names[5][32];
+static pt_upstream_t ups[5];
+static pt_server_t srv[6];
+static char names[6][32];
 
-enum { U_BACKEND = 0, U_REFUSED, U_FAILOVER, U_NOKEEP };
+enum { U_BACKEND = 0, U_REFUSED, U_FAILOVER, U_NOKEEP, U_FULL };
 
 static void set_server(pt_server_t *s, char *name, pt_upstream_t *u, unsigned index,
                        uint16_t port)
@@ -258,7 +258,7 @@ static void set_upstream(pt_upstream_t *u, const char *name, unsigned index, pt_
     u->retry = 1;
 }
 
-static void build_conf(uint16_t port, uint16_t dead_port)
+static void build_conf(uint16_t port, uint16_t dead_port, uint16_t full_port)
 {
     set_upstream(&ups[U_BACKEND], "backend", U_BACKEND, &srv[0], 1);
     set_server(&srv[0], names[0], &ups[U_BACKEND], 0, port);
@@ -270,6 +270,9 @@ static void build_conf(uint16_t port, uint16_t dead_port)
     set_upstream(&ups[U_NOKEEP], "nokeep", U_NOKEEP, &srv[4], 1);
     set_server(&srv[4], names[4], &ups[U_NOKEEP], 0, port);
     ups[U_NOKEEP].keepalive = 0;
+    set_upstream(&ups[U_FULL], "full", U_FULL, &srv[5], 1);
+    set_server(&srv[5], names[5], &ups[U_FULL], 0, full_port);
+    ups[U_FULL].connect_timeout = 200;
     conf.upstreams = ups;
     conf.nupstreams = pt_countof(ups);
 }
@@ -520,6 +523,29 @@ static void test_failures(void)
     get(U_FAILOVER, "/len", &r);
     is(r.rc, PT_OK, "refused first server: the next one answers");
     is_body(&r, "hello", "failover");
+
+    /* A listener whose accept queue is full drops our SYN: the connect
+     * neither completes nor fails. */
+    get(U_FULL, "/len", &r);
+    is_str(r.error, "connect timed out", "a connect that never completes");
+}
+
+/* A listening socket nobody accepts from, its queue filled: connects to it
+ * hang (Linux drops a SYN when the accept queue is full). The fillers stay
+ * open until exit. */
+static int full_listen(uint16_t *port, int fillers[3])
+{
+    int fd = be_listen(port);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(*port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+    listen(fd, 0);
+    for (int i = 0; i < 3; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fillers[i], (struct sockaddr *) &sin, sizeof(sin));
+    }
+    usleep(50000);
+    return fd;
 }
 
 static void test_pool(void)
@@ -610,18 +636,20 @@ static void test_cancel(void)
 
 int main(void)
 {
-    uint16_t port, dead_port;
+    uint16_t port, dead_port, full_port;
     int lfd = be_listen(&port);
     int dfd = be_listen(&dead_port);
+    int fillers[3];
 
     close(dfd);                 /* nothing listens there now: refused */
     signal(SIGPIPE, SIG_IGN);
     pid_t be = be_start(lfd);
     close(lfd);
+    int ffd = full_listen(&full_port, fillers);
 
     pt_log_level = getenv("PT_TEST_DEBUG") ? PT_LOG_DEBUG : PT_LOG_CRIT;
     pt_clock_update();
-    build_conf(port, dead_port);
+    build_conf(port, dead_port, full_port);
     if (pt_event_init(64) != PT_OK || pt_timer_init() != PT_OK
         || pt_upstream_init_worker(&conf) != PT_OK) {
         printf("Bail out! cannot start the worker pieces\n");
@@ -643,5 +671,8 @@ int main(void)
     pt_event_exit();
     kill(be, SIGKILL);
     waitpid(be, NULL, 0);
+    for (int i = 0; i < 3; i++)
+        close(fillers[i]);
+    close(ffd);
     return done_testing();
 }
