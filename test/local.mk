@@ -70,6 +70,8 @@ test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c 
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_subrequest
+test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

@@ -36,9 +36,11 @@ libportico_a_SOURCES += \
 libportico_a_SOURCES += \
 	worker/router/route_conf.c worker/router/router.c worker/router/router.h
 
-# upstream/: servers, balancing, connection pools
+# upstream/: servers, balancing, connection pools, internal calls (subrequests)
 libportico_a_SOURCES += \
-	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c
+	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
+	worker/upstream/subrequest.c worker/upstream/subrequest.h \
+	worker/upstream/subrequest_response.c
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \
