@@ -20,6 +20,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+#include "worker/core/var.h"
 
 enum pt_phase {
     PT_PHASE_ACCESS = 0,    /* who may ask: address rules, authentication */
@@ -54,6 +55,10 @@ struct pt_module_s {
     void (*log)(pt_request_t *r);
 
     unsigned index;         /* slot in route->mod_conf and r->ctx, set at startup */
+
+    /* Request variables the module provides (PT_VAR_DEF_END-terminated;
+     * worker/core/var.h), found by name only when a template is compiled. */
+    const pt_var_def_t *vars;
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */
