@@ -365,8 +365,15 @@ static void pt_request_start(pt_request_t *r)
         pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
         return;
     }
-    unsigned status = 0;
-    r->route = pt_router_match(r->conf->router, r, &status);
+    pt_router_key_t key = {
+        r->head.authority.len ? r->head.authority : r->head.host, r->path, r->head.method,
+        r->head.method_id, r->head.fields, r->head.nfields, r->listener->index
+    };
+    pt_router_result_t res;
+    r->route = pt_router_match(r->conf->router, &key, r->arena, &res);
+    r->upstream_path = res.upstream_path;
+    r->route_allow = res.allow;
+    unsigned status = res.status;
     if (r->route == NULL) {
         pt_http_error(r, status ? status : 404, status == 405
                       ? "method not allowed on this route" : "no route matches");
