@@ -9,9 +9,9 @@
 #include "worker/http/http_error.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
+#include "worker/http/request_id.h"
 #include "worker/router/router.h"
 #include "worker/http/uri.h"
-#include "worker/core/worker.h"
 
 #define PT_REQUEST_ARENA_BLOCK  16384
 #define PT_REQUEST_ARENA_CAP    (4 * 1024 * 1024)
@@ -89,7 +89,7 @@ static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
 {
     pt_conn_t *c = r->conn;
 
-    pt_worker_request_id(r->id_buf);
+    pt_request_id_make(r->id_buf);
     r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
     r->start = pt_clock_now;
     r->start_wall_ms = pt_clock_wall_ms();
@@ -270,7 +270,7 @@ static int pt_request_prepare(pt_request_t *r)
     if (id && pt_request_id_valid(id->value)) {
         r->id = id->value;
     } else {
-        pt_worker_request_id(r->id_buf);
+        pt_request_id_make(r->id_buf);
         r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
     }
     if (h->chunked) {
