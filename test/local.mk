@@ -57,6 +57,8 @@ test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_ca
 UNIT_WORKER += test/unit/worker/core/test_var
 test_unit_worker_core_test_var_SOURCES = test/unit/worker/core/test_var.c
 test_unit_worker_core_test_var_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_upstream
+test_unit_worker_upstream_test_upstream_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni
 test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)
