@@ -49,6 +49,11 @@ test_unit_worker_http_test_http_chunked_SOURCES = test/unit/worker/http/test_htt
 	worker/http/http_chunked.c
 UNIT_WORKER += test/unit/worker/http/test_uri
 test_unit_worker_http_test_uri_SOURCES = test/unit/worker/http/test_uri.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/http/test_http_error
+test_unit_worker_http_test_http_error_LDADD = $(unit_ldadd)
+# captures what the renderer sends instead of writing to a connection
+test_unit_worker_http_test_http_error_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=pt_response_send -Wl,--wrap=pt_request_abort
 UNIT_WORKER += test/unit/worker/router/test_router
 test_unit_worker_router_test_router_SOURCES = test/unit/worker/router/test_router.c worker/router/router.c
 test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
