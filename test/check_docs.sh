@@ -15,7 +15,9 @@
 #     written in a config file) in the entry; a row without a default (NULL)
 #     must not claim one (`Default: none ...` or no Default at all). Defaults
 #     built from macros (the compiled-in pid file path) are not compared.
-#  3. Every request variable in worker/core/var.c's pt_var_names is an entry
+#  3. Every request variable is an entry: the names in worker/core/var.c's
+#     pt_var_names, and the first string of each row of every pt_var_def_t
+#     array under worker/ (the core's families and what modules register)
 #     (`.B $name`; `$http_NAME` is written `.BI $http_ NAME`); the top-level
 #     names of master/conf_load.c and the listen entry names of
 #     worker/net/listen_conf.c are entries too.
@@ -248,10 +250,27 @@ need_entry() {
     fi
 }
 
+# The first string of each row of every pt_var_def_t array under worker/
+# (the variables modules register, and the core's families such as
+# http_NAME), one name a line.
+var_defs() {
+    (cd "$srcdir" && find worker -type f -name '*.c' | LC_ALL=C sort | xargs awk '
+    /pt_var_def_t[ \t]+[A-Za-z0-9_]+\[\][ \t]*=[ \t]*\{/ { on = 1; next }
+    on && /^[ \t]*};/ { on = 0; next }
+    on && match($0, /^[ \t]*\{[ \t]*"[^"]+"/) {
+        row = substr($0, RSTART, RLENGTH)
+        sub(/^[^"]*"/, "", row)
+        sub(/"$/, "", row)
+        print row
+    }')
+}
+
 nvars=0
 vars=$(names_of worker/core/var.c pt_var_names)
 need_names "$vars" "pt_var_names in worker/core/var.c"
-for v in $vars; do
+defs=$(var_defs)
+need_names "$defs" "pt_var_def_t arrays under worker/"
+for v in $vars $defs; do
     need_entry "\$$v" "variables" "variable"
     nvars=$((nvars + 1))
 done

@@ -54,6 +54,11 @@ test_unit_worker_http_test_http_chunked_SOURCES = test/unit/worker/http/test_htt
 	worker/http/http_chunked.c
 UNIT_WORKER += test/unit/worker/http/test_uri
 test_unit_worker_http_test_uri_SOURCES = test/unit/worker/http/test_uri.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/http/test_http_error
+test_unit_worker_http_test_http_error_LDADD = $(unit_ldadd)
+# captures what the renderer sends instead of writing to a connection
+test_unit_worker_http_test_http_error_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=pt_response_send -Wl,--wrap=pt_request_abort
 UNIT_WORKER += test/unit/worker/router/test_router
 test_unit_worker_router_test_router_SOURCES = test/unit/worker/router/test_router.c worker/router/router.c
 test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
@@ -65,6 +70,11 @@ UNIT_WORKER += test/unit/worker/core/test_file_conf
 test_unit_worker_core_test_file_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/net/test_conn
 test_unit_worker_net_test_conn_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/core/test_var
+test_unit_worker_core_test_var_SOURCES = test/unit/worker/core/test_var.c
+test_unit_worker_core_test_var_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_upstream
+test_unit_worker_upstream_test_upstream_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni
 test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)

@@ -30,6 +30,7 @@ libportico_a_SOURCES += \
 	worker/http/uri.c worker/http/uri.h \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
 	worker/http/request.c worker/http/request.h \
+	worker/http/request_id.c worker/http/request_id.h \
 	worker/http/http_error.c worker/http/http_error.h
 
 # router/: routes and the compiled router

@@ -33,6 +33,7 @@
 #include "common/conf.h"
 #include "worker/core/core.h"
 #include "worker/core/metrics.h"
+#include "worker/core/var.h"
 
 enum pt_phase {
     PT_PHASE_POST_READ = 0, /* the head is parsed, no route yet (r->route is NULL):
@@ -79,6 +80,9 @@ struct pt_module_s {
      * (an address deny list, say). PT_OK goes on, PT_ERROR closes it. Only
      * modules that set it are called (pt_conn_accept_setup). */
     int (*accept)(pt_conn_t *c);
+    /* Request variables the module provides (PT_VAR_DEF_END-terminated;
+     * worker/core/var.h), found by name only when a template is compiled. */
+    const pt_var_def_t *vars;
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */

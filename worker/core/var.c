@@ -1,26 +1,27 @@
 /*
- * var.c: compiled templates over request variables (see var.h).
+ * var.c: compiled templates over request variables (see var.h), and the
+ * core's variables: the plain ones by id through one getter, $http_NAME
+ * as a family.
  */
 #include "common/pt.h"
 #include "common/clock.h"
 #include "common/str.h"
+#include "worker/core/module.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/core/var.h"
 
 #include <stdarg.h>
 
-#define PT_VAR_NAME_MAX     64
+#define PT_VAR_STACK        32      /* variables a render keeps on the stack */
 
 enum pt_var_id {
-    PT_VAR_LITERAL = 0,
-    PT_VAR_REMOTE_ADDR, PT_VAR_HOST, PT_VAR_METHOD, PT_VAR_REQUEST_URI, PT_VAR_URI,
+    PT_VAR_REMOTE_ADDR = 1, PT_VAR_HOST, PT_VAR_METHOD, PT_VAR_REQUEST_URI, PT_VAR_URI,
     PT_VAR_QUERY, PT_VAR_REQUEST, PT_VAR_PROTOCOL, PT_VAR_SCHEME, PT_VAR_STATUS,
     PT_VAR_BYTES_SENT, PT_VAR_BODY_BYTES_SENT, PT_VAR_BODY_BYTES, PT_VAR_REQUEST_TIME, PT_VAR_UPSTREAM_ADDR,
     PT_VAR_UPSTREAM_TIME, PT_VAR_REQUEST_ID, PT_VAR_ROUTE, PT_VAR_TIME_LOCAL,
     PT_VAR_TIME_ISO8601, PT_VAR_MSEC, PT_VAR_CONNECTION, PT_VAR_CONNECTION_REQUESTS,
     PT_VAR_CONSUMER, PT_VAR_CONSUMER_PLAN, PT_VAR_CONSUMER_GROUPS,
-    PT_VAR_HTTP,            /* $http_<name>: a request header */
 };
 
 const char *const pt_var_names[] = {
@@ -28,28 +29,84 @@ const char *const pt_var_names[] = {
     "protocol", "scheme", "status", "bytes_sent", "body_bytes_sent", "body_bytes_received", "request_time",
     "upstream_addr", "upstream_response_time", "request_id", "route", "time_local",
     "time_iso8601", "msec", "connection", "connection_requests",
-    "consumer", "consumer_plan", "consumer_groups", "http_NAME", NULL
+    "consumer", "consumer_plan", "consumer_groups", NULL
 };
 
 typedef struct {
-    uint8_t id;
-    pt_str_t text;          /* the literal, or for $http_x the header name */
+    pt_var_get_pt get;      /* NULL: the literal text */
+    const void *data;
+    pt_str_t text;
 } pt_var_seg_t;
 
 struct pt_var_tpl_s {
     pt_var_seg_t *segs;
     size_t n;
+    size_t nvars;
     size_t literal_len;
 };
 
-static int pt_var_lookup(const char *name, size_t len)
+/* $http_NAME compiled: a well-known field by id, any other by its name. */
+typedef struct {
+    unsigned id;            /* enum pt_http_hdr */
+    pt_str_t name;          /* lowercase, '-' for '_' */
+} pt_var_http_t;
+
+static pt_str_t pt_var_core(pt_request_t *r, const void *data, char *buf);
+static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf);
+static const void *pt_var_http_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                       pt_str_t rest);
+
+static const pt_var_def_t pt_var_families[] = {
+    { "http_NAME", pt_var_http, NULL, pt_var_http_compile },
+    PT_VAR_DEF_END
+};
+
+/* The row of defs that name is, or whose family it belongs to. */
+static const pt_var_def_t *pt_var_lookup_defs(const pt_var_def_t *defs, pt_str_t name)
 {
-    for (int i = 1; i < PT_VAR_HTTP; i++)
-        if (strlen(pt_var_names[i]) == len && memcmp(pt_var_names[i], name, len) == 0)
-            return i;
-    if (len > 5 && memcmp(name, "http_", 5) == 0)
-        return PT_VAR_HTTP;
-    return -1;
+    for (; defs && defs->name; defs++) {
+        size_t len = strlen(defs->name);
+        if (defs->compile == NULL) {
+            if (len == name.len && memcmp(defs->name, name.p, len) == 0)
+                return defs;
+            continue;
+        }
+        len -= sizeof("NAME") - 1;      /* the family's prefix, "http_" */
+        if (name.len > len && memcmp(defs->name, name.p, len) == 0)
+            return defs;
+    }
+    return NULL;
+}
+
+/* Resolve name into seg: the core's names, then its families, then each
+ * module's variables in module order. PT_DECLINED: no such variable. */
+static int pt_var_lookup(pt_conf_ctx_t *cf, const config_setting_t *s, pt_str_t name,
+                         pt_var_seg_t *seg)
+{
+    const pt_var_def_t *def;
+
+    for (uintptr_t i = 1; pt_var_names[i]; i++) {
+        if (strlen(pt_var_names[i]) == name.len
+            && memcmp(pt_var_names[i], name.p, name.len) == 0) {
+            seg->get = pt_var_core;
+            seg->data = (const void *) i;
+            return PT_OK;
+        }
+    }
+    def = pt_var_lookup_defs(pt_var_families, name);
+    for (size_t m = 0; def == NULL && pt_modules[m]; m++)
+        def = pt_var_lookup_defs(pt_modules[m]->vars, name);
+    if (def == NULL)
+        return PT_DECLINED;
+    seg->get = def->get;
+    seg->data = def->data;
+    if (def->compile) {
+        size_t plen = strlen(def->name) - (sizeof("NAME") - 1);
+        pt_str_t rest = { name.p + plen, name.len - plen };
+        if ((seg->data = def->compile(cf, s, rest)) == NULL)
+            return PT_ERROR;
+    }
+    return PT_OK;
 }
 
 pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const char *text)
@@ -60,7 +117,7 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
     if (t == NULL || (t->segs = pt_arena_alloc(cf->arena, cap * sizeof(*t->segs))) == NULL)
         return NULL;
     for (size_t i = 0; i < len;) {
-        pt_var_seg_t seg = { PT_VAR_LITERAL, { text + i, 0 } };
+        pt_var_seg_t seg = { NULL, NULL, { text + i, 0 } };
         if (text[i] == '$' && i + 1 < len && text[i + 1] == '$') {
             seg.text.len = 1;
             i += 2;
@@ -75,23 +132,12 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
                 pt_conf_error(cf, s, "unterminated ${ in \"%s\"", text);
                 return NULL;
             }
-            int id = pt_var_lookup(text + start, end - start);
-            if (id < 0) {
+            int rc = pt_var_lookup(cf, s, (pt_str_t) { text + start, end - start }, &seg);
+            if (rc == PT_DECLINED)
                 pt_conf_error(cf, s, "unknown variable \"$%.*s\"", (int) (end - start),
                               text + start);
+            if (rc != PT_OK)
                 return NULL;
-            }
-            seg.id = (uint8_t) id;
-            if (id == PT_VAR_HTTP) {
-                /* $http_user_agent names the User-Agent field. */
-                char *h = pt_arena_strndup(cf->arena, text + start + 5, end - start - 5);
-                if (h == NULL)
-                    return NULL;
-                for (char *p = h; *p; p++)
-                    if (*p == '_')
-                        *p = '-';
-                seg.text = (pt_str_t) { h, strlen(h) };
-            }
             i = end + brace;
         } else {
             size_t end = i;
@@ -108,8 +154,10 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
             t->segs = ns;
             cap *= 2;
         }
-        if (seg.id == PT_VAR_LITERAL)
+        if (seg.get == NULL)
             t->literal_len += seg.text.len;
+        else
+            t->nvars++;
         t->segs[t->n++] = seg;
     }
     return t;
@@ -179,14 +227,14 @@ static pt_str_t pt_var_groups(pt_request_t *r, const pt_consumer_t *c)
     return (pt_str_t) { p, n };
 }
 
-static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf, size_t cap)
+/* The core's plain variables; data is the id. */
+static pt_str_t pt_var_core(pt_request_t *r, const void *data, char *buf)
 {
     const pt_http_head_t *h = &r->head;
     pt_msec_t elapsed = pt_clock_now - r->start;
+    size_t cap = PT_VAR_BUF;
 
-    switch (seg->id) {
-    case PT_VAR_LITERAL:
-        return seg->text;
+    switch ((uintptr_t) data) {
     case PT_VAR_REMOTE_ADDR: {
         const char *ip = pt_conn_peer_ip(r->conn);
         return (pt_str_t) { ip, strlen(ip) };
@@ -273,12 +321,40 @@ static pt_str_t pt_var_value(const pt_var_seg_t *seg, pt_request_t *r, char *buf
         return r->consumer ? r->consumer->plan : PT_STR_NULL;
     case PT_VAR_CONSUMER_GROUPS:
         return r->consumer ? pt_var_groups(r, r->consumer) : PT_STR_NULL;
-    case PT_VAR_HTTP:
-        for (unsigned i = 0; i < h->nfields; i++)
-            if (pt_str_caseeq(h->fields[i].name, seg->text))
-                return h->fields[i].value;
-        return PT_STR_NULL;
     }
+    return PT_STR_NULL;
+}
+
+/* $http_user_agent names the User-Agent field: resolved to the parser's
+ * id when the field is well known, so a request costs a byte compare per
+ * field; any other name is compared only with fields that have no id. */
+static const void *pt_var_http_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                       pt_str_t rest)
+{
+    pt_var_http_t *v = pt_arena_calloc(cf->arena, sizeof(*v));
+    char *name = v ? pt_arena_strndup(cf->arena, rest.p, rest.len) : NULL;
+
+    if (name == NULL)
+        return NULL;
+    for (char *p = name; *p; p++)
+        *p = *p == '_' ? '-' : (char) pt_str_lower((unsigned char) *p);
+    v->name = (pt_str_t) { name, rest.len };
+    v->id = pt_http_hdr_id(name, rest.len);
+    return v;
+}
+
+static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf)
+{
+    const pt_var_http_t *v = data;
+    const pt_http_head_t *h = &r->head;
+
+    if (v->id != PT_HDR_OTHER) {
+        const pt_http_field_t *f = pt_request_field(r, v->id);
+        return f ? f->value : PT_STR_NULL;
+    }
+    for (unsigned i = 0; i < h->nfields; i++)
+        if (h->fields[i].id == PT_HDR_OTHER && pt_str_caseeq(h->fields[i].name, v->name))
+            return h->fields[i].value;
     return PT_STR_NULL;
 }
 
@@ -319,25 +395,38 @@ static size_t pt_var_fair_share(size_t *lens, size_t n, size_t budget)
 pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
                        size_t max)
 {
-    char num[64];
-    size_t *lens = pt_arena_alloc(r->arena, (tpl->n + 1) * sizeof(*lens));
+    pt_str_t vstack[PT_VAR_STACK];
+    size_t lstack[PT_VAR_STACK];
+    char bstack[PT_VAR_STACK][PT_VAR_BUF];
+    pt_str_t *vals = vstack;
+    size_t *lens = lstack;
+    char (*bufs)[PT_VAR_BUF] = bstack;
     size_t nv = 0, total = tpl->literal_len, limit = SIZE_MAX;
 
-    if (lens == NULL)
-        return PT_STR_NULL;
-    /* Size first, then write: values are views, computing them is cheap. */
+    if (tpl->nvars > PT_VAR_STACK) {
+        vals = pt_arena_alloc(r->arena, tpl->nvars * sizeof(*vals));
+        lens = pt_arena_alloc(r->arena, tpl->nvars * sizeof(*lens));
+        bufs = pt_arena_alloc(r->arena, tpl->nvars * sizeof(*bufs));
+        if (vals == NULL || lens == NULL || bufs == NULL)
+            return PT_STR_NULL;
+    }
+    /* Each value once, kept for sizing, cutting and writing: a getter may
+     * search the fields or read a clock, and two reads could disagree. */
     for (size_t i = 0; i < tpl->n; i++) {
-        if (tpl->segs[i].id == PT_VAR_LITERAL)
+        const pt_var_seg_t *seg = &tpl->segs[i];
+        if (seg->get == NULL)
             continue;
-        pt_str_t v = pt_var_value(&tpl->segs[i], r, num, sizeof(num));
+        pt_str_t v = seg->get(r, seg->data, bufs[nv]);
         if (v.len == 0 && dash)
             v = PT_STR("-");
+        vals[nv] = v;
         lens[nv] = pt_var_escaped_len(v, escape);
         total += lens[nv++];
     }
     if (max && total > max) {
         /* Cut the longest values, each at an escape's edge, so that the
-         * line keeps its shape (valid JSON, balanced quotes). */
+         * line keeps its shape (valid JSON, balanced quotes). This sorts
+         * lens, which the writing below no longer needs. */
         limit = pt_var_fair_share(lens, nv, max > tpl->literal_len ? max - tpl->literal_len : 0);
         total = pt_max(max, tpl->literal_len);
     }
@@ -345,17 +434,15 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
+    nv = 0;
     for (size_t i = 0; i < tpl->n; i++) {
         const pt_var_seg_t *seg = &tpl->segs[i];
-        if (seg->id == PT_VAR_LITERAL) {
+        if (seg->get == NULL) {
             memcpy(out + n, seg->text.p, seg->text.len);
             n += seg->text.len;
             continue;
         }
-        pt_str_t v = pt_var_value(seg, r, num, sizeof(num));
-        if (v.len == 0 && dash)
-            v = PT_STR("-");
-        n += pt_var_escape_into(out + n, pt_min(limit, total - n), v, escape);
+        n += pt_var_escape_into(out + n, pt_min(limit, total - n), vals[nv++], escape);
     }
     return (pt_str_t) { out, n };
 }

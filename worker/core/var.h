@@ -2,6 +2,11 @@
  * var.h: request variables ($remote_addr, $status, $http_user_agent, ...)
  * in templates compiled at load time, so rendering walks a list of
  * literal and variable segments with no name lookups.
+ *
+ * The variables are a registry: the core ones are var.c's own, and a
+ * module adds its own by listing them in its pt_module_t (.vars). Names
+ * are looked up only while a template is compiled; a compiled segment
+ * holds the getter and its data.
  */
 #ifndef PT_VAR_H
 #define PT_VAR_H
@@ -9,6 +14,8 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+
+#define PT_VAR_BUF          64      /* scratch a getter may format its value in */
 
 typedef struct pt_var_tpl_s pt_var_tpl_t;
 
@@ -18,14 +25,34 @@ enum pt_var_escape {
     PT_VAR_JSON             /* inside a JSON string */
 };
 
+/* A variable's value for r: a view that stays valid while r lives, or one
+ * into buf (PT_VAR_BUF bytes that last until the render ends). Empty
+ * means unset. data is the definition's, or for a family what its
+ * compile made of the name. */
+typedef pt_str_t (*pt_var_get_pt)(pt_request_t *r, const void *data, char *buf);
+
+/* One variable, a row of a NULL-name-terminated array. A name ending in
+ * "_NAME" is a family: "http_NAME" stands for every name that starts
+ * "http_" and has more after it, and compile turns that rest ("user_agent")
+ * into the data get receives (NULL: error, reported against s). */
+typedef struct pt_var_def_s {
+    const char *name;
+    pt_var_get_pt get;
+    const void *data;
+    const void *(*compile)(pt_conf_ctx_t *cf, const config_setting_t *s, pt_str_t rest);
+} pt_var_def_t;
+
+#define PT_VAR_DEF_END      { NULL, NULL, NULL, NULL }
+
 /* Compile text; $name or ${name} are variables, $$ is a dollar. An unknown
  * name is an error reported against s. NULL on error. */
 pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const char *text);
 
 /* Render tpl for r into the request arena; empty values become "-" when
- * dash is true (log formats). With max > 0 the longest values are cut,
- * each whole escapes only, so that the result is at most max bytes (or
- * the template's own text, if that is longer). */
+ * dash is true (log formats). Each variable is evaluated once. With
+ * max > 0 the longest values are cut, each whole escapes only, so that the
+ * result is at most max bytes (or the template's own text, if that is
+ * longer). */
 pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
                        size_t max);
 
@@ -34,7 +61,9 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t value, int escape);
 
 
-/* The names this build knows, for the man page check (NULL-terminated). */
+/* The core's plain names, for the man page check (NULL-terminated, from
+ * index 1); the families and the modules' variables are pt_var_def_t
+ * arrays, which the check reads too. */
 extern const char *const pt_var_names[];
 
 #endif

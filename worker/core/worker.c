@@ -25,7 +25,6 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -47,7 +46,6 @@ static size_t pt_worker_nlisten;
 static pt_event_t pt_worker_sig_ev, pt_worker_ctl_ev;
 static pt_timer_t pt_worker_drain_timer, pt_worker_resume_timer, pt_worker_trim_timer;
 static bool pt_worker_paused, pt_worker_retiring, pt_worker_exit;
-static uint64_t pt_worker_id_hi, pt_worker_id_lo, pt_worker_id_seq;
 
 static void pt_worker_accept_resume(void)
 {
@@ -95,24 +93,6 @@ void pt_worker_conn_closed(void)
         pt_worker_accept_resume();
     if (pt_worker_retiring && pt_conn_active == 0)
         pt_worker_exit = true;
-}
-
-void pt_worker_request_id(char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    uint64_t v[2] = { pt_worker_id_hi, pt_worker_id_lo + ++pt_worker_id_seq };
-
-    /* Two digits per byte from one table: this runs for every request. */
-    static char pairs[256][2];
-    if (pairs[1][1] == 0)
-        for (int b = 0; b < 256; b++) {
-            pairs[b][0] = hex[b >> 4];
-            pairs[b][1] = hex[b & 15];
-        }
-    for (int w = 0; w < 2; w++)
-        for (int i = 0; i < 8; i++)
-            memcpy(out + w * 16 + 2 * i, pairs[(v[w] >> (56 - 8 * i)) & 0xff], 2);
-    out[32] = '\0';
 }
 
 static void pt_worker_drain_timeout(pt_timer_t *t)
@@ -257,9 +237,6 @@ void pt_worker_main(const pt_heritage_t *h)
     sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     pt_clock_update();
-    if (getrandom(&pt_worker_id_hi, sizeof(pt_worker_id_hi), 0) != sizeof(pt_worker_id_hi)
-        || getrandom(&pt_worker_id_lo, sizeof(pt_worker_id_lo), 0) != sizeof(pt_worker_id_lo))
-        pt_worker_id_hi = (uint64_t) getpid() << 32 ^ (uint64_t) pt_clock_wall_ms();
 
     if (pt_event_init(PT_WORKER_EVENTS) != PT_OK || pt_timer_init() != PT_OK) {
         pt_log_errno(PT_LOG_EMERG, errno, "cannot start the event loop");

@@ -20,7 +20,4 @@ void pt_worker_accept_pause(bool at_limit);
 /* A connection closed: resume accepting, or exit when retiring and idle. */
 void pt_worker_conn_closed(void);
 
-/* Request id: 32 hex digits, unique per worker and generation. */
-void pt_worker_request_id(char out[33]);
-
 #endif

@@ -8,7 +8,6 @@
 #include "worker/core/metrics.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
-#include "worker/router/router.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -87,7 +86,8 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
     const pt_errpage_t *page = pt_http_error_page(r, status);
     pt_str_t extra = PT_STR_NULL;
     if (status == 405) {
-        const char *allow = pt_router_allow(r);
+        /* The router left it on the request when it chose no route. */
+        const char *allow = r->route_allow ? r->route_allow : "";
         extra.p = pt_arena_sprintf(r->arena, "Allow: %s\r\n", allow);
         extra.len = extra.p ? strlen(extra.p) : 0;
     }

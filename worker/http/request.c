@@ -10,9 +10,9 @@
 #include "worker/core/module.h"
 #include "worker/core/phase.h"
 #include "worker/http/request.h"
+#include "worker/http/request_id.h"
 #include "worker/router/router.h"
 #include "worker/http/uri.h"
-#include "worker/core/worker.h"
 
 #define PT_REQUEST_ARENA_BLOCK  16384
 #define PT_REQUEST_ARENA_CAP    (4 * 1024 * 1024)
@@ -90,7 +90,7 @@ static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
 {
     pt_conn_t *c = r->conn;
 
-    pt_worker_request_id(r->id_buf);
+    pt_request_id_make(r->id_buf);
     r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
     r->start = pt_clock_now;
     r->start_wall_ms = pt_clock_wall_ms();
@@ -293,7 +293,7 @@ static int pt_request_prepare(pt_request_t *r)
     if (id && pt_request_id_valid(id->value)) {
         r->id = id->value;
     } else {
-        pt_worker_request_id(r->id_buf);
+        pt_request_id_make(r->id_buf);
         r->id = (pt_str_t) { r->id_buf, PT_REQUEST_ID_LEN };
     }
     if (h->chunked) {
@@ -414,8 +414,15 @@ static int pt_request_route(pt_request_t *r)
         pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
         return PT_DONE;
     }
-    unsigned status = 0;
-    r->route = pt_router_match(r->conf->router, r, &status);
+    pt_router_key_t key = {
+        r->head.authority.len ? r->head.authority : r->head.host, r->path, r->head.method,
+        r->head.method_id, r->head.fields, r->head.nfields, r->listener->index
+    };
+    pt_router_result_t res;
+    r->route = pt_router_match(r->conf->router, &key, r->arena, &res);
+    r->upstream_path = res.upstream_path;
+    r->route_allow = res.allow;
+    unsigned status = res.status;
     if (r->route == NULL) {
         pt_http_error(r, status ? status : 404, status == 405
                       ? "method not allowed on this route" : "no route matches");

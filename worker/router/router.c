@@ -6,7 +6,6 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/http/http_parse.h"
-#include "worker/http/request.h"
 #include "worker/router/router.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -17,9 +16,25 @@
 #define PT_ROUTER_CAPTURES      10
 #define PT_ROUTER_ALLOW_NAMED   16      /* routes whose own method names a 405 lists */
 
+/* A header predicate compiled at load: a well-known field by its id, any
+ * other by its name (lowercase) against the fields without an id. */
+typedef struct {
+    unsigned id;                /* enum pt_http_hdr */
+    pt_str_t name;
+    pt_str_t value;             /* .p NULL: being present is enough */
+    bool negate;
+} pt_router_pred_t;
+
+/* A route as a candidate, with its compiled predicates at hand. */
+typedef struct {
+    pt_route_t *route;
+    const pt_router_pred_t *preds;
+    size_t npreds;
+} pt_router_entry_t;
+
 /* A list of routes sharing a key, in priority order. */
 typedef struct {
-    pt_route_t **v;
+    pt_router_entry_t *v;
     size_t n, cap;
 } pt_router_list_t;
 
@@ -61,11 +76,11 @@ struct pt_router_s {
 
 /* ---- building ------------------------------------------------------------ */
 
-static int pt_router_list_add(pt_arena_t *a, pt_router_list_t *l, pt_route_t *r)
+static int pt_router_list_add(pt_arena_t *a, pt_router_list_t *l, const pt_router_entry_t *e)
 {
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 2;
-        pt_route_t **nv = pt_arena_alloc(a, ncap * sizeof(*nv));
+        pt_router_entry_t *nv = pt_arena_alloc(a, ncap * sizeof(*nv));
         if (nv == NULL)
             return PT_ERROR;
         if (l->n)
@@ -73,7 +88,7 @@ static int pt_router_list_add(pt_arena_t *a, pt_router_list_t *l, pt_route_t *r)
         l->v = nv;
         l->cap = ncap;
     }
-    l->v[l->n++] = r;
+    l->v[l->n++] = *e;
     return PT_OK;
 }
 
@@ -84,7 +99,8 @@ static unsigned pt_router_conditions(const pt_route_t *r)
 
 static int pt_router_priority_cmp(const void *a, const void *b)
 {
-    const pt_route_t *x = *(pt_route_t *const *) a, *y = *(pt_route_t *const *) b;
+    const pt_route_t *x = ((const pt_router_entry_t *) a)->route;
+    const pt_route_t *y = ((const pt_router_entry_t *) b)->route;
     unsigned cx = pt_router_conditions(x), cy = pt_router_conditions(y);
 
     if (cx != cy)
@@ -188,15 +204,36 @@ static void pt_router_sort_node(pt_router_node_t *n)
         pt_router_sort_node(n->child[i]);
 }
 
-static int pt_router_tree_add(pt_arena_t *a, pt_router_tree_t *t, pt_route_t *r)
+static int pt_router_tree_add(pt_arena_t *a, pt_router_tree_t *t, const pt_router_entry_t *e)
 {
+    const pt_route_t *r = e->route;
+
     t->used = true;
     if (r->path_kind == PT_PATH_REGEX)
-        return pt_router_list_add(a, &t->regex, r);
+        return pt_router_list_add(a, &t->regex, e);
     pt_router_node_t *n = pt_router_insert(a, &t->root, r->path, r->path_len);
     if (n == NULL)
         return PT_ERROR;
-    return pt_router_list_add(a, r->path_kind == PT_PATH_EXACT ? &n->exact : &n->prefix, r);
+    return pt_router_list_add(a, r->path_kind == PT_PATH_EXACT ? &n->exact : &n->prefix, e);
+}
+
+/* The route's header predicates with their field ids and lengths, so
+ * that a request compares ids or lengths first, not C strings. */
+static int pt_router_entry_init(pt_arena_t *a, pt_route_t *r, pt_router_entry_t *e)
+{
+    pt_router_pred_t *p = NULL;
+
+    if (r->nheaders && (p = pt_arena_calloc(a, r->nheaders * sizeof(*p))) == NULL)
+        return PT_ERROR;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const pt_route_header_t *h = &r->headers[i];
+        p[i].name = (pt_str_t) { h->name, strlen(h->name) };
+        p[i].id = pt_http_hdr_id(p[i].name.p, p[i].name.len);
+        p[i].value = h->value ? (pt_str_t) { h->value, strlen(h->value) } : PT_STR_NULL;
+        p[i].negate = h->negate;
+    }
+    *e = (pt_router_entry_t) { r, p, r->nheaders };
+    return PT_OK;
 }
 
 static pt_router_host_t *pt_router_hosts_slot(const pt_router_hosts_t *h, const char *key,
@@ -252,8 +289,11 @@ pt_router_t *pt_router_build(pt_conf_ctx_t *cf, pt_conf_t *conf)
 
     for (size_t i = 0; i < conf->nroutes; i++) {
         pt_route_t *r = &conf->routes[i];
+        pt_router_entry_t e;
+        if (pt_router_entry_init(cf->arena, r, &e) != PT_OK)
+            return NULL;
         if (r->nhosts == 0) {
-            if (pt_router_tree_add(cf->arena, &rt->any, r) != PT_OK)
+            if (pt_router_tree_add(cf->arena, &rt->any, &e) != PT_OK)
                 return NULL;
             continue;
         }
@@ -267,7 +307,7 @@ pt_router_t *pt_router_build(pt_conf_ctx_t *cf, pt_conf_t *conf)
             } else {
                 t = pt_router_hosts_tree(cf->arena, &rt->exact, h, strlen(h));
             }
-            if (t == NULL || pt_router_tree_add(cf->arena, t, r) != PT_OK)
+            if (t == NULL || pt_router_tree_add(cf->arena, t, &e) != PT_OK)
                 return NULL;
         }
     }
@@ -290,7 +330,8 @@ void pt_router_free(pt_router_t *rt)
 /* ---- matching ------------------------------------------------------------ */
 
 typedef struct {
-    pt_request_t *r;
+    const pt_router_key_t *k;
+    pt_arena_t *arena;
     uint32_t allow;             /* methods of routes that failed only on method */
     const pt_route_t *named[PT_ROUTER_ALLOW_NAMED];    /* ...and those naming others */
     size_t nnamed;
@@ -329,38 +370,38 @@ size_t pt_router_host_key(pt_str_t host, char *out, size_t cap)
 
 static bool pt_router_method_ok(pt_router_walk_t *w, const pt_route_t *rt)
 {
-    const pt_http_head_t *h = &w->r->head;
+    const pt_router_key_t *k = w->k;
 
     if (rt->methods == 0)
         return true;
-    if (h->method_id != PT_METHOD_OTHER) {
+    if (k->method_id != PT_METHOD_OTHER) {
         /* A route for GET also answers HEAD (RFC 9110 9.3.2). */
-        if (rt->methods & (1u << h->method_id))
+        if (rt->methods & (1u << k->method_id))
             return true;
-        if (h->method_id == PT_METHOD_HEAD && (rt->methods & (1u << PT_METHOD_GET)))
+        if (k->method_id == PT_METHOD_HEAD && (rt->methods & (1u << PT_METHOD_GET)))
             return true;
         return false;
     }
     for (const char **m = rt->method_names; m && *m; m++)
-        if (strlen(*m) == h->method.len && memcmp(*m, h->method.p, h->method.len) == 0)
+        if (strlen(*m) == k->method.len && memcmp(*m, k->method.p, k->method.len) == 0)
             return true;
     return false;
 }
 
-static bool pt_router_headers_ok(const pt_request_t *r, const pt_route_t *rt)
+static bool pt_router_headers_ok(const pt_router_key_t *k, const pt_router_entry_t *e)
 {
-    for (size_t i = 0; i < rt->nheaders; i++) {
-        const pt_route_header_t *want = &rt->headers[i];
-        pt_str_t name = { want->name, strlen(want->name) };
+    for (size_t i = 0; i < e->npreds; i++) {
+        const pt_router_pred_t *want = &e->preds[i];
         bool found = false;
-        for (unsigned k = 0; k < r->head.nfields && !found; k++) {
-            const pt_http_field_t *f = &r->head.fields[k];
-            if (!pt_str_caseeq(f->name, name))
+        for (unsigned j = 0; j < k->nfields && !found; j++) {
+            const pt_http_field_t *f = &k->fields[j];
+            /* A field the parser gave an id can only match that id. */
+            if (f->id != want->id
+                || (want->id == PT_HDR_OTHER && !pt_str_caseeq(f->name, want->name)))
                 continue;
-            if (want->value == NULL
-                || (f->value.len == strlen(want->value)
-                    && memcmp(f->value.p, want->value, f->value.len) == 0))
-                found = true;
+            found = want->value.p == NULL
+                    || (f->value.len == want->value.len
+                        && memcmp(f->value.p, want->value.p, f->value.len) == 0);
         }
         if (found == want->negate)
             return false;
@@ -371,13 +412,13 @@ static bool pt_router_headers_ok(const pt_request_t *r, const pt_route_t *rt)
 /* The first route of l that fits, or NULL (noting method mismatches). */
 static pt_route_t *pt_router_pick(pt_router_walk_t *w, const pt_router_list_t *l)
 {
-    const pt_request_t *r = w->r;
+    const pt_router_key_t *k = w->k;
 
     for (size_t i = 0; i < l->n; i++) {
-        pt_route_t *rt = l->v[i];
-        if (rt->listeners && !(rt->listeners & (UINT64_C(1) << r->listener->index)))
+        pt_route_t *rt = l->v[i].route;
+        if (rt->listeners && !(rt->listeners & (UINT64_C(1) << k->listener)))
             continue;
-        if (!pt_router_headers_ok(r, rt))
+        if (!pt_router_headers_ok(k, &l->v[i]))
             continue;
         if (!pt_router_method_ok(w, rt)) {
             w->method_mismatch = true;
@@ -396,8 +437,8 @@ static pt_route_t *pt_router_tree_match(pt_router_walk_t *w, const pt_router_tre
     const pt_router_node_t *stack[PT_ROUTER_DEPTH_MAX];
     size_t depth = 0;
     const pt_router_node_t *n = &t->root;
-    const char *p = w->r->path.p;
-    size_t left = w->r->path.len;
+    const char *p = w->k->path.p;
+    size_t left = w->k->path.len;
     pt_route_t *rt;
 
     /* Walk down while the path follows whole edges. */
@@ -417,12 +458,12 @@ static pt_route_t *pt_router_tree_match(pt_router_walk_t *w, const pt_router_tre
         return rt;
 
     for (size_t i = 0; i < t->regex.n; i++) {
-        pt_route_t *cand = t->regex.v[i];
-        int rc = pcre2_match(cand->regex, (PCRE2_SPTR) w->r->path.p, w->r->path.len, 0, 0,
+        pt_route_t *cand = t->regex.v[i].route;
+        int rc = pcre2_match(cand->regex, (PCRE2_SPTR) w->k->path.p, w->k->path.len, 0, 0,
                              pt_router_md, NULL);
         if (rc < 0)
             continue;
-        pt_router_list_t one = { &cand, 1, 1 };
+        pt_router_list_t one = { &t->regex.v[i], 1, 1 };
         if (pt_router_pick(w, &one) == NULL)
             continue;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(pt_router_md);
@@ -445,11 +486,10 @@ static pt_router_tree_t *pt_router_host_tree(const pt_router_hosts_t *h, const c
     return s->key ? s->tree : NULL;
 }
 
-/* Apply the route's rewrite to r->path. */
-static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
+/* Apply the route's rewrite to the path, into *result. */
+static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt, pt_str_t *result)
 {
-    pt_request_t *r = w->r;
-    pt_str_t path = r->path;
+    pt_str_t path = w->k->path;
 
     if (rt->strip_prefix || rt->replace_prefix) {
         const char *rest = path.p + rt->path_len;
@@ -465,7 +505,7 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
             rest++;             /* "/v2/" + "/users" is "/v2/users" */
             rest_len--;
         }
-        char *out = pt_arena_alloc(r->arena, pre_len + rest_len + 2);
+        char *out = pt_arena_alloc(w->arena, pre_len + rest_len + 2);
         if (out == NULL)
             return PT_ERROR;
         memcpy(out, pre, pre_len);
@@ -474,7 +514,7 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
             out[n++] = '/';
         memcpy(out + n, rest, rest_len);
         n += rest_len;
-        r->upstream_path = (pt_str_t) { out, n };
+        *result = (pt_str_t) { out, n };
         return PT_OK;
     }
     if (rt->rewrite == NULL)
@@ -483,7 +523,7 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
     for (const char *t = rt->rewrite; *t; t++)
         if (*t == '$')
             cap += path.len;
-    char *out = pt_arena_alloc(r->arena, cap);
+    char *out = pt_arena_alloc(w->arena, cap);
     size_t n = 0;
     if (out == NULL)
         return PT_ERROR;
@@ -500,7 +540,7 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt)
         }
         out[n++] = *t;
     }
-    r->upstream_path = (pt_str_t) { out, n };
+    *result = (pt_str_t) { out, n };
     return PT_OK;
 }
 
@@ -532,24 +572,24 @@ static const char *pt_router_allow_build(const pt_router_walk_t *w)
                 n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", *m);
         }
     }
-    return pt_arena_strndup(w->r->arena, buf, n);
+    return pt_arena_strndup(w->arena, buf, n);
 }
 
-pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *status)
+pt_route_t *pt_router_match(const pt_router_t *rt, const pt_router_key_t *key, pt_arena_t *a,
+                            pt_router_result_t *res)
 {
-    pt_router_walk_t w = { .r = r };
+    pt_router_walk_t w = { .k = key, .arena = a };
     char host[PT_ROUTER_HOST_MAX];
     /* Most tables name no host: then the Host is not even looked at. */
-    size_t hlen = rt->exact.n || rt->has_wild
-                  ? pt_router_host_key(r->head.authority.len ? r->head.authority : r->head.host,
-                                       host, sizeof(host))
-                  : 0;
+    size_t hlen = rt->exact.n || rt->has_wild ? pt_router_host_key(key->host, host, sizeof(host))
+                                              : 0;
     pt_route_t *found = NULL;
     pt_router_tree_t *t;
 
+    *res = (pt_router_result_t) { 0, key->path, NULL };
     if (pt_router_md == NULL && (pt_router_md = pcre2_match_data_create(
                                      PT_ROUTER_CAPTURES, NULL)) == NULL) {
-        *status = 500;
+        res->status = 500;
         return NULL;
     }
     if (hlen && rt->exact.n && (t = pt_router_host_tree(&rt->exact, host, hlen)) != NULL)
@@ -565,19 +605,14 @@ pt_route_t *pt_router_match(const pt_router_t *rt, pt_request_t *r, unsigned *st
         found = pt_router_tree_match(&w, &rt->any);
 
     if (found == NULL) {
-        *status = w.method_mismatch ? 405 : 404;
+        res->status = w.method_mismatch ? 405 : 404;
         if (w.method_mismatch)
-            r->route_allow = pt_router_allow_build(&w);
+            res->allow = pt_router_allow_build(&w);
         return NULL;
     }
-    if (pt_router_rewrite(&w, found) != PT_OK) {
-        *status = 500;
+    if (pt_router_rewrite(&w, found, &res->upstream_path) != PT_OK) {
+        res->status = 500;
         return NULL;
     }
     return found;
-}
-
-const char *pt_router_allow(pt_request_t *r)
-{
-    return r->route_allow ? r->route_allow : "";
 }

@@ -1,0 +1,42 @@
+/*
+ * request_id.c: request ids (see request_id.h).
+ */
+#include "common/pt.h"
+#include "common/clock.h"
+#include "worker/http/request_id.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+static uint64_t pt_request_id_hi, pt_request_id_lo, pt_request_id_seq;
+static bool pt_request_id_seeded;
+static char pt_request_id_pairs[256][2];
+
+static void pt_request_id_seed(void)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (getrandom(&pt_request_id_hi, sizeof(pt_request_id_hi), 0) != sizeof(pt_request_id_hi)
+        || getrandom(&pt_request_id_lo, sizeof(pt_request_id_lo), 0)
+           != sizeof(pt_request_id_lo))
+        pt_request_id_hi = (uint64_t) getpid() << 32 ^ (uint64_t) pt_clock_wall_ms();
+    for (int b = 0; b < 256; b++) {
+        pt_request_id_pairs[b][0] = hex[b >> 4];
+        pt_request_id_pairs[b][1] = hex[b & 15];
+    }
+    pt_request_id_seeded = true;
+}
+
+void pt_request_id_make(char out[PT_REQUEST_ID_HEX + 1])
+{
+    if (!pt_request_id_seeded)
+        pt_request_id_seed();
+
+    uint64_t v[2] = { pt_request_id_hi, pt_request_id_lo + ++pt_request_id_seq };
+
+    /* Two digits per byte from one table: this runs for every request. */
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 8; i++)
+            memcpy(out + w * 16 + 2 * i, pt_request_id_pairs[(v[w] >> (56 - 8 * i)) & 0xff], 2);
+    out[PT_REQUEST_ID_HEX] = '\0';
+}
