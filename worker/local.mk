@@ -8,6 +8,7 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/core.h worker/core/conf.h worker/core/module.h \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
+	worker/core/filter.c worker/core/filter.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c
 
 # net/: client connections, accept, the I/O primitives; listen entries
