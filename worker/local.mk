@@ -27,6 +27,8 @@ libportico_a_SOURCES += \
 	worker/http/uri.c worker/http/uri.h \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
 	worker/http/request.c worker/http/request.h \
+	worker/http/response.c worker/http/response.h \
+	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/http_error.c worker/http/http_error.h
 
 # router/: routes and the compiled router
@@ -40,6 +42,7 @@ libportico_a_SOURCES += \
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \
 	worker/proxy/proxy.c worker/proxy/proxy.h worker/proxy/proxy_response.c \
+	worker/proxy/proxy_head.c \
 	worker/proxy/proxy_tunnel.c
 
 # mod/: the features, one mod_<name>.c each (the list is worker/modules.c)
