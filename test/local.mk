@@ -56,6 +56,8 @@ test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
 test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
+test_unit_worker_proxy_test_proxy_head_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni
 test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)
