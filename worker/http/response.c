@@ -116,55 +116,14 @@ static void pt_response_send_timeout(pt_timer_t *t)
         pt_conn_close(c);
 }
 
-/* What a gateway-made body's chain writes: one arena block, the chunk
- * framing added when the response goes out chunked. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool chunked;
-} pt_response_out_t;
-
-static int pt_response_sink(pt_body_chain_t *bc, pt_span_t *in)
-{
-    pt_response_out_t *o = bc->data;
-
-    for (pt_span_t *s = in; s; s = s->next) {
-        size_t need = s->data.len + PT_H1_CHUNK_HEAD_MAX + 2 + pt_h1_write_last_chunk.len;
-        if (o->len + need > o->cap) {
-            size_t cap = pt_max(o->cap * 2, o->len + need);
-            char *p = pt_arena_alloc(bc->r->arena, cap);
-            if (p == NULL)
-                return PT_ERROR;
-            if (o->len)
-                memcpy(p, o->p, o->len);
-            o->p = p;
-            o->cap = cap;
-        }
-        if (o->chunked && s->data.len)
-            o->len += pt_h1_write_chunk_head(o->p + o->len, s->data.len);
-        if (s->data.len)
-            memcpy(o->p + o->len, s->data.p, s->data.len);
-        o->len += s->data.len;
-        if (o->chunked && s->data.len) {
-            memcpy(o->p + o->len, "\r\n", 2);
-            o->len += 2;
-        }
-        if (o->chunked && (s->flags & PT_SPAN_LAST)) {
-            memcpy(o->p + o->len, pt_h1_write_last_chunk.p, pt_h1_write_last_chunk.len);
-            o->len += pt_h1_write_last_chunk.len;
-        }
-    }
-    return PT_OK;
-}
-
 /* The body through the route's body filters (or only the chunk framing),
  * whole: the caller has all of it. */
 static int pt_response_filter_body(pt_request_t *r, const pt_response_t *resp,
                                    const char *body, size_t len, pt_str_t *out)
 {
     const pt_filters_t *f = pt_filter_of(r->route);
-    pt_response_out_t o = { .chunked = (resp->flags & PT_RESP_CHUNKED) != 0 };
-    pt_body_chain_t bc = { .r = r, .stages = f ? f->body : NULL, .sink = pt_response_sink,
+    pt_h1_out_t o = { .arena = r->arena, .chunked = (resp->flags & PT_RESP_CHUNKED) != 0 };
+    pt_body_chain_t bc = { .r = r, .stages = f ? f->body : NULL, .sink = pt_h1_write_sink,
                            .data = &o };
     pt_span_t span = { { body, len }, PT_SPAN_LAST, NULL };
 

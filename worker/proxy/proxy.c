@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "worker/core/filter.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 
@@ -90,6 +91,29 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
     pt_proxy_fail(p, 502, why);
 }
 
+/* On a route with request body filters: run the payload span in (NULL:
+ * the body is complete) through them; *out is what to send, chunked (the
+ * head said so), in p->req_filter_out, whose last contents went out
+ * already. PT_OK, or PT_ERROR when the request was ended. */
+static int pt_proxy_filter_request(pt_proxy_t *p, const pt_str_t *in, pt_str_t *out)
+{
+    pt_request_t *r = p->r;
+    pt_span_t span = { in ? *in : PT_STR_NULL, in ? 0 : PT_SPAN_LAST, NULL };
+    pt_body_chain_t bc = { .r = r, .stages = r->route->filters->request_body,
+                           .sink = pt_h1_write_sink, .data = p->req_filter_out };
+
+    p->req_filter_out->len = 0;
+    if (in == NULL)
+        p->req_filter_done = true;
+    if (pt_filter_body_run(&bc, &span) != PT_OK) {
+        p->up_keep = false;
+        pt_proxy_fail(p, 500, "a request body filter failed");
+        return PT_ERROR;
+    }
+    *out = (pt_str_t) { p->req_filter_out->p, p->req_filter_out->len };
+    return PT_OK;
+}
+
 /* Send what can be sent of the request. PT_OK, or PT_ERROR when the
  * request was ended. */
 static int pt_proxy_send(pt_proxy_t *p)
@@ -116,13 +140,23 @@ static int pt_proxy_send(pt_proxy_t *p)
             return PT_OK;
         }
         if (p->head_queued && r->body_done) {
+            if (p->req_filter_out && !p->req_filter_done) {
+                /* The last chunk, and whatever the filters held. */
+                if (pt_proxy_filter_request(p, NULL, &span) != PT_OK)
+                    return PT_ERROR;
+                pt_io_send(&up->io, &(struct iovec) { (void *) span.p, span.len }, 1);
+                continue;
+            }
             p->req_sent = true;
             return PT_OK;
         }
         if (!p->head_queued)
             iov[n++] = (struct iovec) { (void *) p->head.p, p->head.len };
         if (!r->body_done) {
-            int rc = pt_request_body_next(r, true, &span);
+            int rc = pt_request_body_next(r, p->req_filter_out == NULL, &span);
+            if (rc == PT_OK && p->req_filter_out
+                && pt_proxy_filter_request(p, &span, &span) != PT_OK)
+                return PT_ERROR;
             if (rc == PT_OK) {
                 iov[n++] = (struct iovec) { (void *) span.p, span.len };
                 consume = true;
@@ -395,7 +429,16 @@ int pt_proxy_content(pt_request_t *r)
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
     p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
                  && r->head.version_minor >= 1 && r->route->c.websocket;
-    p->replayable = r->route->upstream->retry && pt_proxy_idempotent(r->head.method_id)
+    const pt_filters_t *f = pt_filter_of(r->route);
+    if (f && f->request_body && r->body_kind != PT_BODY_NONE) {
+        /* The filters keep state: a body they took cannot be sent twice. */
+        if ((p->req_filter_out = pt_arena_calloc(r->arena, sizeof(*p->req_filter_out))) == NULL)
+            return 500;
+        p->req_filter_out->arena = r->arena;
+        p->req_filter_out->chunked = true;
+    }
+    p->replayable = p->req_filter_out == NULL && r->route->upstream->retry
+                    && pt_proxy_idempotent(r->head.method_id)
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH
                             && r->conn->rbuf->last - r->body_pos >= r->body_left));

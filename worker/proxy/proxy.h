@@ -14,6 +14,7 @@
 
 #include "common/pt.h"
 #include "worker/http/http_chunked.h"
+#include "worker/http/h1/h1_write.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/upstream/upstream.h"
@@ -67,6 +68,13 @@ typedef struct {
     pt_timer_handler_pt up_timeout;
     bool client_eof, up_eof;    /* tunnel: each side's end seen */
     bool client_shut, up_shut;  /* tunnel: FIN passed on */
+
+    /* Only on routes with body filters: the response body (request body)
+     * goes through them and is framed again; NULL otherwise. */
+    pt_h1_out_t *filter_out;
+    bool filter_done;           /* the last span went through */
+    pt_h1_out_t *req_filter_out;
+    bool req_filter_done;
 } pt_proxy_t;
 
 /* Field flag: not forwarded (hop-by-hop, named in Connection, replaced). */

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "worker/core/filter.h"
 #include "worker/http/h1/h1_write.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
@@ -48,6 +49,18 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade,
         if (rc >= 400)
             *status = (unsigned) rc;
         return PT_STR_NULL;
+    }
+    if (p->filter_out && resp.content_length < 0) {
+        /* The body filters' output is framed here: chunks, or the close
+         * for an HTTP/1.0 client. */
+        if (r->head.version_minor >= 1) {
+            resp.flags |= PT_RESP_CHUNKED;
+            p->filter_out->chunked = true;
+        } else {
+            r->keepalive = false;
+            r->close_delimited = true;
+            resp.flags = (resp.flags & ~PT_RESP_KEEPALIVE) | PT_RESP_CLOSE;
+        }
     }
     return pt_h1_write_head(r->arena, &resp);
 }
@@ -114,11 +127,22 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     p->left = p->body == PT_HTTP_BODY_LENGTH ? h->content_length : 0;
     if (p->body == PT_HTTP_BODY_CHUNKED)
         pt_chunked_init(&p->chunked);
-    p->decode = p->body == PT_HTTP_BODY_CHUNKED && r->head.version_minor == 0;
-    r->close_delimited = p->decode || p->body == PT_HTTP_BODY_CLOSE;
+    const pt_filters_t *f = pt_filter_of(r->route);
+    bool filtered = f && f->body && p->body != PT_HTTP_BODY_NONE;
+    if (filtered) {
+        /* The filters see the payload: chunk framing comes off, and
+         * pt_proxy_client_head decides the framing of what they make. */
+        if ((p->filter_out = pt_arena_calloc(r->arena, sizeof(*p->filter_out))) == NULL) {
+            pt_proxy_fail(p, 500, "out of memory");
+            return PT_ERROR;
+        }
+        p->filter_out->arena = r->arena;
+    }
+    p->decode = p->body == PT_HTTP_BODY_CHUNKED && (r->head.version_minor == 0 || filtered);
+    r->close_delimited = !filtered && (p->decode || p->body == PT_HTTP_BODY_CLOSE);
 
     /* The client connection stays open only if both framings allow it. */
-    if (!r->body_done || pt_conn_draining || c->closing || p->decode
+    if (!r->body_done || pt_conn_draining || c->closing || (p->decode && !filtered)
         || p->body == PT_HTTP_BODY_CLOSE
         || c->nrequests >= (unsigned) r->listener->c.keepalive_requests)
         r->keepalive = false;
@@ -255,6 +279,94 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     }
 }
 
+/* Run spans (ns of them, the last one last when the body is complete)
+ * through the route's body filters into p->filter_out. */
+static int pt_proxy_filter_run(pt_proxy_t *p, pt_span_t *spans, unsigned ns, bool last)
+{
+    pt_span_t bare = { PT_STR_NULL, 0, NULL };
+
+    if (ns == 0) {
+        if (!last)
+            return PT_OK;
+        spans = &bare;
+        ns = 1;
+    }
+    for (unsigned i = 0; i + 1 < ns; i++)
+        spans[i].next = &spans[i + 1];
+    if (last) {
+        spans[ns - 1].flags |= PT_SPAN_LAST;
+        p->filter_done = true;
+    }
+    pt_body_chain_t bc = { .r = p->r, .stages = p->r->route->filters->body,
+                           .sink = pt_h1_write_sink, .data = p->filter_out };
+    return pt_filter_body_run(&bc, spans);
+}
+
+/* pt_proxy_relay_buffered on a route with body filters: the payload goes
+ * through them and what they make is sent, framed again, from
+ * p->filter_out (the previous pass's output is flushed by now). */
+static int pt_proxy_relay_filtered(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_buf_t *b = p->up->buf;
+    pt_span_t spans[PT_IO_IOV_MAX];
+    unsigned ns = 0, n = 0;
+    struct iovec iov[2];
+    bool first = !p->client_head_queued;
+
+    if (first) {
+        iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
+        p->client_head_queued = true;
+    }
+    size_t avail = pt_buf_len(b);
+    if (p->body == PT_HTTP_BODY_LENGTH) {
+        size_t take = (size_t) pt_min((int64_t) avail, p->left);
+        if (take)
+            spans[ns++] = (pt_span_t) { { b->pos, take }, 0, NULL };
+        b->pos += take;
+        p->left -= (int64_t) take;
+        if (p->left == 0) {
+            if (b->pos != b->last)
+                p->up_keep = false;
+            p->state = PT_PROXY_RESP_DONE;
+        }
+    } else if (p->body == PT_HTTP_BODY_CLOSE) {
+        if (avail)
+            spans[ns++] = (pt_span_t) { { b->pos, avail }, 0, NULL };
+        b->pos = b->last;
+    } else {
+        while (b->pos < b->last && ns < PT_IO_IOV_MAX) {
+            size_t used = 0;
+            pt_str_t data = PT_STR_NULL;
+            int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
+                                      &data);
+            if (rc == PT_ERROR) {
+                pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
+                       p->chunked.error ? p->chunked.error : "?");
+                p->up_keep = false;
+                if (first)
+                    p->client_head_queued = false;
+                return first ? PT_DECLINED : PT_ERROR;
+            }
+            if (data.len)
+                spans[ns++] = (pt_span_t) { data, 0, NULL };
+            b->pos += used;
+            if (rc == PT_DONE) {
+                if (b->pos != b->last)
+                    p->up_keep = false;
+                p->state = PT_PROXY_RESP_DONE;
+                break;
+            }
+        }
+    }
+    p->filter_out->len = 0;
+    if (pt_proxy_filter_run(p, spans, ns, p->state == PT_PROXY_RESP_DONE) != PT_OK)
+        return PT_ERROR;
+    if (p->filter_out->len)
+        iov[n++] = (struct iovec) { p->filter_out->p, p->filter_out->len };
+    return pt_io_send(&r->conn->io, iov, n) == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
 /* Queue what the buffer holds of the body, with the head the first time.
  * PT_DECLINED: the body is malformed and nothing of the response has gone
  * out yet, so the client can still be given a 502. */
@@ -266,6 +378,8 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
     unsigned n = 0;
     bool first = !p->client_head_queued;
 
+    if (p->filter_out)
+        return pt_proxy_relay_filtered(p);
     if (first) {
         iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
         p->client_head_queued = true;
@@ -351,6 +465,18 @@ int pt_proxy_response(pt_proxy_t *p)
         }
         if (pt_io_pending(&c->io))
             return PT_OK;       /* the client's output drains first */
+        if (p->state == PT_PROXY_RESP_DONE && p->filter_out && !p->filter_done) {
+            /* A close-delimited body ended: what the filters hold goes out. */
+            p->filter_out->len = 0;
+            int rc = pt_proxy_filter_run(p, NULL, 0, true);
+            struct iovec iov = { p->filter_out->p, p->filter_out->len };
+            if (rc != PT_OK || pt_io_send(&c->io, &iov, 1) == PT_ERROR) {
+                pt_proxy_release_close(p);
+                pt_request_abort(r, "the response could not be relayed");
+                return PT_ERROR;
+            }
+            continue;
+        }
         if (p->state == PT_PROXY_RESP_DONE)
             return PT_DONE;     /* an unsent request body just closes both */
 

@@ -117,3 +117,37 @@ size_t pt_h1_write_chunk_head(char *out, size_t len)
     out[n++] = '\n';
     return n;
 }
+
+int pt_h1_write_sink(pt_body_chain_t *bc, pt_span_t *in)
+{
+    pt_h1_out_t *o = bc->data;
+
+    for (pt_span_t *s = in; s; s = s->next) {
+        size_t need = s->data.len + PT_H1_CHUNK_HEAD_MAX + 2 + pt_h1_write_last_chunk.len;
+        if (o->len + need > o->cap) {
+            size_t cap = pt_max(pt_max(o->cap * 2, o->len + need), (size_t) 4096);
+            char *p = pt_arena_alloc(o->arena, cap);
+            if (p == NULL)
+                return PT_ERROR;
+            if (o->len)
+                memcpy(p, o->p, o->len);
+            o->p = p;
+            o->cap = cap;
+        }
+        if (s->data.len) {
+            if (o->chunked)
+                o->len += pt_h1_write_chunk_head(o->p + o->len, s->data.len);
+            memcpy(o->p + o->len, s->data.p, s->data.len);
+            o->len += s->data.len;
+            if (o->chunked) {
+                memcpy(o->p + o->len, "\r\n", 2);
+                o->len += 2;
+            }
+        }
+        if (o->chunked && (s->flags & PT_SPAN_LAST)) {
+            memcpy(o->p + o->len, pt_h1_write_last_chunk.p, pt_h1_write_last_chunk.len);
+            o->len += pt_h1_write_last_chunk.len;
+        }
+    }
+    return PT_OK;
+}
