@@ -1,7 +1,8 @@
 /*
  * proxy.h: the proxy content handler's state, shared by proxy.c (choosing
- * and connecting a server, sending the request), proxy_response.c
- * (relaying the response) and proxy_tunnel.c (upgraded connections).
+ * and connecting a server, sending the request), proxy_head.c (the heads
+ * both ways), proxy_response.c (relaying the response) and proxy_tunnel.c
+ * (upgraded connections).
  *
  * Both sides are pumped by one function, pt_proxy_run(), whichever socket
  * had the event: it sends what it can of the request, then moves what it

@@ -210,6 +210,21 @@ int main(void)
     size_t n = pt_h1_write_chunk_head(ch, 0x1a2f);
     is_str(z((pt_str_t) { ch, n }), "1a2f\r\n", "a chunk size line in hex");
 
+    /* ---- the sink of a body chain the gateway frames ---- */
+    pt_h1_out_t o = { .arena = arena, .chunked = true };
+    pt_body_chain_t bc = { .r = &req, .sink = pt_h1_write_sink, .data = &o };
+    pt_span_t s2 = { PT_STR(""), PT_SPAN_FLUSH, NULL }, s1 = { PT_STR("hello"), 0, &s2 };
+    is(pt_filter_body_run(&bc, &s1), PT_OK, "no stages: straight to the sink");
+    is_str(z((pt_str_t) { o.p, o.len }), "5\r\nhello\r\n", "a span becomes a chunk; "
+           "an empty one none");
+    o.len = 0;
+    pt_span_t s3 = { PT_STR("!"), PT_SPAN_LAST, NULL };
+    pt_filter_body_run(&bc, &s3);
+    is_str(z((pt_str_t) { o.p, o.len }), "1\r\n!\r\n0\r\n\r\n", "the last span ends the body");
+    o = (pt_h1_out_t) { .arena = arena };
+    pt_filter_body_run(&bc, &s1);
+    is_str(z((pt_str_t) { o.p, o.len }), "hello", "unchunked: the bytes as they come");
+
     pt_arena_destroy(arena);
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
