@@ -8,6 +8,7 @@ libportico_a_SOURCES += worker/modules.c \
 	worker/core/core.h worker/core/conf.h worker/core/module.h \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
+	worker/core/filter.c worker/core/filter.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
 	worker/core/file_conf.c worker/core/file_conf.h \
 	worker/core/metrics.c worker/core/metrics.h
@@ -31,6 +32,8 @@ libportico_a_SOURCES += \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
 	worker/http/request.c worker/http/request.h \
 	worker/http/request_id.c worker/http/request_id.h \
+	worker/http/response.c worker/http/response.h \
+	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/http_error.c worker/http/http_error.h
 
 # router/: routes and the compiled router
@@ -46,6 +49,7 @@ libportico_a_SOURCES += \
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \
 	worker/proxy/proxy.c worker/proxy/proxy.h worker/proxy/proxy_response.c \
+	worker/proxy/proxy_head.c \
 	worker/proxy/proxy_tunnel.c
 
 # mod/: the features, one mod_<name>.c each (the list is worker/modules.c)

@@ -28,6 +28,8 @@ typedef struct pt_conf_file_s pt_conf_file_t;
 typedef struct pt_tls_conf_s pt_tls_conf_t;
 typedef struct pt_errpage_s pt_errpage_t;
 typedef struct pt_zone_req_s pt_zone_req_t;
+typedef struct pt_response_s pt_response_t;
+typedef struct pt_filters_s pt_filters_t;
 struct pt_zone_s;
 
 /* Process settings: the portico { } block. */
@@ -123,6 +125,7 @@ struct pt_route_s {
     const pt_module_t *handler; /* content handler module */
     pt_upstream_t *upstream;    /* proxy */
     const char *proxy_name;
+    pt_filters_t *filters;          /* response and request filters (filter.h); NULL: none */
     pt_route_conf_t c;
     void *mod_conf[PT_MODULES_MAX];
 };

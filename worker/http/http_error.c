@@ -84,15 +84,17 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
         r->keepalive = false;
 
     const pt_errpage_t *page = pt_http_error_page(r, status);
-    pt_str_t extra = PT_STR_NULL;
+    pt_http_field_t allow = { PT_STR("Allow"), PT_STR_NULL, PT_HDR_OTHER, 0 };
+    unsigned nextra = 0;
     if (status == 405) {
         /* The router left it on the request when it chose no route. */
-        const char *allow = r->route_allow ? r->route_allow : "";
-        extra.p = pt_arena_sprintf(r->arena, "Allow: %s\r\n", allow);
-        extra.len = extra.p ? strlen(extra.p) : 0;
+        const char *methods = r->route_allow ? r->route_allow : "";
+        allow.value = (pt_str_t) { methods, strlen(methods) };
+        nextra = 1;
     }
     if (page) {
-        pt_response_send(r, status, page->content_type, extra, page->body, page->body_len);
+        pt_response_send(r, status, page->content_type, &allow, nextra, page->body,
+                         page->body_len);
         return;
     }
 
@@ -107,7 +109,8 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
         pt_request_abort(r, "out of memory rendering an error");
         return;
     }
-    pt_response_send(r, status, "application/problem+json", extra, body, strlen(body));
+    pt_response_send(r, status, "application/problem+json", &allow, nextra, body,
+                     strlen(body));
 }
 
 /* ---- configuration ----------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "common/str.h"
 #include "worker/net/conn.h"
 #include "worker/http/http_error.h"
+#include "worker/http/h1/h1_write.h"
 #include "worker/core/module.h"
 #include "worker/core/phase.h"
 #include "worker/http/request.h"
@@ -78,6 +79,27 @@ const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id)
         if (r->head.fields[i].id == id)
             return &r->head.fields[i];
     return NULL;
+}
+
+int pt_request_field_add(pt_request_t *r, pt_str_t name, pt_str_t value)
+{
+    pt_http_head_t *h = &r->head;
+    /* 0: still the array pt_request_new sized for the listener. */
+    unsigned cap = r->fields_cap ? r->fields_cap : (unsigned) r->listener->c.max_header_count;
+
+    if (h->nfields == cap) {
+        unsigned ncap = cap ? cap * 2 : 8;
+        pt_http_field_t *nf = pt_arena_alloc(r->arena, ncap * sizeof(*nf));
+        if (nf == NULL)
+            return PT_ERROR;
+        if (h->nfields)
+            memcpy(nf, h->fields, h->nfields * sizeof(*nf));
+        h->fields = nf;
+        r->fields_cap = ncap;
+    }
+    h->fields[h->nfields++] = (pt_http_field_t) {
+        name, value, (uint8_t) pt_http_hdr_id(name.p, name.len), 0 };
+    return PT_OK;
 }
 
 /* ---- waiting for and reading a head ------------------------------------ */
@@ -411,7 +433,7 @@ static int pt_request_route(pt_request_t *r)
     if (r->head.target_form == PT_HTTP_FORM_ASTERISK) {
         /* RFC 9110 9.3.7: "OPTIONS *" asks about the server itself, which
          * no route describes: the gateway answers for itself. */
-        pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
+        pt_response_send(r, 200, NULL, NULL, 0, NULL, 0);
         return PT_DONE;
     }
     pt_router_key_t key = {
@@ -582,8 +604,7 @@ void pt_request_body_consumed(pt_request_t *r)
     r->body_span_ends = false;
 }
 
-/* Consume whatever of the body is already buffered, without reading. */
-static void pt_request_skip_buffered_body(pt_request_t *r)
+void pt_request_skip_buffered_body(pt_request_t *r)
 {
     pt_str_t data;
 
@@ -675,8 +696,7 @@ void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done)
     /* RFC 9110 10.1.1: the client waits for a word before sending the
      * body; none is needed if some of it is here already. */
     if (r->head.expect_continue && !r->body_done && r->body_pos == r->conn->rbuf->last) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        struct iovec iov = { (void *) cont, sizeof(cont) - 1 };
+        struct iovec iov = { (void *) pt_h1_write_continue.p, pt_h1_write_continue.len };
         r->head_bytes += iov.iov_len;
         if (pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR) {
             pt_request_abort(r, "client connection failed");
@@ -691,152 +711,6 @@ pt_str_t pt_request_body(pt_request_t *r)
     pt_request_body_t *bd = pt_request_body_ctx(r);
 
     return bd ? (pt_str_t) { bd->data, bd->len } : PT_STR_NULL;
-}
-
-/* ---- responses --------------------------------------------------------- */
-
-/* Whether this response may leave the connection open. */
-static bool pt_response_keepalive(pt_request_t *r)
-{
-    pt_conn_t *c = r->conn;
-
-    if (!r->body_done)
-        pt_request_skip_buffered_body(r);
-    if (!r->body_done || pt_conn_draining || c->closing
-        || c->nrequests >= (unsigned) r->listener->c.keepalive_requests)
-        r->keepalive = false;
-    return r->keepalive;
-}
-
-/* Append helpers for building heads without printf. */
-static size_t pt_response_put(char *out, const char *s, size_t n)
-{
-    memcpy(out, s, n);
-    return n;
-}
-
-#define PT_HPUT(lit)    (n += pt_response_put(p + n, lit, sizeof(lit) - 1))
-#define PT_HPUTS(s, l)  (n += pt_response_put(p + n, s, l))
-
-pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_type,
-                          int64_t body_len, pt_str_t extra)
-{
-    pt_str_t date = pt_clock_http_date();
-    const char *server = pt_request_rconf(r)->server_header;
-    const char *reason = pt_http_reason(status);
-    size_t server_len = server ? strlen(server) : 0;
-    size_t type_len = content_type ? strlen(content_type) : 0;
-    bool ka = pt_response_keepalive(r);
-    size_t cap = 256 + strlen(reason) + date.len + server_len + type_len + r->id.len
-                 + extra.len + r->resp_extra.len;
-    char *p = pt_arena_alloc(r->arena, cap);
-    size_t n = 0;
-
-    if (p == NULL)
-        return PT_STR_NULL;
-    PT_HPUT("HTTP/1.1 ");
-    n += pt_str_from_u64(p + n, status);
-    p[n++] = ' ';
-    PT_HPUTS(reason, strlen(reason));
-    PT_HPUT("\r\n");
-    if (server_len) {
-        PT_HPUT("Server: ");
-        PT_HPUTS(server, server_len);
-        PT_HPUT("\r\n");
-    }
-    PT_HPUT("Date: ");
-    PT_HPUTS(date.p, date.len);
-    PT_HPUT("\r\n");
-    if (content_type) {
-        PT_HPUT("Content-Type: ");
-        PT_HPUTS(content_type, type_len);
-        PT_HPUT("\r\n");
-    }
-    /* RFC 9110 8.6: no Content-Length on 1xx and 204; a 304 may not say
-     * what a 200 would, so it says nothing. */
-    if (body_len >= 0 && status >= 200 && status != 204 && status != 304) {
-        PT_HPUT("Content-Length: ");
-        n += pt_str_from_u64(p + n, (uint64_t) body_len);
-        PT_HPUT("\r\n");
-    }
-    if (r->id.len) {
-        PT_HPUT("X-Request-ID: ");
-        PT_HPUTS(r->id.p, r->id.len);
-        PT_HPUT("\r\n");
-    }
-    if (extra.len)
-        PT_HPUTS(extra.p, extra.len);
-    if (r->resp_extra.len)
-        PT_HPUTS(r->resp_extra.p, r->resp_extra.len);
-    if (!ka)
-        PT_HPUT("Connection: close\r\n");
-    else if (r->head.version_minor == 0)
-        PT_HPUT("Connection: keep-alive\r\n");
-    PT_HPUT("\r\n");
-    PT_ASSERT(n <= cap);
-    return (pt_str_t) { p, n };
-}
-
-static void pt_response_drain_handler(pt_request_t *r)
-{
-    if (r->conn->io.flags & PT_IO_ERROR) {
-        pt_request_abort(r, "client connection failed while sending");
-        return;
-    }
-    if (!pt_io_pending(&r->conn->io))
-        pt_request_finalize(r);
-}
-
-static void pt_response_send_timeout(pt_timer_t *t)
-{
-    pt_conn_t *c = t->data;
-
-    if (c->req)
-        pt_request_abort(c->req, "client did not read the response in time");
-    else
-        pt_conn_close(c);
-}
-
-void pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
-                      pt_str_t extra, const char *body, size_t body_len)
-{
-    pt_conn_t *c = r->conn;
-    pt_str_t head = pt_response_head(r, status, content_type, (int64_t) body_len, extra);
-    struct iovec iov[2];
-    unsigned n = 0;
-
-    if (head.p == NULL) {
-        pt_request_abort(r, "out of memory building a response");
-        return;
-    }
-    r->status = status;
-    r->response_started = true;
-    r->head_bytes += head.len;
-    iov[n++] = (struct iovec) { (void *) head.p, head.len };
-    if (body_len && !r->head_only && status != 204 && status != 304)
-        iov[n++] = (struct iovec) { (void *) body, body_len };
-    if (pt_io_send(&c->io, iov, n) == PT_ERROR) {
-        pt_request_abort(r, "client connection failed while sending");
-        return;
-    }
-    pt_response_finish(r);
-}
-
-void pt_response_finish(pt_request_t *r)
-{
-    pt_conn_t *c = r->conn;
-
-    if (c->io.flags & PT_IO_ERROR) {
-        pt_request_abort(r, "client connection failed while sending");
-        return;
-    }
-    if (pt_io_pending(&c->io)) {
-        r->on_event = pt_response_drain_handler;
-        c->timer.handler = pt_response_send_timeout;
-        pt_timer_set(&c->timer, r->listener->c.send_timeout);
-        return;
-    }
-    pt_request_finalize(r);
 }
 
 /* ---- the end of a request ---------------------------------------------- */

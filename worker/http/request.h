@@ -5,7 +5,8 @@
  *
  * The request is independent of the wire format as far as modules are
  * concerned: they read r->head, r->path, r->route and answer through
- * pt_response_*() or the proxy; only request.c and the proxy speak HTTP/1.1.
+ * pt_response_*() (response.h) or the proxy; the parser, the serializer
+ * (h1/h1_write.h) and the proxy speak HTTP/1.1.
  */
 #ifndef PT_REQUEST_H
 #define PT_REQUEST_H
@@ -17,6 +18,7 @@
 #include "worker/net/conn.h"
 #include "worker/http/http_chunked.h"
 #include "worker/http/http_parse.h"
+#include "worker/http/response.h"
 
 #define PT_REQUEST_ID_LEN   32
 
@@ -70,13 +72,8 @@ struct pt_request_s {
     bool close_delimited;           /* the client's body ends where the connection does */
     bool upgraded;
 
-    /* "Name: value\r\n" lines a module adds to whatever response goes out
-     * (gateway-made or proxied), e.g. Strict-Transport-Security. */
-    pt_str_t resp_extra;
-    /* "Name: value\r\n" lines a module adds to the request the proxy sends
-     * upstream (e.g. the client certificate); a module hides a client's
-     * field of the same name with PT_FIELD_NOFORWARD. */
-    pt_str_t upstream_extra;
+    unsigned fields_cap;            /* entries of head.fields once grown (0: the listener's
+                                     * max_header_count) */
 
     /* for the access log */
     const char *upstream_addr;
@@ -107,22 +104,6 @@ void pt_request_finalize(pt_request_t *r);
 
 /* Abort: the client or upstream failed mid-response; log and close. */
 void pt_request_abort(pt_request_t *r, const char *why);
-
-/* Build a response head (status line, Server, Date, the request id,
- * Content-Length when body_len >= 0, Connection, then extra, which is
- * "Name: value\r\n" lines) in the request arena. Decides keep-alive. */
-pt_str_t pt_response_head(pt_request_t *r, unsigned status, const char *content_type,
-                          int64_t body_len, pt_str_t extra);
-
-/* Send a whole gateway-made response and finalize when it is out. The
- * body must stay valid until then (arena, config or static memory). */
-void pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
-                      pt_str_t extra, const char *body, size_t body_len);
-
-/* The response is wholly queued on the connection: finalize once it is
- * flushed (now, or when the socket drains; a client that stops reading is
- * cut off after send_timeout). */
-void pt_response_finish(pt_request_t *r);
 
 /* Read the whole request body (at most the route's limit) into one arena
  * block, then call done; on a body error the request is finished with the
@@ -165,6 +146,17 @@ static inline const pt_route_conf_t *pt_request_rconf(const pt_request_t *r)
 
 /* A field of the request by well-known id, or NULL. */
 const pt_http_field_t *pt_request_field(const pt_request_t *r, unsigned id);
+
+/* Add a field to the request (what the proxy forwards, say), after the
+ * client's; name and value must outlive the request (arena, config or
+ * static memory). The array grows in the request arena when full. A
+ * module hides a client's field of the same name with PT_FIELD_NOFORWARD.
+ * PT_OK or PT_ERROR (out of memory). */
+int pt_request_field_add(pt_request_t *r, pt_str_t name, pt_str_t value);
+
+/* Consume whatever of the body is already buffered, without reading (the
+ * response is decided and the rest of the body may be skipped). */
+void pt_request_skip_buffered_body(pt_request_t *r);
 
 /* Resume the phases after a handler returned PT_AGAIN: that handler is
  * called again, then the rest (see the contract in worker/core/module.h). */

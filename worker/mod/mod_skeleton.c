@@ -23,6 +23,7 @@
 #include "worker/core/consumer.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
+#include "worker/http/response.h"
 
 /* Process-wide settings, from portico { } (PT_SCOPE_MAIN rows). */
 typedef struct {
@@ -263,7 +264,7 @@ static int pt_skeleton_pre_content(pt_request_t *r)
  * status >= 400 is rendered by the error renderer instead. */
 static int pt_skeleton_content(pt_request_t *r)
 {
-    pt_response_send(r, 204, NULL, PT_STR_NULL, NULL, 0);
+    pt_response_send(r, 204, NULL, NULL, 0, NULL, 0);
     return PT_OK;
 }
 

@@ -7,287 +7,11 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "worker/core/filter.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 
 static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
-
-/* ---- the request head for the upstream ---------------------------------- */
-
-static int pt_proxy_token_cmp(const void *a, const void *b)
-{
-    const pt_str_t *x = a, *y = b;
-
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return strncasecmp(x->p, y->p, x->len);
-}
-
-/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
- * sorted and each field looked up, so a head of many fields and a long
- * Connection list costs n log n, not n times m. */
-static int pt_proxy_drop_connection_fields(pt_arena_t *a, pt_http_head_t *h)
-{
-    size_t n = 0, room = 0;
-
-    if (!(h->conn & PT_HTTP_CONN_OTHER))
-        return PT_OK;
-    for (unsigned i = 0; i < h->nfields; i++)
-        if (h->fields[i].id == PT_HDR_CONNECTION)
-            room += h->fields[i].value.len / 2 + 1;     /* "a," per token at least */
-    pt_str_t *names = pt_arena_alloc(a, room * sizeof(*names)), tok;
-    if (names == NULL)
-        return PT_ERROR;
-    for (unsigned i = 0; i < h->nfields; i++) {
-        pt_str_t list = h->fields[i].value;
-        if (h->fields[i].id == PT_HDR_CONNECTION)
-            while (n < room && pt_str_next_token(&list, &tok))
-                names[n++] = tok;
-    }
-    qsort(names, n, sizeof(*names), pt_proxy_token_cmp);
-    for (unsigned k = 0; k < h->nfields; k++)
-        if (bsearch(&h->fields[k].name, names, n, sizeof(*names), pt_proxy_token_cmp))
-            h->fields[k].flags |= PT_PROXY_DROP;
-    return PT_OK;
-}
-
-char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap)
-{
-    if (pt_proxy_drop_connection_fields(r->arena, h) != PT_OK)
-        return NULL;
-    *cap = base;
-    for (unsigned i = 0; i < h->nfields; i++)
-        *cap += h->fields[i].name.len + 2 * h->fields[i].value.len + 4;
-    return pt_arena_alloc(r->arena, *cap);
-}
-
-/* RFC 7239 4: 1#forwarded-element, an element being pairs token=value
- * (value: token or quoted-string) separated by ";". A value that is not
- * this would make ours part of a client's quoted string. */
-static bool pt_proxy_forwarded_valid(pt_str_t v)
-{
-    const unsigned char *p = (const unsigned char *) v.p, *end = p + v.len;
-
-    for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',' || *p == ';'))
-            p++;                        /* empty elements and pairs, OWS */
-        if (p == end)
-            return true;
-        const unsigned char *t = p;
-        while (p < end && pt_str_tchar[*p])
-            p++;
-        if (p == t || p == end || *p++ != '=')
-            return false;
-        if (p < end && *p == '"') {
-            for (p++; p < end && *p != '"'; p++) {
-                if (*p == '\\' && ++p == end)
-                    return false;
-                if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-                    return false;
-            }
-            if (p++ == end)
-                return false;
-        } else {
-            t = p;
-            while (p < end && pt_str_tchar[*p])
-                p++;
-            if (p == t)
-                return false;
-        }
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p < end && *p != ';' && *p != ',')
-            return false;
-    }
-}
-
-/* Join every value of field id with ", " (for headers we extend). */
-size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id)
-{
-    size_t n = 0;
-
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != id || h->fields[i].value.len == 0)
-            continue;
-        if (n)
-            PT_PUT(", ");
-        PT_PUTS(h->fields[i].value);
-    }
-    return n;
-}
-
-/* RFC 9112 3.2.4: OPTIONS for an absolute URI with an empty path and no
- * query asks about the origin server itself: it goes on as "OPTIONS *". */
-static bool pt_proxy_options_server(const pt_http_head_t *h)
-{
-    return h->method_id == PT_METHOD_OPTIONS && h->target_form == PT_HTTP_FORM_ABSOLUTE
-           && h->authority.p + h->authority.len == h->target.p + h->target.len;
-}
-
-static pt_str_t pt_proxy_build_head(pt_proxy_t *p)
-{
-    pt_request_t *r = p->r;
-    pt_http_head_t *h = &r->head;
-    const pt_route_conf_t *rc = &r->route->c;
-    const pt_upstream_t *u = r->route->upstream;
-    pt_str_t host = u->host ? (pt_str_t) { u->host, strlen(u->host) }
-                    : h->authority.len ? h->authority : h->host;
-    const char *ip = pt_conn_peer_ip(r->conn);
-    size_t iplen = strlen(ip);
-    size_t cap;
-    char *out = pt_proxy_head_alloc(r, h, 512 + h->method.len + r->upstream_path.len
-                                          + h->query.len + 3 * host.len + 2 * iplen + r->id.len
-                                          + h->upgrade.len + r->upstream_extra.len, &cap);
-    size_t n = 0;
-    if (out == NULL)
-        return PT_STR_NULL;
-
-    PT_PUTS(h->method);
-    PT_PUTC(' ');
-    if (pt_proxy_options_server(h)) {
-        PT_PUTC('*');
-    } else {
-        PT_PUTS(r->upstream_path);
-        if (h->query.p) {
-            PT_PUTC('?');
-            PT_PUTS(h->query);
-        }
-    }
-    PT_PUT(" HTTP/1.1\r\nHost: ");
-    if (host.len)
-        PT_PUTS(host);
-    else
-        n += pt_proxy_put(out + n, p->server->name, strlen(p->server->name));
-    PT_PUT("\r\n");
-
-    _Static_assert(PT_HDR__COUNT <= 32, "field ids fit a 32-bit mask");
-    uint32_t seen = 0;              /* well-known ids present: join only those */
-    for (unsigned i = 0; i < h->nfields; i++) {
-        const pt_http_field_t *f = &h->fields[i];
-        seen |= UINT32_C(1) << f->id;
-        if (f->flags & PT_PROXY_DROP)
-            continue;
-        switch (f->id) {
-        case PT_HDR_HOST: case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE:
-        case PT_HDR_PROXY_CONNECTION: case PT_HDR_TE: case PT_HDR_TRANSFER_ENCODING:
-        case PT_HDR_UPGRADE: case PT_HDR_PROXY_AUTHORIZATION: case PT_HDR_CONTENT_LENGTH:
-        case PT_HDR_X_REQUEST_ID:
-            continue;
-        case PT_HDR_VIA:
-            /* End to end: rewritten below with ours appended, else kept. */
-            if (rc->via)
-                continue;
-            break;
-        case PT_HDR_X_FORWARDED_FOR: case PT_HDR_X_FORWARDED_PROTO:
-        case PT_HDR_X_FORWARDED_HOST:
-            if (rc->xff)
-                continue;
-            break;
-        case PT_HDR_FORWARDED:
-            if (rc->forwarded)
-                continue;
-            break;
-        case PT_HDR_EXPECT:
-            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on. */
-            if (h->version_minor == 0)
-                continue;
-            break;
-        case PT_HDR_OTHER:
-            if (p->max_forwards != -1 && pt_str_caseeq_lit(f->name, "max-forwards"))
-                continue;       /* sent below, one less (or dropped when invalid) */
-            break;
-        }
-        PT_PUTS(f->name);
-        PT_PUT(": ");
-        PT_PUTS(f->value);
-        PT_PUT("\r\n");
-    }
-
-    if (h->chunked) {
-        PT_PUT("Transfer-Encoding: chunked\r\n");
-    } else if (h->content_length >= 0) {
-        PT_PUT("Content-Length: ");
-        n += pt_str_from_u64(out + n, (uint64_t) h->content_length);
-        PT_PUT("\r\n");
-    }
-    if (rc->xff) {
-        PT_PUT("X-Forwarded-For: ");
-        size_t prior = seen >> PT_HDR_X_FORWARDED_FOR & 1
-                       ? pt_proxy_join(out + n, h, PT_HDR_X_FORWARDED_FOR) : 0;
-        n += prior;
-        if (prior)
-            PT_PUT(", ");
-        n += pt_proxy_put(out + n, ip, iplen);
-        PT_PUT("\r\nX-Forwarded-Proto: ");
-        if (r->listener->tls)
-            PT_PUT("https");
-        else
-            PT_PUT("http");
-        PT_PUT("\r\n");
-        if (h->host.len || h->authority.len) {
-            PT_PUT("X-Forwarded-Host: ");
-            PT_PUTS(h->authority.len ? h->authority : h->host);
-            PT_PUT("\r\n");
-        }
-    }
-    if (rc->forwarded) {
-        /* RFC 7239: IPv6 nodes are quoted and bracketed. */
-        bool v6 = strchr(ip, ':') != NULL;
-        PT_PUT("Forwarded: ");
-        bool keep = seen >> PT_HDR_FORWARDED & 1;
-        for (unsigned i = 0; keep && i < h->nfields; i++)
-            if (h->fields[i].id == PT_HDR_FORWARDED)
-                keep = pt_proxy_forwarded_valid(h->fields[i].value);
-        size_t prior = keep ? pt_proxy_join(out + n, h, PT_HDR_FORWARDED) : 0;
-        n += prior;
-        if (prior)
-            PT_PUT(", ");
-        PT_PUT("for=");
-        if (v6)
-            PT_PUT("\"[");
-        n += pt_proxy_put(out + n, ip, iplen);
-        if (v6)
-            PT_PUT("]\"");
-        if (r->listener->tls)
-            PT_PUT(";proto=https");
-        else
-            PT_PUT(";proto=http");
-        if (h->host.len) {
-            PT_PUT(";host=\"");
-            PT_PUTS(h->host);
-            PT_PUTC('"');
-        }
-        PT_PUT("\r\n");
-    }
-    if (rc->via) {
-        PT_PUT("Via: ");
-        size_t prior = seen >> PT_HDR_VIA & 1 ? pt_proxy_join(out + n, h, PT_HDR_VIA) : 0;
-        n += prior;
-        if (prior)
-            PT_PUT(", ");
-        if (h->version_minor == 0)
-            PT_PUT("1.0 portico\r\n");
-        else
-            PT_PUT("1.1 portico\r\n");
-    }
-    if (r->id.len && (rc->request_id || r->id.p != r->id_buf)) {
-        PT_PUT("X-Request-ID: ");
-        PT_PUTS(r->id);
-        PT_PUT("\r\n");
-    }
-    if (p->max_forwards > 0)
-        n += (size_t) sprintf(out + n, "Max-Forwards: %" PRId64 "\r\n", p->max_forwards - 1);
-    if (p->upgrade) {
-        PT_PUT("Connection: upgrade\r\nUpgrade: ");
-        PT_PUTS(h->upgrade);
-        PT_PUT("\r\n");
-    }
-    if (r->upstream_extra.len)
-        PT_PUTS(r->upstream_extra);
-    PT_PUT("\r\n");
-    PT_ASSERT(n <= cap);
-    return (pt_str_t) { out, n };
-}
 
 /* ---- driving both sides -------------------------------------------------- */
 
@@ -367,6 +91,29 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
     pt_proxy_fail(p, 502, why);
 }
 
+/* On a route with request body filters: run the payload span in (NULL:
+ * the body is complete) through them; *out is what to send, chunked (the
+ * head said so), in p->req_filter_out, whose last contents went out
+ * already. PT_OK, or PT_ERROR when the request was ended. */
+static int pt_proxy_filter_request(pt_proxy_t *p, const pt_str_t *in, pt_str_t *out)
+{
+    pt_request_t *r = p->r;
+    pt_span_t span = { in ? *in : PT_STR_NULL, in ? 0 : PT_SPAN_LAST, NULL };
+    pt_body_chain_t bc = { .r = r, .stages = r->route->filters->request_body,
+                           .sink = pt_h1_write_sink, .data = p->req_filter_out };
+
+    p->req_filter_out->len = 0;
+    if (in == NULL)
+        p->req_filter_done = true;
+    if (pt_filter_body_run(&bc, &span) != PT_OK) {
+        p->up_keep = false;
+        pt_proxy_fail(p, 500, "a request body filter failed");
+        return PT_ERROR;
+    }
+    *out = (pt_str_t) { p->req_filter_out->p, p->req_filter_out->len };
+    return PT_OK;
+}
+
 /* Send what can be sent of the request. PT_OK, or PT_ERROR when the
  * request was ended. */
 static int pt_proxy_send(pt_proxy_t *p)
@@ -393,13 +140,23 @@ static int pt_proxy_send(pt_proxy_t *p)
             return PT_OK;
         }
         if (p->head_queued && r->body_done) {
+            if (p->req_filter_out && !p->req_filter_done) {
+                /* The last chunk, and whatever the filters held. */
+                if (pt_proxy_filter_request(p, NULL, &span) != PT_OK)
+                    return PT_ERROR;
+                pt_io_send(&up->io, &(struct iovec) { (void *) span.p, span.len }, 1);
+                continue;
+            }
             p->req_sent = true;
             return PT_OK;
         }
         if (!p->head_queued)
             iov[n++] = (struct iovec) { (void *) p->head.p, p->head.len };
         if (!r->body_done) {
-            int rc = pt_request_body_next(r, true, &span);
+            int rc = pt_request_body_next(r, p->req_filter_out == NULL, &span);
+            if (rc == PT_OK && p->req_filter_out
+                && pt_proxy_filter_request(p, &span, &span) != PT_OK)
+                return PT_ERROR;
             if (rc == PT_OK) {
                 iov[n++] = (struct iovec) { (void *) span.p, span.len };
                 consume = true;
@@ -576,7 +333,7 @@ static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         up->timer.handler = pt_proxy_up_timeout;
         if (!up->connected)
             pt_timer_set(&up->timer, u->connect_timeout);
-        if (p->head.p == NULL && (p->head = pt_proxy_build_head(p)).p == NULL) {
+        if (p->head.p == NULL && (p->head = pt_proxy_head_request(p)).p == NULL) {
             pt_proxy_fail(p, 500, "out of memory building the upstream request");
             return;
         }
@@ -641,36 +398,13 @@ static int pt_proxy_answer_here(pt_request_t *r)
     const pt_http_head_t *h = &r->head;
 
     if (h->method_id == PT_METHOD_OPTIONS) {
-        pt_response_send(r, 200, NULL, PT_STR_NULL, NULL, 0);
+        pt_response_send(r, 200, NULL, NULL, 0, NULL, 0);
         return PT_OK;
     }
-    size_t cap = h->method.len + h->target.len + 16;
-    for (unsigned i = 0; i < h->nfields; i++)
-        cap += h->fields[i].name.len + h->fields[i].value.len + 4;
-    char *out = pt_arena_alloc(r->arena, cap);
-    size_t n = 0;
-    if (out == NULL)
+    pt_str_t echo = pt_proxy_head_trace(r);
+    if (echo.p == NULL)
         return 500;
-    PT_PUTS(h->method);
-    PT_PUTC(' ');
-    PT_PUTS(h->target);
-    if (h->version_minor)
-        PT_PUT(" HTTP/1.1\r\n");
-    else
-        PT_PUT(" HTTP/1.0\r\n");
-    for (unsigned i = 0; i < h->nfields; i++) {
-        const pt_http_field_t *f = &h->fields[i];
-        if (f->id == PT_HDR_AUTHORIZATION || f->id == PT_HDR_PROXY_AUTHORIZATION
-            || f->id == PT_HDR_COOKIE)
-            continue;
-        PT_PUTS(f->name);
-        PT_PUT(": ");
-        PT_PUTS(f->value);
-        PT_PUT("\r\n");
-    }
-    PT_PUT("\r\n");
-    PT_ASSERT(n <= cap);
-    pt_response_send(r, 200, "message/http", PT_STR_NULL, out, n);
+    pt_response_send(r, 200, "message/http", NULL, 0, echo.p, echo.len);
     return PT_OK;
 }
 
@@ -695,7 +429,16 @@ int pt_proxy_content(pt_request_t *r)
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
     p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
                  && r->head.version_minor >= 1 && r->route->c.websocket;
-    p->replayable = r->route->upstream->retry && pt_proxy_idempotent(r->head.method_id)
+    const pt_filters_t *f = pt_filter_of(r->route);
+    if (f && f->request_body && r->body_kind != PT_BODY_NONE) {
+        /* The filters keep state: a body they took cannot be sent twice. */
+        if ((p->req_filter_out = pt_arena_calloc(r->arena, sizeof(*p->req_filter_out))) == NULL)
+            return 500;
+        p->req_filter_out->arena = r->arena;
+        p->req_filter_out->chunked = true;
+    }
+    p->replayable = p->req_filter_out == NULL && r->route->upstream->retry
+                    && pt_proxy_idempotent(r->head.method_id)
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH
                             && r->conn->rbuf->last - r->body_pos >= r->body_left));

@@ -1,7 +1,8 @@
 /*
  * proxy.h: the proxy content handler's state, shared by proxy.c (choosing
- * and connecting a server, sending the request), proxy_response.c
- * (relaying the response) and proxy_tunnel.c (upgraded connections).
+ * and connecting a server, sending the request), proxy_head.c (the heads
+ * both ways), proxy_response.c (relaying the response) and proxy_tunnel.c
+ * (upgraded connections).
  *
  * Both sides are pumped by one function, pt_proxy_run(), whichever socket
  * had the event: it sends what it can of the request, then moves what it
@@ -14,6 +15,7 @@
 
 #include "common/pt.h"
 #include "worker/http/http_chunked.h"
+#include "worker/http/h1/h1_write.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/upstream/upstream.h"
@@ -67,6 +69,13 @@ typedef struct {
     pt_timer_handler_pt up_timeout;
     bool client_eof, up_eof;    /* tunnel: each side's end seen */
     bool client_shut, up_shut;  /* tunnel: FIN passed on */
+
+    /* Only on routes with body filters: the response body (request body)
+     * goes through them and is framed again; NULL otherwise. */
+    pt_h1_out_t *filter_out;
+    bool filter_done;           /* the last span went through */
+    pt_h1_out_t *req_filter_out;
+    bool req_filter_done;
 } pt_proxy_t;
 
 /* Field flag: not forwarded (hop-by-hop, named in Connection, replaced). */
@@ -86,11 +95,6 @@ static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
 /* proxy.c */
 /* The content handler: proxy r to its route's upstream. */
 int pt_proxy_content(pt_request_t *r);
-/* Room for a head built from h's fields plus base bytes of our own, in the
- * request arena (fields named in Connection flagged first); *cap is set. */
-char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base, size_t *cap);
-/* Every value of well-known field id joined with ", " at out; its length. */
-size_t pt_proxy_join(char *out, const pt_http_head_t *h, unsigned id);
 void pt_proxy_run(pt_proxy_t *p);
 /* The server's connection died before answering: retry or 502. */
 void pt_proxy_dead(pt_proxy_t *p, const char *why);
@@ -99,6 +103,23 @@ void pt_proxy_fail(pt_proxy_t *p, unsigned status, const char *why);
 void pt_proxy_release_close(pt_proxy_t *p);
 void pt_proxy_done(pt_proxy_t *p);
 void pt_proxy_arm_timers(pt_proxy_t *p);
+
+/* proxy_head.c */
+/* The request head for p's server (hop-by-hop fields and those named in
+ * Connection dropped, fields hidden with PT_FIELD_NOFORWARD left out, the
+ * ones modules added written like the client's, X-Forwarded-*, Forwarded
+ * and Via as the route says), in the request arena; PT_STR_NULL when out
+ * of memory. */
+pt_str_t pt_proxy_head_request(pt_proxy_t *p);
+/* Fill resp, the client's response, from the upstream's head p->resp,
+ * without copying: its fields hidden or kept in place (hop-by-hop, named
+ * in Connection, the framing we rewrite), Date, Via and X-Request-ID
+ * added, the framing flags set (chunked: we relay chunk framing; upgrade:
+ * a 101). The array may grow in the request arena. PT_OK or PT_ERROR. */
+int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, bool upgrade);
+/* The body of the answer to TRACE with Max-Forwards: 0 (message/http), in
+ * the request arena; PT_STR_NULL when out of memory. */
+pt_str_t pt_proxy_head_trace(pt_request_t *r);
 
 /* proxy_response.c: read the head and relay the body; PT_OK when it made
  * all the progress it can for now, PT_DONE when the response is complete,

@@ -8,34 +8,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
+#include "worker/core/filter.h"
+#include "worker/http/h1/h1_write.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
-
-/* Whether the gateway's own response lines (r->resp_extra) set a field of
- * this name: then the upstream's copy is dropped, so there is one (HSTS
- * from the route, not a second one from the application). */
-static bool pt_proxy_replaced(const pt_request_t *r, pt_str_t name)
-{
-    const char *p = r->resp_extra.p, *end = p + r->resp_extra.len;
-
-    while (p < end) {
-        const char *colon = memchr(p, ':', (size_t) (end - p));
-        const char *eol = memchr(p, '\n', (size_t) (end - p));
-        if (colon == NULL || eol == NULL)
-            break;
-        if (colon < eol && pt_str_caseeq(name, (pt_str_t) { p, (size_t) (colon - p) }))
-            return true;
-        p = eol + 1;
-    }
-    return false;
-}
-
-/* RFC 9110 8.6, RFC 9112 6.1: 1xx and 204 responses carry neither
- * Content-Length nor Transfer-Encoding, whatever the upstream wrote. */
-static bool pt_proxy_no_framing(unsigned status)
-{
-    return status < 200 || status == 204;
-}
 
 /* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
  * each must be one the client offered. */
@@ -56,122 +32,37 @@ static bool pt_proxy_upgrade_offered(pt_str_t offered, pt_str_t chosen)
     return any;
 }
 
-/* Serialize a response head from the upstream's for the client. chunked:
- * we relay chunk framing (Transfer-Encoding: chunked is kept). */
-static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
+/* The client's response head from the upstream's, through the route's
+ * header filters unless it is interim, serialized. PT_STR_NULL with
+ * *status set: a filter's status, or 500 (out of memory). */
+static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade,
+                                     unsigned *status)
 {
     pt_request_t *r = p->r;
-    pt_http_head_t *h = &p->resp;
-    const pt_route_conf_t *rc = &r->route->c;
-    pt_str_t reason = h->reason.len ? h->reason : (pt_str_t) { pt_http_reason(h->status),
-                                                                strlen(pt_http_reason(h->status)) };
-    pt_str_t date = pt_clock_http_date();
-    /* An interim answer is relayed as the upstream wrote it: the gateway's
-     * own lines belong to the final response. */
-    bool interim = h->status < 200 && !upgrade;
-    bool has_date = interim, has_id = interim, has_length = false;
-    size_t cap;
-    char *out = pt_proxy_head_alloc(r, h, 256 + reason.len + date.len + r->id.len
-                                          + r->resp_extra.len, &cap);
-    size_t n = 0;
-    if (out == NULL)
-        return PT_STR_NULL;
+    pt_response_t resp;
+    int rc = pt_proxy_head_response(p, &resp, chunked, upgrade);
 
-    PT_PUT("HTTP/1.1 ");
-    out[n++] = (char) ('0' + h->status / 100 % 10);
-    out[n++] = (char) ('0' + h->status / 10 % 10);
-    out[n++] = (char) ('0' + h->status % 10);
-    out[n++] = ' ';
-    PT_PUTS(reason);
-    PT_PUT("\r\n");
-    for (unsigned i = 0; i < h->nfields; i++) {
-        const pt_http_field_t *f = &h->fields[i];
-        if ((f->flags & PT_PROXY_DROP)
-            || (!interim && r->resp_extra.len && pt_proxy_replaced(r, f->name)))
-            continue;
-        switch (f->id) {
-        case PT_HDR_CONNECTION: case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION:
-        case PT_HDR_TE: case PT_HDR_PROXY_AUTHENTICATE:
-            continue;
-        case PT_HDR_VIA:
-            if (rc->via)
-                continue;       /* joined with ours below */
-            break;
-        case PT_HDR_UPGRADE:
-            if (!upgrade)
-                continue;
-            break;
-        case PT_HDR_TRANSFER_ENCODING:
-            /* Kept for HEAD and 304 answers that describe a GET's framing;
-             * otherwise written below from what we actually send. */
-            if (p->body != PT_HTTP_BODY_NONE || r->head.version_minor == 0
-                || pt_proxy_no_framing(h->status))
-                continue;
-            break;
-        case PT_HDR_CONTENT_LENGTH:
-            if (h->chunked || pt_proxy_no_framing(h->status) || has_length
-                || h->content_length < 0)
-                continue;       /* both present: Transfer-Encoding wins */
-            /* RFC 9110 8.6: one value, as parsed ("2, 2", repeated
-             * fields and leading zeros become "2"); never longer. */
-            has_length = true;
-            PT_PUT("Content-Length: ");
-            n += pt_str_from_u64(out + n, (uint64_t) h->content_length);
-            PT_PUT("\r\n");
-            continue;
-        case PT_HDR_DATE:
-            has_date = true;
-            break;
-        case PT_HDR_X_REQUEST_ID:
-            has_id = true;
-            break;
-        case PT_HDR_OTHER:
-            /* RFC 6797 7.2: no HSTS over a connection that is not secure. */
-            if (f->name.len == 25 && r->conn->io.ssl == NULL
-                && pt_str_caseeq_lit(f->name, "strict-transport-security"))
-                continue;
-            break;
+    *status = 500;
+    if (rc == PT_OK && (p->resp.status >= 200 || upgrade))
+        rc = pt_response_filter(r, &resp);
+    if (rc != PT_OK) {
+        if (rc >= 400)
+            *status = (unsigned) rc;
+        return PT_STR_NULL;
+    }
+    if (p->filter_out && resp.content_length < 0) {
+        /* The body filters' output is framed here: chunks, or the close
+         * for an HTTP/1.0 client. */
+        if (r->head.version_minor >= 1) {
+            resp.flags |= PT_RESP_CHUNKED;
+            p->filter_out->chunked = true;
+        } else {
+            r->keepalive = false;
+            r->close_delimited = true;
+            resp.flags = (resp.flags & ~PT_RESP_KEEPALIVE) | PT_RESP_CLOSE;
         }
-        PT_PUTS(f->name);
-        PT_PUT(": ");
-        PT_PUTS(f->value);
-        PT_PUT("\r\n");
     }
-    /* RFC 9110 6.6.1: a recipient with a clock adds a missing Date. */
-    if (!has_date) {
-        PT_PUT("Date: ");
-        PT_PUTS(date);
-        PT_PUT("\r\n");
-    }
-    if (rc->via) {
-        PT_PUT("Via: ");
-        size_t prior = pt_proxy_join(out + n, h, PT_HDR_VIA);
-        n += prior;
-        if (prior)
-            PT_PUT(", ");
-        if (h->version_minor == 0)
-            PT_PUT("1.0 portico\r\n");
-        else
-            PT_PUT("1.1 portico\r\n");
-    }
-    if (!has_id && r->id.len) {
-        PT_PUT("X-Request-ID: ");
-        PT_PUTS(r->id);
-        PT_PUT("\r\n");
-    }
-    if (r->resp_extra.len && !interim)
-        PT_PUTS(r->resp_extra);
-    if (chunked)
-        PT_PUT("Transfer-Encoding: chunked\r\n");
-    if (upgrade)
-        PT_PUT("Connection: upgrade\r\n");
-    else if (!interim && !r->keepalive)
-        PT_PUT("Connection: close\r\n");
-    else if (!interim && r->head.version_minor == 0)
-        PT_PUT("Connection: keep-alive\r\n");
-    PT_PUT("\r\n");
-    PT_ASSERT(n <= cap);
-    return (pt_str_t) { out, n };
+    return pt_h1_write_head(r->arena, &resp);
 }
 
 /* An interim (1xx) response: pass it on to an HTTP/1.1 client (RFC 9110
@@ -182,7 +73,8 @@ static int pt_proxy_interim(pt_proxy_t *p)
 
     if (r->head.version_minor == 0)
         return PT_OK;
-    pt_str_t head = pt_proxy_client_head(p, false, false);
+    unsigned status;
+    pt_str_t head = pt_proxy_client_head(p, false, false, &status);
     if (head.p == NULL)
         return PT_ERROR;
     struct iovec iov = { (void *) head.p, head.len };
@@ -235,19 +127,33 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     p->left = p->body == PT_HTTP_BODY_LENGTH ? h->content_length : 0;
     if (p->body == PT_HTTP_BODY_CHUNKED)
         pt_chunked_init(&p->chunked);
-    p->decode = p->body == PT_HTTP_BODY_CHUNKED && r->head.version_minor == 0;
-    r->close_delimited = p->decode || p->body == PT_HTTP_BODY_CLOSE;
+    const pt_filters_t *f = pt_filter_of(r->route);
+    bool filtered = f && f->body && p->body != PT_HTTP_BODY_NONE;
+    if (filtered) {
+        /* The filters see the payload: chunk framing comes off, and
+         * pt_proxy_client_head decides the framing of what they make. */
+        if ((p->filter_out = pt_arena_calloc(r->arena, sizeof(*p->filter_out))) == NULL) {
+            pt_proxy_fail(p, 500, "out of memory");
+            return PT_ERROR;
+        }
+        p->filter_out->arena = r->arena;
+    }
+    p->decode = p->body == PT_HTTP_BODY_CHUNKED && (r->head.version_minor == 0 || filtered);
+    r->close_delimited = !filtered && (p->decode || p->body == PT_HTTP_BODY_CLOSE);
 
     /* The client connection stays open only if both framings allow it. */
-    if (!r->body_done || pt_conn_draining || c->closing || p->decode
+    if (!r->body_done || pt_conn_draining || c->closing || (p->decode && !filtered)
         || p->body == PT_HTTP_BODY_CLOSE
         || c->nrequests >= (unsigned) r->listener->c.keepalive_requests)
         r->keepalive = false;
 
+    unsigned status;
     p->client_head = pt_proxy_client_head(p, p->body == PT_HTTP_BODY_CHUNKED && !p->decode,
-                                          false);
+                                          false, &status);
     if (p->client_head.p == NULL) {
-        pt_proxy_fail(p, 500, "out of memory building the response head");
+        p->up_keep = false;
+        pt_proxy_fail(p, status, status == 500 ? "out of memory building the response head"
+                                               : "a header filter refused the response");
         return PT_ERROR;
     }
     r->status = h->status;
@@ -312,7 +218,13 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                                               "the client did not offer");
                         return PT_ERROR;
                     }
-                    p->client_head = pt_proxy_client_head(p, false, true);
+                    unsigned status;
+                    p->client_head = pt_proxy_client_head(p, false, true, &status);
+                    if (p->client_head.p == NULL) {
+                        pt_proxy_fail(p, status, "the switch of protocols could not be "
+                                                 "relayed");
+                        return PT_ERROR;
+                    }
                     b->pos += p->resp.head_len;
                     r->status = 101;
                     r->response_started = true;
@@ -367,6 +279,94 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     }
 }
 
+/* Run spans (ns of them, the last one last when the body is complete)
+ * through the route's body filters into p->filter_out. */
+static int pt_proxy_filter_run(pt_proxy_t *p, pt_span_t *spans, unsigned ns, bool last)
+{
+    pt_span_t bare = { PT_STR_NULL, 0, NULL };
+
+    if (ns == 0) {
+        if (!last)
+            return PT_OK;
+        spans = &bare;
+        ns = 1;
+    }
+    for (unsigned i = 0; i + 1 < ns; i++)
+        spans[i].next = &spans[i + 1];
+    if (last) {
+        spans[ns - 1].flags |= PT_SPAN_LAST;
+        p->filter_done = true;
+    }
+    pt_body_chain_t bc = { .r = p->r, .stages = p->r->route->filters->body,
+                           .sink = pt_h1_write_sink, .data = p->filter_out };
+    return pt_filter_body_run(&bc, spans);
+}
+
+/* pt_proxy_relay_buffered on a route with body filters: the payload goes
+ * through them and what they make is sent, framed again, from
+ * p->filter_out (the previous pass's output is flushed by now). */
+static int pt_proxy_relay_filtered(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_buf_t *b = p->up->buf;
+    pt_span_t spans[PT_IO_IOV_MAX];
+    unsigned ns = 0, n = 0;
+    struct iovec iov[2];
+    bool first = !p->client_head_queued;
+
+    if (first) {
+        iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
+        p->client_head_queued = true;
+    }
+    size_t avail = pt_buf_len(b);
+    if (p->body == PT_HTTP_BODY_LENGTH) {
+        size_t take = (size_t) pt_min((int64_t) avail, p->left);
+        if (take)
+            spans[ns++] = (pt_span_t) { { b->pos, take }, 0, NULL };
+        b->pos += take;
+        p->left -= (int64_t) take;
+        if (p->left == 0) {
+            if (b->pos != b->last)
+                p->up_keep = false;
+            p->state = PT_PROXY_RESP_DONE;
+        }
+    } else if (p->body == PT_HTTP_BODY_CLOSE) {
+        if (avail)
+            spans[ns++] = (pt_span_t) { { b->pos, avail }, 0, NULL };
+        b->pos = b->last;
+    } else {
+        while (b->pos < b->last && ns < PT_IO_IOV_MAX) {
+            size_t used = 0;
+            pt_str_t data = PT_STR_NULL;
+            int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
+                                      &data);
+            if (rc == PT_ERROR) {
+                pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
+                       p->chunked.error ? p->chunked.error : "?");
+                p->up_keep = false;
+                if (first)
+                    p->client_head_queued = false;
+                return first ? PT_DECLINED : PT_ERROR;
+            }
+            if (data.len)
+                spans[ns++] = (pt_span_t) { data, 0, NULL };
+            b->pos += used;
+            if (rc == PT_DONE) {
+                if (b->pos != b->last)
+                    p->up_keep = false;
+                p->state = PT_PROXY_RESP_DONE;
+                break;
+            }
+        }
+    }
+    p->filter_out->len = 0;
+    if (pt_proxy_filter_run(p, spans, ns, p->state == PT_PROXY_RESP_DONE) != PT_OK)
+        return PT_ERROR;
+    if (p->filter_out->len)
+        iov[n++] = (struct iovec) { p->filter_out->p, p->filter_out->len };
+    return pt_io_send(&r->conn->io, iov, n) == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
 /* Queue what the buffer holds of the body, with the head the first time.
  * PT_DECLINED: the body is malformed and nothing of the response has gone
  * out yet, so the client can still be given a 502. */
@@ -378,6 +378,8 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
     unsigned n = 0;
     bool first = !p->client_head_queued;
 
+    if (p->filter_out)
+        return pt_proxy_relay_filtered(p);
     if (first) {
         iov[n++] = (struct iovec) { (void *) p->client_head.p, p->client_head.len };
         p->client_head_queued = true;
@@ -463,6 +465,18 @@ int pt_proxy_response(pt_proxy_t *p)
         }
         if (pt_io_pending(&c->io))
             return PT_OK;       /* the client's output drains first */
+        if (p->state == PT_PROXY_RESP_DONE && p->filter_out && !p->filter_done) {
+            /* A close-delimited body ended: what the filters hold goes out. */
+            p->filter_out->len = 0;
+            int rc = pt_proxy_filter_run(p, NULL, 0, true);
+            struct iovec iov = { p->filter_out->p, p->filter_out->len };
+            if (rc != PT_OK || pt_io_send(&c->io, &iov, 1) == PT_ERROR) {
+                pt_proxy_release_close(p);
+                pt_request_abort(r, "the response could not be relayed");
+                return PT_ERROR;
+            }
+            continue;
+        }
         if (p->state == PT_PROXY_RESP_DONE)
             return PT_DONE;     /* an unsent request body just closes both */
 

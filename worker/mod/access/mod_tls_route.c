@@ -15,6 +15,7 @@
 #include "common/conf.h"
 #include "common/str.h"
 #include "worker/http/http_error.h"
+#include "worker/core/filter.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
 #include "worker/tls/tls.h"
@@ -26,7 +27,7 @@ typedef struct {
     int require_client_cert;
     int client_cert_headers;
     /* compiled by init_route */
-    pt_str_t hsts_line;         /* "Strict-Transport-Security: ...\r\n" */
+    pt_str_t hsts_value;        /* set on TLS responses by a header filter */
     bool active;                /* any of the above is on */
 } pt_tls_route_conf_t;
 
@@ -74,6 +75,7 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
 static int pt_tls_route_init_worker(const pt_conf_t *conf);
 static void pt_tls_route_exit_worker(const pt_conf_t *conf);
 static int pt_tls_route_access(pt_request_t *r);
+static int pt_tls_route_hsts(pt_request_t *r, pt_response_t *resp);
 
 static const pt_conf_bounds_t pt_tls_route_port_bounds = { 1, 65535 };
 
@@ -128,11 +130,9 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
                           route->line, why);
             return PT_ERROR;
         }
-        char *line = pt_arena_sprintf(cf->arena, "Strict-Transport-Security: %s\r\n",
-                                      tc->hsts);
-        if (line == NULL)
+        tc->hsts_value = (pt_str_t) { tc->hsts, strlen(tc->hsts) };
+        if (pt_filter_add_header(cf, route, &pt_tls_route_module, pt_tls_route_hsts) != PT_OK)
             return PT_ERROR;
-        tc->hsts_line = (pt_str_t) { line, strlen(line) };
     }
     tc->active = tc->https_redirect == 1 || tc->hsts != NULL || tc->require_client_cert == 1
                  || tc->client_cert_headers == 1;
@@ -149,23 +149,19 @@ static void pt_tls_route_exit_worker(const pt_conf_t *conf)
     pt_tls_exit_worker();
 }
 
-/* Append line (one or more "Name: value\r\n") to *field (resp_extra,
- * upstream_extra), which may hold other modules' lines already. */
-static int pt_tls_route_append(pt_request_t *r, pt_str_t *field, pt_str_t line)
+static const pt_str_t pt_tls_route_sts = { "Strict-Transport-Security", 25 };
+
+/* Header filter, on routes with hsts only: over TLS, the route's
+ * Strict-Transport-Security replaces any the upstream sent, so there is
+ * one. The access phase has run (a response made before it, say a 404
+ * with no route, never reaches a route's filters). */
+static int pt_tls_route_hsts(pt_request_t *r, pt_response_t *resp)
 {
-    if (line.p == NULL)
-        return PT_ERROR;
-    if (field->len == 0) {
-        *field = line;
+    const pt_tls_route_conf_t *tc = r->route->mod_conf[pt_tls_route_module.index];
+
+    if (r->conn->io.ssl == NULL)
         return PT_OK;
-    }
-    char *all = pt_arena_alloc(r->arena, field->len + line.len);
-    if (all == NULL)
-        return PT_ERROR;
-    memcpy(all, field->p, field->len);
-    memcpy(all + field->len, line.p, line.len);
-    *field = (pt_str_t) { all, field->len + line.len };
-    return PT_OK;
+    return pt_response_set(r, resp, pt_tls_route_sts, tc->hsts_value) == PT_OK ? PT_OK : 500;
 }
 
 /* 308 to the same URL over https (the method and body are kept). */
@@ -192,16 +188,16 @@ static int pt_tls_route_redirect(pt_request_t *r, const pt_tls_route_conf_t *tc)
         snprintf(port, sizeof(port), ":%" PRId64, tc->https_port);
     char *loc;
     if (h->target_form == PT_HTTP_FORM_ORIGIN)
-        loc = pt_arena_sprintf(r->arena, "Location: https://%.*s%s%.*s\r\n", (int) len, host.p,
-                               port, (int) h->target.len, h->target.p);
+        loc = pt_arena_sprintf(r->arena, "https://%.*s%s%.*s", (int) len, host.p, port,
+                               (int) h->target.len, h->target.p);
     else
-        loc = pt_arena_sprintf(r->arena, "Location: https://%.*s%s%.*s%s%.*s\r\n", (int) len,
-                               host.p, port, (int) h->path.len, h->path.p,
-                               h->query.p ? "?" : "", (int) h->query.len,
-                               h->query.p ? h->query.p : "");
+        loc = pt_arena_sprintf(r->arena, "https://%.*s%s%.*s%s%.*s", (int) len, host.p, port,
+                               (int) h->path.len, h->path.p, h->query.p ? "?" : "",
+                               (int) h->query.len, h->query.p ? h->query.p : "");
     if (loc == NULL)
         return 500;
-    pt_response_send(r, 308, NULL, (pt_str_t) { loc, strlen(loc) }, NULL, 0);
+    pt_http_field_t f = { PT_STR("Location"), { loc, strlen(loc) }, PT_HDR_LOCATION, 0 };
+    pt_response_send(r, 308, NULL, &f, 1, NULL, 0);
     return PT_DONE;
 }
 
@@ -227,9 +223,6 @@ static int pt_tls_route_access(pt_request_t *r)
         return PT_DECLINED;
     if (tc->https_redirect == 1 && !tls)
         return pt_tls_route_redirect(r, tc);
-    if (tls && tc->hsts_line.len
-        && pt_tls_route_append(r, &r->resp_extra, tc->hsts_line) != PT_OK)
-        return 500;
     if (tls && (tc->require_client_cert == 1 || tc->client_cert_headers == 1))
         peer = pt_tls_peer(&r->conn->io);
     if (tc->require_client_cert == 1 && peer == NULL) {
@@ -238,14 +231,11 @@ static int pt_tls_route_access(pt_request_t *r)
     }
     if (tc->client_cert_headers == 1) {
         pt_tls_route_hide(r);
-        if (peer) {
-            char *lines = pt_arena_sprintf(r->arena, "%s: %s\r\n%s: %s\r\n",
-                                           pt_tls_route_subject.p, peer->subject,
-                                           pt_tls_route_fingerprint.p, peer->fingerprint);
-            pt_str_t v = { lines, lines ? strlen(lines) : 0 };
-            if (pt_tls_route_append(r, &r->upstream_extra, v) != PT_OK)
-                return 500;
-        }
+        if (peer && (pt_request_field_add(r, pt_tls_route_subject, (pt_str_t) {
+                         peer->subject, strlen(peer->subject) }) != PT_OK
+                     || pt_request_field_add(r, pt_tls_route_fingerprint, (pt_str_t) {
+                         peer->fingerprint, strlen(peer->fingerprint) }) != PT_OK))
+            return 500;
     }
     return PT_DECLINED;
 }

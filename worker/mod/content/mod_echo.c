@@ -115,7 +115,7 @@ static void pt_echo_respond(pt_request_t *r)
     n += pt_echo_json(out + n, body);
     PT_ECHO_KEY("}\n");
     PT_ASSERT(n <= cap);
-    pt_response_send(r, 200, "application/json", PT_STR_NULL, out, n);
+    pt_response_send(r, 200, "application/json", NULL, 0, out, n);
 }
 
 static int pt_echo_content(pt_request_t *r)

@@ -18,8 +18,8 @@ typedef struct {
     const char *content_type;
     pt_var_tpl_t *body;
     pt_var_tpl_t *location;
-    const char *headers;        /* "Name: value\r\n" lines */
-    size_t headers_len;
+    pt_http_field_t *fields;    /* the headers, split at load time */
+    unsigned nfields;
     const char *body_text;      /* body, location and headers as written, for -T */
     const char *location_text;
     const char **header_list;
@@ -116,7 +116,7 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
             if ((ret->content_type = pt_conf_get_string(cf, m)) == NULL)
                 return PT_ERROR;
         } else if (strcmp(name, "headers") == 0) {
-            size_t n, len = 0;
+            size_t n;
             const char **h = pt_conf_get_strings(cf, m, &n);
             if (h == NULL)
                 return PT_ERROR;
@@ -126,16 +126,19 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
                                   "not a framing field)", h[k]);
                     return PT_ERROR;
                 }
-                len += strlen(h[k]) + 2;
             }
-            char *all = pt_arena_alloc(cf->arena, len + 1);
-            if (all == NULL)
+            ret->fields = n ? pt_arena_calloc(cf->arena, n * sizeof(*ret->fields)) : NULL;
+            if (n && ret->fields == NULL)
                 return PT_ERROR;
-            ret->headers = all;
             ret->header_list = h;
-            for (size_t k = 0; k < n; k++)
-                all += sprintf(all, "%s\r\n", h[k]);
-            ret->headers_len = len;
+            for (size_t k = 0; k < n; k++) {
+                const char *colon = strchr(h[k], ':');
+                pt_str_t fname = { h[k], (size_t) (colon - h[k]) };
+                pt_str_t fvalue = pt_str_trim_ows((pt_str_t) { colon + 1, strlen(colon + 1) });
+                ret->fields[k] = (pt_http_field_t) {
+                    fname, fvalue, (uint8_t) pt_http_hdr_id(fname.p, fname.len), 0 };
+            }
+            ret->nfields = (unsigned) n;
         } else {
             pt_conf_error(cf, m, "unknown setting \"%s\" in return", name);
             return PT_ERROR;
@@ -202,7 +205,8 @@ static int pt_return_content(pt_request_t *r)
 {
     const pt_return_t *ret = ((pt_return_conf_t *) r->route->mod_conf[pt_return_module.index])->ret;
     pt_str_t body = ret->body ? pt_var_render(ret->body, r, PT_VAR_RAW, false, 0) : PT_STR_NULL;
-    pt_str_t extra = { ret->headers, ret->headers_len };
+    const pt_http_field_t *fields = ret->fields;
+    unsigned nfields = ret->nfields;
 
     if (ret->location) {
         pt_str_t loc = pt_var_render(ret->location, r, PT_VAR_RAW, false, 0);
@@ -210,15 +214,19 @@ static int pt_return_content(pt_request_t *r)
         for (size_t i = 0; i < loc.len; i++)
             if ((unsigned char) loc.p[i] < 0x20 || loc.p[i] == 0x7f)
                 return 400;
-        char *h = pt_arena_sprintf(r->arena, "Location: %.*s\r\n%.*s", (int) loc.len, loc.p,
-                                   (int) extra.len, extra.p ? extra.p : "");
-        if (h == NULL)
+        /* Location first, then the configured headers. */
+        pt_http_field_t *all = pt_arena_alloc(r->arena, (nfields + 1) * sizeof(*all));
+        if (all == NULL)
             return 500;
-        extra = (pt_str_t) { h, strlen(h) };
+        all[0] = (pt_http_field_t) { PT_STR("Location"), loc, PT_HDR_LOCATION, 0 };
+        if (nfields)
+            memcpy(all + 1, fields, nfields * sizeof(*all));
+        fields = all;
+        nfields++;
     }
     const char *type = ret->content_type;
     if (type == NULL && body.len)
         type = "text/plain; charset=utf-8";
-    pt_response_send(r, ret->status, type, extra, body.p, body.len);
+    pt_response_send(r, ret->status, type, fields, nfields, body.p, body.len);
     return PT_OK;
 }

@@ -28,16 +28,26 @@ static struct {
 } sent;
 
 void __wrap_pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
-                             pt_str_t extra, const char *body, size_t body_len);
+                             const pt_http_field_t *fields, unsigned nfields,
+                             const char *body, size_t body_len);
 void __wrap_pt_request_abort(pt_request_t *r, const char *why);
 
 void __wrap_pt_response_send(pt_request_t *r, unsigned status, const char *content_type,
-                             pt_str_t extra, const char *body, size_t body_len)
+                             const pt_http_field_t *fields, unsigned nfields,
+                             const char *body, size_t body_len)
 {
+    size_t n = 0;
+
     sent.calls++;
     sent.status = status;
     sent.content_type = content_type;
-    snprintf(sent.extra, sizeof(sent.extra), "%.*s", (int) extra.len, extra.p ? extra.p : "");
+    sent.extra[0] = '\0';
+    /* The fields as the HTTP/1.1 writer would put them, one line each. */
+    for (unsigned i = 0; i < nfields && n < sizeof(sent.extra); i++)
+        n += (size_t) snprintf(sent.extra + n, sizeof(sent.extra) - n, "%.*s: %.*s\r\n",
+                               (int) fields[i].name.len, fields[i].name.p,
+                               (int) fields[i].value.len,
+                               fields[i].value.p ? fields[i].value.p : "");
     snprintf(sent.body, sizeof(sent.body), "%.*s", (int) body_len, body ? body : "");
 }
 
