@@ -33,6 +33,8 @@ enum pt_conf_type {
 #define PT_SCOPE_ROUTE      0x04    /* a route entry; its defaults live in defaults { } */
 #define PT_SCOPE_UPSTREAM   0x08    /* an upstream entry */
 #define PT_SCOPE_TLS        0x10    /* a tls block (listener or upstream) */
+#define PT_SCOPE_HANDLER    0x20    /* a route entry only, never defaults { }: what
+                                     * answers the route (proxy, return, echo) */
 
 #define PT_CONF_UNSET       (-1)
 

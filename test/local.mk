@@ -81,6 +81,7 @@ INTEGRATION += test/integration/test_40_http_timeouts.py
 INTEGRATION += test/integration/test_40_http_errors.py
 INTEGRATION += test/integration/test_40_websocket.py
 INTEGRATION += test/integration/test_40_return_echo.py
+INTEGRATION += test/integration/test_40_module_conf.py
 INTEGRATION += test/integration/test_45_robustness.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py

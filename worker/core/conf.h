@@ -9,6 +9,10 @@
 #include "common/conf.h"
 #include "worker/core/core.h"
 
+/* The scopes of a route entry: the settings defaults { } may give too,
+ * and what answers the route. */
+#define PT_SCOPE_ROUTE_ENTRY    (PT_SCOPE_ROUTE | PT_SCOPE_HANDLER)
+
 extern const pt_directive_t pt_listen_directives[];    /* base: pt_listen_conf_t */
 extern const pt_directive_t pt_route_directives[];     /* base: pt_route_conf_t */
 

@@ -69,17 +69,11 @@ struct pt_listener_s {
     pt_tls_conf_t *tls;         /* NULL: plain HTTP */
 };
 
-/* Per-request settings: a route, defaults in defaults { }. Fields that a
- * route inherits must be in this struct so one merge serves all. */
+/* Per-request settings every layer reads: a route, defaults in
+ * defaults { }. What only one module reads lives in that module's own
+ * struct (route->mod_conf), merged from defaults { } the same way. */
 typedef struct {
     int64_t client_max_body_size;
-    int xff;                    /* set X-Forwarded-For/-Proto/-Host */
-    int forwarded;              /* set RFC 7239 Forwarded */
-    int via;
-    int request_id;             /* generate X-Request-ID when absent */
-    int websocket;              /* allow Upgrade */
-    pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
-    int replace_upstream_errors;
     const char *server_header;  /* "" = none */
     pt_errpage_t *errors;       /* custom error responses, NULL-terminated list head */
     pt_logfile_t *access_log;   /* NULL = off */
@@ -116,8 +110,6 @@ struct pt_route_s {
     const char *rewrite;        /* with $1..$9 from a regex path */
     /* what answers */
     const pt_module_t *handler; /* content handler module */
-    pt_upstream_t *upstream;    /* proxy */
-    const char *proxy_name;
     pt_route_conf_t c;
     void *mod_conf[PT_MODULES_MAX];
 };

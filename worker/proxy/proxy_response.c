@@ -62,7 +62,7 @@ static pt_str_t pt_proxy_client_head(pt_proxy_t *p, bool chunked, bool upgrade)
 {
     pt_request_t *r = p->r;
     pt_http_head_t *h = &p->resp;
-    const pt_route_conf_t *rc = &r->route->c;
+    const pt_proxy_conf_t *rc = p->conf;
     pt_str_t reason = h->reason.len ? h->reason : (pt_str_t) { pt_http_reason(h->status),
                                                                 strlen(pt_http_reason(h->status)) };
     pt_str_t date = pt_clock_http_date();
@@ -223,7 +223,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
         pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
         return PT_ERROR;
     }
-    if (r->route->c.replace_upstream_errors && h->status >= 500) {
+    if (p->conf->replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;
         pt_proxy_fail(p, h->status, "upstream error replaced by the gateway's");
         return PT_ERROR;
@@ -262,7 +262,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_upconn_t *up = p->up;
-    const pt_upstream_t *u = r->route->upstream;
+    const pt_upstream_t *u = p->conf->upstream;
     pt_http_limits_t lim = { (size_t) u->max_response_header_size,
                              (size_t) u->max_response_header_size, p->resp_fields_cap };
 

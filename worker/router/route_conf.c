@@ -64,21 +64,6 @@ const pt_directive_t pt_route_directives[] = {
     { "client_max_body_size", PT_CONF_SIZE, PT_SCOPE_ROUTE,
       PT_RCONF_FIELD(client_max_body_size), "\"1M\"", &pt_route_body_bounds, NULL, NULL,
       "largest request body" },
-    { "x_forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(xff), "true", NULL, NULL,
-      NULL, "set X-Forwarded-For/-Proto/-Host" },
-    { "forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(forwarded), "false", NULL,
-      NULL, NULL, "set RFC 7239 Forwarded" },
-    { "via", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(via), "true", NULL, NULL, NULL,
-      "add Via both ways" },
-    { "request_id", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(request_id), "true", NULL,
-      NULL, NULL, "generate X-Request-ID" },
-    { "websocket", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(websocket), "false", NULL,
-      NULL, NULL, "allow Upgrade" },
-    { "tunnel_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_RCONF_FIELD(tunnel_timeout),
-      "\"5m\"", &pt_conf_positive, NULL, NULL, "idle timeout of an upgraded connection" },
-    { "replace_upstream_errors", PT_CONF_BOOL, PT_SCOPE_ROUTE,
-      PT_RCONF_FIELD(replace_upstream_errors), "false", NULL, NULL, NULL,
-      "render upstream 5xx with the error pages" },
     { "server_header", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_RCONF_FIELD(server_header),
       "\"portico\"", NULL, NULL, NULL, "Server on gateway-made responses" },
     { "errors", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_RCONF_FIELD(errors), NULL, NULL,
@@ -328,13 +313,13 @@ int pt_route_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting
         if (r->mod_conf[m->index] == NULL)
             return PT_ERROR;
         if (m->directives)
-            pt_conf_unset(m->directives, PT_SCOPE_ROUTE, r->mod_conf[m->index]);
+            pt_conf_unset(m->directives, PT_SCOPE_ROUTE_ENTRY, r->mod_conf[m->index]);
     }
     targets[n++] = (pt_conf_target_t) { pt_route_match_directives, r };
     targets[n++] = (pt_conf_target_t) { pt_route_directives, &r->c };
     n += pt_conf_module_targets(conf, PT_SCOPE_ROUTE, r->mod_conf, targets + n,
                                 PT_MODULES_MAX);
-    return pt_conf_walk(cf, s, PT_SCOPE_ROUTE, targets, n, NULL);
+    return pt_conf_walk(cf, s, PT_SCOPE_ROUTE_ENTRY, targets, n, NULL);
 }
 
 int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
@@ -377,6 +362,11 @@ int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
     }
     for (size_t i = 0; i < pt_nmodules; i++) {
         const pt_module_t *m = pt_modules[i];
+        /* Every module's rows inherit from defaults { } the way the core's
+         * do, before its init_route sees them. */
+        if (m->directives && r->mod_conf[m->index] && conf->mod_defaults[m->index])
+            pt_conf_merge(m->directives, PT_SCOPE_ROUTE, r->mod_conf[m->index],
+                          conf->mod_defaults[m->index]);
         if (m->init_route && m->init_route(cf, conf, r, r->mod_conf[m->index],
                                            conf->mod_defaults[m->index]) != PT_OK)
             rc = PT_ERROR;

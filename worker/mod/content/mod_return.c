@@ -38,7 +38,7 @@ static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *
 static int pt_return_content(pt_request_t *r);
 
 static const pt_directive_t pt_return_directives[] = {
-    { "return", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_return_conf_t, ret), NULL, NULL,
+    { "return", PT_CONF_CUSTOM, PT_SCOPE_HANDLER, offsetof(pt_return_conf_t, ret), NULL, NULL,
       pt_return_conf_set, pt_return_conf_dump, "a fixed response" },
     PT_DIRECTIVE_END
 };
