@@ -76,3 +76,57 @@ def test_handler_rows_are_unknown_in_defaults(tmp_path):
         name = row.split()[0]
         assert re.search(re.escape(conf) + r':4: unknown setting "%s" in defaults' % name,
                          r.stderr), r.stderr
+
+
+TEMPLATES = """
+listen = ( "127.0.0.1:%(port)d" );
+defaults = { access_log = { path = "%(log)s"; format = "$remote_addr $status $route"; }; };
+routes = (
+  { name = "r"; path = "/r"; host = [ "A.Example", "*.b.example" ]; methods = "GET";
+    return = { status = 302; location = "https://$host$request_uri"; headers = "X-A: 1"; }; },
+  { name = "j"; path = "/"; access_log = { path = "%(log)s"; format = "json"; };
+    return = { body = "id $request_id\\n"; }; }
+);
+"""
+
+
+def test_T_prints_compiled_strings_and_lists_as_written(tmp_path):
+    conf = write(tmp_path, TEMPLATES % dict(port=free_ports(1)[0], log=tmp_path / "a.log"))
+    r = run_portico("-T", "-c", conf)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    # A custom format is printed as its template, so it loads again as itself.
+    assert 'format = "$remote_addr $status $route";' in out
+    assert 'format = "json";' in out
+    assert 'location = "https://$host$request_uri";' in out
+    assert 'headers = [ "X-A: 1" ];' in out
+    assert 'host = [ "a.example", "*.b.example" ];' in out
+    assert 'methods = [ "GET" ];' in out
+    dumped = write(tmp_path, out, "dumped.conf")
+    again = run_portico("-T", "-c", dumped)
+    assert again.returncode == 0, again.stderr
+    strip = lambda s: [l for l in s.splitlines() if not l.startswith("#")]
+    assert strip(again.stdout) == strip(out)
+
+
+def test_template_and_list_errors_name_their_line(tmp_path):
+    cases = [
+        ('return = {\n    status = 200;\n    body = "$nosuch"; };', 6,
+         r'unknown variable "\$nosuch"'),
+        ('access_log = { path = "/tmp/x.log";\n    format = "${status"; };\n'
+         '    return = 200;', 5, r'unterminated \$\{'),
+        ('methods = [ "GET",\n    "" ];\n    return = 200;', 4, r'empty method name'),
+        ('methods = [ ];\n    return = 200;', 4, r'"methods" must name at least one method'),
+        ('host = "a:80";\n    return = 200;', 4, r'invalid host "a:80"'),
+        ('return = { status = 200; stauts = 1; };', 4, r'unknown setting "stauts" in return'),
+    ]
+    for text, line, msg in cases:
+        conf = write(tmp_path, 'listen = ( "127.0.0.1:18080" );\n\nroutes = (\n'
+                     '  { path = "/"; %s }\n);\n' % text)
+        r = run_portico("-t", "-c", conf)
+        assert r.returncode == 1, text
+        found = [l for l in r.stderr.splitlines() if re.search(msg, l)]
+        assert found, (text, r.stderr)
+        assert found[0].startswith("%s:" % conf), found[0]
+        got = int(found[0][len(conf) + 1:].split(":")[0])
+        assert got == line, (text, found[0])

@@ -99,6 +99,7 @@ struct pt_route_s {
     const char *path;           /* prefix, exact path or regex source */
     size_t path_len;
     void *regex;                /* pcre2_code * for PT_PATH_REGEX */
+    const char **method_list;   /* "methods" as written; NULL: any */
     uint32_t methods;           /* bit (1 << PT_METHOD_x); 0: any; bit 0: other methods named */
     const char **method_names;  /* methods outside the well-known set */
     pt_route_header_t *headers;

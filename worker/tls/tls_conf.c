@@ -24,12 +24,8 @@
 
 #define PT_TLS_FIELD(f)         offsetof(pt_tls_conf_t, f)
 
-static int pt_tls_conf_set_protocols(pt_conf_ctx_t *cf, const config_setting_t *s,
-                                     void *field, const pt_directive_t *d);
-static int pt_tls_conf_set_alpn(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
-                                const pt_directive_t *d);
-static void pt_tls_conf_dump_strings(FILE *out, const void *field, const pt_directive_t *d,
-                                     int indent);
+static int pt_tls_conf_check_protocol(pt_conf_ctx_t *cf, const config_setting_t *s, char *v);
+static int pt_tls_conf_check_alpn(pt_conf_ctx_t *cf, const config_setting_t *s, char *v);
 
 static const pt_conf_enum_t pt_tls_conf_verify_modes[] = {
     { "off", PT_TLS_VERIFY_OFF }, { "optional", PT_TLS_VERIFY_OPTIONAL },
@@ -37,12 +33,16 @@ static const pt_conf_enum_t pt_tls_conf_verify_modes[] = {
 };
 static const pt_conf_bounds_t pt_tls_conf_depth_bounds = { 1, 16 };
 static const pt_conf_bounds_t pt_tls_conf_rotation_bounds = { 1000, INT64_MAX };
+static const pt_conf_strings_arg_t pt_tls_conf_protocols_arg = {
+    "\"protocols\" needs at least one of \"TLSv1.2\", \"TLSv1.3\"", pt_tls_conf_check_protocol
+};
+static const pt_conf_strings_arg_t pt_tls_conf_alpn_arg = { NULL, pt_tls_conf_check_alpn };
 
 /* The settings both sides share. */
 #define PT_TLS_CONF_COMMON_ROWS                                                             \
-    { "protocols", PT_CONF_CUSTOM, PT_SCOPE_TLS, PT_TLS_FIELD(protocols),                   \
-      "[\"TLSv1.2\", \"TLSv1.3\"]", NULL, pt_tls_conf_set_protocols,                         \
-      pt_tls_conf_dump_strings, "TLS versions allowed (TLSv1.2, TLSv1.3)" },                \
+    { "protocols", PT_CONF_STRINGS, PT_SCOPE_TLS, PT_TLS_FIELD(protocols),                  \
+      "[\"TLSv1.2\", \"TLSv1.3\"]", &pt_tls_conf_protocols_arg, NULL, NULL,                  \
+      "TLS versions allowed (TLSv1.2, TLSv1.3)" },                                          \
     { "ciphers", PT_CONF_STRING, PT_SCOPE_TLS, PT_TLS_FIELD(ciphers),                       \
       "\"ECDHE+AESGCM:ECDHE+CHACHA20\"", NULL, NULL, NULL,                                  \
       "TLS 1.2 cipher list (OpenSSL syntax)" },                                             \
@@ -61,8 +61,8 @@ static const pt_directive_t pt_tls_conf_server[] = {
     { "ocsp_staple", PT_CONF_STRING, PT_SCOPE_TLS, PT_TLS_FIELD(ocsp_staple), NULL, NULL,
       NULL, NULL, "DER OCSP response stapled to that certificate" },
     PT_TLS_CONF_COMMON_ROWS,
-    { "alpn", PT_CONF_CUSTOM, PT_SCOPE_TLS, PT_TLS_FIELD(alpn), "[\"http/1.1\"]", NULL,
-      pt_tls_conf_set_alpn, pt_tls_conf_dump_strings, "application protocols offered" },
+    { "alpn", PT_CONF_STRINGS, PT_SCOPE_TLS, PT_TLS_FIELD(alpn), "[\"http/1.1\"]",
+      &pt_tls_conf_alpn_arg, NULL, NULL, "application protocols offered" },
     { "client_certificate", PT_CONF_ENUM, PT_SCOPE_TLS, PT_TLS_FIELD(client_certificate),
       "\"off\"", pt_tls_conf_verify_modes, NULL, NULL,
       "ask clients for a certificate: off, optional, required" },
@@ -112,65 +112,26 @@ static void pt_tls_conf_free_ctx(void *data)
 
 /* ---- directive setters ----------------------------------------------------- */
 
-static int pt_tls_conf_set_protocols(pt_conf_ctx_t *cf, const config_setting_t *s,
-                                     void *field, const pt_directive_t *d)
+static int pt_tls_conf_check_protocol(pt_conf_ctx_t *cf, const config_setting_t *s, char *v)
 {
-    size_t n;
-    const char **v = pt_conf_get_strings(cf, s, &n);
-
-    if (v == NULL)
-        return PT_ERROR;
-    if (n == 0) {
-        pt_conf_error(cf, s, "\"protocols\" needs at least one of \"TLSv1.2\", \"TLSv1.3\"");
-        return PT_ERROR;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(v[i], "TLSv1.2") == 0 || strcmp(v[i], "TLSv1.3") == 0)
-            continue;
-        if (strcmp(v[i], "SSLv2") == 0 || strcmp(v[i], "SSLv3") == 0
-            || strcmp(v[i], "TLSv1") == 0 || strcmp(v[i], "TLSv1.0") == 0
-            || strcmp(v[i], "TLSv1.1") == 0)
-            pt_conf_error(cf, s, "protocol \"%s\" is refused: it is not secure (use TLSv1.2, "
-                          "TLSv1.3)", v[i]);
-        else
-            pt_conf_error(cf, s, "unknown protocol \"%s\" (use TLSv1.2, TLSv1.3)", v[i]);
-        return PT_ERROR;
-    }
-    *(const char ***) field = v;
-    return PT_OK;
+    if (strcmp(v, "TLSv1.2") == 0 || strcmp(v, "TLSv1.3") == 0)
+        return PT_OK;
+    if (strcmp(v, "SSLv2") == 0 || strcmp(v, "SSLv3") == 0 || strcmp(v, "TLSv1") == 0
+        || strcmp(v, "TLSv1.0") == 0 || strcmp(v, "TLSv1.1") == 0)
+        pt_conf_error(cf, s, "protocol \"%s\" is refused: it is not secure (use TLSv1.2, "
+                      "TLSv1.3)", v);
+    else
+        pt_conf_error(cf, s, "unknown protocol \"%s\" (use TLSv1.2, TLSv1.3)", v);
+    return PT_ERROR;
 }
 
-static int pt_tls_conf_set_alpn(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
-                                const pt_directive_t *d)
+static int pt_tls_conf_check_alpn(pt_conf_ctx_t *cf, const config_setting_t *s, char *v)
 {
-    size_t n;
-    const char **v = pt_conf_get_strings(cf, s, &n);
-
-    if (v == NULL)
-        return PT_ERROR;
-    for (size_t i = 0; i < n; i++) {
-        /* Only what the HTTP/1.1 front end speaks; h2 joins with its front end. */
-        if (strcmp(v[i], "http/1.1") != 0 && strcmp(v[i], "http/1.0") != 0) {
-            pt_conf_error(cf, s, "ALPN protocol \"%s\" is not supported (use \"http/1.1\")",
-                          v[i]);
-            return PT_ERROR;
-        }
-    }
-    *(const char ***) field = v;
-    return PT_OK;
-}
-
-static void pt_tls_conf_dump_strings(FILE *out, const void *field, const pt_directive_t *d,
-                                     int indent)
-{
-    const char *const *v = *(const char *const *const *) field;
-
-    fputc('[', out);
-    for (size_t i = 0; v[i]; i++) {
-        fputs(i ? ", " : " ", out);
-        pt_conf_print_string(out, v[i]);
-    }
-    fputs(" ]", out);
+    /* Only what the HTTP/1.1 front end speaks; h2 joins with its front end. */
+    if (strcmp(v, "http/1.1") == 0 || strcmp(v, "http/1.0") == 0)
+        return PT_OK;
+    pt_conf_error(cf, s, "ALPN protocol \"%s\" is not supported (use \"http/1.1\")", v);
+    return PT_ERROR;
 }
 
 /* ---- callbacks (in workers, during handshakes) ----------------------------- */
