@@ -321,7 +321,6 @@ pt_conf_zone_t *pt_conf_get_zone(pt_conf_ctx_t *cf, const config_setting_t *s,
 {
     static const pt_conf_bounds_t any = { PT_CONF_ZONE_MIN, INT64_C(64) << 30 };
     const char *name = config_setting_name(s) ? config_setting_name(s) : "value";
-    char path[4096];
     uint64_t size;
 
     if (b == NULL)
@@ -363,7 +362,7 @@ pt_conf_zone_t *pt_conf_get_zone(pt_conf_ctx_t *cf, const config_setting_t *s,
         return NULL;
     }
     pt_conf_zone_t *z = pt_arena_calloc(cf->arena, sizeof(*z));
-    const char *file = pt_conf_file(cf, s, path, sizeof(path));
+    const char *file = config_setting_source_file(s);
     if (z == NULL || (z->name = pt_arena_strndup(cf->arena, v, (size_t) len)) == NULL
         || (file && (z->file = pt_arena_strndup(cf->arena, file, strlen(file))) == NULL))
         return NULL;

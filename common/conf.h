@@ -71,11 +71,12 @@ typedef struct {
 /* PT_CONF_ZONE: a shared-memory zone named in the config. The name is
  * 1 to PT_ZONE_NAME_MAX letters, digits, '_', '-' or '.'; the size takes
  * the units of sizes. Where it was written is kept for the errors of the
- * loader, which joins it to the zone it asks the master for (ref). */
+ * loader (file as libconfig names it: give both to pt_conf_error_at()),
+ * which joins it to the zone it asks the master for (ref). */
 typedef struct {
     const char *name;
     int64_t size;
-    const char *file;
+    const char *file;       /* NULL: the main file */
     unsigned line;
     void *ref;              /* the loader's, opaque here */
 } pt_conf_zone_t;

@@ -445,6 +445,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         || pt_conf_load_routes(&cf, conf, config_setting_get_member(root, "routes")) != PT_OK
         || cf.nerrors)
         goto failed;
+    if (pt_zone_conf_modules(&cf, conf) != PT_OK)
+        goto failed;
     for (size_t i = 0; i < pt_nmodules; i++) {
         const pt_module_t *m = pt_modules[i];
         if (m->init_main && m->init_main(&cf, conf, conf->mod_main[i]) != PT_OK)

@@ -54,6 +54,8 @@ test_unit_worker_router_test_router_SOURCES = test/unit/worker/router/test_route
 test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
 # counts the matcher's field-name comparisons (one per candidate route)
 test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
+UNIT_WORKER += test/unit/worker/core/test_zone_conf
+test_unit_worker_core_test_zone_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/tls/test_tls_sni
 test_unit_worker_tls_test_tls_sni_SOURCES = test/unit/worker/tls/test_tls_sni.c worker/tls/tls_sni.c
 test_unit_worker_tls_test_tls_sni_LDADD = $(unit_ldadd)

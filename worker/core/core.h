@@ -161,14 +161,19 @@ struct pt_errpage_s {
     pt_errpage_t *next;
 };
 
-/* A shared-memory zone a module asked for at load time. The master attaches
- * it before forking the generation (adopting the previous generation's
- * zone of the same name and size, contents included) and calls init; the
- * workers then find it in zone. */
+/* A shared-memory zone a module (or a layer: TLS tickets) asked for at load
+ * time. The master attaches it before forking the generation, adopting the
+ * previous generation's zone of the same name, size, owner and magic with
+ * its contents, and calls init with the zone and, when adopted, old (the
+ * same zone; NULL when it is fresh); the workers then find it in zone. */
+typedef int (*pt_zone_init_pt)(struct pt_zone_s *zone, struct pt_zone_s *old, void *data);
+
 struct pt_zone_req_s {
     const char *name;
     size_t size;
-    int (*init)(struct pt_zone_s *zone, bool adopted, void *data);
+    const char *owner;          /* who declared it: a module's name */
+    uint32_t magic;             /* the owner's layout of the contents */
+    pt_zone_init_pt init;
     void *data;
     struct pt_zone_s *zone;
     pt_zone_req_t *next;
