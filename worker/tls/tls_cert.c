@@ -193,7 +193,8 @@ int pt_tls_cert_load(pt_conf_ctx_t *cf, pt_tls_cert_t *c, const config_setting_t
 int pt_tls_cert_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                     const pt_directive_t *d)
 {
-    pt_tls_conf_t *tls = (pt_tls_conf_t *) (void *) ((char *) field - offsetof(pt_tls_conf_t, certs));
+    pt_tls_conf_t *tls = (pt_tls_conf_t *) (void *) ((char *) field
+                                                     - offsetof(pt_tls_conf_t, certs));
     int type = config_setting_type(s);
     int n = type == CONFIG_TYPE_GROUP ? 1 : config_setting_length(s);
 
