@@ -3,11 +3,14 @@
  */
 #include "common/pt.h"
 #include "common/conf.h"
+#include "common/shm.h"
 #include "common/units.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 
 #define PT_CONF_ERRORS_MAX  (64 * 1024)
+#define PT_CONF_ZONE_MIN    (16 * 1024)     /* a slab page and its descriptors, with room */
 
 static int64_t *pt_conf_i64(void *base, const pt_directive_t *d)
 {
@@ -22,6 +25,29 @@ static int *pt_conf_int(void *base, const pt_directive_t *d)
 static void **pt_conf_ptr(void *base, const pt_directive_t *d)
 {
     return (void **) (void *) ((char *) base + d->offset);
+}
+
+static pt_conf_compiled_t *pt_conf_compiled(void *base, const pt_directive_t *d)
+{
+    return (pt_conf_compiled_t *) (void *) ((char *) base + d->offset);
+}
+
+/* Bytes of a field of type: what merge copies. */
+static size_t pt_conf_field_size(int type)
+{
+    switch (type) {
+    case PT_CONF_BOOL:
+    case PT_CONF_ENUM:
+        return sizeof(int);
+    case PT_CONF_UINT:
+    case PT_CONF_DURATION:
+    case PT_CONF_SIZE:
+        return sizeof(int64_t);
+    case PT_CONF_COMPILED:
+        return sizeof(pt_conf_compiled_t);
+    default:
+        return sizeof(void *);
+    }
 }
 
 /* file as libconfig names it, as a path usable from here. */
@@ -281,6 +307,90 @@ const char **pt_conf_get_strings(pt_conf_ctx_t *cf, const config_setting_t *s, s
     return v;
 }
 
+size_t pt_conf_strings_count(const char *const *v)
+{
+    size_t n = 0;
+
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+pt_conf_zone_t *pt_conf_get_zone(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                 const pt_conf_bounds_t *b)
+{
+    static const pt_conf_bounds_t any = { PT_CONF_ZONE_MIN, INT64_C(64) << 30 };
+    const char *name = config_setting_name(s) ? config_setting_name(s) : "value";
+    uint64_t size;
+
+    if (b == NULL)
+        b = &any;
+    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+        pt_conf_error(cf, s, "\"%s\" must be a zone such as \"api_limits:16M\"", name);
+        return NULL;
+    }
+    const char *v = config_setting_get_string(s), *colon = strrchr(v, ':');
+    if (colon == NULL || colon == v || colon[1] == '\0') {
+        pt_conf_error(cf, s, "\"%s\": \"%s\" is not name:size, such as \"api_limits:16M\"",
+                      name, v);
+        return NULL;
+    }
+    int len = (int) (colon - v);
+    if (len > PT_ZONE_NAME_MAX) {
+        pt_conf_error(cf, s, "\"%s\": zone name \"%.*s\" is longer than %d bytes", name, len,
+                      v, PT_ZONE_NAME_MAX);
+        return NULL;
+    }
+    for (const char *p = v; p < colon; p++) {
+        if (!isalnum((unsigned char) *p) && !strchr("_-.", *p)) {
+            pt_conf_error(cf, s, "\"%s\": zone name \"%.*s\" may hold letters, digits, "
+                          "'_', '-' and '.'", name, len, v);
+            return NULL;
+        }
+    }
+    if (pt_parse_size(colon + 1, &size) != PT_OK || size > (uint64_t) INT64_MAX) {
+        pt_conf_error(cf, s, "\"%s\": invalid size \"%s\" (use k, M, G: \"16M\")", name,
+                      colon + 1);
+        return NULL;
+    }
+    if ((int64_t) size < b->min || (int64_t) size > b->max) {
+        char lo[32], hi[32];
+        pt_format_size(lo, sizeof(lo), (uint64_t) b->min);
+        pt_format_size(hi, sizeof(hi), (uint64_t) b->max);
+        pt_conf_error(cf, s, "\"%s\": zone \"%.*s\" must be between %s and %s", name, len, v,
+                      lo, hi);
+        return NULL;
+    }
+    pt_conf_zone_t *z = pt_arena_calloc(cf->arena, sizeof(*z));
+    const char *file = config_setting_source_file(s);
+    if (z == NULL || (z->name = pt_arena_strndup(cf->arena, v, (size_t) len)) == NULL
+        || (file && (z->file = pt_arena_strndup(cf->arena, file, strlen(file))) == NULL))
+        return NULL;
+    z->size = (int64_t) size;
+    z->line = pt_conf_line(cf, s);
+    return z;
+}
+
+/* A string list, each string checked as arg says. */
+static int pt_conf_set_strings(pt_conf_ctx_t *cf, const config_setting_t *s, const char ***field,
+                               const pt_conf_strings_arg_t *arg)
+{
+    size_t n;
+    const char **v = pt_conf_get_strings(cf, s, &n);
+
+    if (v == NULL)
+        return PT_ERROR;
+    if (n == 0 && arg && arg->empty) {
+        pt_conf_error(cf, s, "%s", arg->empty);
+        return PT_ERROR;
+    }
+    for (size_t i = 0; arg && arg->check && i < n; i++)
+        if (arg->check(cf, s, (char *) v[i]) != PT_OK)
+            return PT_ERROR;
+    *field = v;
+    return PT_OK;
+}
+
 static int pt_conf_set_enum(pt_conf_ctx_t *cf, const config_setting_t *s, int *field,
                             const pt_conf_enum_t *e)
 {
@@ -352,6 +462,24 @@ int pt_conf_apply(pt_conf_ctx_t *cf, const config_setting_t *s, const pt_directi
         return pt_conf_set_enum(cf, s, pt_conf_int(base, d), d->arg);
     case PT_CONF_CUSTOM:
         return d->set(cf, s, (char *) base + d->offset, d);
+    case PT_CONF_STRINGS:
+        return pt_conf_set_strings(cf, s, (const char ***) pt_conf_ptr(base, d), d->arg);
+    case PT_CONF_ZONE: {
+        pt_conf_zone_t *z = pt_conf_get_zone(cf, s, d->arg);
+        if (z == NULL)
+            return PT_ERROR;
+        *pt_conf_ptr(base, d) = z;
+        return PT_OK;
+    }
+    case PT_CONF_COMPILED: {
+        const pt_conf_compiler_t *c = d->arg;
+        const char *str = pt_conf_get_string(cf, s);
+        const void *code = str ? c->compile(cf, s, str) : NULL;
+        if (code == NULL)
+            return PT_ERROR;
+        *pt_conf_compiled(base, d) = (pt_conf_compiled_t) { str, code };
+        return PT_OK;
+    }
     }
     PT_ASSERT(!"unknown directive type");
     return PT_ERROR;
@@ -381,6 +509,9 @@ void pt_conf_unset(const pt_directive_t *t, unsigned scope, void *base)
         case PT_CONF_SIZE:
             *pt_conf_i64(base, t) = PT_CONF_UNSET;
             break;
+        case PT_CONF_COMPILED:
+            *pt_conf_compiled(base, t) = (pt_conf_compiled_t) { NULL, NULL };
+            break;
         default:
             *pt_conf_ptr(base, t) = NULL;
         }
@@ -399,6 +530,8 @@ static bool pt_conf_is_unset(const pt_directive_t *t, const void *base)
     case PT_CONF_DURATION:
     case PT_CONF_SIZE:
         return *pt_conf_i64(b, t) == PT_CONF_UNSET;
+    case PT_CONF_COMPILED:
+        return pt_conf_compiled(b, t)->text == NULL;
     default:
         return *pt_conf_ptr(b, t) == NULL;
     }
@@ -444,9 +577,7 @@ void pt_conf_merge(const pt_directive_t *t, unsigned scope, void *child, const v
         if (!(t->scope & scope) || !pt_conf_is_unset(t, child))
             continue;
         memcpy((char *) child + t->offset, (const char *) parent + t->offset,
-               t->type == PT_CONF_BOOL || t->type == PT_CONF_ENUM ? sizeof(int)
-               : t->type == PT_CONF_UINT || t->type == PT_CONF_DURATION
-                 || t->type == PT_CONF_SIZE ? sizeof(int64_t) : sizeof(void *));
+               pt_conf_field_size(t->type));
     }
 }
 
@@ -539,6 +670,25 @@ void pt_conf_dump(FILE *out, const pt_directive_t *t, unsigned scope, const void
         }
         case PT_CONF_CUSTOM:
             t->dump(out, (const char *) base + t->offset, t, indent);
+            break;
+        case PT_CONF_STRINGS: {
+            const char *const *v = *pt_conf_ptr(b, t);
+            fputc('[', out);
+            for (size_t i = 0; v[i]; i++) {
+                fputs(i ? ", " : " ", out);
+                pt_conf_print_string(out, v[i]);
+            }
+            fputs(" ]", out);
+            break;
+        }
+        case PT_CONF_ZONE: {
+            const pt_conf_zone_t *z = *pt_conf_ptr(b, t);
+            pt_format_size(buf, sizeof(buf), (uint64_t) z->size);
+            fprintf(out, "\"%s:%s\"", z->name, buf);
+            break;
+        }
+        case PT_CONF_COMPILED:
+            pt_conf_print_string(out, pt_conf_compiled(b, t)->text);
             break;
         }
         fputs(";\n", out);

@@ -24,7 +24,13 @@ enum pt_conf_type {
     PT_CONF_SIZE,       /* int64_t, UNSET -1: "64k", "16M"; arg: bounds or NULL */
     PT_CONF_STRING,     /* const char * (arena copy), UNSET NULL */
     PT_CONF_ENUM,       /* int, UNSET -1; arg: const pt_conf_enum_t[] ending with {NULL} */
-    PT_CONF_CUSTOM      /* a pointer-sized field, UNSET NULL; set and dump do the work */
+    PT_CONF_CUSTOM,     /* a pointer-sized field, UNSET NULL; set and dump do the work */
+    PT_CONF_STRINGS,    /* const char ** NULL-terminated, UNSET NULL: "a" or [ "a", "b" ];
+                         * arg: const pt_conf_strings_arg_t * or NULL */
+    PT_CONF_ZONE,       /* pt_conf_zone_t * (arena), UNSET NULL: "name:size", a shared-memory
+                         * zone; arg: bounds of the size or NULL */
+    PT_CONF_COMPILED    /* pt_conf_compiled_t, UNSET .text NULL: a string compiled at load;
+                         * arg: const pt_conf_compiler_t * (required) */
 };
 
 /* Scopes: where a directive may appear. */
@@ -33,6 +39,8 @@ enum pt_conf_type {
 #define PT_SCOPE_ROUTE      0x04    /* a route entry; its defaults live in defaults { } */
 #define PT_SCOPE_UPSTREAM   0x08    /* an upstream entry */
 #define PT_SCOPE_TLS        0x10    /* a tls block (listener or upstream) */
+#define PT_SCOPE_HANDLER    0x20    /* a route entry only, never defaults { }: what
+                                     * answers the route (proxy, return, echo) */
 
 #define PT_CONF_UNSET       (-1)
 
@@ -51,6 +59,41 @@ typedef struct {
 
 typedef struct pt_conf_ctx_s pt_conf_ctx_t;
 typedef struct pt_directive_s pt_directive_t;
+
+/* PT_CONF_STRINGS: what an empty list is refused with (NULL: allowed), and
+ * a check of each string, which may rewrite it in place (it is an arena
+ * copy) and reports its own error against s, the whole setting. */
+typedef struct {
+    const char *empty;
+    int (*check)(pt_conf_ctx_t *cf, const config_setting_t *s, char *item);
+} pt_conf_strings_arg_t;
+
+/* PT_CONF_ZONE: a shared-memory zone named in the config. The name is
+ * 1 to PT_ZONE_NAME_MAX letters, digits, '_', '-' or '.'; the size takes
+ * the units of sizes. Where it was written is kept for the errors of the
+ * loader (file as libconfig names it: give both to pt_conf_error_at()),
+ * which joins it to the zone it asks the master for (ref). */
+typedef struct {
+    const char *name;
+    int64_t size;
+    const char *file;       /* NULL: the main file */
+    unsigned line;
+    void *ref;              /* the loader's, opaque here */
+} pt_conf_zone_t;
+
+/* PT_CONF_COMPILED: a string as written (what -T prints) and what the
+ * row's compiler made of it. */
+typedef struct {
+    const char *text;
+    const void *code;
+} pt_conf_compiled_t;
+
+/* The compiler of a PT_CONF_COMPILED row: NULL after reporting why text
+ * (the value of s) does not compile. This is how a layer above common/
+ * gives a directive type of its own (worker/core/var.h: templates). */
+typedef struct {
+    const void *(*compile)(pt_conf_ctx_t *cf, const config_setting_t *s, const char *text);
+} pt_conf_compiler_t;
 
 /* A custom setter stores the value of s into field; it reports its own
  * errors with pt_conf_error() and returns PT_OK or PT_ERROR. */
@@ -146,6 +189,13 @@ int pt_conf_get_duration(pt_conf_ctx_t *cf, const config_setting_t *s, pt_msec_t
 int pt_conf_get_size(pt_conf_ctx_t *cf, const config_setting_t *s, int64_t *out);
 /* A string or an array/list of strings, as a NULL-terminated array. */
 const char **pt_conf_get_strings(pt_conf_ctx_t *cf, const config_setting_t *s, size_t *n);
+/* The number of strings of a NULL-terminated array (NULL: 0). */
+size_t pt_conf_strings_count(const char *const *v);
+/* Parse "name:size" (a PT_CONF_ZONE value) of setting s into an arena
+ * pt_conf_zone_t; size within b (NULL: one slab page to 64G). NULL with
+ * the error in cf. */
+pt_conf_zone_t *pt_conf_get_zone(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                 const pt_conf_bounds_t *b);
 const char *pt_conf_type_name(int libconfig_type);
 /* A file named in the config, as an arena copy: a relative path is taken
  * from the main config file's directory; NULL stays NULL. */

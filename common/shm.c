@@ -15,7 +15,7 @@
 #define PT_SHM_VERSION      1
 #define PT_ZONE_MAGIC       0x50545a4eu     /* "PTZN" */
 #define PT_ZONE_DEAD        0x44454144u     /* "DEAD": collected */
-#define PT_ZONE_VERSION     1               /* bump when pt_zone_s changes */
+#define PT_ZONE_VERSION     2               /* bump when pt_zone_s changes */
 #define PT_SHM_ALIGN        4096            /* zones start on page boundaries */
 
 struct pt_shm_s {
@@ -32,6 +32,8 @@ struct pt_zone_s {
     uint32_t magic;
     uint32_t version;
     char name[PT_ZONE_NAME_MAX + 1];
+    char owner[PT_ZONE_OWNER_MAX + 1];      /* who declared it ("": anyone) */
+    uint32_t owner_magic;                   /* the owner's layout of the contents */
     size_t size;                            /* as attached */
     size_t span;                            /* bytes taken from the segment */
     unsigned generation;                    /* newest generation using it */
@@ -132,7 +134,8 @@ pt_shm_find_gap(pt_shm_t *shm, size_t span, size_t *slot)
 }
 
 static pt_zone_t *
-pt_shm_zone_carve(pt_shm_t *shm, const char *name, size_t size, unsigned generation)
+pt_shm_zone_carve(pt_shm_t *shm, const char *name, size_t size, unsigned generation,
+                  const char *owner, uint32_t magic)
 {
     size_t span = pt_shm_zone_footprint(size), off, slot;
     pt_zone_t *z;
@@ -150,6 +153,8 @@ pt_shm_zone_carve(pt_shm_t *shm, const char *name, size_t size, unsigned generat
     z = (pt_zone_t *) ((char *) shm + off);
     memset(z, 0, sizeof(*z));
     memcpy(z->name, name, strlen(name) + 1);
+    memcpy(z->owner, owner, strlen(owner) + 1);
+    z->owner_magic = magic;
     z->version = PT_ZONE_VERSION;
     z->size = size;
     z->span = span;
@@ -176,6 +181,13 @@ pt_zone_t *
 pt_shm_zone_attach(pt_shm_t *shm, const char *name, size_t size,
                    unsigned generation, bool *adopted)
 {
+    return pt_shm_zone_attach_owned(shm, name, size, generation, "", 0, adopted);
+}
+
+pt_zone_t *
+pt_shm_zone_attach_owned(pt_shm_t *shm, const char *name, size_t size, unsigned generation,
+                         const char *owner, uint32_t magic, bool *adopted)
+{
     pt_zone_t *best = NULL;
     size_t len;
 
@@ -185,7 +197,7 @@ pt_shm_zone_attach(pt_shm_t *shm, const char *name, size_t size,
         errno = EINVAL;
         return NULL;
     }
-    if (len > PT_ZONE_NAME_MAX) {
+    if (len > PT_ZONE_NAME_MAX || strlen(owner) > PT_ZONE_OWNER_MAX) {
         errno = ENAMETOOLONG;
         return NULL;
     }
@@ -194,9 +206,11 @@ pt_shm_zone_attach(pt_shm_t *shm, const char *name, size_t size,
         pt_zone_t *z = pt_shm_zone(shm, i);
 
         pt_zone_check(z);
-        /* Another layout version means another binary wrote it: not ours
-         * to read, so it is left to its generation and a fresh one made. */
+        /* Another layout version means another binary wrote it, another
+         * owner or magic another module or layout: not ours to read, so it
+         * is left to its generation and a fresh one made. */
         if (z->version == PT_ZONE_VERSION && z->size == size && strcmp(z->name, name) == 0
+            && strcmp(z->owner, owner) == 0 && z->owner_magic == magic
             && (best == NULL || z->seq > best->seq))
             best = z;
     }
@@ -208,7 +222,7 @@ pt_shm_zone_attach(pt_shm_t *shm, const char *name, size_t size,
     }
 
     *adopted = false;
-    return pt_shm_zone_carve(shm, name, size, generation);
+    return pt_shm_zone_carve(shm, name, size, generation, owner, magic);
 }
 
 void
@@ -269,6 +283,20 @@ pt_zone_name(const pt_zone_t *z)
 {
     pt_zone_check(z);
     return z->name;
+}
+
+const char *
+pt_zone_owner(const pt_zone_t *z)
+{
+    pt_zone_check(z);
+    return z->owner;
+}
+
+uint32_t
+pt_zone_magic(const pt_zone_t *z)
+{
+    pt_zone_check(z);
+    return z->owner_magic;
 }
 
 size_t

@@ -5,7 +5,7 @@
  * every worker of every generation sees it at the same address and
  * pointers into it are valid everywhere. The segment starts with a header
  * and a directory of at most PT_SHM_MAX_ZONES zones; the rest is carved
- * into zones, each a header (magic, layout version, name, size, lock,
+ * into zones, each a header (magic, layout version, name, owner, size, lock,
  * slab allocator, root pointer, newest generation using it) followed by
  * the memory its slab hands out.
  *
@@ -29,6 +29,8 @@ typedef struct pt_zone_s pt_zone_t;
 #define PT_SHM_MAX_ZONES    256
 /* Longest zone name, in bytes. */
 #define PT_ZONE_NAME_MAX    63
+/* Longest owner tag of a zone, in bytes. */
+#define PT_ZONE_OWNER_MAX   31
 
 /* Maps a segment of size bytes (rounded up to the page size) and writes
  * its header. Master only, before any fork. NULL with errno set on failure
@@ -60,6 +62,16 @@ size_t pt_shm_zone_footprint(size_t size);
 pt_zone_t *pt_shm_zone_attach(pt_shm_t *shm, const char *name, size_t size,
                               unsigned generation, bool *adopted);
 
+/* pt_shm_zone_attach() for a zone that belongs to someone: only a live zone
+ * of the same name and size that also has this owner tag (a module name,
+ * at most PT_ZONE_OWNER_MAX bytes, else ENAMETOOLONG) and this magic (the
+ * owner's layout of the contents) is adopted, so a reload never hands one
+ * owner's memory to another. pt_shm_zone_attach() is this with owner ""
+ * and magic 0. */
+pt_zone_t *pt_shm_zone_attach_owned(pt_shm_t *shm, const char *name, size_t size,
+                                    unsigned generation, const char *owner, uint32_t magic,
+                                    bool *adopted);
+
 /* Master only: frees the space of every zone whose newest user generation
  * is older than oldest_live_generation, once no process of those
  * generations is left. Neighbouring free space merges by construction
@@ -78,6 +90,10 @@ pt_zone_t *pt_shm_zone_at(pt_shm_t *shm, size_t i);
  * its page descriptors live in the same memory). */
 const char *pt_zone_name(const pt_zone_t *z);
 size_t pt_zone_size(const pt_zone_t *z);
+
+/* The owner tag and magic the zone was attached with. */
+const char *pt_zone_owner(const pt_zone_t *z);
+uint32_t pt_zone_magic(const pt_zone_t *z);
 
 /* Newest generation that attached the zone. */
 unsigned pt_zone_generation(const pt_zone_t *z);

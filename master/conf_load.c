@@ -110,15 +110,13 @@ static size_t pt_conf_targets(pt_conf_t *conf, unsigned scope, void **confs,
     return n + pt_conf_module_targets(conf, scope, confs, t + n, PT_MODULES_MAX);
 }
 
-/* What answers a request (proxy, return, echo) is a route's own choice:
- * those directives mean nothing in defaults { }, so they are unknown there. */
+/* Every module's route settings may be given in defaults { }. What answers
+ * a request (proxy, return, echo: PT_SCOPE_HANDLER rows) is a route's own
+ * choice: the walk at PT_SCOPE_ROUTE does not find those, so they are
+ * unknown there. */
 static size_t pt_conf_default_targets(pt_conf_t *conf, pt_conf_target_t *t, size_t n)
 {
-    void *confs[PT_MODULES_MAX];
-
-    for (size_t i = 0; i < pt_nmodules; i++)
-        confs[i] = pt_modules[i]->content ? NULL : conf->mod_defaults[i];
-    return n + pt_conf_module_targets(conf, PT_SCOPE_ROUTE, confs, t + n, PT_MODULES_MAX);
+    return pt_conf_targets(conf, PT_SCOPE_ROUTE, conf->mod_defaults, t, n);
 }
 
 static int pt_conf_load_portico(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
@@ -449,6 +447,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         || pt_conf_load_routes(&cf, conf, config_setting_get_member(root, "routes")) != PT_OK
         || cf.nerrors)
         goto failed;
+    if (pt_zone_conf_modules(&cf, conf) != PT_OK)
+        goto failed;
     for (size_t i = 0; i < pt_nmodules; i++) {
         const pt_module_t *m = pt_modules[i];
         if (m->init_main && m->init_main(&cf, conf, conf->mod_main[i]) != PT_OK)
@@ -589,7 +589,8 @@ void pt_conf_dump_all(FILE *out, const pt_conf_t *conf)
         pt_conf_dump(out, pt_route_directives, PT_SCOPE_ROUTE, &r->c, 2);
         for (size_t k = 0; k < pt_nmodules; k++)
             if (pt_modules[k]->directives && r->mod_conf[k])
-                pt_conf_dump(out, pt_modules[k]->directives, PT_SCOPE_ROUTE, r->mod_conf[k], 2);
+                pt_conf_dump(out, pt_modules[k]->directives, PT_SCOPE_ROUTE_ENTRY,
+                             r->mod_conf[k], 2);
         fprintf(out, "  }%s\n", i + 1 < conf->nroutes ? "," : "");
     }
     fputs(");\n", out);

@@ -17,6 +17,7 @@
 #include "master/daemon.h"
 #include "master/listen.h"
 #include "master/master.h"
+#include "worker/core/conf.h"
 #include "worker/core/module.h"
 #include "worker/core/worker.h"
 
@@ -305,23 +306,7 @@ static int pt_master_open_files(pt_conf_t *conf, char *err, size_t len)
  * adopt) them, before any worker of the generation exists. */
 static int pt_master_attach_zones(pt_conf_t *conf, char *err, size_t len)
 {
-    for (pt_zone_req_t *z = conf->zones; z; z = z->next) {
-        bool adopted = false;
-        z->zone = pt_shm_zone_attach(pt_master_shm, z->name, z->size, conf->generation,
-                                     &adopted);
-        if (z->zone == NULL) {
-            snprintf(err, len, "cannot place zone \"%s\" of %zu bytes in "
-                     "shared memory: %s (raise shm_size)", z->name, z->size, strerror(errno));
-            return PT_ERROR;
-        }
-        if (z->init && z->init(z->zone, adopted, z->data) != PT_OK) {
-            snprintf(err, len, "cannot initialise zone \"%s\"", z->name);
-            return PT_ERROR;
-        }
-        pt_log(PT_LOG_INFO, "zone \"%s\" (%zu bytes) %s", z->name, z->size,
-               adopted ? "kept from the previous generation" : "created");
-    }
-    return PT_OK;
+    return pt_zone_conf_attach(pt_master_shm, conf, err, len);
 }
 
 /* Where conf sends the error log. */

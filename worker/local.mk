@@ -20,7 +20,8 @@ libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_co
 
 # tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
 libportico_a_SOURCES += \
-	worker/tls/tls.c worker/tls/tls.h worker/tls/tls_conf.c worker/tls/tls_ticket.c \
+	worker/tls/tls.c worker/tls/tls.h worker/tls/tls_conf.c worker/tls/tls_cert.c \
+	worker/tls/tls_cert.h worker/tls/tls_ticket.c \
 	worker/tls/tls_sni.c worker/tls/tls_sni.h
 
 # http/: the wire format (parser, names, semantics, chunked coding, URI

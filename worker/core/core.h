@@ -78,17 +78,11 @@ struct pt_listener_s {
     pt_tls_conf_t *tls;         /* NULL: plain HTTP */
 };
 
-/* Per-request settings: a route, defaults in defaults { }. Fields that a
- * route inherits must be in this struct so one merge serves all. */
+/* Per-request settings every layer reads: a route, defaults in
+ * defaults { }. What only one module reads lives in that module's own
+ * struct (route->mod_conf), merged from defaults { } the same way. */
 typedef struct {
     int64_t client_max_body_size;
-    int xff;                    /* set X-Forwarded-For/-Proto/-Host */
-    int forwarded;              /* set RFC 7239 Forwarded */
-    int via;
-    int request_id;             /* generate X-Request-ID when absent */
-    int websocket;              /* allow Upgrade */
-    pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
-    int replace_upstream_errors;
     const char *server_header;  /* "" = none */
     pt_errpage_t *errors;       /* custom error responses, NULL-terminated list head */
 } pt_route_conf_t;
@@ -112,6 +106,7 @@ struct pt_route_s {
     const char *path;           /* prefix, exact path or regex source */
     size_t path_len;
     void *regex;                /* pcre2_code * for PT_PATH_REGEX */
+    const char **method_list;   /* "methods" as written; NULL: any */
     uint32_t methods;           /* bit (1 << PT_METHOD_x); 0: any; bit 0: other methods named */
     const char **method_names;  /* methods outside the well-known set */
     pt_route_header_t *headers;
@@ -123,8 +118,6 @@ struct pt_route_s {
     const char *rewrite;        /* with $1..$9 from a regex path */
     /* what answers */
     const pt_module_t *handler; /* content handler module */
-    pt_upstream_t *upstream;    /* proxy */
-    const char *proxy_name;
     pt_filters_t *filters;          /* response and request filters (filter.h); NULL: none */
     pt_route_conf_t c;
     void *mod_conf[PT_MODULES_MAX];
@@ -179,14 +172,19 @@ struct pt_errpage_s {
     pt_errpage_t *next;
 };
 
-/* A shared-memory zone a module asked for at load time. The master attaches
- * it before forking the generation (adopting the previous generation's
- * zone of the same name and size, contents included) and calls init; the
- * workers then find it in zone. */
+/* A shared-memory zone a module (or a layer: TLS tickets) asked for at load
+ * time. The master attaches it before forking the generation, adopting the
+ * previous generation's zone of the same name, size, owner and magic with
+ * its contents, and calls init with the zone and, when adopted, old (the
+ * same zone; NULL when it is fresh); the workers then find it in zone. */
+typedef int (*pt_zone_init_pt)(struct pt_zone_s *zone, struct pt_zone_s *old, void *data);
+
 struct pt_zone_req_s {
     const char *name;
     size_t size;
-    int (*init)(struct pt_zone_s *zone, bool adopted, void *data);
+    const char *owner;          /* who declared it: a module's name */
+    uint32_t magic;             /* the owner's layout of the contents */
+    pt_zone_init_pt init;
     void *data;
     struct pt_zone_s *zone;
     pt_zone_req_t *next;

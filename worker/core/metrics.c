@@ -126,8 +126,9 @@ static size_t pt_metrics_bytes(void)
     return PT_METRICS_HDR + PT_METRICS_SLOTS * pt_metrics_stride() * sizeof(uint64_t);
 }
 
-static int pt_metrics_zone_init(pt_zone_t *z, bool adopted, void *data)
+static int pt_metrics_zone_init(pt_zone_t *z, pt_zone_t *old, void *data)
 {
+    bool adopted = old != NULL;     /* adoption keeps the zone in place: old is z */
     pt_metrics_zone_t *mz = *pt_zone_root(z);
     uint64_t layout = pt_metrics_layout();
 
@@ -156,8 +157,8 @@ int pt_metrics_conf(pt_conf_ctx_t *cf, pt_conf_t *conf)
     char *kept = pt_arena_strndup(cf->arena, name, strlen(name));
     /* The slab keeps page descriptors in the zone too: room for them. */
     size_t size = pt_metrics_bytes() + pt_metrics_bytes() / 8 + 4 * PT_SLAB_PAGE;
-    if (kept == NULL || pt_conf_zone_add(cf, conf, kept, size, pt_metrics_zone_init, NULL)
-                        == NULL)
+    if (kept == NULL || pt_conf_zone_add(cf, conf, kept, size, "metrics", PT_METRICS_MAGIC,
+                                         pt_metrics_zone_init, NULL) == NULL)
         return PT_ERROR;
     return PT_OK;
 }

@@ -83,6 +83,15 @@ struct pt_module_s {
     /* Request variables the module provides (PT_VAR_DEF_END-terminated;
      * worker/core/var.h), found by name only when a template is compiled. */
     const pt_var_def_t *vars;
+    /* Shared memory (worker/core/zone_conf.c): every PT_CONF_ZONE row the
+     * config sets is a zone this module owns, tagged with its name and
+     * zone_magic (its layout of the contents). In the master, before the
+     * generation forks, init_zone gets the zone, old (the previous
+     * generation's zone of that name when its size, owner and magic match:
+     * the same memory, contents kept; else NULL) and data (the
+     * pt_conf_zone_t). A name two modules claim is a config error. */
+    uint32_t zone_magic;
+    int (*init_zone)(struct pt_zone_s *zone, struct pt_zone_s *old, void *data);
 };
 
 extern const pt_module_t *const pt_modules[];   /* NULL-terminated, in order (modules.c) */

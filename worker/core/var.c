@@ -446,3 +446,11 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
     }
     return (pt_str_t) { out, n };
 }
+
+static const void *pt_var_compile_row(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                      const char *text)
+{
+    return pt_var_compile(cf, s, text);
+}
+
+const pt_conf_compiler_t pt_var_compiler = { pt_var_compile_row };

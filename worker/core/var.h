@@ -61,6 +61,10 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t value, int escape);
 
 
+/* The compiler of PT_CONF_COMPILED rows holding a template: the row's
+ * pt_conf_compiled_t.code is then a pt_var_tpl_t *. */
+extern const pt_conf_compiler_t pt_var_compiler;
+
 /* The core's plain names, for the man page check (NULL-terminated, from
  * index 1); the families and the modules' variables are pt_var_def_t
  * arrays, which the check reads too. */

@@ -85,7 +85,7 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         fresh->owner = p;
         fresh->handler = (pt_upconn_handler_pt) p->up_handler;
         fresh->timer.handler = p->up_timeout;
-        pt_timer_set(&fresh->timer, r->route->upstream->connect_timeout);
+        pt_timer_set(&fresh->timer, p->conf->upstream->connect_timeout);
         return;
     }
     pt_proxy_fail(p, 502, why);
@@ -183,7 +183,7 @@ void pt_proxy_arm_timers(pt_proxy_t *p)
     pt_request_t *r = p->r;
     pt_conn_t *c = r->conn;
     pt_upconn_t *up = p->up;
-    const pt_upstream_t *u = r->route->upstream;
+    const pt_upstream_t *u = p->conf->upstream;
 
     if (pt_io_pending(&c->io))
         pt_timer_set(&c->timer, r->listener->c.send_timeout);
@@ -312,7 +312,7 @@ static void pt_proxy_client_timeout(pt_timer_t *t)
 static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
 {
     pt_request_t *r = p->r;
-    const pt_upstream_t *u = r->route->upstream;
+    const pt_upstream_t *u = p->conf->upstream;
 
     while (p->tries < u->nservers) {
         pt_server_t *s = pt_upstream_pick(u, failed);
@@ -408,7 +408,7 @@ static int pt_proxy_answer_here(pt_request_t *r)
     return PT_OK;
 }
 
-int pt_proxy_content(pt_request_t *r)
+int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
 {
     int64_t max_forwards = pt_proxy_max_forwards(r);
 
@@ -421,6 +421,7 @@ int pt_proxy_content(pt_request_t *r)
     if (p == NULL || fields == NULL)
         return 500;
     p->r = r;
+    p->conf = pconf;
     p->resp.fields = fields;
     p->resp_fields_cap = PT_PROXY_RESP_FIELDS;
     p->max_forwards = max_forwards;
@@ -428,7 +429,7 @@ int pt_proxy_content(pt_request_t *r)
     p->up_timeout = pt_proxy_up_timeout;
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
     p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
-                 && r->head.version_minor >= 1 && r->route->c.websocket;
+                 && r->head.version_minor >= 1 && pconf->websocket;
     const pt_filters_t *f = pt_filter_of(r->route);
     if (f && f->request_body && r->body_kind != PT_BODY_NONE) {
         /* The filters keep state: a body they took cannot be sent twice. */
@@ -437,7 +438,7 @@ int pt_proxy_content(pt_request_t *r)
         p->req_filter_out->arena = r->arena;
         p->req_filter_out->chunked = true;
     }
-    p->replayable = p->req_filter_out == NULL && r->route->upstream->retry
+    p->replayable = p->req_filter_out == NULL && pconf->upstream->retry
                     && pt_proxy_idempotent(r->head.method_id)
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH

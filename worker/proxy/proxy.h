@@ -29,6 +29,22 @@
 #define PT_PROXY_RESP_FIELDS        100
 #define PT_PROXY_RESP_FIELDS_MAX    16384
 
+/* A route's proxy settings. The directive rows and their load-time checks
+ * are the proxy module's (mod/content/mod_proxy.c); inheriting from
+ * defaults { } is the generic merge of module rows. The proxy reads them
+ * through pt_proxy_t.conf, which its content handler hands in. */
+typedef struct {
+    const char *upstream_name;  /* "proxy": the upstream's name; NULL: not proxied */
+    pt_upstream_t *upstream;    /* resolved at load */
+    int xff;                    /* set X-Forwarded-For/-Proto/-Host */
+    int forwarded;              /* set RFC 7239 Forwarded */
+    int via;
+    int request_id;             /* send the X-Request-ID we generated */
+    int websocket;              /* allow Upgrade */
+    pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
+    int replace_upstream_errors;
+} pt_proxy_conf_t;
+
 enum pt_proxy_resp_state {
     PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
     PT_PROXY_RESP_BODY,         /* relaying the body */
@@ -38,6 +54,7 @@ enum pt_proxy_resp_state {
 
 typedef struct {
     pt_request_t *r;
+    const pt_proxy_conf_t *conf;    /* the route's proxy settings */
     pt_upconn_t *up;
     pt_server_t *server;
     unsigned tries;             /* servers tried for this request */
@@ -93,8 +110,11 @@ static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
 #define PT_PUTC(c)          (out[n++] = (c))
 
 /* proxy.c */
-/* The content handler: proxy r to its route's upstream. */
-int pt_proxy_content(pt_request_t *r);
+/* Proxy r to pconf's upstream (the proxy module's content handler calls
+ * this with the route's settings, which must outlive the request). Returns
+ * PT_OK once under way (the proxy finishes the request) or an HTTP status
+ * for the error renderer. */
+int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf);
 void pt_proxy_run(pt_proxy_t *p);
 /* The server's connection died before answering: retry or 502. */
 void pt_proxy_dead(pt_proxy_t *p, const char *why);

@@ -142,8 +142,8 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_http_head_t *h = &r->head;
-    const pt_route_conf_t *rc = &r->route->c;
-    const pt_upstream_t *u = r->route->upstream;
+    const pt_proxy_conf_t *rc = p->conf;
+    const pt_upstream_t *u = rc->upstream;
     pt_str_t host = u->host ? (pt_str_t) { u->host, strlen(u->host) }
                     : h->authority.len ? h->authority : h->host;
     const char *ip = pt_conn_peer_ip(r->conn);
@@ -353,7 +353,7 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
 {
     pt_request_t *r = p->r;
     pt_http_head_t *h = &p->resp;
-    const pt_route_conf_t *rc = &r->route->c;
+    const pt_proxy_conf_t *rc = p->conf;
     /* An interim answer is relayed as the upstream wrote it: the gateway's
      * own fields belong to the final response. */
     bool interim = h->status < 200 && !upgrade;

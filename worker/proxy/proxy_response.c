@@ -115,7 +115,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
         pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
         return PT_ERROR;
     }
-    if (r->route->c.replace_upstream_errors && h->status >= 500) {
+    if (p->conf->replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;
         pt_proxy_fail(p, h->status, "upstream error replaced by the gateway's");
         return PT_ERROR;
@@ -168,7 +168,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_upconn_t *up = p->up;
-    const pt_upstream_t *u = r->route->upstream;
+    const pt_upstream_t *u = p->conf->upstream;
     pt_http_limits_t lim = { (size_t) u->max_response_header_size,
                              (size_t) u->max_response_header_size, p->resp_fields_cap };
 

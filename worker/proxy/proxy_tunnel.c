@@ -111,7 +111,7 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
     if (busy1 || busy2)
         pt_event_post(&c->io.ev);       /* go on after the other connections' turn */
     if (m1 || m2 || !pt_timer_armed(&c->timer))
-        pt_timer_set(&c->timer, r->route->c.tunnel_timeout);
+        pt_timer_set(&c->timer, p->conf->tunnel_timeout);
     if (pt_timer_armed(&up->timer))
         pt_timer_del(&up->timer);
 }

@@ -19,34 +19,36 @@
 #define PT_ROUTE_FIELD(f)   offsetof(pt_route_t, f)
 #define PT_RCONF_FIELD(f)   offsetof(pt_route_conf_t, f)
 
-static int pt_route_conf_set_hosts(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
-                                   const pt_directive_t *d);
+static int pt_route_conf_check_host(pt_conf_ctx_t *cf, const config_setting_t *s, char *h);
+static int pt_route_conf_check_method(pt_conf_ctx_t *cf, const config_setting_t *s, char *m);
 static int pt_route_conf_set_path(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                                   const pt_directive_t *d);
-static int pt_route_conf_set_methods(pt_conf_ctx_t *cf, const config_setting_t *s,
-                                     void *field, const pt_directive_t *d);
 static int pt_route_conf_set_headers(pt_conf_ctx_t *cf, const config_setting_t *s,
                                      void *field, const pt_directive_t *d);
 static int pt_route_conf_set_listen(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                                     const pt_directive_t *d);
 
 static const pt_conf_bounds_t pt_route_body_bounds = { 0, INT64_MAX };
+static const pt_conf_strings_arg_t pt_route_hosts_arg = { NULL, pt_route_conf_check_host };
+static const pt_conf_strings_arg_t pt_route_methods_arg = {
+    "\"methods\" must name at least one method", pt_route_conf_check_method
+};
 
 /* What a route entry matches and how it rewrites; only in routes ( ). The
  * path rows share one field, so at most one of them may be given. */
 static const pt_directive_t pt_route_match_directives[] = {
     { "name", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(name), NULL, NULL, NULL, NULL,
       "name shown in logs" },
-    { "host", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(hosts), NULL, NULL,
-      pt_route_conf_set_hosts, NULL, "host names, exact or *.suffix" },
+    { "host", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(hosts), NULL,
+      &pt_route_hosts_arg, NULL, NULL, "host names, exact or *.suffix" },
     { "path", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(path), NULL,
       (void *) (intptr_t) PT_PATH_PREFIX, pt_route_conf_set_path, NULL, "path prefix" },
     { "path_exact", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(path), NULL,
       (void *) (intptr_t) PT_PATH_EXACT, pt_route_conf_set_path, NULL, "exact path" },
     { "path_regex", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(path), NULL,
       (void *) (intptr_t) PT_PATH_REGEX, pt_route_conf_set_path, NULL, "PCRE2 regex" },
-    { "methods", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(method_names), NULL, NULL,
-      pt_route_conf_set_methods, NULL, "allowed methods" },
+    { "methods", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(method_list), NULL,
+      &pt_route_methods_arg, NULL, NULL, "allowed methods" },
     { "headers", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(headers), NULL, NULL,
       pt_route_conf_set_headers, NULL, "required request headers" },
     { "listen", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(listeners), NULL, NULL,
@@ -64,21 +66,6 @@ const pt_directive_t pt_route_directives[] = {
     { "client_max_body_size", PT_CONF_SIZE, PT_SCOPE_ROUTE,
       PT_RCONF_FIELD(client_max_body_size), "\"1M\"", &pt_route_body_bounds, NULL, NULL,
       "largest request body" },
-    { "x_forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(xff), "true", NULL, NULL,
-      NULL, "set X-Forwarded-For/-Proto/-Host" },
-    { "forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(forwarded), "false", NULL,
-      NULL, NULL, "set RFC 7239 Forwarded" },
-    { "via", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(via), "true", NULL, NULL, NULL,
-      "add Via both ways" },
-    { "request_id", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(request_id), "true", NULL,
-      NULL, NULL, "generate X-Request-ID" },
-    { "websocket", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RCONF_FIELD(websocket), "false", NULL,
-      NULL, NULL, "allow Upgrade" },
-    { "tunnel_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_RCONF_FIELD(tunnel_timeout),
-      "\"5m\"", &pt_conf_positive, NULL, NULL, "idle timeout of an upgraded connection" },
-    { "replace_upstream_errors", PT_CONF_BOOL, PT_SCOPE_ROUTE,
-      PT_RCONF_FIELD(replace_upstream_errors), "false", NULL, NULL, NULL,
-      "render upstream 5xx with the error pages" },
     { "server_header", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_RCONF_FIELD(server_header),
       "\"portico\"", NULL, NULL, NULL, "Server on gateway-made responses" },
     { "errors", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_RCONF_FIELD(errors), NULL, NULL,
@@ -121,28 +108,16 @@ static bool pt_route_host_valid(const char *h)
     return true;
 }
 
-static int pt_route_conf_set_hosts(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
-                                   const pt_directive_t *d)
+/* Host names compare in lower case; a pattern is checked once, here. */
+static int pt_route_conf_check_host(pt_conf_ctx_t *cf, const config_setting_t *s, char *h)
 {
-    pt_route_t *r = pt_route_of(field, PT_ROUTE_FIELD(hosts));
-    size_t n;
-    const char **v = pt_conf_get_strings(cf, s, &n);
-
-    if (v == NULL)
-        return PT_ERROR;
-    for (size_t i = 0; i < n; i++) {
-        char *h = (char *) v[i];
-        for (char *p = h; *p; p++)
-            *p = (char) pt_str_lower((unsigned char) *p);
-        if (!pt_route_host_valid(h)) {
-            pt_conf_error(cf, s, "invalid host \"%s\" (a name, \"*.\" and a name, or an "
-                          "address; without a port)", h);
-            return PT_ERROR;
-        }
-    }
-    r->hosts = v;
-    r->nhosts = n;
-    return PT_OK;
+    for (char *p = h; *p; p++)
+        *p = (char) pt_str_lower((unsigned char) *p);
+    if (pt_route_host_valid(h))
+        return PT_OK;
+    pt_conf_error(cf, s, "invalid host \"%s\" (a name, \"*.\" and a name, or an address; "
+                  "without a port)", h);
+    return PT_ERROR;
 }
 
 static int pt_route_conf_set_path(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
@@ -188,35 +163,33 @@ static int pt_route_conf_set_path(pt_conf_ctx_t *cf, const config_setting_t *s, 
     return PT_OK;
 }
 
-static int pt_route_conf_set_methods(pt_conf_ctx_t *cf, const config_setting_t *s,
-                                     void *field, const pt_directive_t *d)
+static int pt_route_conf_check_method(pt_conf_ctx_t *cf, const config_setting_t *s, char *m)
 {
-    pt_route_t *r = pt_route_of(field, PT_ROUTE_FIELD(method_names));
-    size_t n, nother = 0;
-    const char **v = pt_conf_get_strings(cf, s, &n);
-
-    if (v == NULL)
-        return PT_ERROR;
-    if (n == 0) {
-        pt_conf_error(cf, s, "\"methods\" must name at least one method");
+    for (const char *p = m; *p; p++) {
+        if (!pt_str_tchar[(unsigned char) *p]) {
+            pt_conf_error(cf, s, "invalid method \"%s\"", m);
+            return PT_ERROR;
+        }
+    }
+    if (*m == '\0') {
+        pt_conf_error(cf, s, "empty method name");
         return PT_ERROR;
     }
+    return PT_OK;
+}
+
+/* The methods bits the router tests, and the names outside the
+ * well-known set it compares, from the list as written. */
+static int pt_route_conf_methods(pt_conf_ctx_t *cf, pt_route_t *r)
+{
+    size_t n = pt_conf_strings_count(r->method_list), nother = 0;
     const char **other = pt_arena_calloc(cf->arena, (n + 1) * sizeof(*other));
+
     if (other == NULL)
         return PT_ERROR;
     for (size_t i = 0; i < n; i++) {
-        const char *m = v[i];
+        const char *m = r->method_list[i];
         bool known = false;
-        for (const char *p = m; *p; p++) {
-            if (!pt_str_tchar[(unsigned char) *p]) {
-                pt_conf_error(cf, s, "invalid method \"%s\"", m);
-                return PT_ERROR;
-            }
-        }
-        if (*m == '\0') {
-            pt_conf_error(cf, s, "empty method name");
-            return PT_ERROR;
-        }
         for (unsigned id = 1; id <= PT_METHOD_PATCH; id++) {
             pt_str_t name = pt_http_method_name(id);
             if (name.len == strlen(m) && memcmp(name.p, m, name.len) == 0) {
@@ -328,13 +301,13 @@ int pt_route_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting
         if (r->mod_conf[m->index] == NULL)
             return PT_ERROR;
         if (m->directives)
-            pt_conf_unset(m->directives, PT_SCOPE_ROUTE, r->mod_conf[m->index]);
+            pt_conf_unset(m->directives, PT_SCOPE_ROUTE_ENTRY, r->mod_conf[m->index]);
     }
     targets[n++] = (pt_conf_target_t) { pt_route_match_directives, r };
     targets[n++] = (pt_conf_target_t) { pt_route_directives, &r->c };
     n += pt_conf_module_targets(conf, PT_SCOPE_ROUTE, r->mod_conf, targets + n,
                                 PT_MODULES_MAX);
-    return pt_conf_walk(cf, s, PT_SCOPE_ROUTE, targets, n, NULL);
+    return pt_conf_walk(cf, s, PT_SCOPE_ROUTE_ENTRY, targets, n, NULL);
 }
 
 int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
@@ -350,6 +323,9 @@ int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
         r->path_kind = PT_PATH_PREFIX;
     }
     pt_conf_defaults(cf, pt_route_match_directives, PT_SCOPE_ROUTE, r);
+    r->nhosts = pt_conf_strings_count(r->hosts);
+    if (r->method_list && pt_route_conf_methods(cf, r) != PT_OK)
+        rc = PT_ERROR;
     pt_conf_merge(pt_route_directives, PT_SCOPE_ROUTE, &r->c, &conf->route_defaults);
 
     if ((r->strip_prefix || r->replace_prefix) && r->path_kind != PT_PATH_PREFIX) {
@@ -377,6 +353,11 @@ int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
     }
     for (size_t i = 0; i < pt_nmodules; i++) {
         const pt_module_t *m = pt_modules[i];
+        /* Every module's rows inherit from defaults { } the way the core's
+         * do, before its init_route sees them. */
+        if (m->directives && r->mod_conf[m->index] && conf->mod_defaults[m->index])
+            pt_conf_merge(m->directives, PT_SCOPE_ROUTE, r->mod_conf[m->index],
+                          conf->mod_defaults[m->index]);
         if (m->init_route && m->init_route(cf, conf, r, r->mod_conf[m->index],
                                            conf->mod_defaults[m->index]) != PT_OK)
             rc = PT_ERROR;

@@ -59,8 +59,9 @@ static int pt_tls_ticket_new_key(pt_tls_ticket_key_t *k, int64_t now)
     return PT_OK;
 }
 
-/* Zone init, in the master before the generation's workers start. */
-static int pt_tls_ticket_zone_init(pt_zone_t *zone, bool adopted, void *data)
+/* Zone init, in the master before the generation's workers start: old is
+ * the zone itself when its keys were kept from the previous generation. */
+static int pt_tls_ticket_zone_init(pt_zone_t *zone, pt_zone_t *old, void *data)
 {
     void **root = pt_zone_root(zone);
     int rc = PT_OK;
@@ -68,7 +69,7 @@ static int pt_tls_ticket_zone_init(pt_zone_t *zone, bool adopted, void *data)
     if (pt_shmtx_lock(pt_zone_lock(zone)) != PT_OK)
         return PT_ERROR;
     pt_tls_ticket_keys_t *k = *root;
-    if (!adopted || k == NULL || k->magic != PT_TLS_TICKET_MAGIC) {
+    if (old == NULL || k == NULL || k->magic != PT_TLS_TICKET_MAGIC) {
         if (k == NULL && (k = pt_zone_alloc_locked(zone, sizeof(*k))) == NULL) {
             rc = PT_ERROR;
         } else {
@@ -205,8 +206,10 @@ int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
             n += snprintf(zname + n, sizeof(zname) - (size_t) n, "%02x", md[i]);
     }
     const char *copy = pt_arena_strndup(cf->arena, zname, strlen(zname));
-    if (copy == NULL || (tls->tickets = pt_conf_zone_add(cf, conf, copy, PT_TLS_TICKET_ZONE,
-                                                         pt_tls_ticket_zone_init, NULL)) == NULL)
+    if (copy == NULL
+        || (tls->tickets = pt_conf_zone_add(cf, conf, copy, PT_TLS_TICKET_ZONE, "tls",
+                                            PT_TLS_TICKET_MAGIC, pt_tls_ticket_zone_init,
+                                            NULL)) == NULL)
         return PT_ERROR;
     if (SSL_CTX_set_tlsext_ticket_key_evp_cb(tls->ctx, pt_tls_ticket_cb) != 1) {
         pt_conf_error(cf, NULL, "cannot install the session ticket callback");

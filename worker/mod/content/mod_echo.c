@@ -24,7 +24,7 @@ static int pt_echo_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
 static int pt_echo_content(pt_request_t *r);
 
 static const pt_directive_t pt_echo_directives[] = {
-    { "echo", PT_CONF_BOOL, PT_SCOPE_ROUTE, offsetof(pt_echo_conf_t, enabled), NULL, NULL,
+    { "echo", PT_CONF_BOOL, PT_SCOPE_HANDLER, offsetof(pt_echo_conf_t, enabled), NULL, NULL,
       NULL, NULL, "answer with the request as JSON" },
     PT_DIRECTIVE_END
 };

@@ -1,6 +1,8 @@
 /*
  * mod_proxy.c: the proxy content module: the "proxy" directive names the
- * upstream that answers a route. The proxying itself is worker/proxy/.
+ * upstream that answers a route, and the rows of pt_proxy_conf_t say how
+ * requests are forwarded (X-Forwarded-*, Forwarded, Via, X-Request-ID,
+ * WebSocket). The proxying itself is worker/proxy/.
  */
 #include "common/pt.h"
 #include "common/conf.h"
@@ -8,19 +10,35 @@
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream.h"
 
-typedef struct {
-    const char *upstream;       /* "proxy" directive: the upstream's name */
-} pt_proxy_conf_t;
+#define PT_PROXY_FIELD(f)   offsetof(pt_proxy_conf_t, f)
 
 static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                void *rconf, const void *dconf);
 static int pt_proxy_init_worker(const pt_conf_t *conf);
 static void pt_proxy_exit_worker(const pt_conf_t *conf);
 static void pt_proxy_retire(void);
+static int pt_proxy_content(pt_request_t *r);
 
+/* "proxy" chooses the handler, so only a route names it; the others are
+ * how the proxy forwards and may be given in defaults { } too. */
 static const pt_directive_t pt_proxy_directives[] = {
-    { "proxy", PT_CONF_STRING, PT_SCOPE_ROUTE, offsetof(pt_proxy_conf_t, upstream), NULL,
-      NULL, NULL, NULL, "the upstream that answers" },
+    { "proxy", PT_CONF_STRING, PT_SCOPE_HANDLER, PT_PROXY_FIELD(upstream_name), NULL, NULL,
+      NULL, NULL, "the upstream that answers" },
+    { "x_forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(xff), "true", NULL, NULL,
+      NULL, "set X-Forwarded-For/-Proto/-Host" },
+    { "forwarded", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(forwarded), "false", NULL,
+      NULL, NULL, "set RFC 7239 Forwarded" },
+    { "via", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(via), "true", NULL, NULL, NULL,
+      "add Via both ways" },
+    { "request_id", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(request_id), "true", NULL,
+      NULL, NULL, "generate X-Request-ID" },
+    { "websocket", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(websocket), "false", NULL,
+      NULL, NULL, "allow Upgrade" },
+    { "tunnel_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_PROXY_FIELD(tunnel_timeout),
+      "\"5m\"", &pt_conf_positive, NULL, NULL, "idle timeout of an upgraded connection" },
+    { "replace_upstream_errors", PT_CONF_BOOL, PT_SCOPE_ROUTE,
+      PT_PROXY_FIELD(replace_upstream_errors), "false", NULL, NULL, NULL,
+      "render upstream 5xx with the error pages" },
     PT_DIRECTIVE_END
 };
 
@@ -40,17 +58,17 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 {
     pt_proxy_conf_t *pc = rconf;
 
-    if (pc->upstream == NULL)
+    if (pc->upstream_name == NULL)
         return PT_OK;
     for (size_t i = 0; i < conf->nupstreams; i++) {
-        if (strcmp(conf->upstreams[i].name, pc->upstream) == 0) {
-            route->upstream = &conf->upstreams[i];
+        if (strcmp(conf->upstreams[i].name, pc->upstream_name) == 0) {
+            pc->upstream = &conf->upstreams[i];
             break;
         }
     }
-    if (route->upstream == NULL) {
+    if (pc->upstream == NULL) {
         pt_conf_error(cf, NULL, "route \"%s\" (line %u): no upstream named \"%s\"",
-                      route->name, route->line, pc->upstream);
+                      route->name, route->line, pc->upstream_name);
         return PT_ERROR;
     }
     if (route->handler) {
@@ -59,8 +77,12 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
         return PT_ERROR;
     }
     route->handler = &pt_proxy_module;
-    route->proxy_name = pc->upstream;
     return PT_OK;
+}
+
+static int pt_proxy_content(pt_request_t *r)
+{
+    return pt_proxy_start(r, r->route->mod_conf[pt_proxy_module.index]);
 }
 
 static int pt_proxy_init_worker(const pt_conf_t *conf)

@@ -14,20 +14,20 @@
 #include "worker/core/var.h"
 
 typedef struct {
-    unsigned status;
+    int64_t status;
     const char *content_type;
-    pt_var_tpl_t *body;
-    pt_var_tpl_t *location;
-    pt_http_field_t *fields;    /* the headers, split at load time */
+    pt_conf_compiled_t body;        /* templates (var.h) */
+    pt_conf_compiled_t location;
+    const char **header_list;       /* as written */
+    pt_http_field_t *fields;        /* the headers, split at load time */
     unsigned nfields;
-    const char *body_text;      /* body, location and headers as written, for -T */
-    const char *location_text;
-    const char **header_list;
 } pt_return_t;
 
 typedef struct {
     pt_return_t *ret;
 } pt_return_conf_t;
+
+#define PT_RETURN_FIELD(f)  offsetof(pt_return_t, f)
 
 static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                               const pt_directive_t *d);
@@ -36,10 +36,29 @@ static void pt_return_conf_dump(FILE *out, const void *field, const pt_directive
 static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                 void *rconf, const void *dconf);
 static int pt_return_content(pt_request_t *r);
+static int pt_return_header_check(pt_conf_ctx_t *cf, const config_setting_t *s, char *h);
 
 static const pt_directive_t pt_return_directives[] = {
-    { "return", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_return_conf_t, ret), NULL, NULL,
+    { "return", PT_CONF_CUSTOM, PT_SCOPE_HANDLER, offsetof(pt_return_conf_t, ret), NULL, NULL,
       pt_return_conf_set, pt_return_conf_dump, "a fixed response" },
+    PT_DIRECTIVE_END
+};
+
+static const pt_conf_bounds_t pt_return_status_bounds = { 200, 599 };
+static const pt_conf_strings_arg_t pt_return_headers_arg = { NULL, pt_return_header_check };
+
+/* The members of return = { }; walked by pt_return_conf_set only. */
+static const pt_directive_t pt_return_fields[] = {
+    { "status", PT_CONF_UINT, PT_SCOPE_ROUTE, PT_RETURN_FIELD(status), "200",
+      &pt_return_status_bounds, NULL, NULL, "the status" },
+    { "body", PT_CONF_COMPILED, PT_SCOPE_ROUTE, PT_RETURN_FIELD(body), NULL, &pt_var_compiler,
+      NULL, NULL, "the body, with variables" },
+    { "location", PT_CONF_COMPILED, PT_SCOPE_ROUTE, PT_RETURN_FIELD(location), NULL,
+      &pt_var_compiler, NULL, NULL, "Location of a redirect, with variables" },
+    { "content_type", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_RETURN_FIELD(content_type), NULL,
+      NULL, NULL, NULL, "Content-Type of the body" },
+    { "headers", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_RETURN_FIELD(header_list), NULL,
+      &pt_return_headers_arg, NULL, NULL, "extra header lines" },
     PT_DIRECTIVE_END
 };
 
@@ -75,18 +94,28 @@ static bool pt_return_header_valid(const char *h)
     return true;
 }
 
+static int pt_return_header_check(pt_conf_ctx_t *cf, const config_setting_t *s, char *h)
+{
+    if (pt_return_header_valid(h))
+        return PT_OK;
+    pt_conf_error(cf, s, "invalid header line \"%s\" (want \"Name: value\"; not a framing "
+                  "field)", h);
+    return PT_ERROR;
+}
+
 static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                               const pt_directive_t *d)
 {
     pt_return_t *ret = pt_arena_calloc(cf->arena, sizeof(*ret));
-    int64_t v;
+    pt_conf_target_t t = { pt_return_fields, ret };
 
     if (ret == NULL)
         return PT_ERROR;
+    pt_conf_unset(pt_return_fields, PT_SCOPE_ROUTE, ret);
     if (config_setting_type(s) == CONFIG_TYPE_INT) {
-        if (pt_conf_get_uint(cf, s, 200, 599, &v) != PT_OK)
+        if (pt_conf_get_uint(cf, s, pt_return_status_bounds.min, pt_return_status_bounds.max,
+                             &ret->status) != PT_OK)
             return PT_ERROR;
-        ret->status = (unsigned) v;
         *(pt_return_t **) field = ret;
         return PT_OK;
     }
@@ -94,63 +123,29 @@ static int pt_return_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
         pt_conf_error(cf, s, "\"return\" is a status or a group { status = ...; body = ...; }");
         return PT_ERROR;
     }
-    ret->status = 200;
-    for (int i = 0; i < config_setting_length(s); i++) {
-        const config_setting_t *m = config_setting_get_elem(s, (unsigned) i);
-        const char *name = config_setting_name(m), *str;
-        if (strcmp(name, "status") == 0) {
-            if (pt_conf_get_uint(cf, m, 200, 599, &v) != PT_OK)
-                return PT_ERROR;
-            ret->status = (unsigned) v;
-        } else if (strcmp(name, "body") == 0) {
-            if ((str = pt_conf_get_string(cf, m)) == NULL
-                || (ret->body = pt_var_compile(cf, m, str)) == NULL)
-                return PT_ERROR;
-            ret->body_text = str;
-        } else if (strcmp(name, "location") == 0) {
-            if ((str = pt_conf_get_string(cf, m)) == NULL
-                || (ret->location = pt_var_compile(cf, m, str)) == NULL)
-                return PT_ERROR;
-            ret->location_text = str;
-        } else if (strcmp(name, "content_type") == 0) {
-            if ((ret->content_type = pt_conf_get_string(cf, m)) == NULL)
-                return PT_ERROR;
-        } else if (strcmp(name, "headers") == 0) {
-            size_t n;
-            const char **h = pt_conf_get_strings(cf, m, &n);
-            if (h == NULL)
-                return PT_ERROR;
-            for (size_t k = 0; k < n; k++) {
-                if (!pt_return_header_valid(h[k])) {
-                    pt_conf_error(cf, m, "invalid header line \"%s\" (want \"Name: value\"; "
-                                  "not a framing field)", h[k]);
-                    return PT_ERROR;
-                }
-            }
-            ret->fields = n ? pt_arena_calloc(cf->arena, n * sizeof(*ret->fields)) : NULL;
-            if (n && ret->fields == NULL)
-                return PT_ERROR;
-            ret->header_list = h;
-            for (size_t k = 0; k < n; k++) {
-                const char *colon = strchr(h[k], ':');
-                pt_str_t fname = { h[k], (size_t) (colon - h[k]) };
-                pt_str_t fvalue = pt_str_trim_ows((pt_str_t) { colon + 1, strlen(colon + 1) });
-                ret->fields[k] = (pt_http_field_t) {
-                    fname, fvalue, (uint8_t) pt_http_hdr_id(fname.p, fname.len), 0 };
-            }
-            ret->nfields = (unsigned) n;
-        } else {
-            pt_conf_error(cf, m, "unknown setting \"%s\" in return", name);
-            return PT_ERROR;
-        }
-    }
-    if (ret->location && !(ret->status >= 300 && ret->status < 400)) {
+    if (pt_conf_walk(cf, s, PT_SCOPE_ROUTE, &t, 1, NULL) != PT_OK
+        || pt_conf_defaults(cf, pt_return_fields, PT_SCOPE_ROUTE, ret) != PT_OK)
+        return PT_ERROR;
+    if (ret->location.code && !(ret->status >= 300 && ret->status < 400)) {
         pt_conf_error(cf, s, "return: \"location\" goes with a 3xx status");
         return PT_ERROR;
     }
-    if (ret->body && (ret->status == 204 || ret->status == 304)) {
-        pt_conf_error(cf, s, "return: a %u response has no body", ret->status);
+    if (ret->body.code && (ret->status == 204 || ret->status == 304)) {
+        pt_conf_error(cf, s, "return: a %u response has no body", (unsigned) ret->status);
         return PT_ERROR;
+    }
+    size_t n = ret->header_list ? pt_conf_strings_count(ret->header_list) : 0;
+    if (n) {
+        if ((ret->fields = pt_arena_calloc(cf->arena, n * sizeof(*ret->fields))) == NULL)
+            return PT_ERROR;
+        for (size_t k = 0; k < n; k++) {
+            const char *h = ret->header_list[k], *colon = strchr(h, ':');
+            pt_str_t fname = { h, (size_t) (colon - h) };
+            pt_str_t fvalue = pt_str_trim_ows((pt_str_t) { colon + 1, strlen(colon + 1) });
+            ret->fields[k] = (pt_http_field_t) {
+                fname, fvalue, (uint8_t) pt_http_hdr_id(fname.p, fname.len), 0 };
+        }
+        ret->nfields = (unsigned) n;
     }
     *(pt_return_t **) field = ret;
     return PT_OK;
@@ -161,28 +156,10 @@ static void pt_return_conf_dump(FILE *out, const void *field, const pt_directive
 {
     const pt_return_t *ret = *(pt_return_t *const *) field;
 
-    const char *const strs[][2] = {
-        { "body", ret->body_text }, { "location", ret->location_text },
-        { "content_type", ret->content_type },
-    };
-
-    fprintf(out, "{ status = %u;", ret->status);
-    for (size_t i = 0; i < pt_countof(strs); i++) {
-        if (strs[i][1] == NULL)
-            continue;
-        fprintf(out, " %s = ", strs[i][0]);
-        pt_conf_print_string(out, strs[i][1]);
-        fputc(';', out);
-    }
-    if (ret->header_list) {
-        fputs(" headers = [", out);
-        for (const char **h = ret->header_list; *h; h++) {
-            fputs(h == ret->header_list ? " " : ", ", out);
-            pt_conf_print_string(out, *h);
-        }
-        fputs(" ];", out);
-    }
-    fputs(" }", out);
+    fputs("{\n", out);
+    pt_conf_dump(out, pt_return_fields, PT_SCOPE_ROUTE, ret, indent + 1);
+    pt_conf_indent(out, indent);
+    fputc('}', out);
 }
 
 static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
@@ -204,12 +181,13 @@ static int pt_return_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *
 static int pt_return_content(pt_request_t *r)
 {
     const pt_return_t *ret = ((pt_return_conf_t *) r->route->mod_conf[pt_return_module.index])->ret;
-    pt_str_t body = ret->body ? pt_var_render(ret->body, r, PT_VAR_RAW, false, 0) : PT_STR_NULL;
+    pt_str_t body = ret->body.code ? pt_var_render(ret->body.code, r, PT_VAR_RAW, false, 0)
+                                   : PT_STR_NULL;
     const pt_http_field_t *fields = ret->fields;
     unsigned nfields = ret->nfields;
 
-    if (ret->location) {
-        pt_str_t loc = pt_var_render(ret->location, r, PT_VAR_RAW, false, 0);
+    if (ret->location.code) {
+        pt_str_t loc = pt_var_render(ret->location.code, r, PT_VAR_RAW, false, 0);
         /* A value from the request (Host, target) must not end the line. */
         for (size_t i = 0; i < loc.len; i++)
             if ((unsigned char) loc.p[i] < 0x20 || loc.p[i] == 0x7f)
@@ -227,6 +205,6 @@ static int pt_return_content(pt_request_t *r)
     const char *type = ret->content_type;
     if (type == NULL && body.len)
         type = "text/plain; charset=utf-8";
-    pt_response_send(r, ret->status, type, fields, nfields, body.p, body.len);
+    pt_response_send(r, (unsigned) ret->status, type, fields, nfields, body.p, body.len);
     return PT_OK;
 }

@@ -43,12 +43,18 @@ typedef struct {
     size_t nfiles;
 } pt_accesslog_main_t;
 
+/* A compiled format: which one, and its template. */
+typedef struct {
+    int kind;                   /* PT_ACCESSLOG_COMBINED, _JSON, _CUSTOM */
+    pt_var_tpl_t *tpl;
+} pt_accesslog_format_t;
+
 /* One access_log setting: a file and the format its lines take there. */
 typedef struct {
     bool off;
     pt_accesslog_file_t *file;
-    int format;
-    pt_var_tpl_t *tpl;
+    const char *path;
+    pt_conf_compiled_t format;  /* code: a pt_accesslog_format_t */
 } pt_accesslog_t;
 
 typedef struct {
@@ -87,9 +93,24 @@ static void pt_accesslog_exit_worker(const pt_conf_t *conf);
 static void pt_accesslog_log(pt_request_t *r);
 static void pt_accesslog_flush_hook(void);
 
+static const void *pt_accesslog_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                        const char *text);
+
 static const pt_directive_t pt_accesslog_directives[] = {
     { "access_log", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_accesslog_conf_t, log), NULL,
       NULL, pt_accesslog_conf_set, pt_accesslog_conf_dump, "request log" },
+    PT_DIRECTIVE_END
+};
+
+static const pt_conf_compiler_t pt_accesslog_compiler = { pt_accesslog_compile };
+
+/* The members of access_log = { }; walked by pt_accesslog_conf_set only. */
+static const pt_directive_t pt_accesslog_fields[] = {
+    { "path", PT_CONF_STRING, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, path), NULL, NULL,
+      NULL, NULL, "the log file, an absolute path" },
+    { "format", PT_CONF_COMPILED, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, format),
+      "\"combined\"", &pt_accesslog_compiler, NULL, NULL,
+      "\"combined\", \"json\" or a template" },
     PT_DIRECTIVE_END
 };
 
@@ -127,14 +148,35 @@ static pt_accesslog_file_t *pt_accesslog_file(pt_conf_ctx_t *cf, const char *pat
     return f;
 }
 
+/* A format: the name of a built-in one or a template of the operator's. */
+static const void *pt_accesslog_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                        const char *text)
+{
+    pt_accesslog_format_t *f = pt_arena_calloc(cf->arena, sizeof(*f));
+
+    if (f == NULL)
+        return NULL;
+    if (strcmp(text, "combined") == 0) {
+        f->kind = PT_ACCESSLOG_COMBINED;
+        text = pt_accesslog_combined;
+    } else if (strcmp(text, "json") == 0) {
+        f->kind = PT_ACCESSLOG_JSON;
+        text = pt_accesslog_json;
+    } else {
+        f->kind = PT_ACCESSLOG_CUSTOM;
+    }
+    return (f->tpl = pt_var_compile(cf, s, text)) != NULL ? f : NULL;
+}
+
 static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                                  const pt_directive_t *d)
 {
     pt_accesslog_t *al = pt_arena_calloc(cf->arena, sizeof(*al));
-    const char *path = NULL, *format = "combined";
+    pt_conf_target_t t = { pt_accesslog_fields, al };
 
     if (al == NULL)
         return PT_ERROR;
+    pt_conf_unset(pt_accesslog_fields, PT_SCOPE_ROUTE, al);
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_BOOL:
         if (config_setting_get_bool(s)) {
@@ -145,41 +187,23 @@ static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, v
         *(pt_accesslog_t **) field = al;
         return PT_OK;
     case CONFIG_TYPE_STRING:
-        path = pt_conf_get_string(cf, s);
+        if ((al->path = pt_conf_get_string(cf, s)) == NULL)
+            return PT_ERROR;
         break;
     case CONFIG_TYPE_GROUP:
-        for (int i = 0; i < config_setting_length(s); i++) {
-            const config_setting_t *m = config_setting_get_elem(s, (unsigned) i);
-            if (strcmp(config_setting_name(m), "path") == 0)
-                path = pt_conf_get_string(cf, m);
-            else if (strcmp(config_setting_name(m), "format") == 0)
-                format = pt_conf_get_string(cf, m);
-            else
-                pt_conf_error(cf, m, "unknown setting \"%s\" in access_log",
-                              config_setting_name(m));
-            if (format == NULL)
-                return PT_ERROR;
-        }
+        if (pt_conf_walk(cf, s, PT_SCOPE_ROUTE, &t, 1, NULL) != PT_OK)
+            return PT_ERROR;
         break;
     default:
         pt_conf_error(cf, s, "access_log is a path, false, or { path = ...; format = ...; }");
         return PT_ERROR;
     }
-    if (path == NULL || path[0] != '/') {
+    if (al->path == NULL || al->path[0] != '/') {
         pt_conf_error(cf, s, "access_log needs an absolute \"path\"");
         return PT_ERROR;
     }
-    if (strcmp(format, "combined") == 0) {
-        al->format = PT_ACCESSLOG_COMBINED;
-        al->tpl = pt_var_compile(cf, s, pt_accesslog_combined);
-    } else if (strcmp(format, "json") == 0) {
-        al->format = PT_ACCESSLOG_JSON;
-        al->tpl = pt_var_compile(cf, s, pt_accesslog_json);
-    } else {
-        al->format = PT_ACCESSLOG_CUSTOM;
-        al->tpl = pt_var_compile(cf, s, format);
-    }
-    if (al->tpl == NULL || (al->file = pt_accesslog_file(cf, path)) == NULL)
+    if (pt_conf_defaults(cf, pt_accesslog_fields, PT_SCOPE_ROUTE, al) != PT_OK
+        || (al->file = pt_accesslog_file(cf, al->path)) == NULL)
         return PT_ERROR;
     *(pt_accesslog_t **) field = al;
     return PT_OK;
@@ -189,15 +213,15 @@ static void pt_accesslog_conf_dump(FILE *out, const void *field, const pt_direct
                                    int indent)
 {
     const pt_accesslog_t *al = *(pt_accesslog_t *const *) field;
-    static const char *const names[] = { "combined", "json", "custom" };
 
     if (al->off) {
         fputs("false", out);
         return;
     }
-    fputs("{ path = ", out);
-    pt_conf_print_string(out, al->file->file->path);
-    fprintf(out, "; format = \"%s\"; }", names[al->format]);
+    fputs("{\n", out);
+    pt_conf_dump(out, pt_accesslog_fields, PT_SCOPE_ROUTE, al, indent + 1);
+    pt_conf_indent(out, indent);
+    fputc('}', out);
 }
 
 static int pt_accesslog_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
@@ -284,9 +308,10 @@ static void pt_accesslog_log(pt_request_t *r)
     if (al == NULL || al->off || pt_accesslog_bufs == NULL)
         return;
     /* A line fits the buffer, its longest values cut to make it fit. */
-    pt_str_t line = pt_var_render(al->tpl, r, al->format == PT_ACCESSLOG_JSON ? PT_VAR_JSON
+    const pt_accesslog_format_t *f = al->format.code;
+    pt_str_t line = pt_var_render(f->tpl, r, f->kind == PT_ACCESSLOG_JSON ? PT_VAR_JSON
                                                                               : PT_VAR_LOG,
-                                  al->format != PT_ACCESSLOG_JSON, PT_ACCESSLOG_BUF - 1);
+                                  f->kind != PT_ACCESSLOG_JSON, PT_ACCESSLOG_BUF - 1);
     if (line.p == NULL)
         return;
     pt_accesslog_buf_t *b = &pt_accesslog_bufs[al->file->index];

@@ -45,8 +45,9 @@ static pt_conf_t *test_generation(pt_shm_t *shm, unsigned gen, bool *adopted)
     if (pt_metrics_conf(&cf, conf) != PT_OK || conf->zones == NULL)
         return NULL;
     pt_zone_req_t *z = conf->zones;
-    z->zone = pt_shm_zone_attach(shm, z->name, z->size, gen, adopted);
-    if (z->zone == NULL || z->init(z->zone, *adopted, z->data) != PT_OK)
+    z->zone = pt_shm_zone_attach_owned(shm, z->name, z->size, gen, z->owner, z->magic,
+                                       adopted);
+    if (z->zone == NULL || z->init(z->zone, *adopted ? z->zone : NULL, z->data) != PT_OK)
         return NULL;
     return conf;
 }

@@ -24,6 +24,7 @@ static pt_upstream_t upstream;
 static pt_server_t server = { .name = "127.0.0.1:9" };
 static pt_request_t req;
 static pt_proxy_t proxy;
+static pt_proxy_conf_t pconf;      /* the proxy module's settings of the route */
 
 static void setup(const char *request, unsigned fields_room)
 {
@@ -47,6 +48,7 @@ static void setup(const char *request, unsigned fields_room)
     req.id = PT_STR("rid-1");
     proxy.r = &req;
     proxy.server = &server;
+    proxy.conf = &pconf;
     proxy.max_forwards = -1;
 }
 
@@ -96,9 +98,9 @@ static const pt_header_filter_t hsts_filters[] = { { hsts_filter, &fake_module }
 int main(void)
 {
     arena = pt_arena_create(16384, 1 << 22);
-    route.upstream = &upstream;
-    route.c.xff = 1;
-    route.c.via = 1;
+    pconf.upstream = &upstream;
+    pconf.xff = 1;
+    pconf.via = 1;
     char date[64];
     pt_str_t d = pt_clock_http_date();
     snprintf(date, sizeof(date), "%.*s", (int) d.len, d.p);
@@ -129,8 +131,8 @@ int main(void)
            "upstream head: hop-by-hop and Connection-named gone, the hidden copy gone, "
            "the added field and X-Forwarded-*/Via there");
 
-    route.c.xff = 0;
-    route.c.via = 0;
+    pconf.xff = 0;
+    pconf.via = 0;
     setup("POST /p HTTP/1.0\r\nContent-Length: 3\r\nVia: 1.0 edge\r\n"
           "X-Forwarded-For: 10.0.0.1\r\n\r\n", 8);
     req.id = (pt_str_t) { req.id_buf, 0 };
@@ -138,8 +140,8 @@ int main(void)
            "POST /p HTTP/1.1\r\nHost: 127.0.0.1:9\r\nVia: 1.0 edge\r\n"
            "X-Forwarded-For: 10.0.0.1\r\nContent-Length: 3\r\n\r\n",
            "xff and via off: the client's kept, the length rewritten, the server as Host");
-    route.c.xff = 1;
-    route.c.via = 1;
+    pconf.xff = 1;
+    pconf.via = 1;
 
     /* ---- the response head for the client ---- */
     setup("GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", 8);
