@@ -207,14 +207,23 @@ pt_str_next_token(pt_str_t *list, pt_str_t *tok)
 
 size_t pt_str_from_u64(char *out, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char tmp[20], *end = tmp + sizeof(tmp), *p = end;
 
-    do {
-        tmp[n++] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
+    /* From the end, two digits a step: this runs for every length the
+     * gateway writes. */
+    for (; v >= 100; v /= 100) {
+        p -= 2;
+        memcpy(p, pairs + (v % 100) * 2, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, pairs + v * 2, 2);
+    } else {
+        *--p = (char) ('0' + v);
+    }
+    return pt_str_put(out, p, (size_t) (end - p));
 }

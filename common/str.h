@@ -17,6 +17,46 @@ pt_str_lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
 }
 
+/* Copy n bytes to out and return n. Field names and values are mostly
+ * short: up to 32 bytes they move as overlapping words from both ends,
+ * without the cost of a call; longer ones go to memcpy. Head serializers
+ * use it. */
+static inline size_t
+pt_str_put(char *out, const char *s, size_t n)
+{
+    uint64_t a, b, c, d;
+    uint32_t x, y;
+
+    if (n > 32) {
+        memcpy(out, s, n);
+    } else if (n >= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&c, s + n - 16, 8);
+        memcpy(&d, s + n - 8, 8);
+        memcpy(out, &a, 8);
+        memcpy(out + 8, &b, 8);
+        memcpy(out + n - 16, &c, 8);
+        memcpy(out + n - 8, &d, 8);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(out, &a, 8);
+        memcpy(out + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(out, &x, 4);
+        memcpy(out + n - 4, &y, 4);
+    } else if (n) {
+        char first = s[0], mid = s[n / 2], last = s[n - 1];
+        out[0] = first;
+        out[n / 2] = mid;
+        out[n - 1] = last;
+    }
+    return n;
+}
+
 /* True when a and b are equal ignoring ASCII case. */
 bool pt_str_caseeq(pt_str_t a, pt_str_t b);
 

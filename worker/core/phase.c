@@ -57,17 +57,20 @@ int pt_phase_run(const pt_phase_engine_t *e, const pt_phase_core_t *core, pt_req
 {
     int rc;
 
+    /* An empty stretch costs a compare, not a call. */
     if (from == PT_PHASE_POST_READ) {
-        if ((rc = pt_phase_handlers(e, r, e->start[PT_PHASE_ACCESS])) != PT_OK
+        unsigned end = e->start[PT_PHASE_ACCESS];
+        if ((r->phase_index < end && (rc = pt_phase_handlers(e, r, end)) != PT_OK)
             || (rc = core->route(r)) != PT_OK)
             return rc;
     }
     if (from < PT_PHASE_PRE_CONTENT) {
-        if ((rc = pt_phase_handlers(e, r, e->start[PT_PHASE_PRE_CONTENT])) != PT_OK
+        unsigned end = e->start[PT_PHASE_PRE_CONTENT];
+        if ((r->phase_index < end && (rc = pt_phase_handlers(e, r, end)) != PT_OK)
             || (rc = core->check(r)) != PT_OK)
             return rc;
     }
-    if ((rc = pt_phase_handlers(e, r, e->n)) != PT_OK)
+    if (r->phase_index < e->n && (rc = pt_phase_handlers(e, r, e->n)) != PT_OK)
         return rc;
     rc = core->content(r);
     return rc >= 400 ? rc : PT_DONE;

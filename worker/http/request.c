@@ -343,19 +343,19 @@ static int pt_request_prepare(pt_request_t *r)
     } else {
         const pt_listen_conf_t *lc = &r->listener->c;
         unsigned flags = lc->merge_slashes == 1 ? PT_URI_MERGE_SLASHES : 0;
-        if (lc->escaped_slashes != PT_SLASHES_KEEP && memchr(h->path.p, '%', h->path.len)
-            && pt_uri_has_escaped_slash(h->path.p, h->path.len)) {
-            /* An encoded slash is a separator to many servers: routed as a
-             * letter it would walk "/api/..%2Fadmin" out of "/api/". */
-            if (lc->escaped_slashes == PT_SLASHES_REFUSE) {
-                r->error_detail = "encoded slash (%2F or %5C) in the path";
-                return 400;
-            }
-            flags |= PT_URI_DECODE_SLASHES;
-        }
         if (pt_uri_is_normal(h->path.p, h->path.len, flags)) {
-            r->path = h->path;
+            r->path = h->path;      /* no '%' at all: no encoded slash either */
         } else {
+            if (lc->escaped_slashes != PT_SLASHES_KEEP
+                && pt_uri_has_escaped_slash(h->path.p, h->path.len)) {
+                /* An encoded slash is a separator to many servers: routed
+                 * as a letter it would walk "/api/..%2Fadmin" out of "/api/". */
+                if (lc->escaped_slashes == PT_SLASHES_REFUSE) {
+                    r->error_detail = "encoded slash (%2F or %5C) in the path";
+                    return 400;
+                }
+                flags |= PT_URI_DECODE_SLASHES;
+            }
             char *out = pt_arena_alloc(r->arena, h->path.len + 1);
             size_t len;
             if (out == NULL)

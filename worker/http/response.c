@@ -20,19 +20,17 @@ _Static_assert(PT_FIELD_HIDDEN == PT_FIELD_NOFORWARD, "one bit: a field nobody w
 
 /* ---- fields ------------------------------------------------------------ */
 
-int pt_response_append(pt_request_t *r, pt_response_t *resp, const pt_http_field_t *f)
+int pt_response_grow(pt_request_t *r, pt_response_t *resp)
 {
-    if (resp->nfields == resp->cap) {
-        unsigned cap = resp->cap ? resp->cap * 2 : 8;
-        pt_http_field_t *nf = pt_arena_alloc(r->arena, cap * sizeof(*nf));
-        if (nf == NULL)
-            return PT_ERROR;
-        if (resp->nfields)
-            memcpy(nf, resp->fields, resp->nfields * sizeof(*nf));
-        resp->fields = nf;
-        resp->cap = cap;
-    }
-    resp->fields[resp->nfields++] = *f;
+    unsigned cap = resp->cap ? resp->cap * 2 : 8;
+    pt_http_field_t *nf = pt_arena_alloc(r->arena, cap * sizeof(*nf));
+
+    if (nf == NULL)
+        return PT_ERROR;
+    if (resp->nfields)
+        memcpy(nf, resp->fields, resp->nfields * sizeof(*nf));
+    resp->fields = nf;
+    resp->cap = cap;
     return PT_OK;
 }
 

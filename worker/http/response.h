@@ -43,12 +43,33 @@ struct pt_response_s {
     unsigned cap;               /* entries fields has room for */
     int64_t content_length;     /* -1: unknown */
     unsigned flags;             /* PT_RESP_* */
+    /* An upper bound on the bytes the fields take serialized ("Name:
+     * value" CRLF each, joins included), kept by pt_response_append, so the
+     * serializer need not count; 0: not known, the serializer counts. */
+    size_t bound;
 };
+
+/* The field array is full: twice the room, in r's arena. PT_OK or
+ * PT_ERROR (out of memory). */
+int pt_response_grow(pt_request_t *r, pt_response_t *resp);
 
 /* Append f (its name and value must outlive the response: config, arena
  * or static memory). Grows the array in r's arena when full. PT_OK or
  * PT_ERROR (out of memory). */
-int pt_response_append(pt_request_t *r, pt_response_t *resp, const pt_http_field_t *f);
+static inline int pt_response_append(pt_request_t *r, pt_response_t *resp,
+                                     const pt_http_field_t *f)
+{
+    if (pt_unlikely(resp->nfields == resp->cap) && pt_response_grow(r, resp) != PT_OK)
+        return PT_ERROR;
+    if (resp->bound) {
+        /* A joined field repeats at most every earlier value: the bound. */
+        resp->bound += f->name.len + f->value.len + 4;
+        if (f->flags & PT_FIELD_JOIN)
+            resp->bound *= 2;
+    }
+    resp->fields[resp->nfields++] = *f;
+    return PT_OK;
+}
 
 /* Add a field name: value (kept as views, see pt_response_append). */
 int pt_response_add(pt_request_t *r, pt_response_t *resp, pt_str_t name, pt_str_t value);

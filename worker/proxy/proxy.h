@@ -14,6 +14,7 @@
 #define PT_PROXY_H
 
 #include "common/pt.h"
+#include "common/str.h"
 #include "worker/http/http_chunked.h"
 #include "worker/http/h1/h1_write.h"
 #include "worker/http/http_parse.h"
@@ -99,14 +100,8 @@ typedef struct {
 #define PT_PROXY_DROP       PT_FIELD_NOFORWARD
 
 /* Building heads: append to `out` at offset `n` (both in the caller). */
-static inline size_t pt_proxy_put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return n;
-}
-
-#define PT_PUT(lit)         (n += pt_proxy_put(out + n, lit, sizeof(lit) - 1))
-#define PT_PUTS(s)          (n += pt_proxy_put(out + n, (s).p, (s).len))
+#define PT_PUT(lit)         (n += pt_str_put(out + n, lit, sizeof(lit) - 1))
+#define PT_PUTS(s)          (n += pt_str_put(out + n, (s).p, (s).len))
 #define PT_PUTC(c)          (out[n++] = (c))
 
 /* proxy.c */

@@ -34,15 +34,14 @@ static int pt_proxy_head_token_cmp(const void *a, const void *b)
     return strncasecmp(x->p, y->p, x->len);
 }
 
-/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
+/* Drop the fields named in Connection (RFC 9110 7.6.1; callers check that
+ * it names any but the well-known tokens). The names are
  * sorted and each field looked up, so a head of many fields and a long
  * Connection list costs n log n, not n times m. */
-static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
+static int pt_proxy_head_drop_listed(pt_arena_t *a, pt_http_head_t *h)
 {
     size_t n = 0, room = 0;
 
-    if (!(h->conn & PT_HTTP_CONN_OTHER))
-        return PT_OK;
     for (unsigned i = 0; i < h->nfields; i++)
         if (h->fields[i].id == PT_HDR_CONNECTION)
             room += h->fields[i].value.len / 2 + 1;     /* "a," per token at least */
@@ -67,7 +66,7 @@ static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
 static char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base,
                                  size_t *cap)
 {
-    if (pt_proxy_head_drop_connection(r->arena, h) != PT_OK)
+    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_listed(r->arena, h) != PT_OK)
         return NULL;
     *cap = base;
     for (unsigned i = 0; i < h->nfields; i++)
@@ -171,7 +170,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
     if (host.len)
         PT_PUTS(host);
     else
-        n += pt_proxy_put(out + n, p->server->name, strlen(p->server->name));
+        n += pt_str_put(out + n, p->server->name, strlen(p->server->name));
     PT_PUT("\r\n");
 
     _Static_assert(PT_HDR__COUNT <= 32, "field ids fit a 32-bit mask");
@@ -232,7 +231,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         n += prior;
         if (prior)
             PT_PUT(", ");
-        n += pt_proxy_put(out + n, ip, iplen);
+        n += pt_str_put(out + n, ip, iplen);
         PT_PUT("\r\nX-Forwarded-Proto: ");
         if (r->listener->tls)
             PT_PUT("https");
@@ -260,7 +259,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         PT_PUT("for=");
         if (v6)
             PT_PUT("\"[");
-        n += pt_proxy_put(out + n, ip, iplen);
+        n += pt_str_put(out + n, ip, iplen);
         if (v6)
             PT_PUT("]\"");
         if (r->listener->tls)
@@ -359,11 +358,15 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
     bool interim = h->status < 200 && !upgrade;
     bool has_date = interim, has_id = interim, has_length = false;
 
-    if (pt_proxy_head_drop_connection(r->arena, h) != PT_OK)
+    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_listed(r->arena, h) != PT_OK)
         return PT_ERROR;
     *resp = (pt_response_t) { .status = h->status, .reason = h->reason, .fields = h->fields,
                               .nfields = h->nfields, .cap = p->resp_fields_cap,
-                              .content_length = -1 };
+                              .content_length = -1,
+                              /* A field line serialized is at most one byte
+                               * longer than as received ("a:b"); a length
+                               * is written in no more digits than it came. */
+                              .bound = h->head_len + h->nfields + 24 };
     for (unsigned i = 0; i < h->nfields; i++) {
         pt_http_field_t *f = &h->fields[i];
         bool drop = false;

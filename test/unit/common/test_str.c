@@ -147,5 +147,41 @@ main(void)
            "iteration ends and stays ended");
     }
 
+    /* pt_str_put: every length through each of its copy paths. */
+    {
+        char src[48], dst[48];
+        bool all = true;
+        for (int i = 0; i < 48; i++)
+            src[i] = (char) ('A' + i);
+        for (size_t n = 0; n <= 40; n++) {
+            memset(dst, '.', sizeof(dst));
+            all &= pt_str_put(dst, src, n) == n && memcmp(dst, src, n) == 0
+                   && dst[n] == '.';
+        }
+        ok(all, "str_put copies 0 to 40 bytes exactly, and nothing past them");
+    }
+
+    /* pt_str_from_u64: every digit count, both sides of each power of ten. */
+    {
+        char out[24], want[24];
+        bool all = true;
+        uint64_t p = 1;
+        for (int d = 0; d < 20; d++, p *= 10) {
+            uint64_t vs[] = { p - 1, p, p + 1, p * 9 + (p - 1) };
+            for (size_t k = 0; k < 4; k++) {
+                size_t n = pt_str_from_u64(out, vs[k]);
+                out[n] = '\0';
+                snprintf(want, sizeof(want), "%" PRIu64, vs[k]);
+                all &= strcmp(out, want) == 0;
+            }
+            if (d == 19)
+                break;
+        }
+        size_t n = pt_str_from_u64(out, UINT64_MAX);
+        out[n] = '\0';
+        ok(all, "from_u64 writes every power of ten and its neighbours");
+        is_str(out, "18446744073709551615", "from_u64 of UINT64_MAX");
+    }
+
     return done_testing();
 }

@@ -8,14 +8,8 @@
 const pt_str_t pt_h1_write_continue = PT_STR("HTTP/1.1 100 Continue\r\n\r\n");
 const pt_str_t pt_h1_write_last_chunk = PT_STR("0\r\n\r\n");
 
-static size_t pt_h1_write_put(char *out, const char *s, size_t n)
-{
-    memcpy(out, s, n);
-    return n;
-}
-
-#define PT_H1PUT(lit)   (n += pt_h1_write_put(out + n, lit, sizeof(lit) - 1))
-#define PT_H1PUTS(s)    (n += pt_h1_write_put(out + n, (s).p, (s).len))
+#define PT_H1PUT(lit)   (n += pt_str_put(out + n, lit, sizeof(lit) - 1))
+#define PT_H1PUTS(s)    (n += pt_str_put(out + n, (s).p, (s).len))
 
 /* The earlier values of f's id joined with ", " at out; their length. */
 static size_t pt_h1_write_joined(char *out, const pt_response_t *resp, unsigned upto)
@@ -34,16 +28,11 @@ static size_t pt_h1_write_joined(char *out, const pt_response_t *resp, unsigned 
     return n;
 }
 
-pt_str_t pt_h1_write_head(pt_arena_t *a, const pt_response_t *resp)
+/* What the fields take serialized, joins and a rewritten length included. */
+static size_t pt_h1_write_count(const pt_response_t *resp)
 {
-    pt_str_t reason = resp->reason;
-    size_t cap = 128, values = 0;
+    size_t cap = 0, values = 0;
 
-    if (reason.len == 0) {
-        reason.p = pt_http_reason(resp->status);
-        reason.len = strlen(reason.p);
-    }
-    cap += reason.len;
     for (unsigned i = 0; i < resp->nfields; i++) {
         const pt_http_field_t *f = &resp->fields[i];
         /* Hidden ones too: a joined field repeats their values. */
@@ -54,13 +43,29 @@ pt_str_t pt_h1_write_head(pt_arena_t *a, const pt_response_t *resp)
         if (f->flags & PT_FIELD_JOIN)
             cap += values;
     }
+    return cap;
+}
+
+pt_str_t pt_h1_write_head(pt_arena_t *a, const pt_response_t *resp)
+{
+    pt_str_t reason = resp->reason;
+
+    if (reason.len == 0) {
+        reason.p = pt_http_reason(resp->status);
+        reason.len = strlen(reason.p);
+    }
+    size_t cap = 128 + reason.len + (resp->bound ? resp->bound : pt_h1_write_count(resp));
     char *out = pt_arena_alloc(a, cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
 
     PT_H1PUT("HTTP/1.1 ");
-    n += pt_str_from_u64(out + n, resp->status);
+    /* A status is three digits (the parser and the config make sure). */
+    unsigned hundreds = resp->status / 100 % 10, rest = resp->status % 100;
+    out[n++] = (char) ('0' + hundreds);
+    out[n++] = (char) ('0' + rest / 10);
+    out[n++] = (char) ('0' + rest % 10);
     out[n++] = ' ';
     PT_H1PUTS(reason);
     PT_H1PUT("\r\n");
