@@ -120,6 +120,7 @@ struct pt_route_s {
     const pt_module_t *handler; /* content handler module */
     pt_filters_t *filters;          /* response and request filters (filter.h); NULL: none */
     pt_route_conf_t c;
+    uint32_t phase_skip;        /* bit per module index: its phase handlers skip this route */
     void *mod_conf[PT_MODULES_MAX];
 };
 

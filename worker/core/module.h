@@ -101,6 +101,14 @@ extern size_t pt_nmodules;
  * pt_modules; call once per process at startup, before any request. */
 void pt_module_setup(void);
 
+/* From init_route: module m has nothing to do on route in any phase, so
+ * its phase handlers are not even called there (they still run before
+ * routing, in post-read). */
+static inline void pt_module_phase_skip(pt_route_t *route, const pt_module_t *m)
+{
+    route->phase_skip |= UINT32_C(1) << m->index;
+}
+
 #define pt_route_mod_conf(route, mod)   ((route)->mod_conf[(mod).index])
 
 #endif

@@ -6,6 +6,8 @@
 #include "worker/core/phase.h"
 #include "worker/http/request.h"
 
+_Static_assert(PT_MODULES_MAX <= 32, "a route's phase_skip has a bit per module");
+
 pt_phase_engine_t pt_phase_engine;
 
 void pt_phase_build(pt_phase_engine_t *e, const pt_module_t *const *modules)
@@ -18,7 +20,8 @@ void pt_phase_build(pt_phase_engine_t *e, const pt_module_t *const *modules)
             if (modules[i]->phase[p] == NULL)
                 continue;
             e->entries[e->n++] = (pt_phase_entry_t) {
-                .handler = modules[i]->phase[p], .module = modules[i], .phase = (uint16_t) p,
+                .handler = modules[i]->phase[p], .module = modules[i],
+                .bit = UINT32_C(1) << modules[i]->index, .phase = (uint16_t) p,
             };
         }
         for (unsigned k = e->start[p]; k < e->n; k++)
@@ -34,8 +37,16 @@ void pt_phase_build(pt_phase_engine_t *e, const pt_module_t *const *modules)
  * when all of them are through, else what stopped them. */
 static int pt_phase_handlers(const pt_phase_engine_t *e, pt_request_t *r, unsigned end)
 {
+    /* Before routing every handler runs; after, not those of modules that
+     * said at load time they have nothing to do on this route. */
+    uint32_t skip = r->route ? r->route->phase_skip : 0;
+
     while (r->phase_index < end) {
         const pt_phase_entry_t *ph = &e->entries[r->phase_index];
+        if (skip & ph->bit) {
+            r->phase_index++;
+            continue;
+        }
         int rc = ph->handler(r);
         if (rc == PT_DECLINED) {
             r->phase_index++;

@@ -24,6 +24,7 @@ typedef void (*pt_phase_log_pt)(pt_request_t *r);
 typedef struct {
     pt_phase_handler_pt handler;
     const pt_module_t *module;
+    uint32_t bit;               /* 1 << module->index, against route->phase_skip */
     uint16_t phase;             /* enum pt_phase */
     uint16_t next;              /* index of the first entry of the next phase */
 } pt_phase_entry_t;

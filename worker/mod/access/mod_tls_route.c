@@ -136,6 +136,8 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
     }
     tc->active = tc->https_redirect == 1 || tc->hsts != NULL || tc->require_client_cert == 1
                  || tc->client_cert_headers == 1;
+    if (tc->https_redirect != 1 && tc->require_client_cert != 1 && tc->client_cert_headers != 1)
+        pt_module_phase_skip(route, &pt_tls_route_module);
     return PT_OK;
 }
 

@@ -211,6 +211,23 @@ static void test_declined(void)
     is(no_route_after, 0, "every later phase sees the route");
 }
 
+/* pt_module_phase_skip: a module that said it has nothing to do on the
+ * route is not called there after routing, but still is in post-read. */
+static void test_skip(void)
+{
+    reset();
+    fake_t *a = fake("a"), *b = fake("b");
+    on(a, PT_PHASE_POST_READ, D, D);
+    on(a, PT_PHASE_ACCESS, D, D);
+    on(b, PT_PHASE_ACCESS, D, D);
+    on(a, PT_PHASE_LIMIT, D, D);
+    route.phase_skip = 0;
+    pt_module_phase_skip(&route, &a->m);
+    is(run(), PT_DONE, "content answered");
+    is_str(trace, "a0 R b1 C X", "a skipped on the route after post-read, b not");
+    route.phase_skip = 0;
+}
+
 static void test_ok(void)
 {
     reset();
@@ -366,6 +383,7 @@ int main(void)
     test_build();
     test_build_real();
     test_declined();
+    test_skip();
     test_ok();
     test_again();
     test_again_post_read();
