@@ -101,9 +101,9 @@ extern size_t pt_nmodules;
  * pt_modules; call once per process at startup, before any request. */
 void pt_module_setup(void);
 
-/* From init_route: module m has nothing to do on route in any phase, so
- * its phase handlers are not even called there (they still run before
- * routing, in post-read). */
+/* From init_route: module m has nothing to do on route in any phase nor
+ * in the log, so its phase handlers and log hook are not even called for
+ * requests on it (post-read, before routing, still runs them). */
 static inline void pt_module_phase_skip(pt_route_t *route, const pt_module_t *m)
 {
     route->phase_skip |= UINT32_C(1) << m->index;

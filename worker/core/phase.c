@@ -28,9 +28,12 @@ void pt_phase_build(pt_phase_engine_t *e, const pt_module_t *const *modules)
             e->entries[k].next = (uint16_t) e->n;
     }
     e->start[PT_PHASE_MAX] = e->n;
-    for (size_t i = 0; modules[i]; i++)
-        if (modules[i]->log)
+    for (size_t i = 0; modules[i]; i++) {
+        if (modules[i]->log) {
+            e->log_bit[e->nlog] = UINT32_C(1) << modules[i]->index;
             e->log[e->nlog++] = modules[i]->log;
+        }
+    }
 }
 
 /* Handlers from r->phase_index up to entry end (a phase's start): PT_OK
@@ -97,6 +100,9 @@ int pt_phase_resume(const pt_phase_engine_t *e, const pt_phase_core_t *core, pt_
 
 void pt_phase_log(const pt_phase_engine_t *e, pt_request_t *r)
 {
+    uint32_t skip = r->route ? r->route->phase_skip : 0;
+
     for (unsigned i = 0; i < e->nlog; i++)
-        e->log[i](r);
+        if (!(skip & e->log_bit[i]))
+            e->log[i](r);
 }

@@ -36,6 +36,7 @@ typedef struct {
     unsigned n;
     unsigned start[PT_PHASE_MAX + 1];   /* first entry of each phase; [PT_PHASE_MAX] = n */
     pt_phase_log_pt log[PT_MODULES_MAX];
+    uint32_t log_bit[PT_MODULES_MAX];   /* the module of log[i], against phase_skip */
     unsigned nlog;
 } pt_phase_engine_t;
 

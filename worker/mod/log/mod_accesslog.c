@@ -232,6 +232,8 @@ static int pt_accesslog_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
 
     if (c->log == NULL && def)
         c->log = def->log;
+    if (c->log == NULL || c->log->off)
+        pt_module_phase_skip(route, &pt_accesslog_module);
     return PT_OK;
 }
 

@@ -376,6 +376,17 @@ static void test_log(void)
     trace[0] = '\0';
     pt_phase_log(&eng, &req);
     is_str(trace, "log log", "each log hook once, nothing for a module without one");
+    route.phase_skip = 0;
+    pt_module_phase_skip(&route, &a->m);
+    req.route = &route;
+    trace[0] = '\0';
+    pt_phase_log(&eng, &req);
+    is_str(trace, "log", "a module that skips the route does not log on it");
+    req.route = NULL;
+    trace[0] = '\0';
+    pt_phase_log(&eng, &req);
+    is_str(trace, "log log", "but does for a request no route took");
+    route.phase_skip = 0;
 }
 
 int main(void)
