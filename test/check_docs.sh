@@ -254,7 +254,7 @@ need_entry() {
 # (the variables modules register, and the core's families such as
 # http_NAME), one name a line.
 var_defs() {
-    (cd "$srcdir" && find worker -type f -name '*.c' | LC_ALL=C sort | xargs awk '
+    (cd "$srcdir" && find worker -type f -name '*.c' ! -name mod_skeleton.c | LC_ALL=C sort | xargs awk '
     /pt_var_def_t[ \t]+[A-Za-z0-9_]+\[\][ \t]*=[ \t]*\{/ { on = 1; next }
     on && /^[ \t]*};/ { on = 0; next }
     on && match($0, /^[ \t]*\{[ \t]*"[^"]+"/) {

@@ -20,15 +20,30 @@
  */
 #include "common/pt.h"
 #include "common/conf.h"
+#include "common/shm.h"
+#include "common/str.h"
 #include "worker/core/consumer.h"
+#include "worker/core/filter.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
+#include "worker/core/var.h"
 #include "worker/http/request.h"
 #include "worker/http/response.h"
+#include "worker/net/conn.h"
 
 /* Process-wide settings, from portico { } (PT_SCOPE_MAIN rows). */
 typedef struct {
     int64_t table_size;
+    pt_conf_zone_t *zone;       /* ZONE: "name:size", UNSET NULL */
 } pt_skeleton_main_t;
+
+/* What the module keeps in its shared-memory zone (all workers see it). */
+typedef struct {
+    uint32_t magic;
+    _Atomic uint64_t requests;
+} pt_skeleton_shm_t;
+
+#define PT_SKELETON_ZONE_MAGIC  0x534b4c31u     /* "SKL1": the layout above */
 
 /* Per-route settings (PT_SCOPE_ROUTE rows): one struct for defaults { }
  * and one for each route, every field UNSET until set or merged. */
@@ -69,6 +84,27 @@ static int pt_skeleton_limit(pt_request_t *r);
 static int pt_skeleton_pre_content(pt_request_t *r);
 static int pt_skeleton_content(pt_request_t *r);
 static void pt_skeleton_log(pt_request_t *r);
+static int pt_skeleton_init_zone(pt_zone_t *zone, pt_zone_t *old, void *data);
+static int pt_skeleton_accept(pt_conn_t *c);
+static int pt_skeleton_header_filter(pt_request_t *r, pt_response_t *resp);
+static pt_str_t pt_skeleton_var_seen(pt_request_t *r, const void *data, char *buf);
+
+static unsigned pt_skeleton_metric_requests;
+
+/* Counters and histograms, summed over the workers' shared-memory slots;
+ * pt_metric_inc(id, n) in a worker is one relaxed atomic add. */
+static const pt_metric_def_t pt_skeleton_metrics[] = {
+    { "portico_skeleton_requests_total", "requests the skeleton saw", PT_METRIC_COUNTER,
+      NULL, 0, &pt_skeleton_metric_requests },
+    PT_METRIC_END
+};
+
+/* Variables for templates ($skeleton_seen): names are resolved when a
+ * template is compiled, never per request. */
+static const pt_var_def_t pt_skeleton_vars[] = {
+    { "skeleton_seen", pt_skeleton_var_seen, NULL, NULL },
+    PT_VAR_DEF_END
+};
 
 static const pt_conf_bounds_t pt_skeleton_limit_bounds = { 1, 1000 };
 static const pt_conf_enum_t pt_skeleton_modes[] = {
@@ -87,6 +123,8 @@ static const pt_directive_t pt_skeleton_directives[] = {
     { "skeleton_table_size", PT_CONF_SIZE, PT_SCOPE_MAIN,
       offsetof(pt_skeleton_main_t, table_size), "\"64k\"", NULL, NULL, NULL,
       "an example process-wide size" },
+    { "skeleton_zone", PT_CONF_ZONE, PT_SCOPE_MAIN, offsetof(pt_skeleton_main_t, zone), NULL,
+      NULL, NULL, NULL, "an example shared-memory zone: its init_zone runs in the master" },
     { "skeleton", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_SKELETON_FIELD(enabled), "false", NULL,
       NULL, NULL, "turn the skeleton on for a route" },
     { "skeleton_answer", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_SKELETON_FIELD(answer), "false",
@@ -122,11 +160,17 @@ pt_module_t pt_skeleton_module = {
         [PT_PHASE_LIMIT] = pt_skeleton_limit,
         [PT_PHASE_PRE_CONTENT] = pt_skeleton_pre_content,
     },
-    /* A module with a content handler has no directive in defaults { }
-     * (what answers is a route's own choice, master/conf_load.c): a
-     * feature that both checks requests and answers some is two modules. */
+    /* The content handler of routes init_route claims. The row that makes
+     * a route answer is PT_SCOPE_HANDLER (never in defaults { }); the
+     * module's other route rows may be set in defaults { } and are merged
+     * into each route before init_route. */
     .content = pt_skeleton_content,
     .log = pt_skeleton_log,
+    .metrics = pt_skeleton_metrics,
+    .accept = pt_skeleton_accept,
+    .vars = pt_skeleton_vars,
+    .zone_magic = PT_SKELETON_ZONE_MAGIC,
+    .init_zone = pt_skeleton_init_zone,
 };
 
 /* Load time, in the master, once per config generation, after every
@@ -144,15 +188,22 @@ static int pt_skeleton_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf
     return PT_OK;
 }
 
-/* Load time, per route: rconf holds what the route set, dconf the
- * defaults { } struct (defaults applied). Merge, validate, precompute,
- * and claim the route only if this module answers it. */
+/* Load time, per route: rconf holds what the route set, merged with
+ * defaults { } already (dconf is that struct). Validate, precompute,
+ * register the route's filters, say when the module has nothing to do on
+ * the route (its phase and log hooks are then not called there), and
+ * claim the route only if this module answers it. */
 static int pt_skeleton_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                   void *rconf, const void *dconf)
 {
     pt_skeleton_conf_t *sc = rconf;
 
-    pt_conf_merge(pt_skeleton_directives, PT_SCOPE_ROUTE, sc, dconf);
+    if (sc->enabled != 1) {
+        pt_module_phase_skip(route, &pt_skeleton_module);
+    } else if (pt_filter_add_header(cf, route, &pt_skeleton_module,
+                                    pt_skeleton_header_filter) != PT_OK) {
+        return PT_ERROR;
+    }
     if (sc->group)
         sc->group_str = (pt_str_t) { sc->group, strlen(sc->group) };
     if (sc->answer != 1)
@@ -274,6 +325,51 @@ static void pt_skeleton_log(pt_request_t *r)
 {
     const pt_skeleton_conf_t *sc = pt_skeleton_conf(r);
 
-    if (sc && sc->enabled == 1)
+    if (sc && sc->enabled == 1) {
         pt_skeleton_requests++;
+        pt_metric_inc(pt_skeleton_metric_requests, 1);
+    }
+}
+
+/* In the master, before a generation forks, for each skeleton_zone: old
+ * is the previous generation's zone of that name when its size, owner and
+ * magic match (the same memory, contents kept), else NULL. Lay the zone
+ * out when it is new; keep its contents when adopted. */
+static int pt_skeleton_init_zone(pt_zone_t *zone, pt_zone_t *old, void *data)
+{
+    pt_skeleton_shm_t *sh = *pt_zone_root(zone);
+
+    if (old && sh && sh->magic == PT_SKELETON_ZONE_MAGIC)
+        return PT_OK;
+    if (sh == NULL && (sh = pt_zone_alloc(zone, sizeof(*sh))) == NULL)
+        return PT_ERROR;
+    memset(sh, 0, sizeof(*sh));
+    sh->magic = PT_SKELETON_ZONE_MAGIC;
+    *pt_zone_root(zone) = sh;
+    return PT_OK;
+}
+
+/* Each new client connection, before TLS or HTTP (an address deny list,
+ * say): PT_OK goes on, PT_ERROR closes it. */
+static int pt_skeleton_accept(pt_conn_t *c)
+{
+    return PT_OK;
+}
+
+/* A header filter, on the routes init_route registered it for: every
+ * response (proxied or made here) passes it before the serializer. Set,
+ * add or remove fields (response.h); a status >= 400 replaces the
+ * response with that error. */
+static int pt_skeleton_header_filter(pt_request_t *r, pt_response_t *resp)
+{
+    return pt_response_set(r, resp, PT_STR("X-Skeleton"), PT_STR("1"));
+}
+
+/* $skeleton_seen: how often the access handler saw this request. */
+static pt_str_t pt_skeleton_var_seen(pt_request_t *r, const void *data, char *buf)
+{
+    const pt_skeleton_ctx_t *ctx = r->ctx[pt_skeleton_module.index];
+    size_t n = pt_str_from_u64(buf, ctx ? ctx->seen : 0);
+
+    return (pt_str_t) { buf, n };
 }

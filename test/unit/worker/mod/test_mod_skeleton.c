@@ -47,8 +47,11 @@ static int route_from(const char *text, pt_route_t *route, pt_skeleton_conf_t *s
     config_init(&lc);
     if (config_read_string(&lc, text) == CONFIG_TRUE) {
         pt_conf_target_t t = { pt_skeleton_directives, sc };
-        if (pt_conf_walk(&cf, config_root_setting(&lc), PT_SCOPE_ROUTE, &t, 1, NULL) == PT_OK)
+        if (pt_conf_walk(&cf, config_root_setting(&lc), PT_SCOPE_ROUTE, &t, 1, NULL) == PT_OK) {
+            /* As the route loader does: defaults { } merged, then init_route. */
+            pt_conf_merge(pt_skeleton_directives, PT_SCOPE_ROUTE, sc, &dconf);
             rc = pt_skeleton_init_route(&cf, &conf, route, sc, &dconf);
+        }
     }
     config_destroy(&lc);
     return rc;
@@ -65,6 +68,8 @@ static void test_load(void)
     pt_skeleton_conf_t sc;
     is(route_from("", &route, &sc), PT_OK, "a route without the directives loads");
     ok(route.handler == NULL, "and is not claimed");
+    ok(route.phase_skip & 1, "off: its phase and log hooks skip the route");
+    ok(route.filters == NULL, "and it adds no filter");
     is(sc.enabled, 0, "merged from the defaults: off");
     is(sc.limit, 10, "skeleton_limit 10");
     is(sc.timeout, 5000, "skeleton_timeout 5s");
@@ -77,6 +82,8 @@ static void test_load(void)
     is(sc.mode, PT_SKELETON_ENFORCE, "its own mode");
     is((long long) sc.group_str.len, 3, "the group, compiled to a pt_str_t");
     ok(route.handler == NULL, "on but not answering: not claimed");
+    ok(!(route.phase_skip & 1), "on: its hooks run on the route");
+    ok(route.filters && route.filters->header, "and its header filter is registered");
     is(route_from("skeleton_limit = 2000;", &route, &sc), PT_ERROR, "the bounds hold");
     is(route_from("skeleton_answer = true;", &route, &sc), PT_ERROR,
        "skeleton_answer alone is refused");
@@ -118,6 +125,18 @@ static void test_phases(void)
     r.route = NULL;
     pt_skeleton_log(&r);
     is((long long) pt_skeleton_requests, 1, "a request without a route is not its own");
+
+    char buf[PT_VAR_BUF];
+    pt_str_t seen = pt_skeleton_var_seen(&r, NULL, buf);
+    ok(seen.len == 1 && seen.p[0] == '1', "$skeleton_seen renders the access handler's count");
+
+    pt_http_field_t fields[4] = { { PT_STR("X-Skeleton"), PT_STR("0"), PT_HDR_OTHER, 0 } };
+    pt_response_t resp = { .status = 200, .fields = fields, .nfields = 1, .cap = 4,
+                           .content_length = -1 };
+    is(pt_skeleton_header_filter(&r, &resp), PT_OK, "the header filter passes");
+    const pt_http_field_t *f = pt_response_find(&resp, PT_STR("X-Skeleton"));
+    ok(f && f->value.len == 1 && f->value.p[0] == '1', "and replaced the field");
+    is(pt_skeleton_accept(NULL), PT_OK, "the accept hook lets connections in");
 }
 
 static void test_worker_and_engine(void)
