@@ -802,3 +802,20 @@ def test_upstream_client_certificate(portico, pki):
         gw = upstream_gateway(portico, pki, be, '{ ca = "%s"; cert = "%s"; key = "%s"; }'
                               % (pki.p("ca.pem"), pki.p("client.pem"), pki.p("client.key")))
         assert tls_request(gw.tls_port, client_ctx(pki)).resp.status == 200
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_sni_is_acknowledged_when_used(portico, pki, version):
+    """RFC 6066 3: a server that used the server_name to choose the
+    certificate SHALL send an empty server_name extension (in the
+    ServerHello for TLS 1.2, EncryptedExtensions for 1.3); a name it does
+    not know chose nothing and is not acknowledged."""
+    gw = gateway(portico, pki)
+    used = s_client(gw.tls_port, version, "-tlsextdebug", "-servername", "api.test",
+                    data=CLOSE_REQ)
+    assert "HTTP/1.1 200" in used
+    assert re.search(r'TLS server extension "server name" \(id=0\), len=0', used), used
+    unknown = s_client(gw.tls_port, version, "-tlsextdebug", "-servername", "unknown.test",
+                       data=CLOSE_REQ)
+    assert "HTTP/1.1 200" in unknown
+    assert 'TLS server extension "server name"' not in unknown

@@ -319,6 +319,21 @@ static bool pt_tls_cert_same_names(const pt_tls_cert_t *a, const pt_tls_cert_t *
     return true;
 }
 
+/* RFC 6066 3: a server that used the client's server_name to choose its
+ * certificate SHALL say so with an empty server_name extension. It does
+ * when the name is one of the listener's certificate names (OpenSSL leaves
+ * it out of resumed handshakes, as the RFC asks); an unknown name got the
+ * default certificate without being used, so it is not acknowledged. */
+static int pt_tls_cert_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+    const pt_tls_conf_t *tls = arg;
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    if (host == NULL || pt_tls_sni_find(tls->sni_table, host, strlen(host)) == 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 int pt_tls_cert_install(pt_conf_ctx_t *cf, const config_setting_t *s, pt_tls_conf_t *tls)
 {
     char why[256];
@@ -360,6 +375,8 @@ int pt_tls_cert_install(pt_conf_ctx_t *cf, const config_setting_t *s, pt_tls_con
         return PT_ERROR;
     if (tls->ncerts > 1 || tls->default_mask != 1)
         SSL_CTX_set_cert_cb(tls->ctx, pt_tls_cert_cb, tls);
+    SSL_CTX_set_tlsext_servername_callback(tls->ctx, pt_tls_cert_sni_cb);
+    SSL_CTX_set_tlsext_servername_arg(tls->ctx, tls);
     for (size_t i = 0; i < tls->ncerts; i++) {
         if (tls->certs[i].ocsp) {
             SSL_CTX_set_tlsext_status_cb(tls->ctx, pt_tls_cert_ocsp_cb);
