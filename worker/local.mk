@@ -16,7 +16,8 @@ libportico_a_SOURCES += worker/modules.c \
 libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
-libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c
+libportico_a_SOURCES += worker/net/io.c worker/net/io.h \
+	worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c
 
 # tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
 libportico_a_SOURCES += \

@@ -245,6 +245,18 @@ void pt_tls_close(pt_io_t *io)
         free(SSL_get_ex_data(io->ssl, pt_tls_peer_idx));
     SSL_free(io->ssl);
     io->ssl = NULL;
+    io->transport = NULL;
+}
+
+const pt_transport_t pt_tls_transport = {
+    .recv = pt_tls_recv, .flush = pt_tls_flush, .shutdown = pt_tls_shutdown,
+    .close = pt_tls_close,
+};
+
+void pt_tls_attach(pt_io_t *io, SSL *ssl)
+{
+    io->ssl = ssl;
+    io->transport = &pt_tls_transport;
 }
 
 /* ---- client connections ------------------------------------------------ */
@@ -289,7 +301,7 @@ void pt_tls_accept(pt_conn_t *c)
         return;
     }
     SSL_set_accept_state(ssl);
-    c->io.ssl = ssl;
+    pt_tls_attach(&c->io, ssl);
     c->handler = pt_tls_handshake_handler;
     c->timer.handler = pt_tls_handshake_timeout;
     pt_timer_set(&c->timer, tls->handshake_timeout);
@@ -452,7 +464,7 @@ int pt_tls_upstream_handshake(pt_upconn_t *u)
             errno = EPROTO;
             return PT_ERROR;
         }
-        io->ssl = ssl;
+        pt_tls_attach(io, ssl);
     }
     int rc = pt_tls_handshake(io, &err, &sys);
     if (rc == PT_AGAIN)

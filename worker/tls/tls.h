@@ -1,9 +1,10 @@
 /*
  * tls.h: TLS for client and upstream connections (OpenSSL).
  *
- * The transport stays pt_io_t: when io->ssl is set, pt_io_recv() and
- * pt_io_flush() go through pt_tls_recv() and pt_tls_flush(), which keep the
- * edge-triggered readiness contract of conn.h: READABLE is cleared only when
+ * TLS is a transport of pt_io_t (worker/net/io.h): pt_tls_attach() sets
+ * io->ssl and io->transport, and pt_io_recv() and pt_io_flush() then go
+ * through pt_tls_recv() and pt_tls_flush(), which keep the edge-triggered
+ * readiness contract of io.h: READABLE is cleared only when
  * OpenSSL says it wants to read (SSL_ERROR_WANT_READ), WRITABLE only when it
  * wants to write, so bytes OpenSSL already decrypted are never left behind
  * waiting for an edge that will not come.
@@ -115,6 +116,14 @@ void pt_tls_exit_worker(void);
  * pt_request_init_conn(), or close it. */
 void pt_tls_accept(pt_conn_t *c);
 
+/* The TLS transport: pt_tls_recv, pt_tls_flush, pt_tls_shutdown and
+ * pt_tls_close behind the ops of io.h. */
+extern const pt_transport_t pt_tls_transport;
+
+/* Make ssl (set up for io->ev.fd) io's session and TLS its transport;
+ * io owns ssl from now on (freed by pt_io_close). */
+void pt_tls_attach(pt_io_t *io, SSL *ssl);
+
 /* The TLS side of pt_io_recv() and pt_io_flush(): same contract. */
 ssize_t pt_tls_recv(pt_io_t *io, char *p, size_t n);
 int pt_tls_flush(pt_io_t *io);
@@ -122,7 +131,8 @@ int pt_tls_flush(pt_io_t *io);
 /* Send close_notify if the session is up and healthy; never waits. */
 void pt_tls_shutdown(pt_io_t *io);
 
-/* pt_tls_shutdown(), then free io->ssl (the fd is the caller's to close). */
+/* pt_tls_shutdown(), then free io->ssl and clear io->transport (the fd is
+ * the caller's to close). */
 void pt_tls_close(pt_io_t *io);
 
 /* The upstream handshake, called by pt_upstream_connected() once TCP is up

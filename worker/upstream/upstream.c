@@ -117,9 +117,7 @@ static void pt_upstream_close(pt_upconn_t *u)
     pt_timer_del(&u->timer);
     pt_buf_put(u->buf);
     u->buf = NULL;
-    if (u->io.ssl)
-        pt_tls_close(&u->io);
-    pt_event_close(&u->io.ev);
+    pt_io_close(&u->io);
     pt_event_defer_free(u, pt_upstream_free);
 }
 
