@@ -6,7 +6,9 @@
 #   nothing outside worker/mod/ includes a module's files (the module
 #   table, worker/modules.c, names modules by their extern symbol only);
 #   worker/net/ and worker/http/ include nothing from worker/proxy/ or
-#   worker/upstream/ (the protocol layers sit under the proxy).
+#   worker/upstream/ (the protocol layers sit under the proxy);
+#   worker/tls/ includes nothing from worker/upstream/ (upstream TLS is the
+#   upstream layer's, worker/upstream/upstream_tls.c).
 # Prints each offending file:line. Run by `make check` with PORTICO_SRCDIR
 # set; by hand it defaults to the directory above this script.
 
@@ -42,6 +44,7 @@ check common 'worker|master'
 check worker 'master'
 check worker/net 'worker/proxy|worker/upstream'
 check worker/http 'worker/proxy|worker/upstream'
+check worker/tls 'worker/proxy|worker/upstream'
 for d in common master worker/core worker/net worker/tls worker/http worker/router \
          worker/upstream worker/proxy test/fuzz; do
     check "$d" 'worker/mod'

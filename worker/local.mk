@@ -45,6 +45,7 @@ libportico_a_SOURCES += \
 # upstream/: servers, balancing, connection pools, internal calls (subrequests)
 libportico_a_SOURCES += \
 	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
+	worker/upstream/upstream_tls.c worker/upstream/upstream_tls.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
 	worker/upstream/subrequest_response.c
 
