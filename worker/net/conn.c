@@ -7,8 +7,7 @@
 #include "common/sock.h"
 #include "worker/core/module.h"
 #include "worker/net/conn.h"
-#include "worker/http/request.h"
-#include "worker/tls/tls.h"
+#include "worker/net/proto.h"
 #include "worker/core/worker.h"
 
 #include <arpa/inet.h>
@@ -126,6 +125,8 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
          * here already, so try reading before waiting for an edge. */
         c->io.flags = PT_IO_WRITABLE | PT_IO_READABLE;
         c->listener = l;
+        /* A listener built by hand (tests) names no protocol: the default. */
+        c->proto = l->proto ? l->proto : pt_protos[0];
         c->conf = pt_worker_conf;
         c->id = ++pt_conn_next_id;
         pt_timer_prepare(&c->timer, NULL, c);
@@ -143,18 +144,16 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
             pt_conn_close(c);
             continue;
         }
-        if (l->tls)
-            pt_tls_accept(c);       /* then pt_request_init_conn() */
+        if (l->handshake)
+            l->handshake(c);        /* TLS: then c->proto->init() */
         else
-            pt_request_init_conn(c);
+            c->proto->init(c);
     }
 }
 
 void pt_conn_close(pt_conn_t *c)
 {
-    if (c->req)
-        pt_request_free(c->req);
-    c->req = NULL;
+    c->proto->close(c);
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
     pt_timer_del(&c->timer);
@@ -206,9 +205,7 @@ static void pt_conn_linger_handler(pt_conn_t *c)
 
 static void pt_conn_linger_start(pt_conn_t *c)
 {
-    if (c->req)
-        pt_request_free(c->req);
-    c->req = NULL;
+    c->proto->close(c);
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
     if (pt_io_shutdown(&c->io) != PT_OK) {
@@ -251,7 +248,7 @@ void pt_conn_drain_all(void)
     pt_conn_draining = true;
     for (pt_conn_t *c = pt_conn_list, *next; c; c = next) {
         next = c->next;
-        pt_request_drain_conn(c);
+        c->proto->drain(c);
     }
 }
 

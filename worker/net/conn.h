@@ -20,6 +20,7 @@ typedef void (*pt_conn_handler_pt)(pt_conn_t *c);
 struct pt_conn_s {
     pt_io_t io;
     const pt_listener_t *listener;
+    const pt_proto_t *proto;        /* the listener's, or what ALPN chose */
     const pt_conf_t *conf;
     pt_conn_handler_pt handler;     /* the current state's handler */
     union {
@@ -30,7 +31,7 @@ struct pt_conn_s {
     char peer_ip[48];               /* formatted on first use */
     uint64_t id;
     pt_buf_t *rbuf;                 /* request bytes; NULL while idle */
-    pt_request_t *req;
+    pt_request_t *req;              /* the protocol's request in progress */
     pt_timer_t timer;
     unsigned nrequests;
     bool closing;                   /* no more requests on this connection */

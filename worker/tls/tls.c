@@ -6,7 +6,7 @@
  */
 #include "common/pt.h"
 #include "common/log.h"
-#include "worker/http/request.h"
+#include "worker/net/proto.h"
 #include "worker/tls/tls.h"
 
 #include <openssl/err.h>
@@ -270,7 +270,16 @@ static void pt_tls_handshake_handler(pt_conn_t *c)
         return;
     }
     pt_timer_del(&c->timer);
-    pt_request_init_conn(c);
+    /* ALPN may have chosen a protocol other than the listener's. */
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->io.ssl, &alpn, &alpn_len);
+    if (alpn_len) {
+        const pt_proto_t *p = pt_proto_find((const char *) alpn, alpn_len);
+        if (p)
+            c->proto = p;
+    }
+    c->proto->init(c);
 }
 
 void pt_tls_accept(pt_conn_t *c)

@@ -111,9 +111,9 @@ int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
 /* Per-worker setup: the slot where pt_tls_peer() caches its answer. */
 int pt_tls_init_worker(const pt_conf_t *conf);
 
-/* A connection was accepted on a TLS listener: run the handshake (bounded
- * by handshake_timeout), then hand the connection to the HTTP layer with
- * pt_request_init_conn(), or close it. */
+/* A connection was accepted on a TLS listener (its l->handshake): run the
+ * handshake (bounded by handshake_timeout), then start the protocol ALPN
+ * chose, or else the listener's, with c->proto->init(); or close it. */
 void pt_tls_accept(pt_conn_t *c);
 
 /* The TLS transport: pt_tls_recv, pt_tls_flush, pt_tls_shutdown and

@@ -391,6 +391,7 @@ int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_
         SSL_CTX_set_options(tls->ctx, SSL_OP_NO_TICKET);
     }
     l->tls = tls;
+    l->handshake = pt_tls_accept;
     return PT_OK;
 }
 
