@@ -217,4 +217,8 @@ struct pt_conf_s {
     void *mod_defaults[PT_MODULES_MAX];     /* route-scope structs of defaults { } */
 };
 
+/* The generation this worker serves: set by pt_worker_main (worker.c)
+ * before its event loop runs, read-only after. */
+extern const pt_conf_t *pt_worker_conf;
+
 #endif

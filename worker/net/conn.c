@@ -8,9 +8,9 @@
 #include "worker/core/module.h"
 #include "worker/net/conn.h"
 #include "worker/net/proto.h"
-#include "worker/core/worker.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@ static pt_conn_t *pt_conn_list;     /* every open connection */
 static pt_conn_t *pt_conn_free;     /* recycled structs */
 static unsigned pt_conn_nfree;
 static uint64_t pt_conn_next_id;
+static pt_conn_hooks_t pt_conn_hooks = { .max_conns = UINT_MAX };
 /* The modules' accept hooks, only those set: none costs one test. */
 static int (*pt_conn_accept_hooks[PT_MODULES_MAX])(pt_conn_t *c);
 static size_t pt_conn_naccept_hooks;
@@ -72,6 +73,11 @@ static pt_conn_t *pt_conn_new(void)
     return calloc(1, sizeof(*c));
 }
 
+void pt_conn_setup(const pt_conn_hooks_t *hooks)
+{
+    pt_conn_hooks = *hooks;
+}
+
 void pt_conn_accept_setup(const pt_module_t *const *modules)
 {
     pt_conn_naccept_hooks = 0;
@@ -93,8 +99,9 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
     const pt_listener_t *l = ev->data;
 
     for (int i = 0; i < PT_CONN_ACCEPT_BATCH; i++) {
-        if (pt_conn_active >= (unsigned) pt_worker_conf->main.worker_connections) {
-            pt_worker_accept_pause(true);
+        if (pt_conn_active >= pt_conn_hooks.max_conns) {
+            if (pt_conn_hooks.on_limit)
+                pt_conn_hooks.on_limit(true);
             return;
         }
         pt_conn_t *c = pt_conn_new();
@@ -111,7 +118,8 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
                 return;
             if (err == EMFILE || err == ENFILE) {
                 pt_log_errno(PT_LOG_CRIT, err, "accept on %s", l->address);
-                pt_worker_accept_pause(false);
+                if (pt_conn_hooks.on_limit)
+                    pt_conn_hooks.on_limit(false);
                 return;
             }
             /* ECONNABORTED and friends: that one client is gone. */
@@ -167,7 +175,8 @@ void pt_conn_close(pt_conn_t *c)
     c->prev = c->next = NULL;
     pt_conn_active--;
     pt_event_defer_free(c, pt_conn_free_struct);
-    pt_worker_conn_closed();
+    if (pt_conn_hooks.on_closed)
+        pt_conn_hooks.on_closed();
 }
 
 void pt_conn_reset(pt_conn_t *c)

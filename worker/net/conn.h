@@ -43,6 +43,21 @@ struct pt_conn_s {
 extern unsigned pt_conn_active;
 extern bool pt_conn_draining;       /* the worker is retiring */
 
+/* What the worker process lends the connection code: the limit on open
+ * connections and what to do about accepting when it is reached or
+ * connections close. */
+typedef struct {
+    unsigned max_conns;             /* worker_connections */
+    /* Stop accepting: at_limit, at max_conns; else out of descriptors. */
+    void (*on_limit)(bool at_limit);
+    /* A connection closed (pt_conn_active counts it no more). */
+    void (*on_closed)(void);
+} pt_conn_hooks_t;
+
+/* Take the worker's hooks (copied); once per worker, before it accepts.
+ * Until then there is no limit and nobody to tell (tests). */
+void pt_conn_setup(const pt_conn_hooks_t *hooks);
+
 /* Accept handler for a listening socket; ev->data is the pt_listener_t. */
 void pt_conn_accept(pt_event_t *ev, uint32_t events);
 /* Collect the accept hooks of modules (a NULL-terminated table, normally
