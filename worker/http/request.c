@@ -591,9 +591,12 @@ void pt_request_finalize(pt_request_t *r)
         }
         return;
     }
-    /* Keep the connection: the protocol waits for the next request (a
-     * direct call: one protocol today, and no indirect call per request). */
-    pt_h1_conn_keep(c, r);
+    /* Keep the connection: whatever follows the body is the next request,
+     * which the protocol waits for (a direct call: one protocol today, and
+     * no indirect call per request). */
+    char *next = r->body_pos;
+    pt_request_free(r);
+    pt_h1_conn_keep(c, next);
 }
 
 void pt_request_abort(pt_request_t *r, const char *why)

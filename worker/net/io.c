@@ -7,12 +7,24 @@
 
 #include <sys/socket.h>
 
+/* Out of line, so that the plain path only compares io->transport with
+ * NULL and keeps no copy of it. */
+static PT_NOINLINE ssize_t pt_io_recv_transport(pt_io_t *io, char *p, size_t n)
+{
+    return io->transport->recv(io, p, n);
+}
+
+static PT_NOINLINE int pt_io_flush_transport(pt_io_t *io)
+{
+    return io->transport->flush(io);
+}
+
 ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
 {
     if (!(io->flags & PT_IO_READABLE))
         return PT_AGAIN;
     if (pt_unlikely(io->transport != NULL))
-        return io->transport->recv(io, p, n);
+        return pt_io_recv_transport(io, p, n);
     for (;;) {
         ssize_t got = recv(io->ev.fd, p, n, 0);
         if (got > 0) {
@@ -41,7 +53,7 @@ ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
 int pt_io_flush(pt_io_t *io)
 {
     if (pt_unlikely(io->transport != NULL))
-        return io->transport->flush(io);
+        return pt_io_flush_transport(io);
     while (io->nout) {
         if (!(io->flags & PT_IO_WRITABLE))
             return PT_AGAIN;
@@ -91,11 +103,4 @@ int pt_io_shutdown(pt_io_t *io)
     if (io->transport)
         io->transport->shutdown(io);
     return shutdown(io->ev.fd, SHUT_WR) == 0 ? PT_OK : PT_ERROR;
-}
-
-void pt_io_close(pt_io_t *io)
-{
-    if (io->transport)
-        io->transport->close(io);
-    pt_event_close(&io->ev);
 }

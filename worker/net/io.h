@@ -73,7 +73,12 @@ int pt_io_shutdown(pt_io_t *io);
 
 /* Close: end the transport's session, then remove the fd from the event
  * loop and close it. */
-void pt_io_close(pt_io_t *io);
+static inline void pt_io_close(pt_io_t *io)
+{
+    if (io->transport)
+        io->transport->close(io);
+    pt_event_close(&io->ev);
+}
 
 static inline bool pt_io_pending(const pt_io_t *io)
 {

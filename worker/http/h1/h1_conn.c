@@ -187,12 +187,11 @@ static void pt_h1_conn_read_handler(pt_conn_t *c)
     }
 }
 
-void pt_h1_conn_keep(pt_conn_t *c, pt_request_t *r)
+void pt_h1_conn_keep(pt_conn_t *c, char *next)
 {
-    /* Whatever follows the body is the next request. */
     pt_buf_t *b = c->rbuf;
-    b->pos = r->body_pos;
-    pt_request_free(r);
+
+    b->pos = next;
     pt_h1_conn_wait(c, false);
     if (pt_buf_len(b)) {
         pt_buf_compact(b);

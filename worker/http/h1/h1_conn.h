@@ -14,9 +14,9 @@
  * close; close frees the request. */
 extern const pt_proto_t pt_h1_conn_proto;
 
-/* r finished and c stays open: free r, then wait for the next request
- * (keepalive_timeout), parsing at once (after this batch of events) one
- * that is already buffered. */
-void pt_h1_conn_keep(pt_conn_t *c, pt_request_t *r);
+/* c's request finished (and was freed) and c stays open: the next
+ * request starts at next in c->rbuf. Wait for it (keepalive_timeout), or
+ * parse it at once (after this batch of events) when it is buffered. */
+void pt_h1_conn_keep(pt_conn_t *c, char *next);
 
 #endif
