@@ -54,6 +54,10 @@ test_unit_worker_http_test_http_chunked_SOURCES = test/unit/worker/http/test_htt
 	worker/http/http_chunked.c
 UNIT_WORKER += test/unit/worker/http/test_uri
 test_unit_worker_http_test_uri_SOURCES = test/unit/worker/http/test_uri.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/http/test_request_id
+test_unit_worker_http_test_request_id_SOURCES = test/unit/worker/http/test_request_id.c \
+	worker/http/request_id.c
+test_unit_worker_http_test_request_id_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/http/test_http_error
 test_unit_worker_http_test_http_error_LDADD = $(unit_ldadd)
 # captures what the renderer sends instead of writing to a connection
