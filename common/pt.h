@@ -53,6 +53,7 @@ typedef struct {
 #define pt_unlikely(x)      __builtin_expect(!!(x), 0)
 #define PT_PRINTF(f, a)     __attribute__((format(printf, f, a)))
 #define PT_NORETURN         __attribute__((noreturn))
+#define PT_NOINLINE         __attribute__((noinline))
 #define PT_UNUSED           __attribute__((unused))
 
 /* Recover the enclosing struct from a pointer to one of its members. */

@@ -183,7 +183,7 @@ static int pt_conf_load_listeners(pt_conf_ctx_t *cf, pt_conf_t *conf, const conf
         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
         pt_listener_t *l = &conf->listeners[i];
         l->index = (unsigned) i;
-        if (pt_listen_conf_parse(cf, conf, e, l) != PT_OK) {
+        if (pt_listen_conf_parse(cf, conf, e, l, pt_tls_conf_listen) != PT_OK) {
             rc = PT_ERROR;
             continue;
         }

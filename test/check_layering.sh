@@ -6,7 +6,12 @@
 #   nothing outside worker/mod/ includes a module's files (the module
 #   table, worker/modules.c, names modules by their extern symbol only);
 #   worker/net/ and worker/http/ include nothing from worker/proxy/ or
-#   worker/upstream/ (the protocol layers sit under the proxy).
+#   worker/upstream/ (the protocol layers sit under the proxy);
+#   worker/tls/ includes nothing from worker/upstream/ (upstream TLS is the
+#   upstream layer's, worker/upstream/upstream_tls.c) nor worker/http/;
+#   worker/net/ includes nothing from worker/http/ or worker/tls/, nor
+#   worker/core/worker.h (transports and protocols sit on net/ through
+#   ops structs, the worker lends its hooks through pt_conn_setup).
 # Prints each offending file:line. Run by `make check` with PORTICO_SRCDIR
 # set; by hand it defaults to the directory above this script.
 
@@ -38,10 +43,30 @@ check() {
     fi
 }
 
+# check_file DIR HEADER-REGEX: the same for one header.
+check_file() {
+    dir=$1
+    forbidden=$2
+    [ -d "$srcdir/$dir" ] || return 0
+    hits=$(cd "$srcdir" && find "$dir" -type f \( -name '*.c' -o -name '*.h' \) \
+        -exec grep -n -E \
+        "^[[:space:]]*#[[:space:]]*include[[:space:]]*[\"<](\\.\\./|\\./)*($forbidden)[\">]" \
+        /dev/null {} +)
+    if [ -n "$hits" ]; then
+        echo "$hits" | while IFS= read -r line; do
+            echo "$line: $dir/ must not include $(echo "$forbidden" | sed 's#\\##g')"
+        done
+        status=1
+    fi
+}
+
 check common 'worker|master'
 check worker 'master'
 check worker/net 'worker/proxy|worker/upstream'
 check worker/http 'worker/proxy|worker/upstream'
+check worker/tls 'worker/proxy|worker/upstream|worker/http'
+check worker/net 'worker/http|worker/tls'
+check_file worker/net 'worker/core/worker\.h'
 for d in common master worker/core worker/net worker/tls worker/http worker/router \
          worker/upstream worker/proxy test/fuzz; do
     check "$d" 'worker/mod'

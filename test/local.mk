@@ -54,6 +54,10 @@ test_unit_worker_http_test_http_chunked_SOURCES = test/unit/worker/http/test_htt
 	worker/http/http_chunked.c
 UNIT_WORKER += test/unit/worker/http/test_uri
 test_unit_worker_http_test_uri_SOURCES = test/unit/worker/http/test_uri.c worker/http/uri.c
+UNIT_WORKER += test/unit/worker/http/test_request_id
+test_unit_worker_http_test_request_id_SOURCES = test/unit/worker/http/test_request_id.c \
+	worker/http/request_id.c
+test_unit_worker_http_test_request_id_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/http/test_http_error
 test_unit_worker_http_test_http_error_LDADD = $(unit_ldadd)
 # captures what the renderer sends instead of writing to a connection
@@ -70,6 +74,10 @@ UNIT_WORKER += test/unit/worker/core/test_file_conf
 test_unit_worker_core_test_file_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/net/test_conn
 test_unit_worker_net_test_conn_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/net/test_io
+test_unit_worker_net_test_io_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/net/test_proto
+test_unit_worker_net_test_proto_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_var
 test_unit_worker_core_test_var_SOURCES = test/unit/worker/core/test_var.c
 test_unit_worker_core_test_var_LDADD = $(unit_ldadd)

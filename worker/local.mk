@@ -4,7 +4,7 @@
 
 # core/: the worker process, event loop, timers, the module interface and
 # the request variables
-libportico_a_SOURCES += worker/modules.c \
+libportico_a_SOURCES += worker/modules.c worker/protocols.c \
 	worker/core/core.h worker/core/conf.h worker/core/module.h \
 	worker/core/worker.c worker/core/worker.h worker/core/heritage.h \
 	worker/core/event.c worker/core/event.h worker/core/timer.c worker/core/timer.h \
@@ -16,7 +16,9 @@ libportico_a_SOURCES += worker/modules.c \
 libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
-libportico_a_SOURCES += worker/net/conn.c worker/net/conn.h worker/net/listen_conf.c
+libportico_a_SOURCES += worker/net/io.c worker/net/io.h \
+	worker/net/conn.c worker/net/conn.h worker/net/proto.c worker/net/proto.h \
+	worker/net/listen_conf.c
 
 # tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
 libportico_a_SOURCES += \
@@ -35,6 +37,7 @@ libportico_a_SOURCES += \
 	worker/http/request_id.c worker/http/request_id.h \
 	worker/http/response.c worker/http/response.h \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
+	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
 	worker/http/http_error.c worker/http/http_error.h
 
 # router/: routes and the compiled router
@@ -44,6 +47,7 @@ libportico_a_SOURCES += \
 # upstream/: servers, balancing, connection pools, internal calls (subrequests)
 libportico_a_SOURCES += \
 	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
+	worker/upstream/upstream_tls.c worker/upstream/upstream_tls.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
 	worker/upstream/subrequest_response.c
 

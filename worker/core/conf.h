@@ -17,9 +17,15 @@
 extern const pt_directive_t pt_listen_directives[];    /* base: pt_listen_conf_t */
 extern const pt_directive_t pt_route_directives[];     /* base: pt_route_conf_t */
 
-/* Parse one listen entry into l (l->index set by the caller). */
+/* The parser of a listen entry's tls group (pt_tls_conf_listen): the
+ * loader passes it, so the listen entry needs no knowledge of TLS. */
+typedef int (*pt_listen_tls_pt)(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
+                                pt_listener_t *l);
+
+/* Parse one listen entry into l (l->index set by the caller), its tls
+ * group with tls; the listener speaks HTTP/1.1. */
 int pt_listen_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
-                         pt_listener_t *l);
+                         pt_listener_t *l, pt_listen_tls_pt tls);
 /* Parse one upstream entry (a member of upstreams { }). */
 int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
                            pt_upstream_t *u);

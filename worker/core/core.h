@@ -24,6 +24,7 @@ typedef struct pt_router_s pt_router_t;
 typedef struct pt_module_s pt_module_t;
 typedef struct pt_request_s pt_request_t;
 typedef struct pt_conn_s pt_conn_t;
+typedef struct pt_proto_s pt_proto_t;
 typedef struct pt_conf_file_s pt_conf_file_t;
 typedef struct pt_tls_conf_s pt_tls_conf_t;
 typedef struct pt_errpage_s pt_errpage_t;
@@ -76,6 +77,11 @@ struct pt_listener_s {
     unsigned line;
     pt_listen_conf_t c;
     pt_tls_conf_t *tls;         /* NULL: plain HTTP */
+    /* What runs on an accepted connection before its protocol: the TLS
+     * handshake (set with tls), which then starts the protocol; NULL: the
+     * protocol starts at once. */
+    void (*handshake)(pt_conn_t *c);
+    const pt_proto_t *proto;    /* the protocol spoken (net/proto.h); NULL: the default */
 };
 
 /* Per-request settings every layer reads: a route, defaults in
@@ -211,5 +217,9 @@ struct pt_conf_s {
     void *mod_main[PT_MODULES_MAX];
     void *mod_defaults[PT_MODULES_MAX];     /* route-scope structs of defaults { } */
 };
+
+/* The generation this worker serves: set by pt_worker_main (worker.c)
+ * before its event loop runs, read-only after. */
+extern const pt_conf_t *pt_worker_conf;
 
 #endif

@@ -72,7 +72,9 @@ static void pt_worker_resume_tick(pt_timer_t *t)
     pt_worker_accept_resume();
 }
 
-void pt_worker_accept_pause(bool at_limit)
+/* Stop accepting: at_limit, at worker_connections (resumes when closes
+ * take it below 90%); else out of descriptors (retries every second). */
+static void pt_worker_accept_pause(bool at_limit)
 {
     if (pt_worker_paused)
         return;
@@ -86,7 +88,8 @@ void pt_worker_accept_pause(bool at_limit)
         pt_timer_set(&pt_worker_resume_timer, PT_WORKER_RESUME_MS);
 }
 
-void pt_worker_conn_closed(void)
+/* A connection closed: resume accepting, or exit when retiring and idle. */
+static void pt_worker_conn_closed(void)
 {
     if (pt_worker_paused
         && pt_conn_active < (unsigned) (pt_worker_conf->main.worker_connections * 9 / 10))
@@ -249,6 +252,11 @@ void pt_worker_main(const pt_heritage_t *h)
     if (pt_metrics_worker_init(pt_worker_conf, h->slot) != PT_OK)
         pt_log(PT_LOG_WARN, "no metrics zone for slot %u: this worker counts for itself only",
                h->slot);
+    pt_conn_hooks_t hooks = {
+        .max_conns = (unsigned) pt_worker_conf->main.worker_connections,
+        .on_limit = pt_worker_accept_pause, .on_closed = pt_worker_conn_closed,
+    };
+    pt_conn_setup(&hooks);
     pt_conn_accept_setup(pt_modules);
     for (size_t i = 0; i < pt_nmodules; i++) {
         if (pt_modules[i]->init_worker && pt_modules[i]->init_worker(pt_worker_conf) != PT_OK) {

@@ -1,5 +1,6 @@
 /*
- * request.c: a request's life on a client connection (see request.h).
+ * request.c: a request's life, whatever the protocol that read its head
+ * (see request.h): preparing it, the phases, the body API, the end.
  */
 #include "common/pt.h"
 #include "common/clock.h"
@@ -7,6 +8,7 @@
 #include "common/str.h"
 #include "worker/net/conn.h"
 #include "worker/http/http_error.h"
+#include "worker/http/h1/h1_conn.h"
 #include "worker/http/h1/h1_write.h"
 #include "worker/core/module.h"
 #include "worker/core/phase.h"
@@ -23,9 +25,7 @@
 static pt_arena_t *pt_request_arenas[PT_REQUEST_ARENA_FREE];
 static unsigned pt_request_narenas;
 
-static void pt_request_read_handler(pt_conn_t *c);
 static void pt_request_conn_handler(pt_conn_t *c);
-static void pt_request_start(pt_request_t *r);
 
 static pt_arena_t *pt_request_arena_get(void)
 {
@@ -44,7 +44,7 @@ static void pt_request_arena_put(pt_arena_t *a)
     pt_request_arenas[pt_request_narenas++] = a;
 }
 
-static pt_request_t *pt_request_new(pt_conn_t *c)
+pt_request_t *pt_request_new(pt_conn_t *c)
 {
     pt_arena_t *a = pt_request_arena_get();
 
@@ -102,13 +102,12 @@ int pt_request_field_add(pt_request_t *r, pt_str_t name, pt_str_t value)
     return PT_OK;
 }
 
-/* ---- waiting for and reading a head ------------------------------------ */
+/* ---- a head refused ---------------------------------------------------- */
 
-/* A head refused before it was understood (or never completed): give the
- * request what the error renderer and the log read (an id, a start, no
- * body to skip) and answer; the connection closes after the answer since
- * nothing after a bad head can be framed. */
-static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
+/* What the error renderer and the log read (an id, a start, no body to
+ * skip), then the answer; the connection closes after it since nothing
+ * after a bad head can be framed. */
+void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
 {
     pt_conn_t *c = r->conn;
 
@@ -121,165 +120,6 @@ static void pt_request_reject(pt_request_t *r, unsigned status, const char *why)
     r->keepalive = false;
     c->handler = pt_request_conn_handler;
     pt_http_error(r, status, why);
-}
-
-static void pt_request_timeout(pt_timer_t *t)
-{
-    pt_conn_t *c = t->data;
-    pt_request_t *r = c->req;
-
-    if (r == NULL || c->rbuf == NULL || pt_buf_len(c->rbuf) == 0) {
-        pt_conn_close(c);           /* idle keep-alive connection */
-        return;
-    }
-    if (c->handler != pt_request_read_handler) {
-        /* A body read by pt_request_read_body stalled. */
-        r->keepalive = false;
-        pt_http_error(r, 408, "request body not received in time");
-        return;
-    }
-    /* Part of a head and no more: a slow or stalled client. */
-    pt_request_reject(r, 408, "request head not received in time");
-}
-
-static void pt_request_wait(pt_conn_t *c, bool first)
-{
-    c->handler = pt_request_read_handler;
-    c->timer.handler = pt_request_timeout;
-    pt_timer_set(&c->timer, first ? c->listener->c.header_timeout
-                                  : c->listener->c.keepalive_timeout);
-}
-
-void pt_request_init_conn(pt_conn_t *c)
-{
-    pt_request_wait(c, true);
-    pt_request_read_handler(c);
-}
-
-void pt_request_drain_conn(pt_conn_t *c)
-{
-    /* Between requests nothing is said; the next request is answered with
-     * Connection: close (pt_response_keepalive sees pt_conn_draining). */
-    c->closing = true;
-}
-
-/* Make the head fit: grow a full buffer up to the listener's cap. */
-static int pt_request_grow_rbuf(pt_conn_t *c)
-{
-    size_t cap = (size_t) c->listener->c.max_header_size;
-    pt_buf_t *b = c->rbuf;
-
-    if (pt_buf_cap(b) >= cap || b->pos != b->start)
-        return PT_ERROR;
-    pt_buf_t *nb = pt_buf_get_size(cap);
-    if (nb == NULL)
-        return PT_ERROR;
-    memcpy(nb->start, b->pos, pt_buf_len(b));
-    nb->last = nb->start + pt_buf_len(b);
-    pt_buf_put(b);
-    c->rbuf = nb;
-    return PT_OK;
-}
-
-/* header_min_rate: the head's bytes over the time since its first byte,
- * once a window has passed (heads are short; no window slides). */
-static bool pt_request_head_slow(pt_request_t *r, size_t n)
-{
-    const pt_listen_conf_t *lc = &r->listener->c;
-
-    if (lc->header_min_rate <= 0)
-        return false;
-    if (r->rate_bytes == 0)
-        r->rate_since = pt_clock_now;
-    r->rate_bytes += n;
-    pt_msec_t spent = pt_clock_now - r->rate_since;
-    return spent >= lc->min_rate_window
-           && r->rate_bytes * 1000 < (uint64_t) lc->header_min_rate * (uint64_t) spent;
-}
-
-static void pt_request_read_handler(pt_conn_t *c)
-{
-    pt_request_t *r = c->req;
-    pt_http_limits_t lim = {
-        .max_line = (size_t) c->listener->c.max_request_line,
-        .max_head = (size_t) c->listener->c.max_header_size,
-        .max_fields = (unsigned) c->listener->c.max_header_count,
-    };
-    if (c->io.flags & PT_IO_ERROR) {
-        pt_conn_close(c);
-        return;
-    }
-    for (;;) {
-        bool got = false;
-        size_t got_n = 0;
-        if (c->rbuf == NULL) {
-            if (!(c->io.flags & PT_IO_READABLE))
-                return;
-            if ((c->rbuf = pt_buf_get()) == NULL) {
-                pt_conn_close(c);
-                return;
-            }
-        }
-        pt_buf_t *b = c->rbuf;
-        if (pt_buf_room(b) == 0 && b->pos != b->start)
-            pt_buf_compact(b);
-        if (pt_buf_room(b) && (c->io.flags & PT_IO_READABLE)) {
-            ssize_t n = pt_io_recv(&c->io, b->last, pt_buf_room(b));
-            if (n == 0 || n == PT_ERROR) {
-                /* The client left; with half a head there is nobody to
-                 * answer either. */
-                pt_conn_close(c);
-                return;
-            }
-            if (n > 0) {
-                if (pt_buf_len(b) == 0 && c->nrequests)
-                    pt_timer_set(&c->timer, c->listener->c.header_timeout);
-                b->last += n;
-                got = true;
-                got_n = (size_t) n;
-            }
-        }
-        if (pt_buf_len(b) == 0) {
-            if (!(c->io.flags & PT_IO_READABLE)) {
-                /* Idle between requests: hold no buffer. */
-                pt_buf_put(b);
-                c->rbuf = NULL;
-                return;
-            }
-            continue;
-        }
-        if (r == NULL) {
-            if ((r = pt_request_new(c)) == NULL) {
-                pt_conn_close(c);
-                return;
-            }
-            c->req = r;
-        }
-        if (got && pt_request_head_slow(r, got_n)) {
-            pt_request_reject(r, 408, "request head sent too slowly");
-            return;
-        }
-        if (!got && r->head_scanned)
-            return;
-        pt_http_field_t *fields = r->head.fields;
-        int rc = pt_http_parse_request(&r->head, b->pos, pt_buf_len(b), &lim,
-                                       &r->head_scanned);
-        r->head.fields = fields;
-        if (rc == PT_OK) {
-            pt_request_start(r);
-            return;
-        }
-        if (rc != PT_AGAIN) {
-            pt_request_reject(r, (unsigned) rc, r->head.error);
-            return;
-        }
-        if (pt_buf_room(b) == 0 && pt_request_grow_rbuf(c) != PT_OK) {
-            pt_request_reject(r, 431, "request head too large");
-            return;
-        }
-        if (!(c->io.flags & PT_IO_READABLE))
-            return;
-    }
 }
 
 /* ---- running a request ------------------------------------------------- */
@@ -378,7 +218,7 @@ static int pt_request_prepare(pt_request_t *r)
 
 static void pt_request_run_phases(pt_request_t *r);
 
-static void pt_request_start(pt_request_t *r)
+void pt_request_start(pt_request_t *r)
 {
     pt_conn_t *c = r->conn;
     int rc;
@@ -630,6 +470,20 @@ static pt_request_body_t *pt_request_body_ctx(pt_request_t *r)
     return r->body_reader;
 }
 
+/* A body read by pt_request_read_body stalled past body_timeout. */
+static void pt_request_body_timeout(pt_timer_t *t)
+{
+    pt_conn_t *c = t->data;
+    pt_request_t *r = c->req;
+
+    if (r == NULL || c->rbuf == NULL || pt_buf_len(c->rbuf) == 0) {
+        pt_conn_close(c);
+        return;
+    }
+    r->keepalive = false;
+    pt_http_error(r, 408, "request body not received in time");
+}
+
 static void pt_request_body_reader(pt_request_t *r)
 {
     pt_request_body_t *bd = pt_request_body_ctx(r);
@@ -691,7 +545,7 @@ void pt_request_read_body(pt_request_t *r, pt_request_handler_pt done)
         }
     }
     r->body_reader = bd;
-    r->conn->timer.handler = pt_request_timeout;
+    r->conn->timer.handler = pt_request_body_timeout;
     r->on_event = pt_request_body_reader;
     /* RFC 9110 10.1.1: the client waits for a word before sending the
      * body; none is needed if some of it is here already. */
@@ -737,22 +591,12 @@ void pt_request_finalize(pt_request_t *r)
         }
         return;
     }
-    /* Keep the connection: whatever follows the body is the next request. */
-    pt_buf_t *b = c->rbuf;
-    b->pos = r->body_pos;
+    /* Keep the connection: whatever follows the body is the next request,
+     * which the protocol waits for (a direct call: one protocol today, and
+     * no indirect call per request). */
+    char *next = r->body_pos;
     pt_request_free(r);
-    pt_request_wait(c, false);
-    if (pt_buf_len(b)) {
-        pt_buf_compact(b);
-        /* Pipelined: parse it after this batch, not deeper in this stack. */
-        c->handler = pt_request_read_handler;
-        pt_event_post(&c->io.ev);
-        return;
-    }
-    pt_buf_put(b);
-    c->rbuf = NULL;
-    if (c->io.flags & PT_IO_READABLE)
-        pt_event_post(&c->io.ev);
+    pt_h1_conn_keep(c, next);
 }
 
 void pt_request_abort(pt_request_t *r, const char *why)

@@ -1,7 +1,8 @@
 /*
- * request.h: the request object and its life on a client connection:
- * read and parse the head, route, run the phases, hand over to a content
- * handler, send the response, log, then keep the connection or close it.
+ * request.h: the request object and its life once the protocol (for
+ * HTTP/1.1, h1/h1_conn.c) has read its head: route, run the phases, hand
+ * over to a content handler, send the response, log, then keep the
+ * connection (the protocol waits for the next request) or close it.
  *
  * The request is independent of the wire format as far as modules are
  * concerned: they read r->head, r->path, r->route and answer through
@@ -89,14 +90,21 @@ struct pt_request_s {
     void *ctx[PT_MODULES_MAX];
 };
 
-/* A new connection or one back from keep-alive: wait for a request. */
-void pt_request_init_conn(pt_conn_t *c);
+/* A new request on c, in an arena of its own, its fields array sized for
+ * the listener's max_header_count; NULL out of memory. The protocol
+ * (h1/h1_conn.c) makes one on a head's first byte and sets c->req. */
+pt_request_t *pt_request_new(pt_conn_t *c);
 
 /* Free the request (not the connection). */
 void pt_request_free(pt_request_t *r);
 
-/* The worker is retiring: an idle connection gets no further request. */
-void pt_request_drain_conn(pt_conn_t *c);
+/* The head is complete in r->head (its bytes at the front of c->rbuf):
+ * prepare the request (id, body framing, path) and run the phases. */
+void pt_request_start(pt_request_t *r);
+
+/* A head refused before it was understood, or never completed: answer
+ * with status (why goes to the log) and close after the answer. */
+void pt_request_reject(pt_request_t *r, unsigned status, const char *why);
 
 /* The response is complete (all output handed to the socket and flushed):
  * log it, then serve the next request or close. */

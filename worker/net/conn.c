@@ -1,5 +1,5 @@
 /*
- * conn.c: accepting, the transport primitives, closing and lingering.
+ * conn.c: accepting, closing and lingering client connections.
  */
 #include "common/pt.h"
 #include "common/clock.h"
@@ -7,11 +7,10 @@
 #include "common/sock.h"
 #include "worker/core/module.h"
 #include "worker/net/conn.h"
-#include "worker/http/request.h"
-#include "worker/tls/tls.h"
-#include "worker/core/worker.h"
+#include "worker/net/proto.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,95 +25,10 @@ static pt_conn_t *pt_conn_list;     /* every open connection */
 static pt_conn_t *pt_conn_free;     /* recycled structs */
 static unsigned pt_conn_nfree;
 static uint64_t pt_conn_next_id;
+static pt_conn_hooks_t pt_conn_hooks = { .max_conns = UINT_MAX };
 /* The modules' accept hooks, only those set: none costs one test. */
 static int (*pt_conn_accept_hooks[PT_MODULES_MAX])(pt_conn_t *c);
 static size_t pt_conn_naccept_hooks;
-
-ssize_t pt_io_recv(pt_io_t *io, char *p, size_t n)
-{
-    if (!(io->flags & PT_IO_READABLE))
-        return PT_AGAIN;
-    if (pt_unlikely(io->ssl != NULL))
-        return pt_tls_recv(io, p, n);
-    for (;;) {
-        ssize_t got = recv(io->ev.fd, p, n, 0);
-        if (got > 0) {
-            /* A short read drained the socket: the next byte brings a new
-             * edge. Unless the peer half-closed: then the FIN is still
-             * queued behind the data and no edge will announce it. */
-            if ((size_t) got < n && !(io->flags & PT_IO_HUP))
-                io->flags &= ~PT_IO_READABLE;
-            return got;
-        }
-        if (got == 0) {
-            io->flags |= PT_IO_EOF;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->flags &= ~PT_IO_READABLE;
-            return PT_AGAIN;
-        }
-        io->flags |= PT_IO_ERROR;
-        return PT_ERROR;
-    }
-}
-
-int pt_io_flush(pt_io_t *io)
-{
-    if (pt_unlikely(io->ssl != NULL))
-        return pt_tls_flush(io);
-    while (io->nout) {
-        if (!(io->flags & PT_IO_WRITABLE))
-            return PT_AGAIN;
-        struct msghdr mh = { .msg_iov = io->out, .msg_iovlen = io->nout };
-        ssize_t n = sendmsg(io->ev.fd, &mh, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                io->flags &= ~PT_IO_WRITABLE;
-                return PT_AGAIN;
-            }
-            io->flags |= PT_IO_ERROR;
-            return PT_ERROR;
-        }
-        io->sent += (uint64_t) n;
-        unsigned i = 0;
-        size_t left = (size_t) n;
-        while (i < io->nout && left >= io->out[i].iov_len)
-            left -= io->out[i++].iov_len;
-        if (i < io->nout) {
-            io->out[i].iov_base = (char *) io->out[i].iov_base + left;
-            io->out[i].iov_len -= left;
-            /* The socket took less than offered: its buffer is full. */
-            io->flags &= ~PT_IO_WRITABLE;
-        }
-        if (i)
-            memmove(io->out, io->out + i, (io->nout - i) * sizeof(io->out[0]));
-        io->nout -= i;
-    }
-    return PT_OK;
-}
-
-int pt_io_send(pt_io_t *io, const struct iovec *iov, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        if (iov[i].iov_len == 0)
-            continue;
-        PT_ASSERT(io->nout < PT_IO_IOV_MAX);
-        io->out[io->nout++] = iov[i];
-    }
-    return pt_io_flush(io);
-}
-
-int pt_io_shutdown(pt_io_t *io)
-{
-    if (io->ssl)
-        pt_tls_shutdown(io);
-    return shutdown(io->ev.fd, SHUT_WR) == 0 ? PT_OK : PT_ERROR;
-}
 
 const char *pt_conn_peer_ip(pt_conn_t *c)
 {
@@ -159,6 +73,11 @@ static pt_conn_t *pt_conn_new(void)
     return calloc(1, sizeof(*c));
 }
 
+void pt_conn_setup(const pt_conn_hooks_t *hooks)
+{
+    pt_conn_hooks = *hooks;
+}
+
 void pt_conn_accept_setup(const pt_module_t *const *modules)
 {
     pt_conn_naccept_hooks = 0;
@@ -180,8 +99,9 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
     const pt_listener_t *l = ev->data;
 
     for (int i = 0; i < PT_CONN_ACCEPT_BATCH; i++) {
-        if (pt_conn_active >= (unsigned) pt_worker_conf->main.worker_connections) {
-            pt_worker_accept_pause(true);
+        if (pt_conn_active >= pt_conn_hooks.max_conns) {
+            if (pt_conn_hooks.on_limit)
+                pt_conn_hooks.on_limit(true);
             return;
         }
         pt_conn_t *c = pt_conn_new();
@@ -198,7 +118,8 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
                 return;
             if (err == EMFILE || err == ENFILE) {
                 pt_log_errno(PT_LOG_CRIT, err, "accept on %s", l->address);
-                pt_worker_accept_pause(false);
+                if (pt_conn_hooks.on_limit)
+                    pt_conn_hooks.on_limit(false);
                 return;
             }
             /* ECONNABORTED and friends: that one client is gone. */
@@ -212,6 +133,8 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
          * here already, so try reading before waiting for an edge. */
         c->io.flags = PT_IO_WRITABLE | PT_IO_READABLE;
         c->listener = l;
+        /* A listener built by hand (tests) names no protocol: the default. */
+        c->proto = l->proto ? l->proto : pt_protos[0];
         c->conf = pt_worker_conf;
         c->id = ++pt_conn_next_id;
         pt_timer_prepare(&c->timer, NULL, c);
@@ -229,24 +152,20 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
             pt_conn_close(c);
             continue;
         }
-        if (l->tls)
-            pt_tls_accept(c);       /* then pt_request_init_conn() */
+        if (l->handshake)
+            l->handshake(c);        /* TLS: then c->proto->init() */
         else
-            pt_request_init_conn(c);
+            c->proto->init(c);
     }
 }
 
 void pt_conn_close(pt_conn_t *c)
 {
-    if (c->req)
-        pt_request_free(c->req);
-    c->req = NULL;
+    c->proto->close(c);
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
     pt_timer_del(&c->timer);
-    if (c->io.ssl)
-        pt_tls_close(&c->io);
-    pt_event_close(&c->io.ev);
+    pt_io_close(&c->io);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -256,7 +175,8 @@ void pt_conn_close(pt_conn_t *c)
     c->prev = c->next = NULL;
     pt_conn_active--;
     pt_event_defer_free(c, pt_conn_free_struct);
-    pt_worker_conn_closed();
+    if (pt_conn_hooks.on_closed)
+        pt_conn_hooks.on_closed();
 }
 
 void pt_conn_reset(pt_conn_t *c)
@@ -294,9 +214,7 @@ static void pt_conn_linger_handler(pt_conn_t *c)
 
 static void pt_conn_linger_start(pt_conn_t *c)
 {
-    if (c->req)
-        pt_request_free(c->req);
-    c->req = NULL;
+    c->proto->close(c);
     pt_buf_put(c->rbuf);
     c->rbuf = NULL;
     if (pt_io_shutdown(&c->io) != PT_OK) {
@@ -339,7 +257,7 @@ void pt_conn_drain_all(void)
     pt_conn_draining = true;
     for (pt_conn_t *c = pt_conn_list, *next; c; c = next) {
         next = c->next;
-        pt_request_drain_conn(c);
+        c->proto->drain(c);
     }
 }
 

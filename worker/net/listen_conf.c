@@ -6,7 +6,7 @@
 #include "common/conf.h"
 #include "common/sock.h"
 #include "worker/core/conf.h"
-#include "worker/tls/tls.h"
+#include "worker/net/proto.h"
 
 #define PT_LCONF_FIELD(f)   offsetof(pt_listen_conf_t, f)
 
@@ -71,13 +71,14 @@ const pt_directive_t pt_listen_directives[] = {
 static const char *const pt_listen_entry_names[] = { "address", "name", "tls", NULL };
 
 int pt_listen_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
-                         pt_listener_t *l)
+                         pt_listener_t *l, pt_listen_tls_pt tls)
 {
     pt_conf_target_t t = { pt_listen_directives, &l->c };
     const config_setting_t *e;
     int rc = PT_OK;
 
     l->line = config_setting_source_line(s);
+    l->proto = pt_proto_find("http/1.1", 8);
     if (config_setting_type(s) == CONFIG_TYPE_STRING) {
         /* The short form: listen = ( "127.0.0.1:8080" ); */
         pt_conf_unset(pt_listen_directives, PT_SCOPE_LISTEN, &l->c);
@@ -92,7 +93,7 @@ int pt_listen_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_settin
         else
             pt_conf_error(cf, s, "listen entry without \"address\"");
         if ((e = config_setting_get_member(s, "tls")) != NULL
-            && pt_tls_conf_listen(cf, conf, e, l) != PT_OK)
+            && tls(cf, conf, e, l) != PT_OK)
             rc = PT_ERROR;
     } else {
         pt_conf_error(cf, s, "each listen entry must be \"address:port\" or a group { }");

@@ -1,28 +1,17 @@
 /*
- * tls.c: TLS at run time: record I/O on pt_io_t, the handshakes of client
- * and upstream connections, closing, upstream session reuse and the
- * client certificate as seen by modules.
+ * tls.c: TLS at run time: the transport (record I/O on pt_io_t, closing),
+ * the handshake of client connections, the handshake step the upstream
+ * side (worker/upstream/upstream_tls.c) drives too, and the client
+ * certificate as seen by modules.
  */
 #include "common/pt.h"
 #include "common/log.h"
-#include "worker/http/request.h"
+#include "worker/net/proto.h"
 #include "worker/tls/tls.h"
-#include "worker/upstream/upstream.h"
 
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-/* Per worker and per server of a TLS upstream: the name to send and check
- * and the last session the server gave us, offered on the next connect. */
-typedef struct {
-    SSL_SESSION *session;
-    char name[PT_TLS_SNI_NAME_MAX + 1];
-    bool ip;                    /* name is an address: verify it, send no SNI */
-} pt_tls_upserver_t;
-
-static pt_tls_upserver_t **pt_tls_up;   /* [upstream index][server index]; NULL: plain */
-static const pt_conf_t *pt_tls_conf;
 static int pt_tls_peer_idx = -1;        /* SSL ex_data slot of the pt_tls_peer_t cache */
 
 /* Where scattered output is gathered into one record (see pt_tls_flush). */
@@ -47,8 +36,7 @@ const char *pt_tls_error_string(char *buf, size_t len)
     return buf;
 }
 
-/* Why a handshake or record operation failed, for the log. */
-static const char *pt_tls_why(SSL *ssl, int err, int sys_errno, char *buf, size_t len)
+const char *pt_tls_why(SSL *ssl, int err, int sys_errno, char *buf, size_t len)
 {
     long vr = SSL_get_verify_result(ssl);
 
@@ -197,9 +185,7 @@ int pt_tls_flush(pt_io_t *io)
     return PT_OK;
 }
 
-/* One step of a non-blocking handshake: PT_OK, PT_AGAIN or PT_ERROR
- * (PT_IO_ERROR set; *err and *sys say why for pt_tls_why). */
-static int pt_tls_handshake(pt_io_t *io, int *err, int *sys)
+int pt_tls_handshake(pt_io_t *io, int *err, int *sys)
 {
     ERR_clear_error();
     int n = SSL_do_handshake(io->ssl);
@@ -245,6 +231,18 @@ void pt_tls_close(pt_io_t *io)
         free(SSL_get_ex_data(io->ssl, pt_tls_peer_idx));
     SSL_free(io->ssl);
     io->ssl = NULL;
+    io->transport = NULL;
+}
+
+const pt_transport_t pt_tls_transport = {
+    .recv = pt_tls_recv, .flush = pt_tls_flush, .shutdown = pt_tls_shutdown,
+    .close = pt_tls_close,
+};
+
+void pt_tls_attach(pt_io_t *io, SSL *ssl)
+{
+    io->ssl = ssl;
+    io->transport = &pt_tls_transport;
 }
 
 /* ---- client connections ------------------------------------------------ */
@@ -272,7 +270,16 @@ static void pt_tls_handshake_handler(pt_conn_t *c)
         return;
     }
     pt_timer_del(&c->timer);
-    pt_request_init_conn(c);
+    /* ALPN may have chosen a protocol other than the listener's. */
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->io.ssl, &alpn, &alpn_len);
+    if (alpn_len) {
+        const pt_proto_t *p = pt_proto_find((const char *) alpn, alpn_len);
+        if (p)
+            c->proto = p;
+    }
+    c->proto->init(c);
 }
 
 void pt_tls_accept(pt_conn_t *c)
@@ -289,7 +296,7 @@ void pt_tls_accept(pt_conn_t *c)
         return;
     }
     SSL_set_accept_state(ssl);
-    c->io.ssl = ssl;
+    pt_tls_attach(&c->io, ssl);
     c->handler = pt_tls_handshake_handler;
     c->timer.handler = pt_tls_handshake_timeout;
     pt_timer_set(&c->timer, tls->handshake_timeout);
@@ -351,123 +358,20 @@ const pt_tls_peer_t *pt_tls_peer(pt_io_t *io)
     return p;
 }
 
-/* ---- upstream connections ---------------------------------------------- */
-
-/* The host part of "host:port" ("[v6]:port" too) into st. */
-static void pt_tls_upserver_name(pt_tls_upserver_t *st, const char *server, const char *sni)
-{
-    unsigned char addr[sizeof(struct in6_addr)];
-    const char *p = sni ? sni : server;
-    size_t len = strlen(p);
-
-    if (sni == NULL) {
-        const char *colon = strrchr(p, ':');
-        if (p[0] == '[') {
-            const char *end = strchr(p, ']');
-            p++;
-            len = end ? (size_t) (end - p) : strlen(p);
-        } else if (colon != NULL) {
-            len = (size_t) (colon - p);
-        }
-    }
-    len = pt_min(len, sizeof(st->name) - 1);
-    memcpy(st->name, p, len);
-    st->name[len] = '\0';
-    st->ip = inet_pton(AF_INET, st->name, addr) == 1 || inet_pton(AF_INET6, st->name, addr) == 1;
-}
-
 int pt_tls_init_worker(const pt_conf_t *conf)
 {
     if (pt_tls_peer_idx < 0)
         pt_tls_peer_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    pt_tls_conf = conf;
-    pt_tls_up = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*pt_tls_up));
-    if (pt_tls_peer_idx < 0 || pt_tls_up == NULL)
-        return PT_ERROR;
-    for (size_t i = 0; i < conf->nupstreams; i++) {
-        const pt_upstream_t *u = &conf->upstreams[i];
-        if (u->tls == NULL)
-            continue;
-        if ((pt_tls_up[i] = calloc(u->nservers, sizeof(*pt_tls_up[i]))) == NULL)
-            return PT_ERROR;
-        for (size_t k = 0; k < u->nservers; k++)
-            pt_tls_upserver_name(&pt_tls_up[i][k], u->servers[k].name, u->tls->sni);
-    }
-    return PT_OK;
+    return pt_tls_peer_idx < 0 ? PT_ERROR : PT_OK;
 }
 
-void pt_tls_exit_worker(void)
+int pt_tls_session_keep(SSL *ssl, SSL_SESSION *sess)
 {
-    if (pt_tls_up == NULL)
-        return;
-    for (size_t i = 0; i < pt_tls_conf->nupstreams; i++) {
-        if (pt_tls_up[i] == NULL)
-            continue;
-        for (size_t k = 0; k < pt_tls_conf->upstreams[i].nservers; k++)
-            SSL_SESSION_free(pt_tls_up[i][k].session);
-        free(pt_tls_up[i]);
-    }
-    free(pt_tls_up);
-    pt_tls_up = NULL;
-}
+    SSL_SESSION **slot = SSL_get_app_data(ssl);
 
-int pt_tls_upstream_new_session(SSL *ssl, SSL_SESSION *sess)
-{
-    pt_tls_upserver_t *st = SSL_get_app_data(ssl);
-
-    if (st == NULL)
+    if (slot == NULL)
         return 0;
-    SSL_SESSION_free(st->session);
-    st->session = sess;
+    SSL_SESSION_free(*slot);
+    *slot = sess;
     return 1;                   /* we keep the reference */
-}
-
-int pt_tls_upstream_handshake(pt_upconn_t *u)
-{
-    const pt_upstream_t *up = u->server->upstream;
-    pt_tls_upserver_t *st = &pt_tls_up[up->index][u->server->index];
-    pt_io_t *io = &u->io;
-    int err = 0, sys = 0;
-    char why[256];
-
-    if (io->ssl == NULL) {
-        SSL *ssl = SSL_new(up->tls->ctx);
-        bool ok = ssl != NULL && SSL_set_fd(ssl, io->ev.fd) == 1;
-        if (ok) {
-            SSL_set_connect_state(ssl);
-            SSL_set_app_data(ssl, st);
-            /* RFC 6066: no address in SNI; verification checks it instead. */
-            if (!st->ip)
-                ok = SSL_set_tlsext_host_name(ssl, st->name) == 1;
-            if (ok && up->tls->verify)
-                ok = st->ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), st->name) == 1
-                            : SSL_set1_host(ssl, st->name) == 1;
-            if (ok && st->session)
-                SSL_set_session(ssl, st->session);
-        }
-        if (!ok) {
-            pt_log(PT_LOG_ERR, "upstream %s: cannot start TLS to %s: %s", up->name,
-                   u->server->name, pt_tls_error_string(why, sizeof(why)));
-            SSL_free(ssl);
-            errno = EPROTO;
-            return PT_ERROR;
-        }
-        io->ssl = ssl;
-    }
-    int rc = pt_tls_handshake(io, &err, &sys);
-    if (rc == PT_AGAIN)
-        return PT_AGAIN;
-    if (rc == PT_ERROR) {
-        pt_log(PT_LOG_ERR, "upstream %s: TLS handshake with %s failed: %s", up->name,
-               u->server->name, pt_tls_why(io->ssl, err, sys, why, sizeof(why)));
-        /* A session the server refused or that led here is not offered again. */
-        SSL_SESSION_free(st->session);
-        st->session = NULL;
-        errno = EPROTO;
-        return PT_ERROR;
-    }
-    pt_log_debug("upstream %s: TLS to %s up (%s, %s)", up->name, u->server->name,
-                 SSL_get_version(io->ssl), SSL_session_reused(io->ssl) ? "resumed" : "new");
-    u->connected = true;
-    return PT_OK;
 }

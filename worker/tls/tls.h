@@ -1,9 +1,10 @@
 /*
  * tls.h: TLS for client and upstream connections (OpenSSL).
  *
- * The transport stays pt_io_t: when io->ssl is set, pt_io_recv() and
- * pt_io_flush() go through pt_tls_recv() and pt_tls_flush(), which keep the
- * edge-triggered readiness contract of conn.h: READABLE is cleared only when
+ * TLS is a transport of pt_io_t (worker/net/io.h): pt_tls_attach() sets
+ * io->ssl and io->transport, and pt_io_recv() and pt_io_flush() then go
+ * through pt_tls_recv() and pt_tls_flush(), which keep the edge-triggered
+ * readiness contract of io.h: READABLE is cleared only when
  * OpenSSL says it wants to read (SSL_ERROR_WANT_READ), WRITABLE only when it
  * wants to write, so bytes OpenSSL already decrypted are never left behind
  * waiting for an edge that will not come.
@@ -16,9 +17,10 @@
  * (tls_ticket.c), so a session resumes on any worker and after a reload.
  *
  * Run time (a worker, tls.c): the non-blocking handshake of an accepted
- * connection under handshake_timeout, then the HTTP request path as usual;
- * the handshake to a TLS upstream inside pt_upstream_connected(); a clean,
- * non-blocking close_notify when a connection ends.
+ * connection under handshake_timeout, then the listener's protocol; a
+ * clean, non-blocking close_notify when a connection ends. The handshake
+ * to a TLS upstream is the upstream layer's (worker/upstream/upstream_tls.c),
+ * with pt_tls_handshake() and this SSL_CTX.
  */
 #ifndef PT_TLS_H
 #define PT_TLS_H
@@ -106,14 +108,21 @@ int pt_tls_ticket_setup(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_tls_conf_t *tls,
 
 /* ---- run time (tls.c, in a worker) ---- */
 
-/* Set up and tear down per-worker state (upstream sessions and names). */
+/* Per-worker setup: the slot where pt_tls_peer() caches its answer. */
 int pt_tls_init_worker(const pt_conf_t *conf);
-void pt_tls_exit_worker(void);
 
-/* A connection was accepted on a TLS listener: run the handshake (bounded
- * by handshake_timeout), then hand the connection to the HTTP layer with
- * pt_request_init_conn(), or close it. */
+/* A connection was accepted on a TLS listener (its l->handshake): run the
+ * handshake (bounded by handshake_timeout), then start the protocol ALPN
+ * chose, or else the listener's, with c->proto->init(); or close it. */
 void pt_tls_accept(pt_conn_t *c);
+
+/* The TLS transport: pt_tls_recv, pt_tls_flush, pt_tls_shutdown and
+ * pt_tls_close behind the ops of io.h. */
+extern const pt_transport_t pt_tls_transport;
+
+/* Make ssl (set up for io->ev.fd) io's session and TLS its transport;
+ * io owns ssl from now on (freed by pt_io_close). */
+void pt_tls_attach(pt_io_t *io, SSL *ssl);
 
 /* The TLS side of pt_io_recv() and pt_io_flush(): same contract. */
 ssize_t pt_tls_recv(pt_io_t *io, char *p, size_t n);
@@ -122,19 +131,23 @@ int pt_tls_flush(pt_io_t *io);
 /* Send close_notify if the session is up and healthy; never waits. */
 void pt_tls_shutdown(pt_io_t *io);
 
-/* pt_tls_shutdown(), then free io->ssl (the fd is the caller's to close). */
+/* pt_tls_shutdown(), then free io->ssl and clear io->transport (the fd is
+ * the caller's to close). */
 void pt_tls_close(pt_io_t *io);
 
-/* The upstream handshake, called by pt_upstream_connected() once TCP is up
- * (and again on each event until done): PT_OK sets u->connected, PT_AGAIN
- * waits, PT_ERROR (errno EPROTO) after logging why, e.g. the certificate
- * verification error. */
-struct pt_upconn_s;
-int pt_tls_upstream_handshake(struct pt_upconn_s *u);
+/* One step of a non-blocking handshake on io (client or upstream side):
+ * PT_OK, PT_AGAIN (the flag it waits for cleared) or PT_ERROR (PT_IO_ERROR
+ * set; *err and *sys say why for pt_tls_why). */
+int pt_tls_handshake(pt_io_t *io, int *err, int *sys);
 
-/* OpenSSL's new-session callback of upstream contexts: keeps the session
- * as the server's latest (installed by tls_conf.c). */
-int pt_tls_upstream_new_session(SSL *ssl, SSL_SESSION *sess);
+/* Why a handshake or record operation on ssl failed, for the log: the
+ * certificate verification error, the system error or OpenSSL's queue. */
+const char *pt_tls_why(SSL *ssl, int err, int sys_errno, char *buf, size_t len);
+
+/* OpenSSL's new-session callback of upstream contexts (installed by
+ * tls_conf.c): the SSL's app data, when set, is an SSL_SESSION * slot that
+ * keeps the latest session, freeing the one before. */
+int pt_tls_session_keep(SSL *ssl, SSL_SESSION *sess);
 
 /* The client certificate of a TLS connection, verified. */
 typedef struct {

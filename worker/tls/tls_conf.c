@@ -391,6 +391,7 @@ int pt_tls_conf_listen(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_
         SSL_CTX_set_options(tls->ctx, SSL_OP_NO_TICKET);
     }
     l->tls = tls;
+    l->handshake = pt_tls_accept;
     return PT_OK;
 }
 
@@ -452,10 +453,11 @@ int pt_tls_conf_upstream(pt_conf_ctx_t *cf, const config_setting_t *s, void *fie
     /* The upstream side speaks HTTP/1.1; say so for servers that insist. */
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(tls->ctx, alpn, sizeof(alpn) - 1);
-    /* Remember each server's last session (per worker, tls.c) to resume. */
+    /* Remember each server's last session (per worker, upstream_tls.c) to
+     * resume. */
     SSL_CTX_set_session_cache_mode(tls->ctx, SSL_SESS_CACHE_CLIENT
                                              | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(tls->ctx, pt_tls_upstream_new_session);
+    SSL_CTX_sess_set_new_cb(tls->ctx, pt_tls_session_keep);
     *(pt_tls_conf_t **) field = tls;
     return PT_OK;
 }

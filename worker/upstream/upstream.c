@@ -4,8 +4,8 @@
 #include "common/pt.h"
 #include "common/log.h"
 #include "common/sock.h"
-#include "worker/tls/tls.h"
 #include "worker/upstream/upstream.h"
+#include "worker/upstream/upstream_tls.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,7 +43,7 @@ int pt_upstream_init_worker(const pt_conf_t *conf)
         for (size_t k = 0; k < u->nservers; k++)
             st->total_weight += u->servers[k].weight;
     }
-    return PT_OK;
+    return pt_upstream_tls_init_worker(conf);
 }
 
 static void pt_upstream_close(pt_upconn_t *u);
@@ -59,6 +59,7 @@ void pt_upstream_exit_worker(void)
     }
     free(pt_upstream_states);
     pt_upstream_states = NULL;
+    pt_upstream_tls_exit_worker();
 }
 
 pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
@@ -117,9 +118,7 @@ static void pt_upstream_close(pt_upconn_t *u)
     pt_timer_del(&u->timer);
     pt_buf_put(u->buf);
     u->buf = NULL;
-    if (u->io.ssl)
-        pt_tls_close(&u->io);
-    pt_event_close(&u->io.ev);
+    pt_io_close(&u->io);
     pt_event_defer_free(u, pt_upstream_free);
 }
 
@@ -191,7 +190,7 @@ int pt_upstream_connected(pt_upconn_t *u)
     if (u->connected)
         return PT_OK;
     if (u->io.ssl)                  /* TCP is up; the TLS handshake goes on */
-        return pt_tls_upstream_handshake(u);
+        return pt_upstream_tls_handshake(u);
     if (!(u->io.flags & (PT_IO_WRITABLE | PT_IO_ERROR | PT_IO_HUP)))
         return PT_AGAIN;
     if (getsockopt(u->io.ev.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
@@ -203,7 +202,7 @@ int pt_upstream_connected(pt_upconn_t *u)
         return PT_ERROR;
     }
     if (u->server->upstream->tls)   /* connected once the handshake is done */
-        return pt_tls_upstream_handshake(u);
+        return pt_upstream_tls_handshake(u);
     u->connected = true;
     return PT_OK;
 }

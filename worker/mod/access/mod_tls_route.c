@@ -73,7 +73,6 @@ static const char *pt_tls_route_hsts_check(const char *v)
 static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                    void *rconf, const void *dconf);
 static int pt_tls_route_init_worker(const pt_conf_t *conf);
-static void pt_tls_route_exit_worker(const pt_conf_t *conf);
 static int pt_tls_route_access(pt_request_t *r);
 static int pt_tls_route_hsts(pt_request_t *r, pt_response_t *resp);
 
@@ -101,7 +100,6 @@ pt_module_t pt_tls_route_module = {
     .route_conf_size = sizeof(pt_tls_route_conf_t),
     .init_route = pt_tls_route_init_route,
     .init_worker = pt_tls_route_init_worker,
-    .exit_worker = pt_tls_route_exit_worker,
     .phase = { [PT_PHASE_ACCESS] = pt_tls_route_access },
 };
 
@@ -144,11 +142,6 @@ static int pt_tls_route_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
 static int pt_tls_route_init_worker(const pt_conf_t *conf)
 {
     return pt_tls_init_worker(conf);
-}
-
-static void pt_tls_route_exit_worker(const pt_conf_t *conf)
-{
-    pt_tls_exit_worker();
 }
 
 static const pt_str_t pt_tls_route_sts = { "Strict-Transport-Security", 25 };

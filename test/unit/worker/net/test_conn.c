@@ -38,6 +38,19 @@ static int test_second_accept(pt_conn_t *c)
     return PT_OK;
 }
 
+static int test_limits, test_limit_at, test_closed_seen;
+
+static void test_on_limit(bool at_limit)
+{
+    test_limits++;
+    test_limit_at = at_limit;
+}
+
+static void test_on_closed(void)
+{
+    test_closed_seen++;
+}
+
 static pt_module_t test_plain = { .name = "test_plain" };
 static pt_module_t test_first = { .name = "test_first", .accept = test_first_accept };
 static pt_module_t test_second = { .name = "test_second", .accept = test_second_accept };
@@ -142,6 +155,23 @@ int main(void)
     is(pt_conn_active, 0, "the connection was closed at once");
     ok(test_closed(fd, 1000), "the client sees it closed");
     close(fd);
+
+    /* The worker's hooks: its limit, told when reached and on each close. */
+    pt_conn_hooks_t hooks = { .max_conns = 1, .on_limit = test_on_limit,
+                              .on_closed = test_on_closed };
+    pt_conn_setup(&hooks);
+    pt_conn_accept_setup(test_none);
+    fd = test_connect(&lev, &sin);
+    is(pt_conn_active, 1, "hooks: the first connection is taken");
+    is(test_limits, 1, "the accept batch then stops at max_conns");
+    ok(test_limit_at, "and says it is the limit, not a lack of descriptors");
+    int fd2 = test_connect(&lev, &sin);
+    is(pt_conn_active, 1, "a second client waits in the queue");
+    is(test_limits, 2, "told again");
+    pt_conn_close_all();
+    is(test_closed_seen, 1, "a close is told to the worker");
+    close(fd);
+    close(fd2);
 
     pt_event_process(0);        /* runs the deferred frees */
     close(lev.fd);
