@@ -347,6 +347,49 @@ static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         pt_proxy_fail(p, 502, "no server of the upstream could be reached");
 }
 
+/* Whether tok, a protocol of an Upgrade (name [ "/" version ]), is one
+ * the route allows: an entry without a version allows every version. h2c
+ * never is (the config refuses it; RFC 9113 3.1). */
+static bool pt_proxy_upgrade_allowed(const pt_proxy_conf_t *pc, pt_str_t tok)
+{
+    const char *slash = memchr(tok.p, '/', tok.len);
+    pt_str_t name = { tok.p, slash ? (size_t) (slash - tok.p) : tok.len };
+
+    if (pt_str_caseeq_lit(name, "h2c"))
+        return false;
+    for (const char **e = pc->upgrade; e && *e; e++)
+        if (pt_str_caseeq_lit(strchr(*e, '/') ? tok : name, *e))
+            return true;
+    return false;
+}
+
+/* The protocols of the client's Upgrade that the route allows, in its
+ * order, as one list in the request arena (empty: none, the request goes
+ * on as plain HTTP and the backend sees no Upgrade). PT_OK or PT_ERROR. */
+static int pt_proxy_upgrade_filter(pt_request_t *r, const pt_proxy_conf_t *pc, pt_str_t *out)
+{
+    pt_str_t list = r->head.upgrade, tok;
+    /* ", " may be longer than the client's "," */
+    char *buf = pt_arena_alloc(r->arena, 2 * list.len + 1);
+    size_t n = 0;
+
+    if (buf == NULL)
+        return PT_ERROR;
+    while (pt_str_next_token(&list, &tok)) {
+        if (!pt_proxy_upgrade_allowed(pc, tok))
+            continue;
+        if (n) {
+            memcpy(buf + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(buf + n, tok.p, tok.len);
+        n += tok.len;
+    }
+    PT_ASSERT(n <= 2 * r->head.upgrade.len + 1);
+    *out = (pt_str_t) { buf, n };
+    return PT_OK;
+}
+
 /* RFC 9110 9.2.2: a proxy MUST NOT retry a non-idempotent request on its
  * own, since a dead connection may still have delivered it. Methods we do
  * not know are taken as not idempotent. */
@@ -428,8 +471,12 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
     p->up_handler = pt_proxy_up_event;
     p->up_timeout = pt_proxy_up_timeout;
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
-    p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
-                 && r->head.version_minor >= 1 && pconf->websocket;
+    if ((r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
+        && r->head.version_minor >= 1 && pconf->websocket == 1) {
+        if (pt_proxy_upgrade_filter(r, pconf, &p->upgrade_offer) != PT_OK)
+            return 500;
+        p->upgrade = p->upgrade_offer.len > 0;
+    }
     const pt_filters_t *f = pt_filter_of(r->route);
     if (f && f->request_body && r->body_kind != PT_BODY_NONE) {
         /* The filters keep state: a body they took cannot be sent twice. */

@@ -40,7 +40,8 @@ typedef struct {
     int forwarded;              /* set RFC 7239 Forwarded */
     int via;
     int request_id;             /* send the X-Request-ID we generated */
-    int websocket;              /* allow Upgrade */
+    int websocket;              /* forward Upgrade at all (the switch; false wins) */
+    const char **upgrade;       /* protocols an Upgrade may name (NULL-terminated); never h2c */
     pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
     int replace_upstream_errors;
 } pt_proxy_conf_t;
@@ -67,6 +68,7 @@ typedef struct {
     bool req_sent;              /* head and whole body handed to the socket */
     bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
     bool upgrade;               /* forwarding an Upgrade */
+    pt_str_t upgrade_offer;     /* the client's protocols we forward (arena) */
 
     uint8_t state;              /* enum pt_proxy_resp_state */
     pt_http_head_t resp;

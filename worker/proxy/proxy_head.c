@@ -25,6 +25,13 @@ static bool pt_proxy_head_reframe(const pt_request_t *r)
 
 /* ---- the request head for the upstream ----------------------------------- */
 
+/* HTTP2-Settings belongs to the h2c upgrade (RFC 9113 3.1 removed it): it
+ * is hop-by-hop whether or not Connection names it, and never forwarded. */
+static bool pt_proxy_head_h2_settings(pt_str_t name)
+{
+    return name.len == 14 && pt_str_caseeq_lit(name, "http2-settings");
+}
+
 static int pt_proxy_head_token_cmp(const void *a, const void *b)
 {
     const pt_str_t *x = a, *y = b;
@@ -151,7 +158,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
     size_t cap;
     char *out = pt_proxy_head_alloc(r, h, 512 + h->method.len + r->upstream_path.len
                                           + h->query.len + 3 * host.len + 2 * iplen + r->id.len
-                                          + h->upgrade.len, &cap);
+                                          + p->upgrade_offer.len, &cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
@@ -209,6 +216,8 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         case PT_HDR_OTHER:
             if (p->max_forwards != -1 && pt_str_caseeq_lit(f->name, "max-forwards"))
                 continue;       /* sent below, one less (or dropped when invalid) */
+            if (pt_proxy_head_h2_settings(f->name))
+                continue;
             break;
         }
         PT_PUTS(f->name);
@@ -294,7 +303,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         n += (size_t) sprintf(out + n, "Max-Forwards: %" PRId64 "\r\n", p->max_forwards - 1);
     if (p->upgrade) {
         PT_PUT("Connection: upgrade\r\nUpgrade: ");
-        PT_PUTS(h->upgrade);
+        PT_PUTS(p->upgrade_offer);
         PT_PUT("\r\n");
     }
     PT_PUT("\r\n");
@@ -348,6 +357,7 @@ static bool pt_proxy_head_no_framing(unsigned status)
 static const pt_str_t pt_proxy_head_date = PT_STR("Date");
 static const pt_str_t pt_proxy_head_via = PT_STR("Via");
 static const pt_str_t pt_proxy_head_id = PT_STR("X-Request-ID");
+static const pt_str_t pt_proxy_head_connection = PT_STR("Connection");
 
 int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, bool upgrade)
 {
@@ -364,9 +374,17 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
     *resp = (pt_response_t) { .status = h->status, .reason = h->reason, .fields = h->fields,
                               .nfields = h->nfields, .cap = p->resp_fields_cap,
                               .content_length = -1 };
+    bool upgrade_426 = false;
     for (unsigned i = 0; i < h->nfields; i++) {
         pt_http_field_t *f = &h->fields[i];
         bool drop = false;
+        if (f->id == PT_HDR_UPGRADE && h->status == 426 && !upgrade) {
+            /* RFC 9110 15.5.22: a 426 MUST carry Upgrade, and the
+             * "Connection: upgrade" that flagged it is for us to
+             * write again (below), not a reason to take it away. */
+            f->flags &= ~PT_PROXY_DROP;
+            upgrade_426 = true;
+        }
         if (f->flags & PT_PROXY_DROP)
             continue;
         switch (f->id) {
@@ -378,7 +396,8 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
             drop = rc->via;     /* joined with ours below */
             break;
         case PT_HDR_UPGRADE:
-            drop = !upgrade;
+            /* RFC 9110 15.5.22: a 426 names the protocols it wants. */
+            drop = !upgrade && h->status != 426;
             break;
         case PT_HDR_TRANSFER_ENCODING:
             /* Kept for HEAD and 304 answers that describe a GET's framing;
@@ -405,8 +424,9 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
             break;
         case PT_HDR_OTHER:
             /* RFC 6797 7.2: no HSTS over a connection that is not secure. */
-            drop = f->name.len == 25 && r->conn->io.ssl == NULL
-                   && pt_str_caseeq_lit(f->name, "strict-transport-security");
+            drop = (f->name.len == 25 && r->conn->io.ssl == NULL
+                    && pt_str_caseeq_lit(f->name, "strict-transport-security"))
+                   || pt_proxy_head_h2_settings(f->name);
             break;
         }
         if (drop)
@@ -416,6 +436,12 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
     pt_http_field_t add = { pt_proxy_head_date, PT_STR_NULL, PT_HDR_DATE, 0 };
     if (!has_date) {
         add.value = pt_clock_http_date();
+        if (pt_response_append(r, resp, &add) != PT_OK)
+            return PT_ERROR;
+    }
+    if (upgrade_426) {
+        add = (pt_http_field_t) { pt_proxy_head_connection, PT_STR("upgrade"),
+                                  PT_HDR_CONNECTION, 0 };
         if (pt_response_append(r, resp, &add) != PT_OK)
             return PT_ERROR;
     }

@@ -14,7 +14,7 @@
 #include "worker/proxy/proxy.h"
 
 /* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
- * each must be one the client offered. */
+ * each must be one the client offered (and we forwarded). */
 static bool pt_proxy_upgrade_offered(pt_str_t offered, pt_str_t chosen)
 {
     pt_str_t tok, mine;
@@ -213,7 +213,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                         pt_proxy_fail(p, 502, "the upstream switched protocols unasked");
                         return PT_ERROR;
                     }
-                    if (!pt_proxy_upgrade_offered(r->head.upgrade, p->resp.upgrade)) {
+                    if (!pt_proxy_upgrade_offered(p->upgrade_offer, p->resp.upgrade)) {
                         pt_proxy_fail(p, 502, "the upstream switched to a protocol "
                                               "the client did not offer");
                         return PT_ERROR;
