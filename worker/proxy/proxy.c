@@ -451,12 +451,44 @@ static int pt_proxy_answer_here(pt_request_t *r)
     return PT_OK;
 }
 
+/* The chunked framing of what the client sent along with the head, run
+ * through a copy of the decoder: when it is already invalid, nothing of
+ * the request may reach a server (not its head, not the good chunks before
+ * the bad one: a server that acts on a partial request is the smuggler's
+ * tool). PT_OK, or PT_ERROR with r->error_detail set. */
+static int pt_proxy_check_chunked(pt_request_t *r)
+{
+    pt_chunked_t ck = r->chunked;
+    const char *pos = r->body_pos, *last = r->conn->rbuf->last;
+
+    if (r->body_kind != PT_BODY_CHUNKED || r->body_done)
+        return PT_OK;
+    while (pos < last) {            /* each turn consumes a byte or more */
+        size_t used = 0;
+        pt_str_t data;
+        int rc = pt_chunked_parse(&ck, pos, (size_t) (last - pos), &used, &data);
+        if (rc == PT_ERROR) {
+            r->error_detail = ck.error;
+            return PT_ERROR;
+        }
+        if (rc != PT_OK)
+            break;                  /* PT_AGAIN: all used; PT_DONE: body ends */
+        pos += used;
+    }
+    return PT_OK;
+}
+
 int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
 {
     int64_t max_forwards = pt_proxy_max_forwards(r);
 
     if (max_forwards == 0)
         return pt_proxy_answer_here(r);
+    if (pt_proxy_check_chunked(r) != PT_OK) {
+        r->keepalive = false;
+        pt_http_error(r, 400, r->error_detail);
+        return PT_OK;
+    }
 
     pt_proxy_t *p = pt_arena_calloc(r->arena, sizeof(*p));
     pt_http_field_t *fields = pt_arena_alloc(r->arena, PT_PROXY_RESP_FIELDS * sizeof(*fields));
