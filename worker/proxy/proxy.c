@@ -74,6 +74,7 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         r->body_left = r->head.content_length;
         r->body_done = r->body_kind == PT_BODY_NONE;
         r->body_received = 0;
+        p->req_trailers.len = 0;
         if (r->body_kind == PT_BODY_CHUNKED)
             pt_chunked_init(&r->chunked);
         pt_upconn_t *fresh = pt_upstream_get((pt_server_t *) s, true);
@@ -120,8 +121,8 @@ static int pt_proxy_send(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_upconn_t *up = p->up;
-    struct iovec iov[2];
-    pt_str_t span;
+    struct iovec iov[3];
+    pt_str_t span, tail = PT_STR_NULL;
 
     if (!up->connected)
         return PT_OK;
@@ -157,8 +158,19 @@ static int pt_proxy_send(pt_proxy_t *p)
             if (rc == PT_OK && p->req_filter_out
                 && pt_proxy_filter_request(p, &span, &span) != PT_OK)
                 return PT_ERROR;
+            size_t keep = span.len;
+            if (rc == PT_OK && p->req_filter_out == NULL && r->body_kind == PT_BODY_CHUNKED
+                && pt_proxy_head_split_trailers(r, &r->head, &r->chunked, &p->req_trailers,
+                                                span.p, span.len, &keep, &tail) != PT_OK) {
+                pt_proxy_fail(p, 500, "out of memory relaying the trailer section");
+                return PT_ERROR;
+            }
             if (rc == PT_OK) {
-                iov[n++] = (struct iovec) { (void *) span.p, span.len };
+                /* The trailer section goes out scrubbed, once complete. */
+                if (keep)
+                    iov[n++] = (struct iovec) { (void *) span.p, keep };
+                if (tail.len)
+                    iov[n++] = (struct iovec) { (void *) tail.p, tail.len };
                 consume = true;
             } else if (rc >= 400) {
                 p->up_keep = false;
@@ -170,7 +182,7 @@ static int pt_proxy_send(pt_proxy_t *p)
             }
         }
         p->head_queued = true;
-        int rc = pt_io_send(&up->io, iov, n);
+        int rc = n ? pt_io_send(&up->io, iov, n) : PT_OK;
         if (consume)
             pt_request_body_consumed(r);
         if (rc == PT_ERROR)

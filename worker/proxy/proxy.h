@@ -53,6 +53,13 @@ enum pt_proxy_resp_state {
     PT_PROXY_TUNNEL             /* upgraded: bytes both ways */
 };
 
+/* A trailer section collected on its way through a raw chunked relay, to
+ * be sent scrubbed once complete (at most the decoder's trailer cap). */
+typedef struct {
+    char *p;                    /* request arena; NULL until a byte came */
+    size_t len;
+} pt_proxy_trailers_t;
+
 typedef struct {
     pt_request_t *r;
     const pt_proxy_conf_t *conf;    /* the route's proxy settings */
@@ -77,6 +84,7 @@ typedef struct {
     int body;                   /* PT_HTTP_BODY_* of the response */
     int64_t left;               /* PT_HTTP_BODY_LENGTH: bytes still to relay */
     pt_chunked_t chunked;
+    pt_proxy_trailers_t req_trailers, resp_trailers;
     bool decode;                /* strip chunk framing (HTTP/1.0 client) */
     bool up_keep;               /* the upstream connection may be reused */
     bool got_bytes;             /* any byte of a response arrived */
@@ -139,6 +147,22 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p);
  * added, the framing flags set (chunked: we relay chunk framing; upgrade:
  * a 101). The array may grow in the request arena. PT_OK or PT_ERROR. */
 int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, bool upgrade);
+/* A trailer section as received (field lines and the final CRLF, checked
+ * by the chunked decoder) scrubbed like the header section of h, the
+ * message it ends (the client's request head or the upstream's response
+ * head, as the head functions above left its flags): the fields that
+ * frame, route, are hop-by-hop or that portico sets, removes or hid in h
+ * are left out. Returns the section to send (ending in its CRLF) in r's
+ * arena; PT_STR_NULL when out of memory. */
+pt_str_t pt_proxy_head_trailers(pt_request_t *r, const pt_http_head_t *h, pt_str_t raw);
+/* A raw chunked relay's step: ck decoded [in, in + used) last; the part of
+ * it that belongs to the trailer section is moved into t, and *keep is how
+ * many of its first bytes are still the body's to relay as they are. When
+ * the message ended, *tail is the scrubbed section to send after them
+ * (else empty). PT_OK or PT_ERROR (out of memory). */
+int pt_proxy_head_split_trailers(pt_request_t *r, const pt_http_head_t *h,
+                                 const pt_chunked_t *ck, pt_proxy_trailers_t *t,
+                                 const char *in, size_t used, size_t *keep, pt_str_t *tail);
 /* The body of the answer to TRACE with Max-Forwards: 0 (message/http), in
  * the request arena; PT_STR_NULL when out of memory. */
 pt_str_t pt_proxy_head_trace(pt_request_t *r);

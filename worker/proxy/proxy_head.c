@@ -41,13 +41,15 @@ static int pt_proxy_head_token_cmp(const void *a, const void *b)
     return strncasecmp(x->p, y->p, x->len);
 }
 
-/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
- * sorted and each field looked up, so a head of many fields and a long
- * Connection list costs n log n, not n times m. */
-static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
+/* The names listed in h's Connection fields, sorted for bsearch with
+ * pt_proxy_head_token_cmp, in arena a; *n of them. PT_OK or PT_ERROR. */
+static int pt_proxy_head_connection_names(pt_arena_t *a, const pt_http_head_t *h,
+                                          pt_str_t **out, size_t *n)
 {
-    size_t n = 0, room = 0;
+    size_t room = 0;
 
+    *n = 0;
+    *out = NULL;
     if (!(h->conn & PT_HTTP_CONN_OTHER))
         return PT_OK;
     for (unsigned i = 0; i < h->nfields; i++)
@@ -59,11 +61,25 @@ static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
     for (unsigned i = 0; i < h->nfields; i++) {
         pt_str_t list = h->fields[i].value;
         if (h->fields[i].id == PT_HDR_CONNECTION)
-            while (n < room && pt_str_next_token(&list, &tok))
-                names[n++] = tok;
+            while (*n < room && pt_str_next_token(&list, &tok))
+                names[(*n)++] = tok;
     }
-    qsort(names, n, sizeof(*names), pt_proxy_head_token_cmp);
-    for (unsigned k = 0; k < h->nfields; k++)
+    qsort(names, *n, sizeof(*names), pt_proxy_head_token_cmp);
+    *out = names;
+    return PT_OK;
+}
+
+/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
+ * sorted and each field looked up, so a head of many fields and a long
+ * Connection list costs n log n, not n times m. */
+static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
+{
+    pt_str_t *names;
+    size_t n;
+
+    if (pt_proxy_head_connection_names(a, h, &names, &n) != PT_OK)
+        return PT_ERROR;
+    for (unsigned k = 0; n && k < h->nfields; k++)
         if (bsearch(&h->fields[k].name, names, n, sizeof(*names), pt_proxy_head_token_cmp))
             h->fields[k].flags |= PT_PROXY_DROP;
     return PT_OK;
@@ -343,6 +359,101 @@ pt_str_t pt_proxy_head_trace(pt_request_t *r)
     PT_PUT("\r\n");
     PT_ASSERT(n <= cap);
     return (pt_str_t) { out, n };
+}
+
+/* ---- trailers -------------------------------------------------------------- */
+
+/* Whether a trailer field may not go on: the fields that frame, route or
+ * are hop-by-hop, those portico sets or removes itself, those the head's
+ * Connection named (names, n of them) and those named like a field of the
+ * head that portico did not pass on as the sender wrote it (hidden: named
+ * in Connection, hidden by a module, or a module's own, like the client
+ * certificate fields; hidden response fields alike). RFC 9110 6.5.2: a
+ * trailer is merged into the header section only when the field's
+ * definition allows it; ours is to treat one like the header field. */
+static bool pt_proxy_head_trailer_refused(const pt_http_head_t *h, pt_str_t name,
+                                          const pt_str_t *names, size_t n)
+{
+    switch (pt_http_hdr_id(name.p, name.len)) {
+    case PT_HDR_OTHER:
+        break;
+    case PT_HDR_USER_AGENT: case PT_HDR_REFERER: case PT_HDR_CONTENT_TYPE: case PT_HDR_DATE:
+    case PT_HDR_SERVER: case PT_HDR_AUTHORIZATION: case PT_HDR_COOKIE:
+    case PT_HDR_ACCEPT_ENCODING: case PT_HDR_CONTENT_ENCODING: case PT_HDR_LOCATION:
+        break;
+    default:
+        /* Host, framing, hop-by-hop, Trailer, Expect, the proxy
+         * authentication fields, X-Forwarded-*, Forwarded, Via and
+         * X-Request-ID. */
+        return true;
+    }
+    if (pt_proxy_head_h2_settings(name)
+        || (name.len == 25 && pt_str_caseeq_lit(name, "strict-transport-security")))
+        return true;
+    if (n && bsearch(&name, names, n, sizeof(*names), pt_proxy_head_token_cmp))
+        return true;
+    for (unsigned i = 0; i < h->nfields; i++)
+        if ((h->fields[i].flags & PT_PROXY_DROP) && pt_str_caseeq(h->fields[i].name, name))
+            return true;
+    return false;
+}
+
+pt_str_t pt_proxy_head_trailers(pt_request_t *r, const pt_http_head_t *h, pt_str_t raw)
+{
+    const char *p = raw.p, *end = raw.p + raw.len;
+    char *out = pt_arena_alloc(r->arena, raw.len + 2);
+    pt_str_t *names;
+    size_t n = 0, nnames;
+
+    if (out == NULL || pt_proxy_head_connection_names(r->arena, h, &names, &nnames) != PT_OK)
+        return PT_STR_NULL;
+    /* The decoder checked the section: field lines "name:value" CRLF, then
+     * CRLF. Each line is kept whole or left out. */
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        const char *colon = memchr(p, ':', (size_t) (end - p));
+        size_t len = eol ? (size_t) (eol + 1 - p) : (size_t) (end - p);
+        if (colon == NULL || eol == NULL || colon > eol)
+            break;              /* the final CRLF */
+        pt_str_t name = { p, (size_t) (colon - p) };
+        if (!pt_proxy_head_trailer_refused(h, name, names, nnames)) {
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+    }
+    PT_PUT("\r\n");
+    PT_ASSERT(n <= raw.len + 2);
+    return (pt_str_t) { out, n };
+}
+
+int pt_proxy_head_split_trailers(pt_request_t *r, const pt_http_head_t *h,
+                                 const pt_chunked_t *ck, pt_proxy_trailers_t *t,
+                                 const char *in, size_t used, size_t *keep, pt_str_t *tail)
+{
+    size_t cap = (ck->max_trailer ? ck->max_trailer : PT_CHUNKED_DEFAULT_MAX_TRAILER) + 8;
+
+    *keep = used;
+    *tail = PT_STR_NULL;
+    if (!pt_chunked_in_trailer(ck))
+        return PT_OK;
+    /* Crossed the last-chunk line in this step, or was past it before. */
+    size_t from = ck->trailer_off != SIZE_MAX ? ck->trailer_off : 0;
+    if (from > used)
+        from = used;
+    *keep = from;
+    if (t->p == NULL && (t->p = pt_arena_alloc(r->arena, cap)) == NULL)
+        return PT_ERROR;
+    if (t->len + (used - from) > cap)
+        return PT_ERROR;        /* the decoder caps the section well below */
+    memcpy(t->p + t->len, in + from, used - from);
+    t->len += used - from;
+    if (pt_chunked_done(ck)) {
+        *tail = pt_proxy_head_trailers(r, h, (pt_str_t) { t->p, t->len });
+        if (tail->p == NULL)
+            return PT_ERROR;
+    }
+    return PT_OK;
 }
 
 /* ---- the response head for the client ------------------------------------ */
