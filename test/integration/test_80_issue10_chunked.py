@@ -74,7 +74,7 @@ def test_invalid_chunk_size_with_the_head_reaches_no_server(portico):
 def test_invalid_chunk_size_without_buffering_reaches_no_server(portico):
     """The same with request_buffering off: the check runs before connecting."""
     be = Counting()
-    port = start(portico, be, "")
+    port = start(portico, be, "request_buffering = false;")
     with connect(port) as s:
         s.sendall(HEAD + b"5\r\nhello\r\nzz\r\n")
         assert read_response(Reader(s, 5)).status == 400
@@ -87,7 +87,7 @@ def test_error_later_in_a_streamed_body_closes_without_last_chunk(portico):
     """Streamed (request_buffering off): the good chunks went on, the bad one
     did not, and the server sees its connection close with no last chunk."""
     be = Counting()
-    port = start(portico, be, "")
+    port = start(portico, be, "request_buffering = false;")
     with connect(port) as s:
         s.sendall(HEAD + b"5\r\nhello\r\n")
         wait_for(lambda: be.data and b"hello" in be.data[0][0], 5, what="the first chunk")

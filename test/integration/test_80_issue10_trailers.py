@@ -4,6 +4,10 @@ the header section, both ways. Fields portico sets or removes itself
 fields), framing fields, Host, hop-by-hop fields and those Connection names
 are left out of it; a harmless trailer still arrives.
 """
+import time
+
+import pytest
+
 from backends import Backend, RawBackend, Reader, Response, connect, read_head, read_response
 from conftest import free_ports
 
@@ -64,11 +68,17 @@ def test_hostile_request_trailers_are_scrubbed(portico, route=""):
     be.close()
 
 
-def test_hostile_request_trailers_split_across_packets(portico):
-    """The section arriving a few bytes at a time is scrubbed the same."""
-    import time
+def test_hostile_request_trailers_scrubbed_when_streamed(portico):
+    """The same through the streaming relay (request buffering off)."""
+    test_hostile_request_trailers_are_scrubbed(portico, "request_buffering = false;")
+
+
+@pytest.mark.parametrize("route", ["", "request_buffering = false;"])
+def test_hostile_request_trailers_split_across_packets(portico, route):
+    """The section arriving a few bytes at a time is scrubbed the same,
+    buffered or streamed."""
     be = Backend(lambda req: Response(200, [], b"ok"))
-    port = start(portico, be.port)
+    port = start(portico, be.port, route)
     rest = b"0\r\n" + trailer_block([("X-Client-Cert-Subject", "CN=admin"),
                                      ("X-Keep", "1"), ("Via", "x")])
     with connect(port) as s:

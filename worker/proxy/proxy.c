@@ -11,8 +11,6 @@
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 
-static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
-
 /* ---- driving both sides -------------------------------------------------- */
 
 static void pt_proxy_release(pt_proxy_t *p, bool keep)
@@ -70,13 +68,17 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         p->retried = true;
         p->head_queued = p->req_sent = false;
         p->resp_scanned = 0;
-        r->body_pos = r->body_start;
-        r->body_left = r->head.content_length;
-        r->body_done = r->body_kind == PT_BODY_NONE;
-        r->body_received = 0;
-        p->req_trailers.len = 0;
-        if (r->body_kind == PT_BODY_CHUNKED)
-            pt_chunked_init(&r->chunked);
+        if (p->store) {
+            pt_proxy_body_rewind(p);        /* the connection buffer has moved on */
+        } else {
+            r->body_pos = r->body_start;
+            r->body_left = r->head.content_length;
+            r->body_done = r->body_kind == PT_BODY_NONE;
+            r->body_received = 0;
+            p->req_trailers.len = 0;
+            if (r->body_kind == PT_BODY_CHUNKED)
+                pt_chunked_init(&r->chunked);
+        }
         pt_upconn_t *fresh = pt_upstream_get((pt_server_t *) s, true);
         if (fresh == NULL) {
             pt_proxy_fail(p, 502, "cannot connect to the upstream server");
@@ -126,6 +128,26 @@ static int pt_proxy_send(pt_proxy_t *p)
 
     if (!up->connected)
         return PT_OK;
+    if (p->store && !pt_proxy_body_stored_out(p)) {
+        int rc = pt_proxy_body_send(p);
+        if (rc == PT_ERROR) {
+            p->up_keep = false;
+            pt_proxy_fail(p, 500, "the buffered request body could not be sent");
+            return PT_ERROR;
+        }
+        if (rc == PT_DONE) {
+            p->req_sent = true;     /* as below: read what the server said */
+            p->up_keep = false;
+            p->write_failed = true;
+            return PT_OK;
+        }
+        if (rc == PT_AGAIN)
+            return PT_OK;
+        if (pt_proxy_body_whole(p)) {
+            p->req_sent = true;
+            return PT_OK;
+        }
+    }
     for (;;) {
         unsigned n = 0;
         bool consume = false;
@@ -216,6 +238,10 @@ void pt_proxy_arm_timers(pt_proxy_t *p)
 
 void pt_proxy_run(pt_proxy_t *p)
 {
+    if (p->collecting) {
+        pt_proxy_body_collect(p);
+        return;
+    }
     if (p->state == PT_PROXY_TUNNEL) {
         pt_proxy_tunnel_run(p);
         return;
@@ -321,7 +347,7 @@ static void pt_proxy_client_timeout(pt_timer_t *t)
     pt_proxy_fail(p, 408, "request body not received in time");
 }
 
-static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
+void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
 {
     pt_request_t *r = p->r;
     const pt_upstream_t *u = p->conf->upstream;
@@ -529,14 +555,23 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
         p->req_filter_out->arena = r->arena;
         p->req_filter_out->chunked = true;
     }
-    p->replayable = p->req_filter_out == NULL && pconf->upstream->retry
-                    && pt_proxy_idempotent(r->head.method_id)
+    p->replay_ok = p->req_filter_out == NULL && pconf->upstream->retry
+                   && pt_proxy_idempotent(r->head.method_id);
+    p->replayable = p->replay_ok
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH
                             && r->conn->rbuf->last - r->body_pos >= r->body_left));
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;
-    pt_proxy_connect(p, NULL);
+    int rc = pt_proxy_body_start(p);
+    if (rc >= 400) {
+        r->on_event = NULL;
+        return rc;
+    }
+    if (rc == PT_OK)
+        pt_proxy_body_collect(p);   /* connects once the body is in */
+    else
+        pt_proxy_connect(p, NULL);
     return PT_OK;
 }

@@ -44,7 +44,14 @@ typedef struct {
     const char **upgrade;       /* protocols an Upgrade may name (NULL-terminated); never h2c */
     pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
     int replace_upstream_errors;
+    int request_buffering;      /* collect the body before connecting upstream */
+    int64_t request_buffer_size;    /* of it, held in memory */
+    int64_t request_buffer_max;     /* held at all (memory and file); more streams */
+    const char *request_buffer_path;    /* directory of the spill files */
 } pt_proxy_conf_t;
+
+/* proxy_body.c's collected request body (memory, then a file). */
+typedef struct pt_proxy_store_s pt_proxy_store_t;
 
 enum pt_proxy_resp_state {
     PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
@@ -74,6 +81,9 @@ typedef struct {
     bool head_queued;
     bool req_sent;              /* head and whole body handed to the socket */
     bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
+    bool replay_ok;             /* retry on and idempotent: replayable once held whole */
+    bool collecting;            /* request buffering: the body is being collected */
+    pt_proxy_store_t *store;    /* the buffered body; NULL: streamed */
     bool upgrade;               /* forwarding an Upgrade */
     pt_str_t upgrade_offer;     /* the client's protocols we forward (arena) */
 
@@ -133,6 +143,31 @@ void pt_proxy_fail(pt_proxy_t *p, unsigned status, const char *why);
 void pt_proxy_release_close(pt_proxy_t *p);
 void pt_proxy_done(pt_proxy_t *p);
 void pt_proxy_arm_timers(pt_proxy_t *p);
+/* Choose a server (not failed, unless it is the only one left) and start
+ * the request on it; ends the request with 502/504 when none is left. */
+void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
+
+/* proxy_body.c */
+/* Whether p's request body is to be buffered (the route's settings, no
+ * upgrade, no request body filters, a length within request_buffer_max or
+ * unknown): PT_OK (p->store set, p->collecting: call pt_proxy_body_collect
+ * on client events until it connects upstream itself), PT_DECLINED
+ * (stream it), or an HTTP status. */
+int pt_proxy_body_start(pt_proxy_t *p);
+/* Collect what the client sent; once the body is whole (or past the cap)
+ * choose a server. Ends the request itself on a body error. */
+void pt_proxy_body_collect(pt_proxy_t *p);
+/* Send the head and the stored body: PT_OK when all of it is out (the
+ * rest, after an overflow, streams as usual), PT_AGAIN (waiting for the
+ * socket), PT_DONE (the upstream stopped taking it) or PT_ERROR (the file
+ * could not be read or out of memory: the caller fails the request). */
+int pt_proxy_body_send(pt_proxy_t *p);
+/* Whether all of the store has been written to the upstream socket. */
+bool pt_proxy_body_stored_out(const pt_proxy_t *p);
+/* A retry: the stored body is sent again from its first byte. */
+void pt_proxy_body_rewind(pt_proxy_t *p);
+/* Whether the body is held whole (nothing of it streams). */
+bool pt_proxy_body_whole(const pt_proxy_t *p);
 
 /* proxy_head.c */
 /* The request head for p's server (hop-by-hop fields and those named in

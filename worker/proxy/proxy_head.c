@@ -225,8 +225,10 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
                 continue;
             break;
         case PT_HDR_EXPECT:
-            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on. */
-            if (h->version_minor == 0)
+            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on; a
+             * buffered body comes with the head, there is nothing to wait
+             * for (we said 100 ourselves). */
+            if (h->version_minor == 0 || p->store)
                 continue;
             break;
         case PT_HDR_OTHER:
