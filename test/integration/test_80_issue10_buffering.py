@@ -7,6 +7,7 @@ request_buffering = false streams as before.
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -55,9 +56,9 @@ class Concurrency:
         self.raw.close()
 
 
-def start(portico, be_port, route=""):
+def start(portico, be_port, route="", subdir=None):
     port = free_ports(1)[0]
-    p = portico(CONF % dict(port=port, be=be_port, route=route), ports=[port])
+    p = portico(CONF % dict(port=port, be=be_port, route=route), ports=[port], subdir=subdir)
     return p, port
 
 
@@ -173,3 +174,38 @@ def test_body_over_the_memory_part_spills_to_a_file_intact(portico, spill):
     wait_for(lambda: not fds_into(worker, spill), 5, what="the spill file closed")
     assert os.listdir(spill) == []
     be.close()
+
+
+def test_buffered_body_is_sent_again_on_a_dead_keepalive_connection(portico):
+    """A PUT whose body came in two packets: streamed, it is not all at hand
+    when the reused connection turns out dead (502); buffered, it is sent
+    again whole on a fresh one."""
+    for route, want in [("", 200), ("request_buffering = false;", 502)]:
+        bodies = []
+
+        def script(sock):
+            # One answer per connection; the next request is read and the
+            # connection closed unanswered (timed out just as it came).
+            reader, req = read_head(sock, 5)
+            bodies.append(req.body)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            try:
+                read_head(sock, 5)
+            except Exception:
+                pass
+            sock.shutdown(socket.SHUT_RDWR)
+
+        be = RawBackend(script)
+        _, port = start(portico, be.port, route, subdir="buffering" if route else "on")
+        with connect(port) as s:
+            s.sendall(b"GET /one HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert read_response(Reader(s, 5)).status == 200
+        with connect(port) as s:
+            s.sendall(b"PUT /two HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc")
+            time.sleep(0.2)
+            s.sendall(b"def")
+            resp = read_response(Reader(s, 5))
+        assert resp.status == want, route
+        if want == 200:
+            assert bodies == [b"", b"abcdef"] and be.accepts == 2
+        be.close()
