@@ -127,6 +127,10 @@ INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_60_reload_load.py
+INTEGRATION += test/integration/test_80_issue10_upgrade.py
+INTEGRATION += test/integration/test_80_issue10_chunked.py
+INTEGRATION += test/integration/test_80_issue10_trailers.py
+INTEGRATION += test/integration/test_80_issue10_buffering.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
 

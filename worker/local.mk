@@ -54,7 +54,7 @@ libportico_a_SOURCES += \
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \
 	worker/proxy/proxy.c worker/proxy/proxy.h worker/proxy/proxy_response.c \
-	worker/proxy/proxy_head.c \
+	worker/proxy/proxy_head.c worker/proxy/proxy_body.c \
 	worker/proxy/proxy_tunnel.c
 
 # mod/: the features, one mod_<name>.c each (the list is worker/modules.c)

@@ -17,15 +17,19 @@ listen = ( { address = "127.0.0.1:%(port)d"; %(listen)s } );
 upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; %(upstream)s }; };
 routes = (
   { path = "/echo"; echo = true; },
-  { path = "/"; proxy = "b"; }
+  { path = "/"; proxy = "b"; %(route)s }
 );
 """
 
+# Tests of a body on its way upstream while it is still coming (issue 10
+# made request_buffering the default): they stream it.
+STREAM = "request_buffering = false;"
 
-def start(portico, be_port=None, listen="", main="", upstream=""):
+
+def start(portico, be_port=None, listen="", main="", upstream="", route=""):
     port = free_ports(1)[0]
     portico(CONF % dict(port=port, be=be_port or free_ports(1)[0], listen=listen, main=main,
-                        upstream=upstream), ports=[port])
+                        upstream=upstream, route=route), ports=[port])
     return port
 
 
@@ -120,7 +124,7 @@ def test_body_timeout_proxy(portico):
             seen.append("closed")
 
     be = RawBackend(script)
-    port = start(portico, be.port, listen='body_timeout = "400ms";')
+    port = start(portico, be.port, listen='body_timeout = "400ms";', route=STREAM)
     with connect(port) as s:
         s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
         resp = read_response(Reader(s, 5))
@@ -206,7 +210,8 @@ def test_upstream_send_timeout_504(portico):
     portico("""
 listen = ( "127.0.0.1:%d" );
 upstreams = { b = { servers = [ "127.0.0.1:%d" ]; send_timeout = "500ms"; }; };
-routes = ( { path = "/"; proxy = "b"; client_max_body_size = "100M"; } );
+routes = ( { path = "/"; proxy = "b"; client_max_body_size = "100M";
+             request_buffering = false; } );
 """ % (port, be.port), ports=[port])
     s = connect(port, timeout=10)
 
@@ -314,7 +319,7 @@ def test_body_min_rate_cuts_a_trickling_proxied_body(portico):
 
     be = RawBackend(script)
     port = start(portico, be.port, listen='body_timeout = "5s"; body_min_rate = "100"; '
-                                          'min_rate_window = "1s";')
+                                          'min_rate_window = "1s";', route=STREAM)
     with connect(port) as s:
         s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
         elapsed = trickle(s, b"x" * 100, 0.1, 6)
@@ -341,7 +346,7 @@ def test_body_min_rate_does_not_count_a_slow_upstream(portico):
     be = RawBackend(script)
     port = free_ports(1)[0]
     portico(CONF.replace('proxy = "b";', 'proxy = "b"; client_max_body_size = "64m";')
-            % dict(port=port, be=be.port, main="", upstream="",
+            % dict(port=port, be=be.port, main="", upstream="", route=STREAM,
                    listen='body_min_rate = "8M"; min_rate_window = "1s";'), ports=[port])
     with connect(port) as s:
         s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body))

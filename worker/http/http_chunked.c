@@ -83,6 +83,12 @@ pt_chunked_done(const pt_chunked_t *c)
     return c->state == PT_CK_DONE;
 }
 
+bool
+pt_chunked_in_trailer(const pt_chunked_t *c)
+{
+    return c->state >= PT_CK_TR_LINE && c->state <= PT_CK_DONE;
+}
+
 size_t
 pt_chunked_size_line(char *buf, uint64_t n)
 {
@@ -135,6 +141,7 @@ pt_chunked_parse(pt_chunked_t *c, const char *in, size_t len, size_t *consumed,
     int st = c->state, v;
 
     *data = (pt_str_t) { NULL, 0 };
+    c->trailer_off = SIZE_MAX;
     if (st == PT_CK_DONE || st == PT_CK_ERROR) {
         *consumed = 0;
         return st == PT_CK_DONE ? PT_DONE : PT_ERROR;
@@ -259,6 +266,8 @@ pt_chunked_parse(pt_chunked_t *c, const char *in, size_t len, size_t *consumed,
             }
             c->trailer_len = 0;
             st = c->remaining ? PT_CK_DATA : PT_CK_TR_LINE;
+            if (st == PT_CK_TR_LINE)
+                c->trailer_off = i;
             break;
         case PT_CK_DATA_CR:
             if (ch != '\r')

@@ -30,6 +30,9 @@ typedef struct {
     size_t max_ext;         /* cap on one chunk's extensions (default 4096 if 0) */
     size_t max_trailer;     /* cap on the trailer section (default 16384 if 0) */
     const char *error;      /* reason on PT_ERROR */
+    size_t trailer_off;     /* set by each parse call: where in its input the trailer
+                             * section began, when the call read the end of the last-chunk
+                             * line; SIZE_MAX otherwise */
 } pt_chunked_t;
 
 /* Start decoding a new message. Clears the limits too: set max_ext and max_trailer after. */
@@ -48,6 +51,11 @@ int pt_chunked_parse(pt_chunked_t *c, const char *in, size_t len, size_t *consum
 
 /* Whether the message parsed so far ended (PT_DONE seen). */
 bool pt_chunked_done(const pt_chunked_t *c);
+
+/* Whether the last-chunk line has been read: what is consumed from now on is the trailer
+ * section (a relay that scrubs trailers takes those bytes aside; see trailer_off for where
+ * they began in the call that crossed the line). True once done, too. */
+bool pt_chunked_in_trailer(const pt_chunked_t *c);
 
 /* Write a chunk-size line ("1a2b\r\n", lowercase hex) for n bytes into buf (at least 20
  * bytes); returns its length. n == 0 writes the last-chunk line "0\r\n". */

@@ -11,8 +11,6 @@
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 
-static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
-
 /* ---- driving both sides -------------------------------------------------- */
 
 static void pt_proxy_release(pt_proxy_t *p, bool keep)
@@ -70,12 +68,17 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         p->retried = true;
         p->head_queued = p->req_sent = false;
         p->resp_scanned = 0;
-        r->body_pos = r->body_start;
-        r->body_left = r->head.content_length;
-        r->body_done = r->body_kind == PT_BODY_NONE;
-        r->body_received = 0;
-        if (r->body_kind == PT_BODY_CHUNKED)
-            pt_chunked_init(&r->chunked);
+        if (p->store) {
+            pt_proxy_body_rewind(p);        /* the connection buffer has moved on */
+        } else {
+            r->body_pos = r->body_start;
+            r->body_left = r->head.content_length;
+            r->body_done = r->body_kind == PT_BODY_NONE;
+            r->body_received = 0;
+            p->req_trailers.len = 0;
+            if (r->body_kind == PT_BODY_CHUNKED)
+                pt_chunked_init(&r->chunked);
+        }
         pt_upconn_t *fresh = pt_upstream_get((pt_server_t *) s, true);
         if (fresh == NULL) {
             pt_proxy_fail(p, 502, "cannot connect to the upstream server");
@@ -120,11 +123,31 @@ static int pt_proxy_send(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_upconn_t *up = p->up;
-    struct iovec iov[2];
-    pt_str_t span;
+    struct iovec iov[3];
+    pt_str_t span, tail = PT_STR_NULL;
 
     if (!up->connected)
         return PT_OK;
+    if (p->store && !pt_proxy_body_stored_out(p)) {
+        int rc = pt_proxy_body_send(p);
+        if (rc == PT_ERROR) {
+            p->up_keep = false;
+            pt_proxy_fail(p, 500, "the buffered request body could not be sent");
+            return PT_ERROR;
+        }
+        if (rc == PT_DONE) {
+            p->req_sent = true;     /* as below: read what the server said */
+            p->up_keep = false;
+            p->write_failed = true;
+            return PT_OK;
+        }
+        if (rc == PT_AGAIN)
+            return PT_OK;
+        if (pt_proxy_body_whole(p)) {
+            p->req_sent = true;
+            return PT_OK;
+        }
+    }
     for (;;) {
         unsigned n = 0;
         bool consume = false;
@@ -157,8 +180,19 @@ static int pt_proxy_send(pt_proxy_t *p)
             if (rc == PT_OK && p->req_filter_out
                 && pt_proxy_filter_request(p, &span, &span) != PT_OK)
                 return PT_ERROR;
+            size_t keep = span.len;
+            if (rc == PT_OK && p->req_filter_out == NULL && r->body_kind == PT_BODY_CHUNKED
+                && pt_proxy_head_split_trailers(r, &r->head, &r->chunked, &p->req_trailers,
+                                                span.p, span.len, &keep, &tail) != PT_OK) {
+                pt_proxy_fail(p, 500, "out of memory relaying the trailer section");
+                return PT_ERROR;
+            }
             if (rc == PT_OK) {
-                iov[n++] = (struct iovec) { (void *) span.p, span.len };
+                /* The trailer section goes out scrubbed, once complete. */
+                if (keep)
+                    iov[n++] = (struct iovec) { (void *) span.p, keep };
+                if (tail.len)
+                    iov[n++] = (struct iovec) { (void *) tail.p, tail.len };
                 consume = true;
             } else if (rc >= 400) {
                 p->up_keep = false;
@@ -170,7 +204,7 @@ static int pt_proxy_send(pt_proxy_t *p)
             }
         }
         p->head_queued = true;
-        int rc = pt_io_send(&up->io, iov, n);
+        int rc = n ? pt_io_send(&up->io, iov, n) : PT_OK;
         if (consume)
             pt_request_body_consumed(r);
         if (rc == PT_ERROR)
@@ -204,6 +238,10 @@ void pt_proxy_arm_timers(pt_proxy_t *p)
 
 void pt_proxy_run(pt_proxy_t *p)
 {
+    if (p->collecting) {
+        pt_proxy_body_collect(p);
+        return;
+    }
     if (p->state == PT_PROXY_TUNNEL) {
         pt_proxy_tunnel_run(p);
         return;
@@ -309,7 +347,7 @@ static void pt_proxy_client_timeout(pt_timer_t *t)
     pt_proxy_fail(p, 408, "request body not received in time");
 }
 
-static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
+void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
 {
     pt_request_t *r = p->r;
     const pt_upstream_t *u = p->conf->upstream;
@@ -345,6 +383,49 @@ static void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         pt_proxy_fail(p, 504, "connecting to the upstream timed out");
     else
         pt_proxy_fail(p, 502, "no server of the upstream could be reached");
+}
+
+/* Whether tok, a protocol of an Upgrade (name [ "/" version ]), is one
+ * the route allows: an entry without a version allows every version. h2c
+ * never is (the config refuses it; RFC 9113 3.1). */
+static bool pt_proxy_upgrade_allowed(const pt_proxy_conf_t *pc, pt_str_t tok)
+{
+    const char *slash = memchr(tok.p, '/', tok.len);
+    pt_str_t name = { tok.p, slash ? (size_t) (slash - tok.p) : tok.len };
+
+    if (pt_str_caseeq_lit(name, "h2c"))
+        return false;
+    for (const char **e = pc->upgrade; e && *e; e++)
+        if (pt_str_caseeq_lit(strchr(*e, '/') ? tok : name, *e))
+            return true;
+    return false;
+}
+
+/* The protocols of the client's Upgrade that the route allows, in its
+ * order, as one list in the request arena (empty: none, the request goes
+ * on as plain HTTP and the backend sees no Upgrade). PT_OK or PT_ERROR. */
+static int pt_proxy_upgrade_filter(pt_request_t *r, const pt_proxy_conf_t *pc, pt_str_t *out)
+{
+    pt_str_t list = r->head.upgrade, tok;
+    /* ", " may be longer than the client's "," */
+    char *buf = pt_arena_alloc(r->arena, 2 * list.len + 1);
+    size_t n = 0;
+
+    if (buf == NULL)
+        return PT_ERROR;
+    while (pt_str_next_token(&list, &tok)) {
+        if (!pt_proxy_upgrade_allowed(pc, tok))
+            continue;
+        if (n) {
+            memcpy(buf + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(buf + n, tok.p, tok.len);
+        n += tok.len;
+    }
+    PT_ASSERT(n <= 2 * r->head.upgrade.len + 1);
+    *out = (pt_str_t) { buf, n };
+    return PT_OK;
 }
 
 /* RFC 9110 9.2.2: a proxy MUST NOT retry a non-idempotent request on its
@@ -408,12 +489,44 @@ static int pt_proxy_answer_here(pt_request_t *r)
     return PT_OK;
 }
 
+/* The chunked framing of what the client sent along with the head, run
+ * through a copy of the decoder: when it is already invalid, nothing of
+ * the request may reach a server (not its head, not the good chunks before
+ * the bad one: a server that acts on a partial request is the smuggler's
+ * tool). PT_OK, or PT_ERROR with r->error_detail set. */
+static int pt_proxy_check_chunked(pt_request_t *r)
+{
+    pt_chunked_t ck = r->chunked;
+    const char *pos = r->body_pos, *last = r->conn->rbuf->last;
+
+    if (r->body_kind != PT_BODY_CHUNKED || r->body_done)
+        return PT_OK;
+    while (pos < last) {            /* each turn consumes a byte or more */
+        size_t used = 0;
+        pt_str_t data;
+        int rc = pt_chunked_parse(&ck, pos, (size_t) (last - pos), &used, &data);
+        if (rc == PT_ERROR) {
+            r->error_detail = ck.error;
+            return PT_ERROR;
+        }
+        if (rc != PT_OK)
+            break;                  /* PT_AGAIN: all used; PT_DONE: body ends */
+        pos += used;
+    }
+    return PT_OK;
+}
+
 int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
 {
     int64_t max_forwards = pt_proxy_max_forwards(r);
 
     if (max_forwards == 0)
         return pt_proxy_answer_here(r);
+    if (pt_proxy_check_chunked(r) != PT_OK) {
+        r->keepalive = false;
+        pt_http_error(r, 400, r->error_detail);
+        return PT_OK;
+    }
 
     pt_proxy_t *p = pt_arena_calloc(r->arena, sizeof(*p));
     pt_http_field_t *fields = pt_arena_alloc(r->arena, PT_PROXY_RESP_FIELDS * sizeof(*fields));
@@ -428,8 +541,12 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
     p->up_handler = pt_proxy_up_event;
     p->up_timeout = pt_proxy_up_timeout;
     /* RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored. */
-    p->upgrade = (r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
-                 && r->head.version_minor >= 1 && pconf->websocket;
+    if ((r->head.conn & PT_HTTP_CONN_UPGRADE) && r->head.upgrade.len
+        && r->head.version_minor >= 1 && pconf->websocket == 1) {
+        if (pt_proxy_upgrade_filter(r, pconf, &p->upgrade_offer) != PT_OK)
+            return 500;
+        p->upgrade = p->upgrade_offer.len > 0;
+    }
     const pt_filters_t *f = pt_filter_of(r->route);
     if (f && f->request_body && r->body_kind != PT_BODY_NONE) {
         /* The filters keep state: a body they took cannot be sent twice. */
@@ -438,14 +555,23 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
         p->req_filter_out->arena = r->arena;
         p->req_filter_out->chunked = true;
     }
-    p->replayable = p->req_filter_out == NULL && pconf->upstream->retry
-                    && pt_proxy_idempotent(r->head.method_id)
+    p->replay_ok = p->req_filter_out == NULL && pconf->upstream->retry
+                   && pt_proxy_idempotent(r->head.method_id);
+    p->replayable = p->replay_ok
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH
                             && r->conn->rbuf->last - r->body_pos >= r->body_left));
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;
-    pt_proxy_connect(p, NULL);
+    int rc = pt_proxy_body_start(p);
+    if (rc >= 400) {
+        r->on_event = NULL;
+        return rc;
+    }
+    if (rc == PT_OK)
+        pt_proxy_body_collect(p);   /* connects once the body is in */
+    else
+        pt_proxy_connect(p, NULL);
     return PT_OK;
 }

@@ -41,10 +41,18 @@ typedef struct {
     int forwarded;              /* set RFC 7239 Forwarded */
     int via;
     int request_id;             /* send the X-Request-ID we generated */
-    int websocket;              /* allow Upgrade */
+    int websocket;              /* forward Upgrade at all (the switch; false wins) */
+    const char **upgrade;       /* protocols an Upgrade may name (NULL-terminated); never h2c */
     pt_msec_t tunnel_timeout;   /* idle timeout once upgraded */
     int replace_upstream_errors;
+    int request_buffering;      /* collect the body before connecting upstream */
+    int64_t request_buffer_size;    /* of it, held in memory */
+    int64_t request_buffer_max;     /* held at all (memory and file); more streams */
+    const char *request_buffer_path;    /* directory of the spill files */
 } pt_proxy_conf_t;
+
+/* proxy_body.c's collected request body (memory, then a file). */
+typedef struct pt_proxy_store_s pt_proxy_store_t;
 
 enum pt_proxy_resp_state {
     PT_PROXY_RESP_HEAD = 0,     /* reading the response head */
@@ -52,6 +60,13 @@ enum pt_proxy_resp_state {
     PT_PROXY_RESP_DONE,         /* all of it is queued for the client */
     PT_PROXY_TUNNEL             /* upgraded: bytes both ways */
 };
+
+/* A trailer section collected on its way through a raw chunked relay, to
+ * be sent scrubbed once complete (at most the decoder's trailer cap). */
+typedef struct {
+    char *p;                    /* request arena; NULL until a byte came */
+    size_t len;
+} pt_proxy_trailers_t;
 
 typedef struct {
     pt_request_t *r;
@@ -67,7 +82,11 @@ typedef struct {
     bool head_queued;
     bool req_sent;              /* head and whole body handed to the socket */
     bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
+    bool replay_ok;             /* retry on and idempotent: replayable once held whole */
+    bool collecting;            /* request buffering: the body is being collected */
+    pt_proxy_store_t *store;    /* the buffered body; NULL: streamed */
     bool upgrade;               /* forwarding an Upgrade */
+    pt_str_t upgrade_offer;     /* the client's protocols we forward (arena) */
 
     uint8_t state;              /* enum pt_proxy_resp_state */
     pt_http_head_t resp;
@@ -76,6 +95,7 @@ typedef struct {
     int body;                   /* PT_HTTP_BODY_* of the response */
     int64_t left;               /* PT_HTTP_BODY_LENGTH: bytes still to relay */
     pt_chunked_t chunked;
+    pt_proxy_trailers_t req_trailers, resp_trailers;
     bool decode;                /* strip chunk framing (HTTP/1.0 client) */
     bool up_keep;               /* the upstream connection may be reused */
     bool got_bytes;             /* any byte of a response arrived */
@@ -118,6 +138,31 @@ void pt_proxy_fail(pt_proxy_t *p, unsigned status, const char *why);
 void pt_proxy_release_close(pt_proxy_t *p);
 void pt_proxy_done(pt_proxy_t *p);
 void pt_proxy_arm_timers(pt_proxy_t *p);
+/* Choose a server (not failed, unless it is the only one left) and start
+ * the request on it; ends the request with 502/504 when none is left. */
+void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
+
+/* proxy_body.c */
+/* Whether p's request body is to be buffered (the route's settings, no
+ * upgrade, no request body filters, a length within request_buffer_max or
+ * unknown): PT_OK (p->store set, p->collecting: call pt_proxy_body_collect
+ * on client events until it connects upstream itself), PT_DECLINED
+ * (stream it), or an HTTP status. */
+int pt_proxy_body_start(pt_proxy_t *p);
+/* Collect what the client sent; once the body is whole (or past the cap)
+ * choose a server. Ends the request itself on a body error. */
+void pt_proxy_body_collect(pt_proxy_t *p);
+/* Send the head and the stored body: PT_OK when all of it is out (the
+ * rest, after an overflow, streams as usual), PT_AGAIN (waiting for the
+ * socket), PT_DONE (the upstream stopped taking it) or PT_ERROR (the file
+ * could not be read or out of memory: the caller fails the request). */
+int pt_proxy_body_send(pt_proxy_t *p);
+/* Whether all of the store has been written to the upstream socket. */
+bool pt_proxy_body_stored_out(const pt_proxy_t *p);
+/* A retry: the stored body is sent again from its first byte. */
+void pt_proxy_body_rewind(pt_proxy_t *p);
+/* Whether the body is held whole (nothing of it streams). */
+bool pt_proxy_body_whole(const pt_proxy_t *p);
 
 /* proxy_head.c */
 /* The request head for p's server (hop-by-hop fields and those named in
@@ -132,6 +177,22 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p);
  * added, the framing flags set (chunked: we relay chunk framing; upgrade:
  * a 101). The array may grow in the request arena. PT_OK or PT_ERROR. */
 int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, bool upgrade);
+/* A trailer section as received (field lines and the final CRLF, checked
+ * by the chunked decoder) scrubbed like the header section of h, the
+ * message it ends (the client's request head or the upstream's response
+ * head, as the head functions above left its flags): the fields that
+ * frame, route, are hop-by-hop or that portico sets, removes or hid in h
+ * are left out. Returns the section to send (ending in its CRLF) in r's
+ * arena; PT_STR_NULL when out of memory. */
+pt_str_t pt_proxy_head_trailers(pt_request_t *r, const pt_http_head_t *h, pt_str_t raw);
+/* A raw chunked relay's step: ck decoded [in, in + used) last; the part of
+ * it that belongs to the trailer section is moved into t, and *keep is how
+ * many of its first bytes are still the body's to relay as they are. When
+ * the message ended, *tail is the scrubbed section to send after them
+ * (else empty). PT_OK or PT_ERROR (out of memory). */
+int pt_proxy_head_split_trailers(pt_request_t *r, const pt_http_head_t *h,
+                                 const pt_chunked_t *ck, pt_proxy_trailers_t *t,
+                                 const char *in, size_t used, size_t *keep, pt_str_t *tail);
 /* The body of the answer to TRACE with Max-Forwards: 0 (message/http), in
  * the request arena; PT_STR_NULL when out of memory. */
 pt_str_t pt_proxy_head_trace(pt_request_t *r);

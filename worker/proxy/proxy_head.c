@@ -25,6 +25,13 @@ static bool pt_proxy_head_reframe(const pt_request_t *r)
 
 /* ---- the request head for the upstream ----------------------------------- */
 
+/* HTTP2-Settings belongs to the h2c upgrade (RFC 9113 3.1 removed it): it
+ * is hop-by-hop whether or not Connection names it, and never forwarded. */
+static bool pt_proxy_head_h2_settings(pt_str_t name)
+{
+    return name.len == 14 && pt_str_caseeq_lit(name, "http2-settings");
+}
+
 static int pt_proxy_head_token_cmp(const void *a, const void *b)
 {
     const pt_str_t *x = a, *y = b;
@@ -34,14 +41,17 @@ static int pt_proxy_head_token_cmp(const void *a, const void *b)
     return strncasecmp(x->p, y->p, x->len);
 }
 
-/* Drop the fields named in Connection (RFC 9110 7.6.1; callers check that
- * it names any but the well-known tokens). The names are
- * sorted and each field looked up, so a head of many fields and a long
- * Connection list costs n log n, not n times m. */
-static int pt_proxy_head_drop_listed(pt_arena_t *a, pt_http_head_t *h)
+/* The names listed in h's Connection fields, sorted for bsearch with
+ * pt_proxy_head_token_cmp, in arena a; *n of them. PT_OK or PT_ERROR. */
+static int pt_proxy_head_connection_names(pt_arena_t *a, const pt_http_head_t *h,
+                                          pt_str_t **out, size_t *n)
 {
-    size_t n = 0, room = 0;
+    size_t room = 0;
 
+    *n = 0;
+    *out = NULL;
+    if (!(h->conn & PT_HTTP_CONN_OTHER))
+        return PT_OK;
     for (unsigned i = 0; i < h->nfields; i++)
         if (h->fields[i].id == PT_HDR_CONNECTION)
             room += h->fields[i].value.len / 2 + 1;     /* "a," per token at least */
@@ -51,11 +61,25 @@ static int pt_proxy_head_drop_listed(pt_arena_t *a, pt_http_head_t *h)
     for (unsigned i = 0; i < h->nfields; i++) {
         pt_str_t list = h->fields[i].value;
         if (h->fields[i].id == PT_HDR_CONNECTION)
-            while (n < room && pt_str_next_token(&list, &tok))
-                names[n++] = tok;
+            while (*n < room && pt_str_next_token(&list, &tok))
+                names[(*n)++] = tok;
     }
-    qsort(names, n, sizeof(*names), pt_proxy_head_token_cmp);
-    for (unsigned k = 0; k < h->nfields; k++)
+    qsort(names, *n, sizeof(*names), pt_proxy_head_token_cmp);
+    *out = names;
+    return PT_OK;
+}
+
+/* Drop the fields named in Connection (RFC 9110 7.6.1). The names are
+ * sorted and each field looked up, so a head of many fields and a long
+ * Connection list costs n log n, not n times m. */
+static int pt_proxy_head_drop_connection(pt_arena_t *a, pt_http_head_t *h)
+{
+    pt_str_t *names;
+    size_t n;
+
+    if (pt_proxy_head_connection_names(a, h, &names, &n) != PT_OK)
+        return PT_ERROR;
+    for (unsigned k = 0; n && k < h->nfields; k++)
         if (bsearch(&h->fields[k].name, names, n, sizeof(*names), pt_proxy_head_token_cmp))
             h->fields[k].flags |= PT_PROXY_DROP;
     return PT_OK;
@@ -66,7 +90,7 @@ static int pt_proxy_head_drop_listed(pt_arena_t *a, pt_http_head_t *h)
 static char *pt_proxy_head_alloc(pt_request_t *r, pt_http_head_t *h, size_t base,
                                  size_t *cap)
 {
-    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_listed(r->arena, h) != PT_OK)
+    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_connection(r->arena, h) != PT_OK)
         return NULL;
     *cap = base;
     for (unsigned i = 0; i < h->nfields; i++)
@@ -150,7 +174,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
     size_t cap;
     char *out = pt_proxy_head_alloc(r, h, 512 + h->method.len + r->upstream_path.len
                                           + h->query.len + 3 * host.len + 2 * iplen + r->id.len
-                                          + h->upgrade.len, &cap);
+                                          + p->upgrade_offer.len, &cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
@@ -201,13 +225,17 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
                 continue;
             break;
         case PT_HDR_EXPECT:
-            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on. */
-            if (h->version_minor == 0)
+            /* RFC 9110 10.1.1: ignored in HTTP/1.0, so not passed on; a
+             * buffered body comes with the head, there is nothing to wait
+             * for (we said 100 ourselves). */
+            if (h->version_minor == 0 || p->store)
                 continue;
             break;
         case PT_HDR_OTHER:
             if (p->max_forwards != -1 && pt_str_caseeq_lit(f->name, "max-forwards"))
                 continue;       /* sent below, one less (or dropped when invalid) */
+            if (pt_proxy_head_h2_settings(f->name))
+                continue;
             break;
         }
         PT_PUTS(f->name);
@@ -293,7 +321,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         n += (size_t) sprintf(out + n, "Max-Forwards: %" PRId64 "\r\n", p->max_forwards - 1);
     if (p->upgrade) {
         PT_PUT("Connection: upgrade\r\nUpgrade: ");
-        PT_PUTS(h->upgrade);
+        PT_PUTS(p->upgrade_offer);
         PT_PUT("\r\n");
     }
     PT_PUT("\r\n");
@@ -335,6 +363,101 @@ pt_str_t pt_proxy_head_trace(pt_request_t *r)
     return (pt_str_t) { out, n };
 }
 
+/* ---- trailers -------------------------------------------------------------- */
+
+/* Whether a trailer field may not go on: the fields that frame, route or
+ * are hop-by-hop, those portico sets or removes itself, those the head's
+ * Connection named (names, n of them) and those named like a field of the
+ * head that portico did not pass on as the sender wrote it (hidden: named
+ * in Connection, hidden by a module, or a module's own, like the client
+ * certificate fields; hidden response fields alike). RFC 9110 6.5.2: a
+ * trailer is merged into the header section only when the field's
+ * definition allows it; ours is to treat one like the header field. */
+static bool pt_proxy_head_trailer_refused(const pt_http_head_t *h, pt_str_t name,
+                                          const pt_str_t *names, size_t n)
+{
+    switch (pt_http_hdr_id(name.p, name.len)) {
+    case PT_HDR_OTHER:
+        break;
+    case PT_HDR_USER_AGENT: case PT_HDR_REFERER: case PT_HDR_CONTENT_TYPE: case PT_HDR_DATE:
+    case PT_HDR_SERVER: case PT_HDR_AUTHORIZATION: case PT_HDR_COOKIE:
+    case PT_HDR_ACCEPT_ENCODING: case PT_HDR_CONTENT_ENCODING: case PT_HDR_LOCATION:
+        break;
+    default:
+        /* Host, framing, hop-by-hop, Trailer, Expect, the proxy
+         * authentication fields, X-Forwarded-*, Forwarded, Via and
+         * X-Request-ID. */
+        return true;
+    }
+    if (pt_proxy_head_h2_settings(name)
+        || (name.len == 25 && pt_str_caseeq_lit(name, "strict-transport-security")))
+        return true;
+    if (n && bsearch(&name, names, n, sizeof(*names), pt_proxy_head_token_cmp))
+        return true;
+    for (unsigned i = 0; i < h->nfields; i++)
+        if ((h->fields[i].flags & PT_PROXY_DROP) && pt_str_caseeq(h->fields[i].name, name))
+            return true;
+    return false;
+}
+
+pt_str_t pt_proxy_head_trailers(pt_request_t *r, const pt_http_head_t *h, pt_str_t raw)
+{
+    const char *p = raw.p, *end = raw.p + raw.len;
+    char *out = pt_arena_alloc(r->arena, raw.len + 2);
+    pt_str_t *names;
+    size_t n = 0, nnames;
+
+    if (out == NULL || pt_proxy_head_connection_names(r->arena, h, &names, &nnames) != PT_OK)
+        return PT_STR_NULL;
+    /* The decoder checked the section: field lines "name:value" CRLF, then
+     * CRLF. Each line is kept whole or left out. */
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        const char *colon = memchr(p, ':', (size_t) (end - p));
+        size_t len = eol ? (size_t) (eol + 1 - p) : (size_t) (end - p);
+        if (colon == NULL || eol == NULL || colon > eol)
+            break;              /* the final CRLF */
+        pt_str_t name = { p, (size_t) (colon - p) };
+        if (!pt_proxy_head_trailer_refused(h, name, names, nnames)) {
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+    }
+    PT_PUT("\r\n");
+    PT_ASSERT(n <= raw.len + 2);
+    return (pt_str_t) { out, n };
+}
+
+int pt_proxy_head_split_trailers(pt_request_t *r, const pt_http_head_t *h,
+                                 const pt_chunked_t *ck, pt_proxy_trailers_t *t,
+                                 const char *in, size_t used, size_t *keep, pt_str_t *tail)
+{
+    size_t cap = (ck->max_trailer ? ck->max_trailer : PT_CHUNKED_DEFAULT_MAX_TRAILER) + 8;
+
+    *keep = used;
+    *tail = PT_STR_NULL;
+    if (!pt_chunked_in_trailer(ck))
+        return PT_OK;
+    /* Crossed the last-chunk line in this step, or was past it before. */
+    size_t from = ck->trailer_off != SIZE_MAX ? ck->trailer_off : 0;
+    if (from > used)
+        from = used;
+    *keep = from;
+    if (t->p == NULL && (t->p = pt_arena_alloc(r->arena, cap)) == NULL)
+        return PT_ERROR;
+    if (t->len + (used - from) > cap)
+        return PT_ERROR;        /* the decoder caps the section well below */
+    memcpy(t->p + t->len, in + from, used - from);
+    t->len += used - from;
+    if (pt_chunked_done(ck)) {
+        *tail = pt_proxy_head_trailers(r, h, (pt_str_t) { t->p, t->len });
+        if (tail->p == NULL)
+            return PT_ERROR;
+    }
+    return PT_OK;
+}
+
 /* ---- the response head for the client ------------------------------------ */
 
 /* RFC 9110 8.6, RFC 9112 6.1: 1xx and 204 responses carry neither
@@ -347,6 +470,7 @@ static bool pt_proxy_head_no_framing(unsigned status)
 static const pt_str_t pt_proxy_head_date = PT_STR("Date");
 static const pt_str_t pt_proxy_head_via = PT_STR("Via");
 static const pt_str_t pt_proxy_head_id = PT_STR("X-Request-ID");
+static const pt_str_t pt_proxy_head_connection = PT_STR("Connection");
 
 int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, bool upgrade)
 {
@@ -358,7 +482,7 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
     bool interim = h->status < 200 && !upgrade;
     bool has_date = interim, has_id = interim, has_length = false;
 
-    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_listed(r->arena, h) != PT_OK)
+    if ((h->conn & PT_HTTP_CONN_OTHER) && pt_proxy_head_drop_connection(r->arena, h) != PT_OK)
         return PT_ERROR;
     *resp = (pt_response_t) { .status = h->status, .reason = h->reason, .fields = h->fields,
                               .nfields = h->nfields, .cap = p->resp_fields_cap,
@@ -367,9 +491,17 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
                                * longer than as received ("a:b"); a length
                                * is written in no more digits than it came. */
                               .bound = h->head_len + h->nfields + 24 };
+    bool upgrade_426 = false;
     for (unsigned i = 0; i < h->nfields; i++) {
         pt_http_field_t *f = &h->fields[i];
         bool drop = false;
+        if (f->id == PT_HDR_UPGRADE && h->status == 426 && !upgrade) {
+            /* RFC 9110 15.5.22: a 426 MUST carry Upgrade, and the
+             * "Connection: upgrade" that flagged it is for us to
+             * write again (below), not a reason to take it away. */
+            f->flags &= ~PT_PROXY_DROP;
+            upgrade_426 = true;
+        }
         if (f->flags & PT_PROXY_DROP)
             continue;
         switch (f->id) {
@@ -381,7 +513,8 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
             drop = rc->via;     /* joined with ours below */
             break;
         case PT_HDR_UPGRADE:
-            drop = !upgrade;
+            /* RFC 9110 15.5.22: a 426 names the protocols it wants. */
+            drop = !upgrade && h->status != 426;
             break;
         case PT_HDR_TRANSFER_ENCODING:
             /* Kept for HEAD and 304 answers that describe a GET's framing;
@@ -408,8 +541,9 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
             break;
         case PT_HDR_OTHER:
             /* RFC 6797 7.2: no HSTS over a connection that is not secure. */
-            drop = f->name.len == 25 && r->conn->io.ssl == NULL
-                   && pt_str_caseeq_lit(f->name, "strict-transport-security");
+            drop = (f->name.len == 25 && r->conn->io.ssl == NULL
+                    && pt_str_caseeq_lit(f->name, "strict-transport-security"))
+                   || pt_proxy_head_h2_settings(f->name);
             break;
         }
         if (drop)
@@ -419,6 +553,12 @@ int pt_proxy_head_response(pt_proxy_t *p, pt_response_t *resp, bool chunked, boo
     pt_http_field_t add = { pt_proxy_head_date, PT_STR_NULL, PT_HDR_DATE, 0 };
     if (!has_date) {
         add.value = pt_clock_http_date();
+        if (pt_response_append(r, resp, &add) != PT_OK)
+            return PT_ERROR;
+    }
+    if (upgrade_426) {
+        add = (pt_http_field_t) { pt_proxy_head_connection, PT_STR("upgrade"),
+                                  PT_HDR_CONNECTION, 0 };
         if (pt_response_append(r, resp, &add) != PT_OK)
             return PT_ERROR;
     }

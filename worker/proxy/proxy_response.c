@@ -14,7 +14,7 @@
 #include "worker/proxy/proxy.h"
 
 /* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
- * each must be one the client offered. */
+ * each must be one the client offered (and we forwarded). */
 static bool pt_proxy_upgrade_offered(pt_str_t offered, pt_str_t chosen)
 {
     pt_str_t tok, mine;
@@ -213,7 +213,7 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                         pt_proxy_fail(p, 502, "the upstream switched protocols unasked");
                         return PT_ERROR;
                     }
-                    if (!pt_proxy_upgrade_offered(r->head.upgrade, p->resp.upgrade)) {
+                    if (!pt_proxy_upgrade_offered(p->upgrade_offer, p->resp.upgrade)) {
                         pt_proxy_fail(p, 502, "the upstream switched to a protocol "
                                               "the client did not offer");
                         return PT_ERROR;
@@ -410,8 +410,9 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
         b->pos = b->last;
         break;
     case PT_HTTP_BODY_CHUNKED: {
-        char *raw = b->pos;
-        while (b->pos < b->last && n < PT_IO_IOV_MAX - 1) {
+        char *raw = b->pos, *raw_end = b->pos;
+        pt_str_t tail = PT_STR_NULL;
+        while (b->pos < b->last && n < PT_IO_IOV_MAX - 2) {
             size_t used = 0;
             pt_str_t data = PT_STR_NULL;
             int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
@@ -426,6 +427,15 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
             }
             if (p->decode && data.len)
                 iov[n++] = (struct iovec) { (void *) data.p, data.len };
+            size_t keep = used;
+            if (!p->decode
+                && pt_proxy_head_split_trailers(r, &p->resp, &p->chunked, &p->resp_trailers,
+                                                b->pos, used, &keep, &tail) != PT_OK)
+                return PT_ERROR;
+            /* The body's bytes are relayed as they came; the trailer
+             * section is held and goes out scrubbed once complete. */
+            if (keep)           /* 0: all of it is the trailer section's */
+                raw_end = b->pos + keep;
             b->pos += used;
             if (rc == PT_DONE) {
                 if (b->pos != b->last)
@@ -434,8 +444,10 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
                 break;
             }
         }
-        if (!p->decode && b->pos > raw)
-            iov[n++] = (struct iovec) { raw, (size_t) (b->pos - raw) };
+        if (!p->decode && raw_end > raw)
+            iov[n++] = (struct iovec) { raw, (size_t) (raw_end - raw) };
+        if (tail.len)
+            iov[n++] = (struct iovec) { (void *) tail.p, tail.len };
         break;
     }
     }

@@ -208,6 +208,21 @@ static void pt_tls_route_hide(pt_request_t *r)
     }
 }
 
+/* One hidden, empty entry of each name at the end (after ours, so lookups
+ * find the real ones first), whether or not the client sent it: the proxy
+ * refuses trailer fields named like a field it hid, so the names are ours
+ * in a trailer section too. PT_OK or PT_ERROR. */
+static int pt_tls_route_own(pt_request_t *r)
+{
+    if (pt_request_field_add(r, pt_tls_route_subject, PT_STR("")) != PT_OK)
+        return PT_ERROR;
+    r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
+    if (pt_request_field_add(r, pt_tls_route_fingerprint, PT_STR("")) != PT_OK)
+        return PT_ERROR;
+    r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
+    return PT_OK;
+}
+
 static int pt_tls_route_access(pt_request_t *r)
 {
     const pt_tls_route_conf_t *tc = r->route->mod_conf[pt_tls_route_module.index];
@@ -230,6 +245,8 @@ static int pt_tls_route_access(pt_request_t *r)
                          peer->subject, strlen(peer->subject) }) != PT_OK
                      || pt_request_field_add(r, pt_tls_route_fingerprint, (pt_str_t) {
                          peer->fingerprint, strlen(peer->fingerprint) }) != PT_OK))
+            return 500;
+        if (pt_tls_route_own(r) != PT_OK)
             return 500;
     }
     return PT_DECLINED;

@@ -5,7 +5,9 @@
  * WebSocket). The proxying itself is worker/proxy/.
  */
 #include "common/pt.h"
+#include <sys/stat.h>
 #include "common/conf.h"
+#include "common/str.h"
 #include "worker/core/module.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream.h"
@@ -18,6 +20,16 @@ static int pt_proxy_init_worker(const pt_conf_t *conf);
 static void pt_proxy_exit_worker(const pt_conf_t *conf);
 static void pt_proxy_retire(void);
 static int pt_proxy_content(pt_request_t *r);
+static int pt_proxy_check_upgrade(pt_conf_ctx_t *cf, const config_setting_t *s, char *item);
+
+/* RFC 9113 3.1 removed the h2c upgrade: forwarded, it would let a client
+ * switch its connection to HTTP/2 with the backend past every route rule,
+ * so no list may name it. */
+static const pt_conf_strings_arg_t pt_proxy_upgrade_arg = { NULL, pt_proxy_check_upgrade };
+/* Memory for one request's body: at most 1 GiB (a size of 0 sends all of
+ * a buffered body through the file). */
+static const pt_conf_bounds_t pt_proxy_buffer_bounds = { 0, INT64_C(1) << 30 };
+static const pt_conf_bounds_t pt_proxy_buffer_max_bounds = { 0, INT64_MAX };
 
 /* "proxy" chooses the handler, so only a route names it; the others are
  * how the proxy forwards and may be given in defaults { } too. */
@@ -33,12 +45,25 @@ static const pt_directive_t pt_proxy_directives[] = {
     { "request_id", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(request_id), "true", NULL,
       NULL, NULL, "generate X-Request-ID" },
     { "websocket", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(websocket), "false", NULL,
-      NULL, NULL, "allow Upgrade" },
+      NULL, NULL, "forward Upgrade (to the protocols in upgrade)" },
+    { "upgrade", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_PROXY_FIELD(upgrade), "[\"websocket\"]",
+      &pt_proxy_upgrade_arg, NULL, NULL, "protocols an Upgrade may switch to" },
     { "tunnel_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_PROXY_FIELD(tunnel_timeout),
       "\"5m\"", &pt_conf_positive, NULL, NULL, "idle timeout of an upgraded connection" },
     { "replace_upstream_errors", PT_CONF_BOOL, PT_SCOPE_ROUTE,
       PT_PROXY_FIELD(replace_upstream_errors), "false", NULL, NULL, NULL,
       "render upstream 5xx with the error pages" },
+    { "request_buffering", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(request_buffering),
+      "true", NULL, NULL, NULL, "collect the request body before connecting upstream" },
+    { "request_buffer_size", PT_CONF_SIZE, PT_SCOPE_ROUTE,
+      PT_PROXY_FIELD(request_buffer_size), "\"1m\"", &pt_proxy_buffer_bounds, NULL, NULL,
+      "of a buffered body, what is held in memory" },
+    { "request_buffer_max", PT_CONF_SIZE, PT_SCOPE_ROUTE, PT_PROXY_FIELD(request_buffer_max),
+      "\"64m\"", &pt_proxy_buffer_max_bounds, NULL, NULL,
+      "the largest body buffered (memory and file); larger ones stream" },
+    { "request_buffer_path", PT_CONF_STRING, PT_SCOPE_ROUTE,
+      PT_PROXY_FIELD(request_buffer_path), "\"/tmp\"", NULL, NULL, NULL,
+      "directory of the unlinked files of buffered bodies" },
     PT_DIRECTIVE_END
 };
 
@@ -60,6 +85,13 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 
     if (pc->upstream_name == NULL)
         return PT_OK;
+    struct stat sb;
+    if (pc->request_buffering == 1 && pc->request_buffer_max > pc->request_buffer_size
+        && (stat(pc->request_buffer_path, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+        pt_conf_error(cf, NULL, "route \"%s\" (line %u): request_buffer_path \"%s\" is not a "
+                      "directory", route->name, route->line, pc->request_buffer_path);
+        return PT_ERROR;
+    }
     for (size_t i = 0; i < conf->nupstreams; i++) {
         if (strcmp(conf->upstreams[i].name, pc->upstream_name) == 0) {
             pc->upstream = &conf->upstreams[i];
@@ -77,6 +109,27 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
         return PT_ERROR;
     }
     route->handler = &pt_proxy_module;
+    return PT_OK;
+}
+
+/* An Upgrade protocol: token [ "/" token ] (RFC 9110 7.8), never h2c. */
+static int pt_proxy_check_upgrade(pt_conf_ctx_t *cf, const config_setting_t *s, char *item)
+{
+    const char *slash = strchr(item, '/');
+    size_t name_len = slash ? (size_t) (slash - item) : strlen(item);
+    bool ok = name_len > 0 && (slash == NULL || slash[1] != '\0');
+
+    for (const char *q = item; ok && *q; q++)
+        ok = pt_str_tchar[(unsigned char) *q] || (q == slash);
+    if (!ok) {
+        pt_conf_error(cf, s, "invalid upgrade protocol \"%s\"", item);
+        return PT_ERROR;
+    }
+    if (name_len == 3 && strncasecmp(item, "h2c", 3) == 0) {
+        pt_conf_error(cf, s, "\"%s\" cannot be forwarded: HTTP/2 has no upgrade "
+                      "(RFC 9113 3.1)", item);
+        return PT_ERROR;
+    }
     return PT_OK;
 }
 

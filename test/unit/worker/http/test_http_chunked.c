@@ -332,6 +332,52 @@ test_round_trip(void)
     ok(all, "round trip of 50 random bodies in random pieces");
 }
 
+/* The trailer section, cut out of the input the way a scrubbing relay does it (from
+ * trailer_off in the call that crosses the last-chunk line, everything after that), comes
+ * out whole however the input is split. */
+static void
+test_trailer_section(void)
+{
+    static const char raw[] = "5\r\nhello\r\n0;e=1\r\nA: b\r\nCc: d e\r\n\r\nNEXT";
+    static const char want[] = "A: b\r\nCc: d e\r\n\r\n";
+    size_t len = sizeof(raw) - 1;
+    bool all = true;
+
+    for (int round = 0; round < 64; round++) {
+        pt_chunked_t ck;
+        char got[64];
+        size_t glen = 0, at = 0;
+        int rc = PT_AGAIN;
+
+        pt_chunked_init(&ck);
+        while (at < len && rc != PT_DONE && rc != PT_ERROR) {
+            size_t piece = round == 0 ? len - at : pt_min(len - at, 1 + tap_rand() % 5);
+            size_t off = 0;
+            while (off < piece) {
+                size_t used = 0, from = SIZE_MAX;
+                pt_str_t d;
+                bool before = pt_chunked_in_trailer(&ck);
+                rc = pt_chunked_parse(&ck, raw + at + off, piece - off, &used, &d);
+                if (ck.trailer_off != SIZE_MAX)
+                    from = ck.trailer_off;
+                else if (before)
+                    from = 0;
+                if (from != SIZE_MAX && from <= used && glen + used - from <= sizeof(got)) {
+                    memcpy(got + glen, raw + at + off + from, used - from);
+                    glen += used - from;
+                }
+                off += used;
+                if (rc != PT_OK)
+                    break;
+            }
+            at += off;
+        }
+        all &= rc == PT_DONE && glen == sizeof(want) - 1 && memcmp(got, want, glen) == 0
+               && at == len - 4;
+    }
+    ok(all, "trailer section cut out at trailer_off, in any pieces");
+}
+
 int
 main(void)
 {
@@ -341,5 +387,6 @@ main(void)
     test_sticky();
     test_size_line();
     test_round_trip();
+    test_trailer_section();
     return done_testing();
 }
