@@ -496,11 +496,11 @@ static int pt_proxy_answer_here(pt_request_t *r)
  * tool). PT_OK, or PT_ERROR with r->error_detail set. */
 static int pt_proxy_check_chunked(pt_request_t *r)
 {
-    pt_chunked_t ck = r->chunked;
-    const char *pos = r->body_pos, *last = r->conn->rbuf->last;
-
     if (r->body_kind != PT_BODY_CHUNKED || r->body_done)
         return PT_OK;
+    pt_chunked_t ck = r->chunked;   /* a copy: the real decoding comes later */
+    const char *pos = r->body_pos, *last = r->conn->rbuf->last;
+
     while (pos < last) {            /* each turn consumes a byte or more */
         size_t used = 0;
         pt_str_t data;
@@ -564,7 +564,7 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;
-    int rc = pt_proxy_body_start(p);
+    int rc = r->body_done ? PT_DECLINED : pt_proxy_body_start(p);  /* nothing to buffer */
     if (rc >= 400) {
         r->on_event = NULL;
         return rc;
