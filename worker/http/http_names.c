@@ -152,6 +152,18 @@ pt_http_method_name(unsigned method_id)
     return method_id < PT_METHOD__COUNT ? pt_http_methods[method_id] : PT_STR("");
 }
 
+bool
+pt_http_method_idempotent(unsigned method_id)
+{
+    switch (method_id) {
+    case PT_METHOD_GET: case PT_METHOD_HEAD: case PT_METHOD_PUT: case PT_METHOD_DELETE:
+    case PT_METHOD_OPTIONS: case PT_METHOD_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Methods are case-sensitive (RFC 9110 §9.1). Contract: http_parse_int.h. */
 unsigned
 pt_http_method_id(pt_str_t m)

@@ -107,6 +107,7 @@ typedef struct {
     int64_t content_length; /* -1 when absent (or overridden by Transfer-Encoding) */
     bool chunked;           /* Transfer-Encoding present and its final coding is chunked */
     bool has_te;            /* a Transfer-Encoding field was present */
+    bool te_other;          /* response: a transfer coding other than chunked */
     unsigned conn;          /* PT_HTTP_CONN_* */
     bool expect_continue;   /* Expect: 100-continue (HTTP/1.1 requests) */
     bool expect_other;      /* another expectation: the caller answers 417 */
@@ -153,6 +154,10 @@ int pt_http_request_body(const pt_http_head_t *req);
 
 /* Standard reason phrase of status, "Unknown" otherwise. Never NULL. */
 const char *pt_http_reason(unsigned status);
+
+/* RFC 9110 9.2.2: whether a method is idempotent, so that a request a dead connection may
+ * still have delivered can be sent again; methods not known are taken as not. */
+bool pt_http_method_idempotent(unsigned method_id);
 
 /* The name of a known method id; an empty string for PT_METHOD_OTHER or out of range. */
 pt_str_t pt_http_method_name(unsigned method_id);

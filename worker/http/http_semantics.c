@@ -357,6 +357,7 @@ pt_http_response_semantics(pt_http_head_t *h)
 
     if ((rc = pt_http_fields(h, &te, true)) != PT_OK)
         return rc;
+    h->te_other = te.unknown;
     if (!h->has_te)
         return PT_OK;
     if (te.codings == 0)

@@ -428,20 +428,6 @@ static int pt_proxy_upgrade_filter(pt_request_t *r, const pt_proxy_conf_t *pc, p
     return PT_OK;
 }
 
-/* RFC 9110 9.2.2: a proxy MUST NOT retry a non-idempotent request on its
- * own, since a dead connection may still have delivered it. Methods we do
- * not know are taken as not idempotent. */
-static bool pt_proxy_idempotent(unsigned method)
-{
-    switch (method) {
-    case PT_METHOD_GET: case PT_METHOD_HEAD: case PT_METHOD_PUT: case PT_METHOD_DELETE:
-    case PT_METHOD_OPTIONS: case PT_METHOD_TRACE:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* RFC 9110 7.6.2: TRACE and OPTIONS carry a hop budget in Max-Forwards;
  * what goes on is the lesser of the value less one and our maximum.
  * Returns the value received (capped at the maximum plus one), -1 (other
@@ -556,7 +542,7 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
         p->req_filter_out->chunked = true;
     }
     p->replay_ok = p->req_filter_out == NULL && pconf->upstream->retry
-                   && pt_proxy_idempotent(r->head.method_id);
+                   && pt_http_method_idempotent(r->head.method_id);
     p->replayable = p->replay_ok
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH

@@ -82,24 +82,6 @@ static int pt_proxy_interim(pt_proxy_t *p)
     return pt_io_send(&r->conn->io, &iov, 1) == PT_ERROR ? PT_ERROR : PT_OK;
 }
 
-/* Whether the response uses a transfer coding other than chunked. We send
- * no TE, so the server had no right to, and relaying its bytes under our
- * own framing would hand the client coded content as if it were plain. */
-static bool pt_proxy_other_coding(const pt_http_head_t *h)
-{
-    if (!h->has_te)
-        return false;
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != PT_HDR_TRANSFER_ENCODING)
-            continue;
-        pt_str_t list = h->fields[i].value, tok;
-        while (pt_str_next_token(&list, &tok))
-            if (!pt_str_caseeq_lit(tok, "chunked"))
-                return true;
-    }
-    return false;
-}
-
 /* The final head arrived: decide framing both ways and queue the head. */
 static int pt_proxy_final_head(pt_proxy_t *p)
 {
@@ -109,7 +91,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
 
     /* RFC 9110 15: status codes run from 100 to 599; anything else is not
      * something a client can be given. */
-    if (h->status > 599 || pt_proxy_other_coding(h)) {
+    if (h->status > 599 || h->te_other) {
         pt_log(PT_LOG_ERR, "upstream %s: %s", p->server->name, h->status > 599
                ? "invalid status code" : "transfer coding other than chunked");
         pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
@@ -302,6 +284,20 @@ static int pt_proxy_filter_run(pt_proxy_t *p, pt_span_t *spans, unsigned ns, boo
     return pt_filter_body_run(&bc, spans);
 }
 
+/* The upstream's chunked framing broke: log it, never reuse the
+ * connection. In the first read of the body the client head is not sent
+ * yet and the caller still answers 502 (PT_DECLINED); later the response
+ * can only be cut (PT_ERROR). */
+static int pt_proxy_response_bad_chunk(pt_proxy_t *p, bool first)
+{
+    pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
+           p->chunked.error ? p->chunked.error : "?");
+    p->up_keep = false;
+    if (first)
+        p->client_head_queued = false;
+    return first ? PT_DECLINED : PT_ERROR;
+}
+
 /* pt_proxy_relay_buffered on a route with body filters: the payload goes
  * through them and what they make is sent, framed again, from
  * p->filter_out (the previous pass's output is flushed by now). */
@@ -340,14 +336,8 @@ static int pt_proxy_relay_filtered(pt_proxy_t *p)
             pt_str_t data = PT_STR_NULL;
             int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
                                       &data);
-            if (rc == PT_ERROR) {
-                pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
-                       p->chunked.error ? p->chunked.error : "?");
-                p->up_keep = false;
-                if (first)
-                    p->client_head_queued = false;
-                return first ? PT_DECLINED : PT_ERROR;
-            }
+            if (rc == PT_ERROR)
+                return pt_proxy_response_bad_chunk(p, first);
             if (data.len)
                 spans[ns++] = (pt_span_t) { data, 0, NULL };
             b->pos += used;
@@ -417,14 +407,8 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
             pt_str_t data = PT_STR_NULL;
             int rc = pt_chunked_parse(&p->chunked, b->pos, (size_t) (b->last - b->pos), &used,
                                       &data);
-            if (rc == PT_ERROR) {
-                pt_log(PT_LOG_ERR, "upstream %s: bad chunked body: %s", p->server->name,
-                       p->chunked.error ? p->chunked.error : "?");
-                p->up_keep = false;
-                if (first)
-                    p->client_head_queued = false;
-                return first ? PT_DECLINED : PT_ERROR;
-            }
+            if (rc == PT_ERROR)
+                return pt_proxy_response_bad_chunk(p, first);
             if (p->decode && data.len)
                 iov[n++] = (struct iovec) { (void *) data.p, data.len };
             size_t keep = used;

@@ -34,19 +34,6 @@ static unsigned pt_subrequest_method_id(pt_str_t m)
     return PT_METHOD_OTHER;
 }
 
-/* RFC 9110 9.2.2: only these may be repeated on our own after a dead
- * connection, which may still have delivered the first copy. */
-static bool pt_subrequest_idempotent(unsigned method)
-{
-    switch (method) {
-    case PT_METHOD_GET: case PT_METHOD_HEAD: case PT_METHOD_PUT: case PT_METHOD_DELETE:
-    case PT_METHOD_OPTIONS: case PT_METHOD_TRACE:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* Fields a caller may not set: the framing and connection management are
  * ours, and a second Host would make the request invalid. */
 static bool pt_subrequest_reserved(pt_str_t name)
@@ -446,7 +433,7 @@ pt_subrequest_t *pt_subrequest_start(pt_upstream_t *u, const pt_subrequest_spec_
         pt_arena_destroy(a);
         return NULL;
     }
-    sr->replayable = u->retry && (spec->idempotent || pt_subrequest_idempotent(sr->method_id));
+    sr->replayable = u->retry && (spec->idempotent || pt_http_method_idempotent(sr->method_id));
 
     /* Taking the connection now (nothing here calls done) means a pooled
      * one is looked at before the loop handles its events. Everything

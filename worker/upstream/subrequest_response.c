@@ -59,23 +59,6 @@ static int pt_subrequest_body_room(pt_subrequest_t *sr, size_t cap)
     return PT_OK;
 }
 
-/* Whether the answer uses a transfer coding other than chunked: we sent no
- * TE, so the server had no right to, and we could not decode it. */
-static bool pt_subrequest_other_coding(const pt_http_head_t *h)
-{
-    if (!h->has_te)
-        return false;
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->fields[i].id != PT_HDR_TRANSFER_ENCODING)
-            continue;
-        pt_str_t list = h->fields[i].value, tok;
-        while (pt_str_next_token(&list, &tok))
-            if (!pt_str_caseeq_lit(tok, "chunked"))
-                return true;
-    }
-    return false;
-}
-
 static void pt_subrequest_rebase(pt_str_t *s, const char *from, const char *to)
 {
     if (s->p)
@@ -88,7 +71,7 @@ static int pt_subrequest_final_head(pt_subrequest_t *sr, pt_buf_t *b)
 {
     pt_http_head_t *h = &sr->resp;
 
-    if (h->status > 599 || pt_subrequest_other_coding(h)) {
+    if (h->status > 599 || h->te_other) {
         sr->error = "malformed response";
         return PT_ERROR;
     }
