@@ -133,6 +133,26 @@ def test_upstream_host_override(portico):
     be.close()
 
 
+@pytest.mark.parametrize("forwarded", ["false", "true"])
+def test_long_absolute_authority_with_a_short_upstream_host(portico, forwarded):
+    """The upstream head was sized by the upstream's host (1 byte here), not
+    by the authority it writes into X-Forwarded-Host and Forwarded: a 7,000
+    byte authority in an absolute-form target ran past the buffer (found
+    by review under ASan)."""
+    be = Backend()
+    p = gateway(portico, [be], upstream='host = "x";', route="forwarded = %s;" % forwarded)
+    authority = "a" * 7000
+    resp = request(p.port, "GET http://%s/p HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+                   % authority)
+    assert resp.status == 200, resp
+    req = be.requests[0]
+    assert req.header("host") == "x"
+    assert req.header("x-forwarded-host") == authority
+    if forwarded == "true":
+        assert ('host="%s"' % authority) in req.header("forwarded")
+    be.close()
+
+
 # ---- hop-by-hop ----------------------------------------------------------------
 
 HOP_REQ = (b"GET /hop HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, x-other\r\n"

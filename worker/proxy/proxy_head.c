@@ -172,9 +172,17 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
     const char *ip = pt_conn_peer_ip(r->conn);
     size_t iplen = strlen(ip);
     size_t cap;
-    char *out = pt_proxy_head_alloc(r, h, 512 + h->method.len + r->upstream_path.len
-                                          + h->query.len + 3 * host.len + 2 * iplen + r->id.len
-                                          + p->upgrade_offer.len, &cap);
+    /* Each piece of our own that is written below, besides the client's
+     * fields (which pt_proxy_head_alloc counts): the request line, Host (or
+     * the server's name), X-Forwarded-Host (the target's authority or the
+     * Host field), Forwarded's host (the Host field, which for an
+     * absolute-form target is its authority), the client address twice,
+     * the request id and the upgrade; 512 covers the fixed text. */
+    size_t own = h->method.len + r->upstream_path.len + h->query.len
+                 + host.len + strlen(p->server->name)
+                 + (h->authority.len ? h->authority.len : h->host.len) + h->host.len
+                 + 2 * iplen + r->id.len + p->upgrade_offer.len;
+    char *out = pt_proxy_head_alloc(r, h, 512 + own, &cap);
     size_t n = 0;
     if (out == NULL)
         return PT_STR_NULL;
