@@ -31,6 +31,8 @@ static const pt_metric_def_t pt_metrics_core[] = {
       PT_METRIC_COUNTER, NULL, 0, NULL },
     { "portico_gateway_errors_total", "error responses portico made itself",
       PT_METRIC_COUNTER, NULL, 0, NULL },
+    { "portico_metrics_discarded_total", "counts of metrics that could not be registered",
+      PT_METRIC_COUNTER, NULL, 0, NULL },
     PT_METRIC_END
 };
 
@@ -92,6 +94,21 @@ int pt_metrics_register(const pt_metric_def_t *defs)
     return PT_OK;
 }
 
+/* A module's table; one that cannot register counts into the discard
+ * counter: its ids must still point at a real value of every block, or it
+ * would count into another metric (id 0 is requests). */
+static void pt_metrics_register_module(const pt_module_t *m)
+{
+    if (m->metrics == NULL || pt_metrics_register(m->metrics) == PT_OK)
+        return;
+    for (const pt_metric_def_t *d = m->metrics; d->name; d++)
+        if (d->id)
+            *d->id = PT_METRIC_DISCARDED;
+    pt_log(PT_LOG_ALERT, "module %s: its metrics cannot be registered (a name taken, bounds "
+           "not ascending, or too many): they count into portico_metrics_discarded_total",
+           m->name);
+}
+
 void pt_metrics_setup(void)
 {
     if (pt_metrics_ready)
@@ -101,10 +118,7 @@ void pt_metrics_setup(void)
     int rc = pt_metrics_register(pt_metrics_core);
     PT_ASSERT(rc == PT_OK && pt_metrics_nvalues == PT_METRIC_CORE_MAX);
     for (size_t i = 0; pt_modules[i]; i++)
-        if (pt_modules[i]->metrics && pt_metrics_register(pt_modules[i]->metrics) != PT_OK)
-            pt_log(PT_LOG_ALERT, "module %s: its metrics cannot be registered (a name "
-                   "taken, bounds not ascending, or too many): they count nowhere",
-                   pt_modules[i]->name);
+        pt_metrics_register_module(pt_modules[i]);
 }
 
 /* What a zone's blocks mean: two sets with the same layout read alike. */
@@ -186,9 +200,13 @@ int pt_metrics_worker_init(const pt_conf_t *conf, unsigned slot)
 void pt_metric_observe(unsigned id, uint64_t value)
 {
     const pt_metric_def_t *d = pt_metrics_at[id];
-    unsigned lo = 0, hi = d->nbounds;
 
-    PT_ASSERT(d && d->type == PT_METRIC_HISTOGRAM);
+    PT_ASSERT(d);
+    unsigned lo = 0, hi = d->nbounds;
+    if (d->type != PT_METRIC_HISTOGRAM) {
+        atomic_fetch_add_explicit(&pt_metrics_slot[id], 1, memory_order_relaxed);
+        return;                     /* a discarded histogram */
+    }
     /* The first bound >= value; nbounds is the +Inf bucket. */
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;

@@ -43,6 +43,7 @@ enum pt_metric_type { PT_METRIC_COUNTER = 0, PT_METRIC_HISTOGRAM };
 enum {
     PT_METRIC_REQUESTS = 0,         /* requests finished (logged), aborted ones too */
     PT_METRIC_GATEWAY_ERRORS,       /* error responses portico made (pt_http_error) */
+    PT_METRIC_DISCARDED,            /* what modules whose metrics could not register counted */
     PT_METRIC_CORE_MAX
 };
 

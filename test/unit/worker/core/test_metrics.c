@@ -10,7 +10,8 @@
 
 #include "common/arena.h"
 #include "common/shm.h"
-#include "worker/core/metrics.h"
+#include "worker/core/metrics.c"    /* its statics: the module registration */
+#include "worker/core/module.h"
 #include "test/unit/tap.h"
 
 static unsigned test_hits, test_latency, test_bad;
@@ -67,7 +68,7 @@ int main(void)
     bool adopted;
 
     pt_metrics_setup();
-    is(pt_metrics_count(), 2, "the core's two metrics (no module declares one yet)");
+    is(pt_metrics_count(), 3, "the core's three metrics (no module declares one yet)");
     ok(strcmp(pt_metrics_get(0, &id)->name, "portico_requests_total") == 0
        && id == PT_METRIC_REQUESTS, "requests counter at its fixed id");
     ok(strcmp(pt_metrics_get(1, &id)->name, "portico_gateway_errors_total") == 0
@@ -75,11 +76,27 @@ int main(void)
 
     ok(pt_metrics_register(test_dup_defs) == PT_ERROR, "a taken name is refused");
     ok(pt_metrics_register(test_unsorted_defs) == PT_ERROR, "bounds not ascending: refused");
-    is(pt_metrics_count(), 2, "a refused table registers nothing");
+    is(pt_metrics_count(), 3, "a refused table registers nothing");
+    {
+        /* A module whose table is refused counts into the discard counter,
+         * never into a metric of someone else's (its ids were 0). */
+        static unsigned bad_id;
+        static const pt_metric_def_t bad[] = {
+            { "portico_requests_total", "taken", PT_METRIC_COUNTER, NULL, 0, &bad_id },
+            PT_METRIC_END
+        };
+        pt_module_t m = { .name = "bad", .metrics = bad };
+        pt_metrics_register_module(&m);
+        is(bad_id, PT_METRIC_DISCARDED, "a refused module's id is the discard counter");
+        pt_metric_inc(bad_id, 3);
+        pt_metric_observe(bad_id, 7);
+        is(test_read1(PT_METRIC_DISCARDED), 4, "its counts land there, a histogram's too");
+        is(test_read1(PT_METRIC_REQUESTS), 0, "and not in requests");
+    }
     ok(pt_metrics_register(test_defs) == PT_OK, "declare a counter and a histogram");
     is(test_hits, PT_METRIC_CORE_MAX, "the counter's id follows the core's");
     is(test_latency, test_hits + 1, "the histogram's id follows the counter");
-    is(pt_metrics_count(), 4, "four metrics");
+    is(pt_metrics_count(), 5, "five metrics");
 
     /* Before a slot is adopted, counts go to the process's own block. */
     pt_metric_inc(test_hits, 5);
