@@ -103,7 +103,9 @@ static int pt_proxy_final_head(pt_proxy_t *p)
         return PT_ERROR;
     }
     p->body = pt_http_response_body(h, r->head.method_id);
-    p->up_keep = !h->framing_conflict && p->body != PT_HTTP_BODY_CLOSE
+    /* A request the server stopped taking leaves the connection in an
+     * unknown state, whatever the answer's framing says. */
+    p->up_keep = !p->write_failed && !h->framing_conflict && p->body != PT_HTTP_BODY_CLOSE
                  && (h->version_minor >= 1 ? !(h->conn & PT_HTTP_CONN_CLOSE)
                                            : (h->conn & PT_HTTP_CONN_KEEPALIVE) != 0);
     p->left = p->body == PT_HTTP_BODY_LENGTH ? h->content_length : 0;
