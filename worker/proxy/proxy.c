@@ -236,6 +236,32 @@ void pt_proxy_arm_timers(pt_proxy_t *p)
         pt_timer_del(&up->timer);
 }
 
+/* The one place a step's result ends the request: retry (in
+ * pt_proxy_dead), fail, abort or done. */
+static void pt_proxy_decide(pt_proxy_t *p, pt_proxy_result_t res)
+{
+    switch (res.kind) {
+    case PT_PROXY_GO_ON:
+        break;
+    case PT_PROXY_COMPLETE:
+        pt_proxy_done(p);
+        break;
+    case PT_PROXY_FAIL:
+        pt_proxy_fail(p, res.status, res.why);
+        break;
+    case PT_PROXY_DEAD:
+        pt_proxy_dead(p, res.why);
+        break;
+    case PT_PROXY_ABORT:
+        pt_proxy_release_close(p);
+        pt_request_abort(p->r, res.why);
+        break;
+    case PT_PROXY_CLOSE:
+        pt_proxy_tunnel_close(p, res.why);
+        break;
+    }
+}
+
 void pt_proxy_run(pt_proxy_t *p)
 {
     if (p->collecting) {
@@ -243,7 +269,7 @@ void pt_proxy_run(pt_proxy_t *p)
         return;
     }
     if (p->state == PT_PROXY_TUNNEL) {
-        pt_proxy_tunnel_run(p);
+        pt_proxy_decide(p, pt_proxy_tunnel_run(p));
         return;
     }
     if (p->up == NULL)
@@ -252,18 +278,12 @@ void pt_proxy_run(pt_proxy_t *p)
         return;
     if (p->up == NULL || !p->up->connected)
         return;
-    int rc = pt_proxy_response(p);
-    if (rc == PT_ERROR)
-        return;
-    if (rc == PT_DONE) {
-        pt_proxy_done(p);
-        return;
-    }
-    if (p->state == PT_PROXY_TUNNEL) {
-        pt_proxy_tunnel_run(p);
-        return;
-    }
-    pt_proxy_arm_timers(p);
+    pt_proxy_result_t res = pt_proxy_response(p);
+    if (res.kind == PT_PROXY_GO_ON && p->state == PT_PROXY_TUNNEL)
+        res = pt_proxy_tunnel_run(p);       /* a 101 came: the tunnel starts at once */
+    else if (res.kind == PT_PROXY_GO_ON)
+        pt_proxy_arm_timers(p);
+    pt_proxy_decide(p, res);
 }
 
 /* ---- events and timers --------------------------------------------------- */

@@ -61,6 +61,24 @@ enum pt_proxy_resp_state {
     PT_PROXY_TUNNEL             /* upgraded: bytes both ways */
 };
 
+/* What a step of the response or the tunnel leaves to pt_proxy_run, which
+ * alone ends the request (so that retry, fail and done are decided in one
+ * place). A step that logs does so itself, before it returns. */
+typedef enum {
+    PT_PROXY_GO_ON = 0,         /* progress made: wait for events */
+    PT_PROXY_COMPLETE,          /* the response is fully queued: pt_proxy_done */
+    PT_PROXY_FAIL,              /* answer status with why, or cut: pt_proxy_fail */
+    PT_PROXY_DEAD,              /* the server's connection died unanswered: pt_proxy_dead */
+    PT_PROXY_ABORT,             /* the client side failed: close both, abort with why */
+    PT_PROXY_CLOSE              /* the tunnel is over: pt_proxy_tunnel_close with why */
+} pt_proxy_kind_t;
+
+typedef struct {
+    pt_proxy_kind_t kind;
+    unsigned status;            /* PT_PROXY_FAIL: the status to answer */
+    const char *why;            /* FAIL, DEAD, ABORT; CLOSE: NULL when both ends closed */
+} pt_proxy_result_t;
+
 /* A trailer section collected on its way through a raw chunked relay, to
  * be sent scrubbed once complete (at most the decoder's trailer cap). */
 typedef struct {
@@ -130,6 +148,9 @@ typedef struct {
  * PT_OK once under way (the proxy finishes the request) or an HTTP status
  * for the error renderer. */
 int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf);
+/* Pump both sides after an event on either; the response's and the
+ * tunnel's results are acted on here alone (done, fail, retry or 502,
+ * abort, close). */
 void pt_proxy_run(pt_proxy_t *p);
 /* The server's connection died before answering: retry or 502. */
 void pt_proxy_dead(pt_proxy_t *p, const char *why);
@@ -197,13 +218,21 @@ int pt_proxy_head_split_trailers(pt_request_t *r, const pt_http_head_t *h,
  * the request arena; PT_STR_NULL when out of memory. */
 pt_str_t pt_proxy_head_trace(pt_request_t *r);
 
-/* proxy_response.c: read the head and relay the body; PT_OK when it made
- * all the progress it can for now, PT_DONE when the response is complete,
- * PT_ERROR when it already ended the request. */
-int pt_proxy_response(pt_proxy_t *p);
+/* proxy_response.c: read the head and relay the body. Returns
+ * PT_PROXY_GO_ON when it made all the progress it can for now (p->state is
+ * PT_PROXY_TUNNEL after a 101: the tunnel takes over), PT_PROXY_COMPLETE
+ * when the response is queued whole, else PT_PROXY_FAIL, PT_PROXY_DEAD or
+ * PT_PROXY_ABORT for the caller to end the request with; it ends nothing
+ * itself. */
+pt_proxy_result_t pt_proxy_response(pt_proxy_t *p);
 
 /* proxy_tunnel.c: after a 101, move bytes both ways until both ends close
- * or the tunnel idles out. */
-void pt_proxy_tunnel_run(pt_proxy_t *p);
+ * or the tunnel idles out. Returns PT_PROXY_GO_ON (the tunnel's timers are
+ * set) or PT_PROXY_CLOSE (why: NULL once both ends closed, else the
+ * failure) for the caller to end the tunnel with. */
+pt_proxy_result_t pt_proxy_tunnel_run(pt_proxy_t *p);
+/* End the tunnel: close both connections and finish the request, with why
+ * as its error detail (NULL: none). */
+void pt_proxy_tunnel_close(pt_proxy_t *p, const char *why);
 
 #endif

@@ -83,7 +83,7 @@ static int pt_proxy_interim(pt_proxy_t *p)
 }
 
 /* The final head arrived: decide framing both ways and queue the head. */
-static int pt_proxy_final_head(pt_proxy_t *p)
+static pt_proxy_result_t pt_proxy_final_head(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_conn_t *c = r->conn;
@@ -94,13 +94,14 @@ static int pt_proxy_final_head(pt_proxy_t *p)
     if (h->status > 599 || h->te_other) {
         pt_log(PT_LOG_ERR, "upstream %s: %s", p->server->name, h->status > 599
                ? "invalid status code" : "transfer coding other than chunked");
-        pt_proxy_fail(p, 502, "the upstream server sent a response that cannot be relayed");
-        return PT_ERROR;
+        return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                     "the upstream server sent a response that cannot be "
+                                     "relayed" };
     }
     if (p->conf->replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;
-        pt_proxy_fail(p, h->status, "upstream error replaced by the gateway's");
-        return PT_ERROR;
+        return (pt_proxy_result_t) { PT_PROXY_FAIL, h->status,
+                                     "upstream error replaced by the gateway's" };
     }
     p->body = pt_http_response_body(h, r->head.method_id);
     /* A request the server stopped taking leaves the connection in an
@@ -117,8 +118,7 @@ static int pt_proxy_final_head(pt_proxy_t *p)
         /* The filters see the payload: chunk framing comes off, and
          * pt_proxy_client_head decides the framing of what they make. */
         if ((p->filter_out = pt_arena_calloc(r->arena, sizeof(*p->filter_out))) == NULL) {
-            pt_proxy_fail(p, 500, "out of memory");
-            return PT_ERROR;
+            return (pt_proxy_result_t) { PT_PROXY_FAIL, 500, "out of memory" };
         }
         p->filter_out->arena = r->arena;
     }
@@ -136,19 +136,19 @@ static int pt_proxy_final_head(pt_proxy_t *p)
                                           false, &status);
     if (p->client_head.p == NULL) {
         p->up_keep = false;
-        pt_proxy_fail(p, status, status == 500 ? "out of memory building the response head"
-                                               : "a header filter refused the response");
-        return PT_ERROR;
+        return (pt_proxy_result_t) { PT_PROXY_FAIL, status,
+                                     status == 500 ? "out of memory building the response head"
+                                                   : "a header filter refused the response" };
     }
     r->status = h->status;
     r->response_started = true;
     r->head_bytes += p->client_head.len;
     p->state = PT_PROXY_RESP_BODY;
-    return PT_OK;
+    return (pt_proxy_result_t) { PT_PROXY_GO_ON, 0, NULL };
 }
 
 /* Read and parse heads until the final one. */
-static int pt_proxy_read_head(pt_proxy_t *p)
+static pt_proxy_result_t pt_proxy_read_head(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_upconn_t *up = p->up;
@@ -156,10 +156,8 @@ static int pt_proxy_read_head(pt_proxy_t *p)
     pt_http_limits_t lim = { (size_t) u->max_response_header_size,
                              (size_t) u->max_response_header_size, p->resp_fields_cap };
 
-    if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL) {
-        pt_proxy_fail(p, 500, "out of memory");
-        return PT_ERROR;
-    }
+    if (up->buf == NULL && (up->buf = pt_buf_get_size(PT_BUF_LARGE)) == NULL)
+        return (pt_proxy_result_t) { PT_PROXY_FAIL, 500, "out of memory" };
     for (;;) {
         pt_buf_t *b = up->buf;
         if (pt_buf_len(b)) {
@@ -172,10 +170,8 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                 && lim.max_fields < most) {
                 /* Many fields (cookies, traces): room for more, parse again. */
                 unsigned cap = (unsigned) pt_min((int64_t) lim.max_fields * 4, most);
-                if ((fields = pt_arena_alloc(r->arena, cap * sizeof(*fields))) == NULL) {
-                    pt_proxy_fail(p, 500, "out of memory");
-                    return PT_ERROR;
-                }
+                if ((fields = pt_arena_alloc(r->arena, cap * sizeof(*fields))) == NULL)
+                    return (pt_proxy_result_t) { PT_PROXY_FAIL, 500, "out of memory" };
                 p->resp.fields = fields;
                 p->resp_fields_cap = lim.max_fields = cap;
                 p->resp_scanned = 0;
@@ -184,8 +180,8 @@ static int pt_proxy_read_head(pt_proxy_t *p)
             if (rc != PT_OK && rc != PT_AGAIN) {
                 pt_log(PT_LOG_ERR, "upstream %s: malformed response: %s", p->server->name,
                        p->resp.error ? p->resp.error : "?");
-                pt_proxy_fail(p, 502, "the upstream server sent a malformed response");
-                return PT_ERROR;
+                return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                             "the upstream server sent a malformed response" };
             }
             if (rc == PT_OK) {
                 if (p->resp.status >= 200) {
@@ -193,22 +189,19 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                     return pt_proxy_final_head(p);
                 }
                 if (p->resp.status == 101) {
-                    if (!p->upgrade) {
-                        pt_proxy_fail(p, 502, "the upstream switched protocols unasked");
-                        return PT_ERROR;
-                    }
-                    if (!pt_proxy_upgrade_offered(p->upgrade_offer, p->resp.upgrade)) {
-                        pt_proxy_fail(p, 502, "the upstream switched to a protocol "
-                                              "the client did not offer");
-                        return PT_ERROR;
-                    }
+                    if (!p->upgrade)
+                        return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                                     "the upstream switched protocols unasked" };
+                    if (!pt_proxy_upgrade_offered(p->upgrade_offer, p->resp.upgrade))
+                        return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                                     "the upstream switched to a protocol "
+                                                     "the client did not offer" };
                     unsigned status;
                     p->client_head = pt_proxy_client_head(p, false, true, &status);
-                    if (p->client_head.p == NULL) {
-                        pt_proxy_fail(p, status, "the switch of protocols could not be "
-                                                 "relayed");
-                        return PT_ERROR;
-                    }
+                    if (p->client_head.p == NULL)
+                        return (pt_proxy_result_t) { PT_PROXY_FAIL, status,
+                                                     "the switch of protocols could not be "
+                                                     "relayed" };
                     b->pos += p->resp.head_len;
                     r->status = 101;
                     r->response_started = true;
@@ -216,13 +209,10 @@ static int pt_proxy_read_head(pt_proxy_t *p)
                     r->upgraded = true;
                     r->keepalive = false;
                     p->state = PT_PROXY_TUNNEL;
-                    return PT_OK;
+                    return (pt_proxy_result_t) { PT_PROXY_GO_ON, 0, NULL };
                 }
-                if (pt_proxy_interim(p) != PT_OK) {
-                    pt_proxy_release_close(p);
-                    pt_request_abort(r, "client connection failed");
-                    return PT_ERROR;
-                }
+                if (pt_proxy_interim(p) != PT_OK)
+                    return (pt_proxy_result_t) { PT_PROXY_ABORT, 0, "client connection failed" };
                 b->pos += p->resp.head_len;
                 p->resp_scanned = 0;
                 if (pt_buf_len(b) == 0)
@@ -236,10 +226,9 @@ static int pt_proxy_read_head(pt_proxy_t *p)
             } else {
                 size_t cap = (size_t) u->max_response_header_size;
                 pt_buf_t *nb = pt_buf_cap(b) < cap ? pt_buf_get_size(cap) : NULL;
-                if (nb == NULL) {
-                    pt_proxy_fail(p, 502, "the upstream response head is too large");
-                    return PT_ERROR;
-                }
+                if (nb == NULL)
+                    return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                                 "the upstream response head is too large" };
                 memcpy(nb->start, b->pos, pt_buf_len(b));
                 nb->last = nb->start + pt_buf_len(b);
                 pt_buf_put(b);
@@ -248,16 +237,15 @@ static int pt_proxy_read_head(pt_proxy_t *p)
         }
         ssize_t n = pt_io_recv(&up->io, b->last, pt_buf_room(b));
         if (n == PT_AGAIN)
-            return PT_OK;
-        if (n <= 0) {
-            if (!p->got_bytes) {
-                pt_proxy_dead(p, n == 0 ? "the upstream closed the connection without "
-                              "answering" : "the upstream connection failed");
-                return PT_ERROR;
-            }
-            pt_proxy_fail(p, 502, "the upstream closed the connection mid-head");
-            return PT_ERROR;
-        }
+            return (pt_proxy_result_t) { PT_PROXY_GO_ON, 0, NULL };
+        if (n <= 0 && !p->got_bytes)
+            return (pt_proxy_result_t) { PT_PROXY_DEAD, 0,
+                                         n == 0 ? "the upstream closed the connection without "
+                                                  "answering"
+                                                : "the upstream connection failed" };
+        if (n <= 0)
+            return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                         "the upstream closed the connection mid-head" };
         p->got_bytes = true;
         b->last += n;
     }
@@ -442,48 +430,44 @@ static int pt_proxy_relay_buffered(pt_proxy_t *p)
     return PT_OK;
 }
 
-int pt_proxy_response(pt_proxy_t *p)
+pt_proxy_result_t pt_proxy_response(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_conn_t *c = r->conn;
+    const pt_proxy_result_t go_on = { PT_PROXY_GO_ON, 0, NULL };
 
     if (p->state == PT_PROXY_RESP_HEAD) {
-        if (pt_proxy_read_head(p) != PT_OK)
-            return PT_ERROR;
-        if (p->state != PT_PROXY_RESP_BODY)
-            return PT_OK;
+        pt_proxy_result_t res = pt_proxy_read_head(p);
+        if (res.kind != PT_PROXY_GO_ON || p->state != PT_PROXY_RESP_BODY)
+            return res;
     }
     if (p->state == PT_PROXY_TUNNEL)
-        return PT_OK;
+        return go_on;
     for (;;) {
-        if (c->io.flags & PT_IO_ERROR) {
-            pt_proxy_release_close(p);
-            pt_request_abort(r, "client connection failed while sending");
-            return PT_ERROR;
-        }
+        if (c->io.flags & PT_IO_ERROR)
+            return (pt_proxy_result_t) { PT_PROXY_ABORT, 0,
+                                         "client connection failed while sending" };
         if (pt_io_pending(&c->io))
-            return PT_OK;       /* the client's output drains first */
+            return go_on;       /* the client's output drains first */
         if (p->state == PT_PROXY_RESP_DONE && p->filter_out && !p->filter_done) {
             /* A close-delimited body ended: what the filters hold goes out. */
             p->filter_out->len = 0;
             int rc = pt_proxy_filter_run(p, NULL, 0, true);
             struct iovec iov = { p->filter_out->p, p->filter_out->len };
-            if (rc != PT_OK || pt_io_send(&c->io, &iov, 1) == PT_ERROR) {
-                pt_proxy_release_close(p);
-                pt_request_abort(r, "the response could not be relayed");
-                return PT_ERROR;
-            }
+            if (rc != PT_OK || pt_io_send(&c->io, &iov, 1) == PT_ERROR)
+                return (pt_proxy_result_t) { PT_PROXY_ABORT, 0,
+                                             "the response could not be relayed" };
             continue;
         }
-        if (p->state == PT_PROXY_RESP_DONE)
-            return PT_DONE;     /* an unsent request body just closes both */
+        if (p->state == PT_PROXY_RESP_DONE)     /* an unsent request body just closes both */
+            return (pt_proxy_result_t) { PT_PROXY_COMPLETE, 0, NULL };
 
         pt_buf_t *b = p->up->buf;
         if (pt_buf_len(b) == 0 && p->client_head_queued) {
             pt_buf_reset(b);
             ssize_t n = pt_io_recv(&p->up->io, b->last, pt_buf_room(b));
             if (n == PT_AGAIN)
-                return PT_OK;
+                return go_on;
             if (n == 0 && p->body == PT_HTTP_BODY_CLOSE) {
                 p->state = PT_PROXY_RESP_DONE;
                 continue;
@@ -492,9 +476,8 @@ int pt_proxy_response(pt_proxy_t *p)
                 /* Never pass a cut-off body off as complete. */
                 pt_log(PT_LOG_ERR, "upstream %s closed before the response was complete",
                        p->server->name);
-                pt_proxy_release_close(p);
-                pt_request_abort(r, "the upstream response was truncated");
-                return PT_ERROR;
+                return (pt_proxy_result_t) { PT_PROXY_ABORT, 0,
+                                             "the upstream response was truncated" };
             }
             b->last += n;
         }
@@ -503,13 +486,10 @@ int pt_proxy_response(pt_proxy_t *p)
             r->response_started = r->close_delimited = false;
             r->status = 0;
             r->head_bytes -= p->client_head.len;
-            pt_proxy_fail(p, 502, "the upstream server sent a malformed response");
-            return PT_ERROR;
+            return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
+                                         "the upstream server sent a malformed response" };
         }
-        if (rc != PT_OK) {
-            pt_proxy_release_close(p);
-            pt_request_abort(r, "the response could not be relayed");
-            return PT_ERROR;
-        }
+        if (rc != PT_OK)
+            return (pt_proxy_result_t) { PT_PROXY_ABORT, 0, "the response could not be relayed" };
     }
 }

@@ -50,7 +50,7 @@ static bool pt_proxy_tunnel_move(pt_io_t *src, pt_io_t *dst, char *start, char *
     return moved;
 }
 
-static void pt_proxy_tunnel_close(pt_proxy_t *p, const char *why)
+void pt_proxy_tunnel_close(pt_proxy_t *p, const char *why)
 {
     pt_request_t *r = p->r;
 
@@ -61,7 +61,7 @@ static void pt_proxy_tunnel_close(pt_proxy_t *p, const char *why)
     pt_request_finalize(r);
 }
 
-void pt_proxy_tunnel_run(pt_proxy_t *p)
+pt_proxy_result_t pt_proxy_tunnel_run(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
     pt_conn_t *c = r->conn;
@@ -79,10 +79,8 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
             r->body_pos = r->body_start;
         r->body_done = true;
     }
-    if ((c->io.flags | up->io.flags) & PT_IO_ERROR) {
-        pt_proxy_tunnel_close(p, "tunnel connection failed");
-        return;
-    }
+    if ((c->io.flags | up->io.flags) & PT_IO_ERROR)
+        return (pt_proxy_result_t) { PT_PROXY_CLOSE, 0, "tunnel connection failed" };
     /* Bytes the client sent after its head are the tunnel's first. */
     char *cpos = r->body_pos, *clast = cb->last;
     bool busy1, busy2;
@@ -92,10 +90,8 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
     cb->last = clast;
     bool m2 = pt_proxy_tunnel_move(&up->io, &c->io, ub->start, ub->end, &ub->pos, &ub->last,
                                    &p->up_eof, &busy2);
-    if ((c->io.flags | up->io.flags) & PT_IO_ERROR) {
-        pt_proxy_tunnel_close(p, "tunnel connection failed");
-        return;
-    }
+    if ((c->io.flags | up->io.flags) & PT_IO_ERROR)
+        return (pt_proxy_result_t) { PT_PROXY_CLOSE, 0, "tunnel connection failed" };
     if (p->client_eof && !p->up_shut && !pt_io_pending(&up->io)) {
         pt_io_shutdown(&up->io);
         p->up_shut = true;
@@ -104,14 +100,13 @@ void pt_proxy_tunnel_run(pt_proxy_t *p)
         pt_io_shutdown(&c->io);
         p->client_shut = true;
     }
-    if (p->up_shut && p->client_shut) {
-        pt_proxy_tunnel_close(p, NULL);
-        return;
-    }
+    if (p->up_shut && p->client_shut)
+        return (pt_proxy_result_t) { PT_PROXY_CLOSE, 0, NULL };
     if (busy1 || busy2)
         pt_event_post(&c->io.ev);       /* go on after the other connections' turn */
     if (m1 || m2 || !pt_timer_armed(&c->timer))
         pt_timer_set(&c->timer, p->conf->tunnel_timeout);
     if (pt_timer_armed(&up->timer))
         pt_timer_del(&up->timer);
+    return (pt_proxy_result_t) { PT_PROXY_GO_ON, 0, NULL };
 }
