@@ -404,8 +404,10 @@ def test_workers_drop_to_nobody(portico):
     port = free_ports()[0]
     p = portico(conf(port, workers=2), ports=[port])
     nobody = pwd.getpwnam("nobody").pw_uid
+    # A worker drops privileges right after fork, before it serves; one seen
+    # in that instant is still root, so wait (bounded) for the drop.
     for w in p.wait_workers(2):
-        assert uid_of(w) == nobody
+        wait_for(lambda: uid_of(w) == nobody, 5, what="worker %d to run as nobody" % w)
     assert uid_of(p.pid) == 0
     assert get(port).status == 200
 
@@ -416,7 +418,8 @@ def test_workers_run_as_configured_user(portico):
     user = "daemon"
     p = portico(conf(port, extra_main='user = "%s";' % user), ports=[port])
     w = p.wait_workers(1)[0]
-    assert uid_of(w) == pwd.getpwnam(user).pw_uid
+    uid = pwd.getpwnam(user).pw_uid
+    wait_for(lambda: uid_of(w) == uid, 5, what="the worker to run as %s" % user)
     assert get(port).status == 200
 
 
