@@ -179,7 +179,7 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
      * absolute-form target is its authority), the client address twice,
      * the request id and the upgrade; 512 covers the fixed text. */
     size_t own = h->method.len + r->upstream_path.len + h->query.len
-                 + host.len + strlen(p->server->name)
+                 + (host.len ? host.len : strlen(p->server->name))  /* one of them is Host */
                  + (h->authority.len ? h->authority.len : h->host.len) + h->host.len
                  + 2 * iplen + r->id.len + p->upgrade_offer.len;
     char *out = pt_proxy_head_alloc(r, h, 512 + own, &cap);
