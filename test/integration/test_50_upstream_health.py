@@ -54,6 +54,9 @@ def test_refused_server_is_tried_max_fails_times_by_the_whole_gateway(portico):
         assert re.search(r"upstream b: server 127\.0\.0\.1:%d down: connect refused, "
                          r"2 failures in 30s" % dead, p.log()), p.log()
         assert len(live.requests) == 40
+        # Sequential requests reuse one pooled connection per worker: two or
+        # more connections at the backend mean both workers served.
+        assert live.accepts >= 2
 
 
 def test_one_trial_per_fail_timeout_then_recovery(portico):
