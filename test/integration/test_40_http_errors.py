@@ -90,7 +90,7 @@ defaults = {
     { status = "default"; body = "{\\"oops\\":true}"; content_type = "application/json"; }
   );
 };
-upstreams = { b = { servers = [ "127.0.0.1:%(dead)d" ]; }; };
+upstreams = { b = { servers = [ "127.0.0.1:%(dead)d" ]; max_fails = 0; }; };
 routes = (
   { path = "/own/"; proxy = "b";
     errors = ( { status = 502; body = "route says 502"; } ); },

@@ -721,7 +721,8 @@ def test_round_robin_and_failover(portico):
 
 def test_upstream_refused_502(portico):
     dead = free_ports(1)[0]
-    p = gateway(portico, [], servers='"127.0.0.1:%d"' % dead)
+    # max_fails = 0: tried every time (marking down is test_50_upstream_health).
+    p = gateway(portico, [], servers='"127.0.0.1:%d"' % dead, upstream="max_fails = 0;")
     with connect(p.port) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         reader = Reader(s)

@@ -136,6 +136,8 @@ struct pt_server_s {
     pt_upstream_t *upstream;
     unsigned index;
     int64_t weight;
+    bool backup;                /* used only when every primary is down */
+    struct pt_upstream_peer_s *health;  /* shared record (upstream_health.h); NULL: none */
 };
 
 struct pt_upstream_s {
@@ -154,6 +156,9 @@ struct pt_upstream_s {
     int retry;                  /* retry on a fresh connection when a reused one was dead */
     const char *host;           /* Host to send; NULL: the client's */
     pt_tls_conf_t *tls;
+    int64_t max_fails;          /* failures within fail_timeout that mark down; 0: never */
+    pt_msec_t fail_timeout;
+    const uint8_t *fail_statuses;   /* bitmap of statuses 0..599 counted as failures; NULL */
 };
 
 /* A file a module asked the master to open (pt_conf_file_add): one per

@@ -62,6 +62,12 @@ const pt_errpage_t *pt_http_error_page(const pt_request_t *r, unsigned status)
 
 void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
 {
+    pt_http_error_fields(r, status, detail, NULL, 0);
+}
+
+void pt_http_error_fields(pt_request_t *r, unsigned status, const char *detail,
+                          const pt_http_field_t *fields, unsigned nfields)
+{
     const char *why = detail ? detail : pt_http_error_default_detail(status);
     pt_conn_t *c = r->conn;
 
@@ -85,15 +91,17 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
 
     const pt_errpage_t *page = pt_http_error_page(r, status);
     pt_http_field_t allow = { PT_STR("Allow"), PT_STR_NULL, PT_HDR_OTHER, 0 };
-    unsigned nextra = 0;
+    const pt_http_field_t *extra = fields;
+    unsigned nextra = nfields;
     if (status == 405) {
         /* The router left it on the request when it chose no route. */
         const char *methods = r->route_allow ? r->route_allow : "";
         allow.value = (pt_str_t) { methods, strlen(methods) };
+        extra = &allow;
         nextra = 1;
     }
     if (page) {
-        pt_response_send(r, status, page->content_type, &allow, nextra, page->body,
+        pt_response_send(r, status, page->content_type, extra, nextra, page->body,
                          page->body_len);
         return;
     }
@@ -109,7 +117,7 @@ void pt_http_error(pt_request_t *r, unsigned status, const char *detail)
         pt_request_abort(r, "out of memory rendering an error");
         return;
     }
-    pt_response_send(r, status, "application/problem+json", &allow, nextra, body,
+    pt_response_send(r, status, "application/problem+json", extra, nextra, body,
                      strlen(body));
 }
 

@@ -12,12 +12,19 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+#include "worker/http/http_parse.h"
 
 /* Finish r with status: render, send, log, finalize. detail may be NULL
  * (a default sentence is used). If a response already started, the
  * connection is closed instead: the client must not take a truncated
  * answer for a whole one. */
 void pt_http_error(pt_request_t *r, unsigned status, const char *detail);
+
+/* pt_http_error() with nfields more header fields for the response (a
+ * 503's Retry-After); they must stay valid until the response is sent (the
+ * request arena). A 405 sends its Allow instead. */
+void pt_http_error_fields(pt_request_t *r, unsigned status, const char *detail,
+                          const pt_http_field_t *fields, unsigned nfields);
 
 /* The custom page for status on r's route, or NULL for the default. */
 const pt_errpage_t *pt_http_error_page(const pt_request_t *r, unsigned status);

@@ -10,8 +10,16 @@
 #include "worker/core/filter.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
+#include "worker/upstream/upstream_health.h"
 
 /* ---- driving both sides -------------------------------------------------- */
+
+/* What a failed connect counts as, for the health log line. */
+static const char *pt_proxy_connect_reason(int err)
+{
+    return err == ECONNREFUSED ? "connect refused"
+           : err == ETIMEDOUT  ? "connect timed out" : "connect failed";
+}
 
 static void pt_proxy_release(pt_proxy_t *p, bool keep)
 {
@@ -81,6 +89,7 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         }
         pt_upconn_t *fresh = pt_upstream_get((pt_server_t *) s, true);
         if (fresh == NULL) {
+            pt_upstream_health_fail(s, pt_proxy_connect_reason(errno), pt_clock_now);
             pt_proxy_fail(p, 502, "cannot connect to the upstream server");
             return;
         }
@@ -300,6 +309,7 @@ static void pt_proxy_up_event(pt_upconn_t *up)
             const pt_server_t *failed = p->server;
             pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed",
                          failed->upstream->name, failed->name);
+            pt_upstream_health_fail(failed, pt_proxy_connect_reason(errno), pt_clock_now);
             pt_proxy_release(p, false);
             p->r->upstream_ms = -1;
             pt_proxy_connect(p, failed);
@@ -321,11 +331,14 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
         pt_log(PT_LOG_ERR, "upstream %s: connect to %s timed out", failed->upstream->name,
                failed->name);
         p->connect_timed_out = true;
+        pt_upstream_health_fail(failed, "connect timed out", pt_clock_now);
         pt_proxy_release(p, false);
         r->upstream_ms = -1;
         pt_proxy_connect(p, failed);
         return;
     }
+    if (!pt_io_pending(&up->io))
+        pt_upstream_health_fail(p->server, "read timed out", pt_clock_now);
     if (r->response_started) {
         pt_proxy_release(p, false);
         pt_request_abort(r, "upstream timed out during the response");
@@ -374,11 +387,14 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
 
     while (p->tries < u->nservers) {
         pt_server_t *s = pt_upstream_pick(u, failed);
+        if (s == NULL)
+            break;                  /* every server is down */
         p->tries++;
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {
             pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed", u->name,
                          s->name);
+            pt_upstream_health_fail(s, pt_proxy_connect_reason(errno), pt_clock_now);
             failed = s;
             continue;
         }
@@ -396,6 +412,17 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
             return;
         }
         pt_proxy_run(p);
+        return;
+    }
+    if (p->tries == 0) {
+        /* None could be tried: say when the first one may be (RFC 9110 10.2.3). */
+        char *ra = pt_arena_sprintf(r->arena, "%lld",
+                                    (long long) pt_upstream_health_retry_after(u, pt_clock_now));
+        pt_http_field_t f = { PT_STR("Retry-After"), { ra, ra ? strlen(ra) : 0 },
+                              PT_HDR_OTHER, 0 };
+        r->on_event = NULL;
+        pt_timer_del(&r->conn->timer);
+        pt_http_error_fields(r, 503, "every server of the upstream is down", &f, ra ? 1 : 0);
         return;
     }
     /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */

@@ -12,6 +12,7 @@
 #include "worker/http/h1/h1_write.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
+#include "worker/upstream/upstream_health.h"
 
 /* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
  * each must be one the client offered (and we forwarded). */
@@ -97,6 +98,13 @@ static pt_proxy_result_t pt_proxy_final_head(pt_proxy_t *p)
         return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
                                      "the upstream server sent a response that cannot be "
                                      "relayed" };
+    }
+    if (pt_upstream_health_status_fails(p->conf->upstream, h->status)) {
+        char why[16];
+        snprintf(why, sizeof(why), "status %u", h->status);
+        pt_upstream_health_fail(p->server, why, pt_clock_now);
+    } else {
+        pt_upstream_health_ok(p->server);
     }
     if (p->conf->replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;

@@ -240,6 +240,8 @@ static int pt_subrequest_connect(pt_subrequest_t *sr, const pt_server_t *failed,
     *error = NULL;
     while (sr->tries < u->nservers) {
         pt_server_t *s = pt_upstream_pick(u, failed);
+        if (s == NULL)
+            break;                  /* every server is down */
         sr->tries++;
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {

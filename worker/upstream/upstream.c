@@ -2,10 +2,12 @@
  * upstream.c: server choice, connecting and keep-alive pools.
  */
 #include "common/pt.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/sock.h"
 #include "worker/upstream/upstream.h"
 #include "worker/upstream/upstream_tls.h"
+#include "worker/upstream/upstream_health.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,24 +64,70 @@ void pt_upstream_exit_worker(void)
     pt_upstream_tls_exit_worker();
 }
 
+/* Smooth weighted round-robin among the servers of u that are up and
+ * have backup == backup: every one gains its weight, the richest is chosen
+ * and pays the total of those that took part. NULL when none is up. */
+static pt_server_t *pt_upstream_wrr(const pt_upstream_t *u, pt_upstream_state_t *st,
+                                    bool backup)
+{
+    int64_t total = 0;
+    size_t best = SIZE_MAX;
+
+    for (size_t i = 0; i < u->nservers; i++) {
+        if (u->servers[i].backup != backup || !pt_upstream_health_up(&u->servers[i]))
+            continue;
+        st->current[i] += u->servers[i].weight;
+        total += u->servers[i].weight;
+        if (best == SIZE_MAX || st->current[i] > st->current[best])
+            best = i;
+    }
+    if (best == SIZE_MAX)
+        return NULL;
+    st->current[best] -= total;
+    return &u->servers[best];
+}
+
+/* A server of the group whose down time is over and whose trial this
+ * caller won (it goes first, so a recovered server is seen at once). */
+static pt_server_t *pt_upstream_trial(const pt_upstream_t *u, bool backup, pt_msec_t now)
+{
+    for (size_t i = 0; i < u->nservers; i++) {
+        pt_server_t *s = &u->servers[i];
+        if (s->backup == backup && !pt_upstream_health_up(s)
+            && pt_upstream_health_usable(s, now))
+            return s;
+    }
+    return NULL;
+}
+
+/* After a failure: the first usable server after failed in the group
+ * (failed itself last, as a lone server is its own retry). */
+static pt_server_t *pt_upstream_next(const pt_upstream_t *u, const pt_server_t *failed,
+                                     bool backup, pt_msec_t now)
+{
+    for (size_t k = 1; k <= u->nservers; k++) {
+        pt_server_t *s = &u->servers[(failed->index + k) % u->nservers];
+        if (s->backup == backup && pt_upstream_health_usable(s, now))
+            return s;
+    }
+    return NULL;
+}
+
 pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
 {
     pt_upstream_state_t *st = &pt_upstream_states[u->index];
-    size_t best = 0;
+    pt_msec_t now = pt_clock_now;
 
-    if (u->nservers == 1)
-        return &u->servers[0];
-    if (failed)
-        return &u->servers[(failed->index + 1) % u->nservers];
-    /* Smooth weighted round-robin: every server gains its weight, the
-     * richest is chosen and pays the total. */
-    for (size_t i = 0; i < u->nservers; i++) {
-        st->current[i] += u->servers[i].weight;
-        if (st->current[i] > st->current[best])
-            best = i;
+    /* Backups only when no primary can be tried. */
+    for (int backup = 0; backup < 2; backup++) {
+        pt_server_t *s = failed ? pt_upstream_next(u, failed, backup, now)
+                                : pt_upstream_trial(u, backup, now);
+        if (s == NULL && !failed)
+            s = pt_upstream_wrr(u, st, backup);
+        if (s)
+            return s;
     }
-    st->current[best] -= st->total_weight;
-    return &u->servers[best];
+    return NULL;
 }
 
 static pt_upstream_pool_t *pt_upstream_pool(const pt_server_t *s)

@@ -30,8 +30,11 @@ struct pt_upconn_s {
 int pt_upstream_init_worker(const pt_conf_t *conf);
 void pt_upstream_exit_worker(void);
 
-/* The next server of u by smooth weighted round-robin; after a failure
- * on failed, the server after it. */
+/* The next server of u by smooth weighted round-robin among the servers
+ * that are up (a server whose down time is over and whose trial this call
+ * won comes first); after a failure on failed, the next usable server
+ * after it. Backups only when no primary can be tried. NULL: no server
+ * can be tried now (upstream_health.h). */
 pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed);
 
 /* An idle pooled connection to s (reused = true), or a new one whose

@@ -8,6 +8,7 @@
 #include "common/sock.h"
 #include "worker/core/conf.h"
 #include "worker/tls/tls.h"
+#include "worker/upstream/upstream_health.h"
 
 #define PT_UCONF_FIELD(f)   offsetof(pt_upstream_t, f)
 #define PT_UPSTREAM_ADDRS_MAX   64      /* addresses one server name may resolve to */
@@ -15,10 +16,16 @@
 static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_t *s,
                                         void *field, const pt_directive_t *d);
 
+static int pt_upstream_conf_set_statuses(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         void *field, const pt_directive_t *d);
+static void pt_upstream_conf_dump_statuses(FILE *out, const void *field,
+                                           const pt_directive_t *d, int indent);
+
 static const pt_conf_bounds_t pt_upstream_keepalive_bounds = { 0, 100000 };
 static const pt_conf_bounds_t pt_upstream_requests_bounds = { 1, INT32_MAX };
 static const pt_conf_bounds_t pt_upstream_head_bounds = { 1024, 1024 * 1024 };
 static const pt_conf_bounds_t pt_upstream_weight_bounds = { 1, 1000 };
+static const pt_conf_bounds_t pt_upstream_fails_bounds = { 0, 1000000 };
 
 static const pt_directive_t pt_upstream_directives[] = {
     { "servers", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(servers), NULL, NULL,
@@ -46,12 +53,21 @@ static const pt_directive_t pt_upstream_directives[] = {
       "Host header to send instead of the client's" },
     { "tls", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(tls), NULL, NULL,
       pt_tls_conf_upstream, pt_tls_conf_dump, "TLS to the servers: true or { ... }" },
+    { "max_fails", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(max_fails), "1",
+      &pt_upstream_fails_bounds, NULL, NULL,
+      "failures within fail_timeout that mark a server down for all workers (0: never)" },
+    { "fail_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(fail_timeout),
+      "\"10s\"", &pt_conf_positive, NULL, NULL,
+      "window for counting failures, and how long a server stays down" },
+    { "fail_statuses", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(fail_statuses), NULL,
+      NULL, pt_upstream_conf_set_statuses, pt_upstream_conf_dump_statuses,
+      "response statuses counted as failures, e.g. [502, 503, 504]" },
     PT_DIRECTIVE_END
 };
 
 /* Resolve one "host:port" and append its addresses to u->servers. */
 static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt_upstream_t *u,
-                                const char *name, int64_t weight, size_t *cap)
+                                const char *name, int64_t weight, bool backup, size_t *cap)
 {
     pt_sockaddr_t addrs[PT_UPSTREAM_ADDRS_MAX];
     size_t n;
@@ -78,6 +94,7 @@ static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt
         srv->upstream = u;
         srv->index = (unsigned) u->nservers;
         srv->weight = weight;
+        srv->backup = backup;
         u->nservers++;
     }
     return PT_OK;
@@ -91,7 +108,7 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
     size_t cap = 0;
 
     if (type == CONFIG_TYPE_STRING)
-        return pt_upstream_conf_add(cf, s, u, pt_conf_get_string(cf, s), 1, &cap);
+        return pt_upstream_conf_add(cf, s, u, pt_conf_get_string(cf, s), 1, false, &cap);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
         pt_conf_error(cf, s, "\"servers\" must be a list of \"host:port\" or "
                       "{ address = \"host:port\"; weight = N; }");
@@ -102,6 +119,7 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
         const char *name = NULL;
         int64_t weight = 1;
+        bool backup = false;
 
         if (config_setting_type(e) == CONFIG_TYPE_STRING) {
             name = pt_conf_get_string(cf, e);
@@ -114,6 +132,12 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
                     if (pt_conf_get_uint(cf, m, pt_upstream_weight_bounds.min,
                                          pt_upstream_weight_bounds.max, &weight) != PT_OK)
                         return PT_ERROR;
+                } else if (strcmp(config_setting_name(m), "backup") == 0) {
+                    if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
+                        pt_conf_error(cf, m, "\"backup\" is true or false");
+                        return PT_ERROR;
+                    }
+                    backup = config_setting_get_bool(m) != 0;
                 } else {
                     pt_conf_error(cf, m, "unknown setting \"%s\" in a server",
                                   config_setting_name(m));
@@ -125,14 +149,63 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
         } else {
             pt_conf_error(cf, e, "a server is \"host:port\" or a group { address = ...; }");
         }
-        if (name == NULL || pt_upstream_conf_add(cf, e, u, name, weight, &cap) != PT_OK)
+        if (name == NULL || pt_upstream_conf_add(cf, e, u, name, weight, backup, &cap) != PT_OK)
             return PT_ERROR;
     }
     if (u->nservers == 0) {
         pt_conf_error(cf, s, "upstream \"%s\" has no servers", u->name);
         return PT_ERROR;
     }
+    size_t nbackup = 0;
+    for (size_t i = 0; i < u->nservers; i++)
+        nbackup += u->servers[i].backup;
+    if (nbackup == u->nservers) {
+        pt_conf_error(cf, s, "upstream \"%s\": every server is a backup", u->name);
+        return PT_ERROR;
+    }
     return PT_OK;
+}
+
+/* fail_statuses = [502, 503, 504]: a bitmap of 600 bits in the arena. */
+static int pt_upstream_conf_set_statuses(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         void *field, const pt_directive_t *d)
+{
+    int type = config_setting_type(s);
+    uint8_t *map;
+
+    (void) d;
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+        pt_conf_error(cf, s, "\"fail_statuses\" must be a list of statuses, e.g. [502, 503]");
+        return PT_ERROR;
+    }
+    if ((map = pt_arena_calloc(cf->arena, 600 / 8)) == NULL)
+        return PT_ERROR;
+    for (int i = 0; i < config_setting_length(s); i++) {
+        int64_t st;
+        if (pt_conf_get_uint(cf, config_setting_get_elem(s, (unsigned) i), 100, 599, &st)
+            != PT_OK)
+            return PT_ERROR;
+        map[st / 8] |= (uint8_t) (1u << (st % 8));
+    }
+    *(const uint8_t **) field = map;
+    return PT_OK;
+}
+
+static void pt_upstream_conf_dump_statuses(FILE *out, const void *field,
+                                           const pt_directive_t *d, int indent)
+{
+    const uint8_t *map = *(const uint8_t *const *) field;
+    bool first = true;
+
+    (void) d;
+    (void) indent;
+    fputs("[", out);
+    for (unsigned st = 100; map && st < 600; st++)
+        if (map[st / 8] & (1u << (st % 8))) {
+            fprintf(out, "%s%u", first ? " " : ", ", st);
+            first = false;
+        }
+    fputs(first ? "]" : " ]", out);
 }
 
 int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
@@ -155,6 +228,8 @@ int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_sett
     }
     if (pt_conf_defaults(cf, pt_upstream_directives, PT_SCOPE_UPSTREAM, u) != PT_OK)
         rc = PT_ERROR;
+    if (rc == PT_OK)
+        rc = pt_upstream_health_conf(cf, conf);
     return rc;
 }
 
@@ -167,8 +242,8 @@ void pt_upstream_conf_dump(FILE *out, const pt_upstream_t *u, int indent)
     for (size_t i = 0; i < u->nservers; i++) {
         char addr[80];
         pt_sock_ntop((const struct sockaddr *) &u->servers[i].addr.ss, addr, sizeof(addr));
-        fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 "; }", i ? ", " : " ", addr,
-                u->servers[i].weight);
+        fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 ";%s }", i ? ", " : " ", addr,
+                u->servers[i].weight, u->servers[i].backup ? " backup = true;" : "");
     }
     fputs(" );\n", out);
     pt_conf_dump(out, pt_upstream_directives, PT_SCOPE_UPSTREAM, u, indent + 1);
