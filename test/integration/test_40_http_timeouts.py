@@ -7,6 +7,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from backends import (Backend, RawBackend, Reader, Request, connect, parse_head,
                       read_response)
 from conftest import free_ports, wait_for
@@ -366,3 +368,37 @@ def test_header_min_rate_cuts_a_trickling_head(portico):
     assert resp.status == 408, resp
     assert "too slowly" in resp.json()["detail"]
     assert elapsed < 4, elapsed
+
+
+@pytest.mark.parametrize("path,route", [("/echo", ""), ("/", ""), ("/", STREAM)])
+def test_body_min_rate_cuts_a_silent_body(portico, path, route):
+    """A client that sends the head and then nothing at all is judged when
+    the window of waiting is over, like one that trickles; before, only a
+    byte's arrival ran the check and silence lasted until body_timeout."""
+    be = RawBackend(lambda sock: (Reader(sock, 10).read_until(b"\r\n\r\n"), time.sleep(8)))
+    port = start(portico, be.port, route=route,
+                 listen='body_timeout = "20s"; body_min_rate = "100"; min_rate_window = "1s";')
+    with connect(port) as s:
+        t0 = time.monotonic()
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"
+                  % path.encode())
+        resp = read_response(Reader(s, 10))
+        elapsed = time.monotonic() - t0
+    assert resp.status == 408, resp
+    assert "too slowly" in resp.json()["detail"]
+    assert elapsed < 5, elapsed
+    be.close()
+
+
+def test_body_min_rate_lets_a_pausing_but_fast_enough_body_through(portico):
+    """Windows pass while the client is silent between fast bursts: a body
+    that keeps to the rate overall is not cut by the timer's checks."""
+    port = start(portico, listen='body_timeout = "20s"; body_min_rate = "100"; '
+                                 'min_rate_window = "1s";')
+    with connect(port) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1500\r\n\r\n")
+        for _ in range(3):
+            s.sendall(b"z" * 500)       # 500 bytes a second: five times the rate
+            time.sleep(0.8)
+        resp = read_response(Reader(s, 10))
+    assert resp.status == 200, resp

@@ -361,6 +361,38 @@ static bool pt_request_body_slow(pt_request_t *r, size_t n)
     return slow;
 }
 
+pt_msec_t pt_request_body_wait(pt_request_t *r)
+{
+    const pt_listen_conf_t *lc = &r->listener->c;
+
+    if (lc->body_min_rate <= 0 || !r->rate_waiting)
+        return lc->body_timeout;
+    pt_msec_t waited = r->rate_waited + (pt_clock_now - r->rate_since);
+    return pt_max(pt_min(lc->min_rate_window - waited, lc->body_timeout), (pt_msec_t) 1);
+}
+
+const char *pt_request_body_expired(pt_request_t *r)
+{
+    const pt_listen_conf_t *lc = &r->listener->c;
+    static const char late[] = "request body not received in time";
+
+    if (!r->rate_waiting || pt_clock_now - r->rate_since >= lc->body_timeout)
+        return late;
+    if (lc->body_min_rate <= 0)
+        return late;
+    pt_msec_t waited = r->rate_waited + (pt_clock_now - r->rate_since);
+    if (waited < lc->min_rate_window)
+        return NULL;
+    if (r->rate_bytes * 1000 < (uint64_t) lc->body_min_rate * (uint64_t) waited)
+        return "request body sent too slowly";
+    /* The window passed: the next one starts now. The wait in progress is
+     * added in whole when bytes come (pt_request_body_slow), so take back
+     * what of it this window already counted. */
+    r->rate_waited = -(pt_clock_now - r->rate_since);
+    r->rate_bytes = 0;
+    return NULL;
+}
+
 int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data)
 {
     pt_conn_t *c = r->conn;
@@ -480,8 +512,13 @@ static void pt_request_body_timeout(pt_timer_t *t)
         pt_conn_close(c);
         return;
     }
+    const char *why = pt_request_body_expired(r);
+    if (why == NULL) {
+        pt_timer_set(t, pt_request_body_wait(r));
+        return;
+    }
     r->keepalive = false;
-    pt_http_error(r, 408, "request body not received in time");
+    pt_http_error(r, 408, why);
 }
 
 static void pt_request_body_reader(pt_request_t *r)
@@ -496,7 +533,7 @@ static void pt_request_body_reader(pt_request_t *r)
     for (;;) {
         int rc = pt_request_body_next(r, false, &span);
         if (rc == PT_AGAIN) {
-            pt_timer_set(&r->conn->timer, r->listener->c.body_timeout);
+            pt_timer_set(&r->conn->timer, pt_request_body_wait(r));
             return;
         }
         if (rc == PT_DONE)

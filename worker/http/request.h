@@ -131,6 +131,17 @@ int pt_request_body_next(pt_request_t *r, bool raw, pt_str_t *data);
 /* The span from pt_request_body_next has been used; its room may be reused. */
 void pt_request_body_consumed(pt_request_t *r);
 
+/* How long to arm the timer for while waiting for body bytes: body_timeout,
+ * or, while the client is being waited for under body_min_rate, no longer
+ * than until the current window of waiting is complete, so that a client
+ * that sends nothing is judged as soon as one that trickles. */
+pt_msec_t pt_request_body_wait(pt_request_t *r);
+
+/* The body timer fired: NULL when it was only a rate check that passed
+ * (arm it again with pt_request_body_wait), else why the request ends with
+ * 408 ("... not received in time" or "... sent too slowly"). */
+const char *pt_request_body_expired(pt_request_t *r);
+
 /* Bytes of this request's response written to the client so far. */
 static inline uint64_t pt_request_bytes_sent(const pt_request_t *r)
 {

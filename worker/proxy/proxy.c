@@ -231,7 +231,7 @@ void pt_proxy_arm_timers(pt_proxy_t *p)
     if (pt_io_pending(&c->io))
         pt_timer_set(&c->timer, r->listener->c.send_timeout);
     else if (!r->body_done && !p->write_failed)
-        pt_timer_set(&c->timer, r->listener->c.body_timeout);
+        pt_timer_set(&c->timer, pt_request_body_wait(r));
     else if (pt_timer_armed(&c->timer))
         pt_timer_del(&c->timer);
 
@@ -376,8 +376,13 @@ static void pt_proxy_client_timeout(pt_timer_t *t)
         pt_request_abort(r, "client did not read the response in time");
         return;
     }
+    const char *why = pt_request_body_expired(r);
+    if (why == NULL) {
+        pt_timer_set(t, pt_request_body_wait(r));
+        return;
+    }
     r->keepalive = false;
-    pt_proxy_fail(p, 408, "request body not received in time");
+    pt_proxy_fail(p, 408, why);
 }
 
 void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)

@@ -190,7 +190,7 @@ void pt_proxy_body_collect(pt_proxy_t *p)
         }
         int rc = pt_request_body_next(r, true, &span);
         if (rc == PT_AGAIN) {
-            pt_timer_set(&c->timer, r->listener->c.body_timeout);
+            pt_timer_set(&c->timer, pt_request_body_wait(r));
             return;
         }
         if (rc == PT_DONE)
