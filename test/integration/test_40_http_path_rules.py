@@ -4,6 +4,8 @@ Each test is the attack: a route denies /admin/ (403), a catch-all proxies
 everything else to a backend that, like most servers, would merge "//" and
 read %2F as a separator. The backend must see nothing of the attacks.
 """
+import pytest
+
 from backends import Backend, request
 from conftest import free_ports
 
@@ -84,6 +86,23 @@ def test_escaped_slashes_keep_never_climbs_out_of_the_prefix(portico):
         assert resp.status == 400, path
         assert b"dot-segment" in resp.body
     assert len(be.requests) == 1
+    be.close()
+
+
+@pytest.mark.parametrize("opts", ["", 'escaped_slashes = "decode";',
+                                  'escaped_slashes = "keep";'])
+def test_dot_segments_with_parameters_are_refused(portico, opts):
+    """Servers that drop ";" path parameters (Tomcat and its kin) read
+    "/api/..;/admin/x" as "/admin/x": a dot-segment with parameters is
+    refused on every listener, and other parameters pass as names."""
+    port, be = start(portico, opts)
+    for path in ("/api/..;/admin/x", "/.;/admin/x", "/api/%2e%2e;/admin/x", "/..;x/admin/"):
+        resp = status(port, path)
+        assert resp.status == 400, (opts, path)
+        assert b"dot-segment with parameters" in resp.body
+    assert be.requests == []
+    assert status(port, "/api/a;v=1/b").status == 200
+    assert be.requests[-1].target == "/api/a;v=1/b"
     be.close()
 
 

@@ -206,6 +206,10 @@ static int pt_request_prepare(pt_request_t *r)
             }
             r->path = (pt_str_t) { out, len };
         }
+        if (memchr(r->path.p, ';', r->path.len) && pt_uri_dot_params(r->path.p, r->path.len)) {
+            r->error_detail = "a dot-segment with parameters in the path";
+            return 400;
+        }
         if (lc->escaped_slashes == PT_SLASHES_KEEP && r->path.p != h->path.p
             && pt_uri_hides_dot_segment(r->path.p, r->path.len)) {
             r->error_detail = "an encoded slash hides a dot-segment in the path";

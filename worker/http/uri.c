@@ -116,6 +116,20 @@ pt_uri_normalize(const char *in, size_t n, unsigned flags, char *out, size_t *ou
     return PT_OK;
 }
 
+bool
+pt_uri_dot_params(const char *in, size_t n)
+{
+    /* At each segment's start: ".;" or "..;". One pass, whatever the path. */
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && in[i - 1] != '/')
+            continue;
+        if (in[i] == '.' && i + 1 < n
+            && (in[i + 1] == ';' || (in[i + 1] == '.' && i + 2 < n && in[i + 2] == ';')))
+            return true;
+    }
+    return false;
+}
+
 /* "%2F" or "%5C" (any case) at p, with at least 3 bytes there. */
 static bool
 pt_uri_is_escaped_slash(const char *p)

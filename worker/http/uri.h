@@ -22,6 +22,11 @@
  * (then *outlen and out hold nothing useful). */
 int pt_uri_normalize(const char *in, size_t n, unsigned flags, char *out, size_t *outlen);
 
+/* Whether a segment of the path is "." or ".." followed by ";" parameters
+ * ("/a/..;/admin"): RFC 3986 reads it as a name, but servers that drop
+ * path parameters (Tomcat and its kin) read a dot-segment that climbs. */
+bool pt_uri_dot_params(const char *in, size_t n);
+
 /* Whether the path holds %2F or %5C (either case). */
 bool pt_uri_has_escaped_slash(const char *in, size_t n);
 

@@ -168,6 +168,12 @@ test_normalize_flags(void)
     ok(pt_uri_hides_dot_segment("/a%5C.%5Cb", 10), "and \"%%5C.%%5C\"");
     ok(!pt_uri_hides_dot_segment("/a%2F...%2Fb", 12), "\"...\" is a name");
     ok(!pt_uri_hides_dot_segment("/a%2Fb", 6), "a plain encoded slash hides nothing");
+    ok(pt_uri_dot_params("/a/..;/admin", 12), "\"..;\" is a dot-segment with parameters");
+    ok(pt_uri_dot_params("/.;/admin", 9), "so is \".;\"");
+    ok(pt_uri_dot_params("/..;x", 5), "\"..;x\" too");
+    ok(!pt_uri_dot_params("/a..;/b", 7), "\"a..;\" is a name");
+    ok(!pt_uri_dot_params("/a;/b.;", 7), "\"b.;\" is a name");
+    ok(!pt_uri_dot_params("/..", 3), "a plain \"..\" is not this check's");
 }
 
 static void
