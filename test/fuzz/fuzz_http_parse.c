@@ -68,6 +68,9 @@ check_normalize(pt_str_t path)
 {
     for (unsigned flags = 0; flags < 4; flags++)
         check_normalize_flags(path, flags);
+    /* A dot-segment with parameters starts a segment: ".;" or "..;". */
+    if (pt_uri_dot_params(path.p, path.len) && !memmem(path.p, path.len, ".;", 2))
+        abort();
 }
 
 static void
