@@ -118,6 +118,10 @@ pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
     pt_upstream_state_t *st = &pt_upstream_states[u->index];
     pt_msec_t now = pt_clock_now;
 
+    /* One server, up: what every path below would choose (it is a primary:
+     * an upstream has one at least), without walking them. */
+    if (u->nservers == 1 && failed == NULL && pt_upstream_health_up(&u->servers[0]))
+        return &u->servers[0];
     /* Backups only when no primary can be tried. */
     for (int backup = 0; backup < 2; backup++) {
         pt_server_t *s = failed ? pt_upstream_next(u, failed, backup, now)
