@@ -209,3 +209,29 @@ def test_buffered_body_is_sent_again_on_a_dead_keepalive_connection(portico):
         if want == 200:
             assert bodies == [b"", b"abcdef"] and be.accepts == 2
         be.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers change user only under root")
+def test_spill_directory_the_workers_cannot_write_is_a_config_error(tmp_path):
+    """Workers run as nobody: a spill directory only root may write would
+    make every large body stream instead, with an error logged per request.
+    portico -t says so at load, naming the route."""
+    import subprocess
+    from conftest import BIN
+    d = tempfile.mkdtemp(prefix="portico-spill-")
+    try:
+        os.chmod(d, 0o755)
+        conf = tmp_path / "p.conf"
+        port, be = free_ports(2)
+        conf.write_text('listen = ( "127.0.0.1:%d" );\n'
+                        'upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };\n'
+                        'routes = ( { name = "up"; path = "/"; proxy = "b";\n'
+                        '  request_buffer_path = "%s"; } );\n' % (port, be, d))
+        out = subprocess.run([BIN, "-t", "-c", str(conf)], capture_output=True, text=True)
+        assert out.returncode != 0
+        assert 'route "up"' in out.stderr and "not writable by the workers' user" in out.stderr
+        os.chmod(d, 0o1777)
+        out = subprocess.run([BIN, "-t", "-c", str(conf)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

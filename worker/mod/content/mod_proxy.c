@@ -5,12 +5,16 @@
  * WebSocket). The proxying itself is worker/proxy/.
  */
 #include "common/pt.h"
-#include <sys/stat.h>
 #include "common/conf.h"
 #include "common/str.h"
 #include "worker/core/module.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PT_PROXY_FIELD(f)   offsetof(pt_proxy_conf_t, f)
 
@@ -78,6 +82,28 @@ pt_module_t pt_proxy_module = {
     .content = pt_proxy_content,
 };
 
+/* Whether the workers can create files in the directory sb describes: a
+ * master started as root runs them as user (nobody by default) with group
+ * and no supplementary groups. Unknown users are the loader's error. */
+static bool pt_proxy_dir_writable(const pt_conf_t *conf, const char *path,
+                                  const struct stat *sb)
+{
+    if (geteuid() != 0)
+        return access(path, W_OK | X_OK) == 0;     /* the workers run as we do */
+    struct passwd *pw = getpwnam(conf->main.user ? conf->main.user : "nobody");
+    if (pw == NULL || pw->pw_uid == 0)
+        return true;
+    gid_t gid = pw->pw_gid;
+    if (conf->main.group) {
+        struct group *gr = getgrnam(conf->main.group);
+        if (gr)
+            gid = gr->gr_gid;
+    }
+    mode_t need = sb->st_uid == pw->pw_uid ? (S_IWUSR | S_IXUSR)
+                  : sb->st_gid == gid ? (S_IWGRP | S_IXGRP) : (S_IWOTH | S_IXOTH);
+    return (sb->st_mode & need) == need;
+}
+
 static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                void *rconf, const void *dconf)
 {
@@ -90,6 +116,13 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
         && (stat(pc->request_buffer_path, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
         pt_conf_error(cf, NULL, "route \"%s\" (line %u): request_buffer_path \"%s\" is not a "
                       "directory", route->name, route->line, pc->request_buffer_path);
+        return PT_ERROR;
+    }
+    if (pc->request_buffering == 1 && pc->request_buffer_max > pc->request_buffer_size
+        && !pt_proxy_dir_writable(conf, pc->request_buffer_path, &sb)) {
+        pt_conf_error(cf, NULL, "route \"%s\" (line %u): request_buffer_path \"%s\" is not "
+                      "writable by the workers' user", route->name, route->line,
+                      pc->request_buffer_path);
         return PT_ERROR;
     }
     for (size_t i = 0; i < conf->nupstreams; i++) {
