@@ -236,7 +236,7 @@ static pt_str_t pt_var_core(pt_request_t *r, const void *data, char *buf)
 
     switch ((uintptr_t) data) {
     case PT_VAR_REMOTE_ADDR: {
-        const char *ip = pt_conn_peer_ip(r->conn);
+        const char *ip = pt_request_client_ip(r);
         return (pt_str_t) { ip, strlen(ip) };
     }
     case PT_VAR_HOST:

@@ -84,11 +84,28 @@ struct pt_request_s {
     /* the phase engine (worker/core/phase.h) and what its phases found */
     unsigned phase_index;           /* next handler to run; a suspended one's own */
     const pt_consumer_t *consumer;  /* who is asking, set in the access phase (NULL: anonymous) */
+    /* The client as a trusted proxy in front named it (set in the
+     * post-read phase, in the request arena); NULL: the connection's peer.
+     * Read it with pt_request_client_sa/_ip, never c->peer directly. */
+    const struct sockaddr *client_sa;
+    const char *client_ip;
 
     pt_request_handler_pt on_event;   /* who handles client events now */
     void *proxy;                    /* proxy state while proxying */
     void *ctx[PT_MODULES_MAX];
 };
+
+/* Where the request comes from: the address a trusted proxy gave, else
+ * the peer. Address rules, rate-limit keys, GeoIP and $remote_addr use it. */
+static inline const struct sockaddr *pt_request_client_sa(const pt_request_t *r)
+{
+    return r->client_sa ? r->client_sa : &r->conn->peer.sa;
+}
+
+static inline const char *pt_request_client_ip(const pt_request_t *r)
+{
+    return r->client_ip ? r->client_ip : pt_conn_peer_ip(r->conn);
+}
 
 /* A new request on c, in an arena of its own, its fields array sized for
  * the listener's max_header_count; NULL out of memory. The protocol
