@@ -63,6 +63,8 @@ libportico_a_SOURCES += \
 	worker/mod/content/mod_proxy.c worker/mod/content/mod_return.c \
 	worker/mod/content/mod_echo.c \
 	worker/mod/access/mod_tls_route.c \
+	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
+	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c

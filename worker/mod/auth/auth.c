@@ -1,0 +1,97 @@
+/*
+ * auth.c: accepting and refusing on behalf of the mechanisms (auth.h).
+ */
+#include "common/pt.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "worker/core/module.h"
+#include "worker/http/http_error.h"
+#include "worker/mod/auth/auth.h"
+#include "worker/mod/auth/auth_int.h"
+
+pt_auth_state_t *pt_auth_state(pt_request_t *r)
+{
+    pt_auth_state_t *st = r->ctx[pt_auth_module.index];
+
+    if (st == NULL && (st = pt_arena_calloc(r->arena, sizeof(*st))) != NULL)
+        r->ctx[pt_auth_module.index] = st;
+    return st;
+}
+
+static int pt_auth_satisfy(const pt_request_t *r)
+{
+    const pt_auth_conf_t *ac = r->route ? pt_route_mod_conf(r->route, pt_auth_module) : NULL;
+
+    return ac ? ac->satisfy : PT_AUTH_ALL;
+}
+
+bool pt_auth_satisfied(const pt_request_t *r)
+{
+    const pt_auth_state_t *st = r->ctx[pt_auth_module.index];
+
+    return st && st->accepted && pt_auth_satisfy(r) == PT_AUTH_ANY;
+}
+
+int pt_auth_accept(pt_request_t *r, const pt_consumer_t *c, const char *mechanism)
+{
+    pt_auth_state_t *st = pt_auth_state(r);
+
+    if (st == NULL)
+        return 500;
+    if (!st->accepted) {
+        st->accepted = mechanism;
+        r->consumer = c;
+    }
+    pt_log(PT_LOG_DEBUG, "%s: %s accepted as \"%.*s\"", pt_request_client_ip(r), mechanism,
+           (int) (c ? c->id.len : 0), c ? c->id.p : "");
+    return PT_DECLINED;
+}
+
+/* 503 (cannot check) over 403 (known, not allowed) over 401. */
+static unsigned pt_auth_rank(unsigned status)
+{
+    return status == 503 ? 3 : status == 403 ? 2 : 1;
+}
+
+int pt_auth_refuse(pt_request_t *r, unsigned status, const char *challenge,
+                   const char *mechanism, const char *reason)
+{
+    pt_auth_state_t *st = pt_auth_state(r);
+
+    if (st == NULL)
+        return 500;
+    pt_log(PT_LOG_INFO, "%s: %s refused with %u: %s", pt_request_client_ip(r), mechanism,
+           status, reason);
+    if (st->status == 0 || pt_auth_rank(status) > pt_auth_rank(st->status)) {
+        st->status = status;
+        st->reason = reason;
+    }
+    if (challenge && st->nchallenges < PT_AUTH_CHALLENGES)
+        st->challenges[st->nchallenges++] = challenge;
+    if (pt_auth_satisfy(r) == PT_AUTH_ANY)
+        return PT_DECLINED;
+    pt_auth_answer(r, st);
+    return PT_DONE;
+}
+
+void pt_auth_answer(pt_request_t *r, const pt_auth_state_t *st)
+{
+    pt_http_field_t f[PT_AUTH_CHALLENGES];
+    unsigned n = 0;
+
+    /* RFC 9110 §11.6.1: a 401 carries at least one challenge; a 403 or a
+     * 503 has no use for them. */
+    if (st->status == 401)
+        for (; n < st->nchallenges; n++)
+            f[n] = (pt_http_field_t) { PT_STR("WWW-Authenticate"),
+                                       { st->challenges[n], strlen(st->challenges[n]) },
+                                       PT_HDR_OTHER, 0 };
+    pt_http_error_fields(r, st->status, st->reason, f, n);
+}
+
+void pt_auth_strip_field(pt_request_t *r, pt_str_t name)
+{
+    for (unsigned i = 0; i < r->head.nfields; i++)
+        if (pt_str_caseeq(r->head.fields[i].name, name))
+            r->head.fields[i].flags |= PT_FIELD_NOFORWARD;
+}
