@@ -511,6 +511,87 @@ int pt_conf_mkdir_parent(const char *path)
     return PT_OK;
 }
 
+/* Whether a file could be created at path (its directories made as
+ * pt_conf_mkdir_parent would): a scratch file is made and removed in the
+ * nearest directory that exists. errno set when not. */
+static bool pt_conf_creatable(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    struct stat st;
+
+    if (n + 32 >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    memcpy(dir, path, n + 1);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL) {
+            strcpy(dir, ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(dir, &st) == 0)
+            break;
+        if (errno != ENOENT || slash == NULL || slash == dir)
+            return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return false;
+    }
+    size_t d = strlen(dir);
+    snprintf(dir + d, sizeof(dir) - d, "/.portico-t.%ld", (long) getpid());
+    int fd = open(dir, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    close(fd);
+    unlink(dir);
+    return true;
+}
+
+int pt_conf_check_files(const pt_conf_t *conf, char *err, size_t err_len)
+{
+    for (const pt_conf_file_t *f = conf->files; f; f = f->next) {
+        bool ok;
+        if (!(f->flags & PT_CONF_FILE_APPEND)) {
+            int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+            ok = fd >= 0;
+            if (ok)
+                close(fd);
+        } else if (access(f->path, F_OK) == 0) {
+            int fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+            ok = fd >= 0;
+            if (ok)
+                close(fd);
+        } else {
+            ok = errno == ENOENT && pt_conf_creatable(f->path);
+        }
+        if (!ok) {
+            snprintf(err, err_len, "cannot open %s %s: %s", f->what, f->path, strerror(errno));
+            return PT_ERROR;
+        }
+    }
+    return PT_OK;
+}
+
+int pt_conf_check_pidfile(const char *path, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd >= 0) {
+        close(fd);
+        return PT_OK;
+    }
+    if (errno == ENOENT && pt_conf_creatable(path))
+        return PT_OK;
+    snprintf(err, err_len, "cannot open pid file %s: %s", path, strerror(errno));
+    return PT_ERROR;
+}
+
 int pt_conf_open_files(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
                        size_t err_len)
 {

@@ -21,6 +21,16 @@ int pt_conf_mkdir_parent(const char *path);
  * under the descriptor numbers they have; appended files are created and,
  * when chown_files is true, owned by uid/gid. PT_ERROR with a message in
  * err (err_len bytes); files opened before the failing one stay open. */
+/* For -t: whether every registered file could be opened as the start
+ * would open it (read, or append, creating it and its directories),
+ * without creating anything. PT_OK, or PT_ERROR with the first failure in
+ * err. */
+int pt_conf_check_files(const pt_conf_t *conf, char *err, size_t err_len);
+
+/* For -t: whether the pid file could be opened or created (its
+ * directories too, as the start makes them). */
+int pt_conf_check_pidfile(const char *path, char *err, size_t err_len);
+
 int pt_conf_open_files(pt_conf_t *conf, bool chown_files, uid_t uid, gid_t gid, char *err,
                        size_t err_len);
 

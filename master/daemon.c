@@ -3,6 +3,7 @@
  */
 #include "common/pt.h"
 #include "common/log.h"
+#include "master/conf_load.h"
 #include "master/daemon.h"
 
 #include <fcntl.h>
@@ -64,6 +65,8 @@ void pt_daemon_ready(int fd, const char *error)
 
 int pt_pidfile_create(const char *path, char *err, size_t err_len)
 {
+    /* Its directory is made like a log file's (a fresh /run/portico/). */
+    pt_conf_mkdir_parent(path);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     char buf[32];
 

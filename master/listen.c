@@ -44,6 +44,9 @@ static pt_lsock_t *pt_listen_find(const pt_sockaddr_t *a)
 
 static int pt_listen_open(pt_lsock_t *ls, char *err, size_t err_len)
 {
+    /* The first socket of an address this master does not hold yet. */
+    if (ls->nfds == 0 && pt_listen_probe(&ls->addr, ls->text, err, err_len) != PT_OK)
+        return PT_ERROR;
     int fd = pt_sock_listen(&ls->addr, ls->backlog, true);
     int one = 1;
 

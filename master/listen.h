@@ -20,6 +20,12 @@
  * the running generation uses was touched. */
 int pt_listen_sync(const pt_conf_t *conf, unsigned nslots, char *err, size_t err_len);
 
+/* Whether address a (text: as printed) is free for this master: nobody
+ * listens there, not even with SO_REUSEPORT (which would let two
+ * instances split the traffic). PT_OK, or PT_ERROR with a message in err
+ * naming the address and, when /proc tells, the pid that holds it. */
+int pt_listen_probe(const pt_sockaddr_t *a, const char *text, char *err, size_t err_len);
+
 /* Steer new connections of every address to the first nworkers slots. */
 void pt_listen_steer(unsigned nworkers);
 

@@ -2,6 +2,7 @@
  * main.c: portico's command line. Everything else lives in libportico.a.
  */
 #include "common/pt.h"
+#include <sys/stat.h>
 #include "common/log.h"
 #include "master/conf_load.h"
 #include "master/daemon.h"
@@ -155,6 +156,21 @@ int main(int argc, char **argv)
         if (pidfile == NULL) {
             char *errors = NULL;
             conf = pt_conf_load(o.conf_path, 0, &errors);
+            if (conf == NULL) {
+                /* Say what is wrong first, as -t would: a reload of this
+                 * file could only fail, and its pidfile is unknown. */
+                fputs(errors, stderr);
+                free(errors);
+                errors = NULL;
+                if (strcmp(signame, "reload") == 0) {
+                    fprintf(stderr, "portico: configuration file %s test failed; not "
+                            "signalling the master (it keeps its configuration)\n",
+                            o.conf_path);
+                    return PT_EXIT_CONFIG;
+                }
+                fprintf(stderr, "portico: configuration file %s test failed; trying the "
+                        "default pid file %s\n", o.conf_path, PT_PID_PATH);
+            }
             free(errors);
             pidfile = conf ? conf->main.pidfile : PT_PID_PATH;
         }
@@ -177,6 +193,17 @@ int main(int argc, char **argv)
         return PT_EXIT_CONFIG;
     }
     if (test || dump) {
+        /* What starting would open, opened now: -t passes only if a start
+         * would get past its files. */
+        char err[512];
+        if (pt_conf_check_files(conf, err, sizeof(err)) != PT_OK
+            || pt_conf_check_pidfile(o.pidfile ? o.pidfile : conf->main.pidfile, err,
+                                     sizeof(err)) != PT_OK) {
+            fprintf(stderr, "%s: %s\nconfiguration file %s test failed\n", o.conf_path, err,
+                    o.conf_path);
+            pt_conf_free(conf);
+            return PT_EXIT_CONFIG;
+        }
         if (dump)
             pt_conf_dump_all(stdout, conf);
         fprintf(stderr, "configuration file %s test is successful\n", o.conf_path);

@@ -115,6 +115,7 @@ INTEGRATION =
 INTEGRATION += test/integration/test_00_cli.py
 INTEGRATION += test/integration/test_10_process.py
 INTEGRATION += test/integration/test_10_reload.py
+INTEGRATION += test/integration/test_20_operator.py
 INTEGRATION += test/integration/test_40_http_parse.py
 INTEGRATION += test/integration/test_40_http_proxy.py
 INTEGRATION += test/integration/test_40_http_route.py
@@ -153,3 +154,9 @@ noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+
+# --- mutation testing (slow; not part of check): test/mutate/run ---
+EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md
+mutate:
+	$(PYTHON) $(srcdir)/test/mutate/run $(MUTATE_FLAGS)
+.PHONY: mutate

@@ -1,0 +1,84 @@
+"""Operator experience (issue 15): hazards a first-day operator met.
+A second instance on the same address is refused, `-s reload` on a broken
+config says what is broken and signals nothing, and -t opens what a start
+would open."""
+import os
+import subprocess
+
+from conftest import BIN, free_ports, run_portico, wait_for
+
+CONF = """
+portico = { workers = 1; };
+listen = ( "127.0.0.1:%(port)d" );
+routes = ( { path = "/"; return = 204; } );
+"""
+
+
+def test_second_instance_on_the_same_address_is_refused(portico, tmp_path):
+    port = free_ports(1)[0]
+    first = portico(CONF % dict(port=port), ports=[port])
+    conf = tmp_path / "second.conf"
+    conf.write_text('portico = { workers = 1; error_log = "%s"; };\n'
+                    'listen = ( "127.0.0.1:%d" );\nroutes = ( { path = "/"; return = 204; } );\n'
+                    % (tmp_path / "second.err", port))
+    r = subprocess.run([BIN, "-F", "-c", str(conf), "-p", str(tmp_path / "second.pid")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "127.0.0.1:%d" % port in out and "already in use" in out
+    # The holder is named: the first master or one of its workers.
+    holders = {first.pid} | set(first.workers())
+    assert any("pid %d" % p in out for p in holders), out
+    assert not os.path.exists(tmp_path / "second.pid")
+
+
+def test_reload_of_the_same_master_still_works(portico):
+    port = free_ports(1)[0]
+    p = portico(CONF % dict(port=port), ports=[port])
+    before = p.workers()
+    r = run_portico("-s", "reload", "-c", p.conf_path, "-p", p.pidfile)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: p.workers() and not set(p.workers()) & set(before), timeout=10,
+             what="the new generation")
+    assert "reload failed" not in p.log()
+
+
+def test_signal_reload_on_a_broken_config_names_the_error(portico, tmp_path):
+    port = free_ports(1)[0]
+    p = portico(CONF % dict(port=port), ports=[port])
+    broken = tmp_path / "broken.conf"
+    broken.write_text(CONF % dict(port=port) + "\nroutes = ( { path = ; } );\n")
+    r = run_portico("-s", "reload", "-c", str(broken))
+    assert r.returncode != 0
+    # The config's own error comes first, with file:line; nothing about a pid file.
+    assert str(broken) in r.stderr and ":6" in r.stderr.splitlines()[0], r.stderr
+    assert "not signalling" in r.stderr
+    assert "pid file" not in r.stderr
+    assert "reloading" not in p.log()
+
+
+def test_t_refuses_an_access_log_that_cannot_be_opened(tmp_path):
+    port = free_ports(1)[0]
+    conf = tmp_path / "p.conf"
+    conf.write_text((CONF % dict(port=port)).replace(
+        "return = 204;", 'return = 204; access_log = "/proc/nonexistent/access.log";'))
+    r = run_portico("-t", "-c", str(conf), "-p", str(tmp_path / "p.pid"))
+    assert r.returncode != 0
+    assert "/proc/nonexistent/access.log" in r.stderr and "test failed" in r.stderr
+    # A log whose directories do not exist yet is fine: the start makes them,
+    # and -t itself creates nothing.
+    conf.write_text((CONF % dict(port=port)).replace(
+        "return = 204;", 'return = 204; access_log = "%s";' % (tmp_path / "new" / "a.log")))
+    r = run_portico("-t", "-c", str(conf), "-p", str(tmp_path / "p.pid"))
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(tmp_path / "new")
+    assert os.listdir(tmp_path) == ["p.conf"]
+
+
+def test_t_refuses_a_pid_file_that_cannot_be_made(tmp_path):
+    port = free_ports(1)[0]
+    conf = tmp_path / "p.conf"
+    conf.write_text(CONF % dict(port=port))
+    r = run_portico("-t", "-c", str(conf), "-p", "/proc/nonexistent/portico.pid")
+    assert r.returncode != 0
+    assert "pid file /proc/nonexistent/portico.pid" in r.stderr
