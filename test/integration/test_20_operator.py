@@ -82,3 +82,34 @@ def test_t_refuses_a_pid_file_that_cannot_be_made(tmp_path):
     r = run_portico("-t", "-c", str(conf), "-p", "/proc/nonexistent/portico.pid")
     assert r.returncode != 0
     assert "pid file /proc/nonexistent/portico.pid" in r.stderr
+
+
+def test_request_ids_are_random_uuids(portico):
+    """Generated ids are UUIDv7 text: 10,000 of them over one connection
+    are all different and do not count up, so none tells another."""
+    import re
+    import socket
+    port = free_ports(1)[0]
+    portico((CONF % dict(port=port)).replace('"127.0.0.1:%d"' % port,
+            '{ address = "127.0.0.1:%d"; keepalive_requests = 20000; }' % port), ports=[port])
+    ids = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        buf = b""
+        for batch in range(20):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 500)
+            want = (batch + 1) * 500
+            while len(ids) < want:
+                data = s.recv(65536)
+                assert data, "connection closed after %d responses" % len(ids)
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    m = re.search(rb"(?im)^x-request-id: *(\S+)", head)
+                    assert m, head
+                    ids.append(m.group(1).decode())
+    assert len(ids) == 10000
+    uuid7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    assert all(uuid7.fullmatch(i) for i in ids), ids[:3]
+    assert len(set(ids)) == len(ids)
+    tails = [int(i[-12:], 16) for i in ids]
+    assert sum(1 for a, b in zip(tails, tails[1:]) if b - a == 1) == 0

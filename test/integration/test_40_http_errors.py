@@ -37,7 +37,7 @@ routes = ( { path = "/up"; proxy = "b"; }, { path_exact = "/x"; methods = [ "GET
         assert doc["status"] == status
         assert isinstance(doc["detail"], str) and doc["detail"]
         assert doc["request_id"] == resp.header("x-request-id")
-        assert re.fullmatch(r"[0-9a-f]{32}", doc["request_id"])
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", doc["request_id"])
 
 
 def test_errors_before_routing_with_a_buffered_chunked_body(portico):

@@ -273,7 +273,7 @@ def test_request_id_generated_and_returned(portico):
     r1 = get(p.port, "/")
     r2 = get(p.port, "/")
     ids = [r.header("x-request-id") for r in be.requests]
-    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i) for i in ids), ids
     assert ids[0] != ids[1]
     assert [r1.header("x-request-id"), r2.header("x-request-id")] == ids
     be.close()
@@ -288,7 +288,7 @@ def test_request_id_from_client_kept(portico):
     # An id that is not a plain token is replaced, never passed on.
     resp = get(p.port, "/", headers=[("X-Request-ID", "bad id\"{}")])
     sent = be.requests[1].header_all("x-request-id")
-    assert len(sent) == 1 and re.fullmatch(r"[0-9a-f]{32}", sent[0])
+    assert len(sent) == 1 and re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", sent[0])
     assert resp.header_all("x-request-id") == sent
     be.close()
 

@@ -94,7 +94,7 @@ def test_json_lines_parse(portico, tmp_path):
     assert h["route"] == "home" and h["request_id"] == "rid-1"
     assert h["upstream_addr"] in ("", "-")
     assert bad["status"] == 400 and bad["route"] in ("", "-")
-    assert re.fullmatch(r"[0-9a-f]{32}", bad["request_id"])
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", bad["request_id"])
     assert r2.status == 200
     be.close()
 
@@ -200,7 +200,7 @@ def test_refused_and_aborted_requests_logged(portico, tmp_path):
     assert got[2].startswith("505 [GET / HTTP/2.0] ")
     assert got[4].startswith("400 [GET /caf\\xC3\\xA9 HTTP/1.1] ")
     for l in got:
-        assert re.search(r" [0-9a-f]{32}$", l), l
+        assert re.search(r" [0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", l), l
         assert "\r" not in l and "\n" not in l
     assert got[3].startswith("400 [GET / HTTP/1.1]")
 

@@ -21,7 +21,7 @@
 #include "worker/http/http_parse.h"
 #include "worker/http/response.h"
 
-#define PT_REQUEST_ID_LEN   32
+#define PT_REQUEST_ID_LEN   36      /* a UUIDv7 (request_id.h) */
 
 enum pt_body_kind { PT_BODY_NONE = 0, PT_BODY_LENGTH, PT_BODY_CHUNKED };
 
