@@ -151,12 +151,18 @@ pt_log_write(int level, int err, const char *fmt, va_list ap)
     cut = (size_t) r > PT_LOG_MSG_MAX;
     len = cut ? PT_LOG_MSG_MAX : (size_t) r;
 
-    now = time(NULL);
+    /* Local time with milliseconds and the UTC offset, so lines of
+     * machines in other zones (or across a DST change) line up. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = ts.tv_sec;
     if (localtime_r(&now, &tm) == NULL)
         memset(&tm, 0, sizeof(tm));
-    r = snprintf(line, 128, "%04d/%02d/%02d %02d:%02d:%02d [%s] %ld#%s: ",
+    long off_min = tm.tm_gmtoff / 60;
+    r = snprintf(line, 128, "%04d/%02d/%02d %02d:%02d:%02d.%03ld %c%02ld%02ld [%s] %ld#%s: ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 off_min < 0 ? '-' : '+', labs(off_min) / 60, labs(off_min) % 60,
                  pt_log_level_name(level), (long) getpid(), pt_log_ident);
     off = pt_min((size_t) r, 127);
 

@@ -2,16 +2,26 @@
  * main.c: portico's command line. Everything else lives in libportico.a.
  */
 #include "common/pt.h"
-#include <sys/stat.h>
 #include "common/log.h"
 #include "master/conf_load.h"
 #include "master/daemon.h"
 #include "master/master.h"
 #include "worker/core/module.h"
 
+#include <sys/stat.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <openssl/crypto.h>
 #include <openssl/opensslv.h>
+#include <ares.h>
+#include <crypt.h>
+#include <jansson.h>
+#include <libconfig.h>
+#include <maxminddb.h>
+#include <zlib.h>
+#ifdef PT_HAVE_BROTLI
+#include <brotli/encode.h>
+#endif
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -48,17 +58,35 @@ static void pt_main_usage(FILE *out)
             "  -h, --help           print this help\n", PT_CONF_PATH);
 }
 
+/* What the binary runs with: each library's own idea of its version, at
+ * run time (a package upgrade shows here without a rebuild). */
 static void pt_main_version(void)
 {
+    unsigned pcre_len = (unsigned) pcre2_config(PCRE2_CONFIG_VERSION, NULL);
+    char pcre[64] = "?";
+
+    if (pcre_len > 0 && pcre_len <= sizeof(pcre))
+        pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     printf("portico %s\n", PACKAGE_VERSION);
-    printf("built with: %s, libconfig, zlib, libmaxminddb, PCRE2 %d.%d%s\n",
-           OPENSSL_VERSION_TEXT, PCRE2_MAJOR, PCRE2_MINOR,
-#ifdef PT_SANITIZERS
-           ", ASan+UBSan"
-#else
-           ""
+    printf("libraries:\n");
+    printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("  libconfig %d.%d.%d (compiled in: it has no run-time version call)\n",
+           LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+    printf("  zlib %s\n", zlibVersion());
+    printf("  PCRE2 %s\n", pcre);
+    printf("  libmaxminddb %s\n", MMDB_lib_version());
+    printf("  jansson %s\n", jansson_version_str());
+    printf("  c-ares %s\n", ares_version(NULL));
+#ifdef XCRYPT_VERSION_STR
+    printf("  libxcrypt %s\n", XCRYPT_VERSION_STR);
 #endif
-           );
+#ifdef PT_HAVE_BROTLI
+    uint32_t bv = BrotliEncoderVersion();
+    printf("  brotli %u.%u.%u\n", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
+#endif
+#ifdef PT_SANITIZERS
+    printf("built with: ASan+UBSan\n");
+#endif
     printf("modules:");
     for (size_t i = 0; i < pt_nmodules; i++)
         printf(" %s", pt_modules[i]->name);

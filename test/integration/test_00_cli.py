@@ -52,6 +52,29 @@ def test_version_lists_modules(flag):
     assert "OpenSSL" in r.stdout
 
 
+def test_version_lists_the_libraries_the_binary_links():
+    """-V names each library with the version it reports at run time, and
+    only libraries the binary really loads (issue 15)."""
+    import subprocess
+    from conftest import BIN
+    r = run_portico("-V")
+    libs = r.stdout.split("libraries:\n", 1)[1].split("modules:", 1)[0]
+    lines = [l.strip() for l in libs.splitlines() if l.strip()]
+    ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True).stdout
+    sonames = {"OpenSSL": "libssl", "libconfig": "libconfig", "zlib": "libz",
+               "PCRE2": "libpcre2-8", "libmaxminddb": "libmaxminddb", "jansson": "libjansson",
+               "c-ares": "libcares", "libxcrypt": "libcrypt", "brotli": "libbrotlienc"}
+    assert len(lines) >= 8, lines
+    for line in lines:
+        name = line.split()[0]
+        assert name in sonames, line
+        assert sonames[name] in ldd, "%s is listed but not linked" % name
+        assert re.search(r"\d+\.\d+", line), line
+    # The OpenSSL line is the library's own text, with its version.
+    ssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.split()[1]
+    assert any(l.startswith("OpenSSL " + ssl) for l in lines), (lines, ssl)
+
+
 @pytest.mark.parametrize("args,what", [
     (["--bogus"], "--bogus"),
     (["-x"], "-x"),
