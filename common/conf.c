@@ -2,6 +2,8 @@
  * conf.c: the directive-table walker (see conf.h).
  */
 #include "common/pt.h"
+
+#include <limits.h>
 #include "common/conf.h"
 #include "common/shm.h"
 #include "common/units.h"
@@ -537,6 +539,67 @@ static bool pt_conf_is_unset(const pt_directive_t *t, const void *base)
     }
 }
 
+/* Edit distance with adjacent transpositions (optimal string alignment),
+ * for names up to 63 bytes; anything longer is "far". */
+static unsigned pt_conf_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    unsigned d[64][64];
+
+    if (n >= 64 || m >= 64)
+        return UINT_MAX;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (unsigned) i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (unsigned) j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = pt_min(d[i - 1][j] + 1, d[i][j - 1] + 1);
+            v = pt_min(v, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                v = pt_min(v, d[i - 2][j - 2] + 1);
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+const char *pt_conf_suggest(const char *name, const char *const *names)
+{
+    const char *best = NULL;
+    unsigned best_d = UINT_MAX, limit = strlen(name) <= 4 ? 1 : strlen(name) <= 10 ? 2 : 3;
+
+    for (; names && *names; names++) {
+        unsigned dist = pt_conf_distance(name, *names);
+        if (dist > 0 && dist <= limit && dist < best_d) {
+            best = *names;
+            best_d = dist;
+        }
+    }
+    return best;
+}
+
+/* The closest directive name to name in the tables for scope, or NULL. */
+static const char *pt_conf_suggest_directive(const char *name, unsigned scope,
+                                             const pt_conf_target_t *targets, size_t ntargets)
+{
+    const char *best = NULL;
+    unsigned best_d = UINT_MAX;
+
+    for (size_t k = 0; k < ntargets; k++)
+        for (const pt_directive_t *t = targets[k].table; t->name; t++) {
+            const char *one[2] = { t->name, NULL };
+            if ((t->scope & scope) && pt_conf_suggest(name, one)) {
+                unsigned dist = pt_conf_distance(name, t->name);
+                if (dist < best_d) {
+                    best = t->name;
+                    best_d = dist;
+                }
+            }
+        }
+    return best;
+}
+
 int pt_conf_walk(pt_conf_ctx_t *cf, const config_setting_t *group, unsigned scope,
                  const pt_conf_target_t *targets, size_t ntargets, const char *const *skip)
 {
@@ -560,8 +623,10 @@ int pt_conf_walk(pt_conf_ctx_t *cf, const config_setting_t *group, unsigned scop
                 break;
         if (d == NULL) {
             const char *where = config_setting_name(group);
-            pt_conf_error(cf, s, "unknown setting \"%s\"%s%s", name,
-                          where ? " in " : "", where ? where : "");
+            const char *hint = pt_conf_suggest_directive(name, scope, targets, ntargets);
+            pt_conf_error(cf, s, "unknown setting \"%s\"%s%s%s%s%s", name,
+                          where ? " in " : "", where ? where : "",
+                          hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
             rc = PT_ERROR;
             continue;
         }

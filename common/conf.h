@@ -162,6 +162,11 @@ void pt_conf_unset(const pt_directive_t *t, unsigned scope, void *base);
  * that name for scope; a member no table knows is an error, unless its name
  * is in skip (a NULL-terminated list the caller handles itself). Returns
  * PT_OK or PT_ERROR (errors recorded in cf). */
+/* The name of names (NULL-terminated) closest to name by edit distance
+ * (typos, swapped letters), when close enough to be a likely misspelling;
+ * NULL otherwise. For "did you mean" hints. */
+const char *pt_conf_suggest(const char *name, const char *const *names);
+
 int pt_conf_walk(pt_conf_ctx_t *cf, const config_setting_t *group, unsigned scope,
                  const pt_conf_target_t *targets, size_t ntargets, const char *const *skip);
 

@@ -6,6 +6,7 @@
  * names no table knows are errors, so typos do not pass silently.
  */
 #include "common/pt.h"
+#include <ctype.h>
 #include "common/conf.h"
 #include "common/log.h"
 #include "master/conf_load.h"
@@ -166,8 +167,12 @@ static int pt_conf_load_listeners(pt_conf_ctx_t *cf, pt_conf_t *conf, const conf
 {
     int rc = PT_OK;
 
-    if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_LIST
-                      && config_setting_type(s) != CONFIG_TYPE_ARRAY)) {
+    if (s == NULL) {
+        pt_conf_error(cf, NULL, "no listen section: portico needs at least one address, "
+                      "e.g. listen = ( \"127.0.0.1:8080\" );");
+        return PT_ERROR;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
         pt_conf_error(cf, s, "\"listen\" must be a list ( ... ) of addresses or groups");
         return PT_ERROR;
     }
@@ -353,6 +358,104 @@ static void pt_conf_include_error(pt_conf_ctx_t *cf, const config_t *lc)
     free(text);
 }
 
+/* libconfig's bare "syntax error" at the end of a file is nearly always a
+ * group or list left open, and "duplicate setting name" names no setting:
+ * read the file and say which. Quoted strings and comments are skipped. */
+static void pt_conf_syntax_error(pt_conf_ctx_t *cf, const config_t *lc)
+{
+    const char *file = config_error_file(lc), *text = config_error_text(lc);
+    unsigned line = (unsigned) config_error_line(lc);
+    FILE *f = file ? fopen(file, "r") : NULL;
+    char *buf = NULL;
+    size_t len = 0;
+
+    if (f) {
+        char chunk[4096];
+        size_t n;
+        while (len < (1u << 24) && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+            char *nb = realloc(buf, len + n + 1);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            memcpy(buf + len, chunk, n);
+            len += n;
+        }
+        fclose(f);
+    }
+    if (buf == NULL) {
+        pt_conf_error_at(cf, file, line, "%s", text);
+        return;
+    }
+    buf[len] = '\0';
+    if (strcmp(text, "duplicate setting name") == 0) {
+        /* The name that starts the blamed line, and where it was first set. */
+        const char *p = buf;
+        for (unsigned l = 1; l < line && (p = strchr(p, '\n')) != NULL; l++)
+            p++;
+        char name[64] = "";
+        if (p) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            size_t k = 0;
+            while (k < sizeof(name) - 1 && (isalnum((unsigned char) p[k]) || p[k] == '_'
+                                            || p[k] == '-' || p[k] == '*'))
+                k++;
+            memcpy(name, p, k);
+            name[k] = '\0';
+        }
+        if (name[0])
+            pt_conf_error_at(cf, file, line, "duplicate setting \"%s\": it is set twice in "
+                             "the same group", name);
+        else
+            pt_conf_error_at(cf, file, line, "%s", text);
+        free(buf);
+        return;
+    }
+    /* Track opening brackets; the innermost one still open at the end. */
+    unsigned open_line[256], depth = 0, l = 1;
+    char open_ch[256];
+    bool unbalanced = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (c == '\n') {
+            l++;
+        } else if (c == '"') {
+            for (i++; i < len && buf[i] != '"'; i++) {
+                if (buf[i] == '\\' && i + 1 < len)
+                    i++;
+                else if (buf[i] == '\n')
+                    l++;
+            }
+        } else if (c == '#' || (c == '/' && i + 1 < len && buf[i + 1] == '/')) {
+            while (i < len && buf[i] != '\n')
+                i++;
+            l++;
+        } else if (c == '/' && i + 1 < len && buf[i + 1] == '*') {
+            for (i += 2; i + 1 < len && !(buf[i] == '*' && buf[i + 1] == '/'); i++)
+                if (buf[i] == '\n')
+                    l++;
+            i++;
+        } else if (c == '{' || c == '(' || c == '[') {
+            if (depth < 256) {
+                open_line[depth] = l;
+                open_ch[depth] = c;
+            }
+            depth++;
+        } else if (c == '}' || c == ')' || c == ']') {
+            if (depth == 0)
+                unbalanced = true;
+            else
+                depth--;
+        }
+    }
+    if (depth > 0 && depth <= 256 && !unbalanced)
+        pt_conf_error_at(cf, file, line, "%s: the \"%c\" opened at line %u is never closed",
+                         text, open_ch[depth - 1], open_line[depth - 1]);
+    else
+        pt_conf_error_at(cf, file, line, "%s", text);
+    free(buf);
+}
+
 /* Parse path into lc. libconfig 1.5 puts its include dir in front of every
  * @include name, absolute ones too, so instead of setting one we read from
  * inside the main file's directory: relative names resolve there, absolute
@@ -371,11 +474,18 @@ static int pt_conf_read(pt_conf_ctx_t *cf, config_t *lc, const char *path)
     bool moved = cwd >= 0 && chdir(cf->include_dir) == 0;
     if (!moved)
         cf->include_dir = NULL;
-    if (config_read_file(lc, moved ? basename(base) : path) != CONFIG_TRUE) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        pt_conf_error(cf, NULL, "is a directory, not a configuration file");
+        rc = PT_ERROR;
+    } else if (config_read_file(lc, moved ? basename(base) : path) != CONFIG_TRUE) {
         if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
             pt_conf_error(cf, NULL, "cannot read: %s", strerror(errno));
         else if (strcmp(config_error_text(lc), "cannot open include file") == 0)
             pt_conf_include_error(cf, lc);
+        else if (strcmp(config_error_text(lc), "syntax error") == 0
+                 || strcmp(config_error_text(lc), "duplicate setting name") == 0)
+            pt_conf_syntax_error(cf, lc);
         else
             pt_conf_error_at(cf, config_error_file(lc), (unsigned) config_error_line(lc),
                              "%s", config_error_text(lc));
@@ -420,9 +530,15 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
         bool known = false;
         for (const char *const *n = pt_conf_top_names; *n; n++)
             known |= strcmp(*n, config_setting_name(s)) == 0;
-        if (!known)
-            pt_conf_error(&cf, s, "unknown setting \"%s\" (the top level takes portico, "
-                          "defaults, listen, upstreams and routes)", config_setting_name(s));
+        if (!known) {
+            const char *hint = pt_conf_suggest(config_setting_name(s), pt_conf_top_names);
+            if (hint)
+                pt_conf_error(&cf, s, "unknown setting \"%s\" (did you mean \"%s\"?)",
+                              config_setting_name(s), hint);
+            else
+                pt_conf_error(&cf, s, "unknown setting \"%s\" (the top level takes portico, "
+                              "defaults, listen, upstreams and routes)", config_setting_name(s));
+        }
     }
 
     pt_conf_unset(pt_main_directives, PT_SCOPE_MAIN, &conf->main);

@@ -3,6 +3,7 @@ A second instance on the same address is refused, `-s reload` on a broken
 config says what is broken and signals nothing, and -t opens what a start
 would open."""
 import os
+import re
 import subprocess
 
 from conftest import BIN, free_ports, run_portico, wait_for
@@ -113,3 +114,42 @@ def test_request_ids_are_random_uuids(portico):
     assert len(set(ids)) == len(ids)
     tails = [int(i[-12:], 16) for i in ids]
     assert sum(1 for a, b in zip(tails, tails[1:]) if b - a == 1) == 0
+
+
+def _t(tmp_path, text, name="p.conf"):
+    conf = tmp_path / name
+    conf.write_text(text)
+    return run_portico("-t", "-c", str(conf), "-p", str(tmp_path / "p.pid")), str(conf)
+
+
+def test_unknown_settings_get_a_did_you_mean(tmp_path):
+    r, conf = _t(tmp_path, 'portico = { workres = 1; };\n'
+                           'listen = ( { address = "127.0.0.1:1"; keepalive_timout = "5s"; } );\n'
+                           'upstream = { };\nroutes = ( { path = "/"; return = 204; } );\n')
+    assert r.returncode != 0
+    assert '%s:1: unknown setting "workres" in portico (did you mean "workers"?)' % conf \
+        in r.stderr
+    assert '%s:2: unknown setting "keepalive_timout" (did you mean "keepalive_timeout"?)' \
+        % conf in r.stderr
+    assert '%s:3: unknown setting "upstream" (did you mean "upstreams"?)' % conf in r.stderr
+    r, conf = _t(tmp_path, 'listen = ( "127.0.0.1:1" );\n'
+                           'routes = ( { path = "/"; retrun = 204; xyzzy = 1; } );\n')
+    assert 'unknown setting "retrun" (did you mean "return"?)' in r.stderr
+    # No hint when nothing is close.
+    assert re.search(r'unknown setting "xyzzy"\n', r.stderr), r.stderr
+
+
+def test_syntax_errors_name_the_duplicate_and_the_unclosed_group(tmp_path):
+    r, conf = _t(tmp_path, 'portico = { workers = 1;\n  workers = 2; };\n'
+                           'listen = ( "127.0.0.1:1" );\n')
+    assert '%s:2: duplicate setting "workers"' % conf in r.stderr, r.stderr
+    r, conf = _t(tmp_path, 'portico = { workers = 1;\nlisten = ( "127.0.0.1:1" );\n'
+                           'routes = ( { path = "/"; return = 204; } );\n')
+    assert 'the "{" opened at line 1 is never closed' in r.stderr, r.stderr
+
+
+def test_c_on_a_directory_or_an_empty_file(tmp_path):
+    r = run_portico("-t", "-c", str(tmp_path))
+    assert r.returncode != 0 and "is a directory" in r.stderr
+    r, conf = _t(tmp_path, "")
+    assert r.returncode != 0 and "no listen section" in r.stderr, r.stderr
