@@ -301,8 +301,9 @@ def test_reload_with_address_in_use_fails_cleanly(portico):
     try:
         # Drops b, adds a taken port and a worker slot: all or nothing.
         p.reload(conf([a, taken], "two", workers=3))
-        p.wait_log(r"reload failed: cannot listen on 127.0.0.1:%d: Address already in use"
-                   % taken)
+        # The holder (this test's own process) is named.
+        p.wait_log(r"reload failed: cannot listen on 127.0.0.1:%d: address already in use "
+                   r"\(by pid %d;" % (taken, os.getpid()))
         assert p.workers() == old
         assert listening_inodes(a) | listening_inodes(b) == inodes
         assert body_of(a) == "one" and body_of(b) == "one"
