@@ -519,7 +519,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
     conf->generation = generation;
 
     config_init(&lc);
-    if (pt_conf_read(&cf, &lc, path) != PT_OK)
+    if (pt_conf_read(&cf, &lc, path) != PT_OK
+        || pt_conf_expand_env(&cf, config_root_setting(&lc)) != PT_OK)
         goto failed;
     if (cf.nerrors == 0 && pt_conf_modules_alloc(&cf, conf) != PT_OK)
         goto failed;

@@ -25,6 +25,11 @@ int pt_conf_mkdir_parent(const char *path);
  * would open it (read, or append, creating it and its directories),
  * without creating anything. PT_OK, or PT_ERROR with the first failure in
  * err. */
+/* Replace ${NAME} and ${NAME:-default} (NAME in capitals) by the
+ * environment's value in every string under s (conf_env.c). PT_OK, or
+ * PT_ERROR with each unset variable reported at its file:line. */
+int pt_conf_expand_env(pt_conf_ctx_t *cf, config_setting_t *s);
+
 int pt_conf_check_files(const pt_conf_t *conf, char *err, size_t err_len);
 
 /* For -t: whether the pid file could be opened or created (its

@@ -153,3 +153,38 @@ def test_c_on_a_directory_or_an_empty_file(tmp_path):
     assert r.returncode != 0 and "is a directory" in r.stderr
     r, conf = _t(tmp_path, "")
     assert r.returncode != 0 and "no listen section" in r.stderr, r.stderr
+
+
+def test_environment_variables_in_strings(tmp_path, portico):
+    """${NAME} and ${NAME:-default} are expanded at load and shown by -T; an
+    unset variable without a default is an error at its line, and lowercase
+    ${name} stays a request variable."""
+    port = free_ports(1)[0]
+    text = ('portico = { workers = 1; };\n'
+            'listen = ( "${PT_TEST_ADDR}" );\n'
+            'routes = ( { path = "/"; return = { status = 200;\n'
+            '  body = "${PT_TEST_GREETING:-hello} from $${PT_TEST_ADDR} to ${remote_addr}"; }; } );\n')
+    conf = tmp_path / "env.conf"
+    conf.write_text(text)
+    env = dict(os.environ, PT_TEST_ADDR="127.0.0.1:%d" % port)
+    env.pop("PT_TEST_GREETING", None)
+    r = subprocess.run([BIN, "-T", "-c", str(conf), "-p", str(tmp_path / "p.pid")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert 'address = "127.0.0.1:%d";' % port in r.stdout
+    assert 'body = "hello from $${PT_TEST_ADDR} to ${remote_addr}";' in r.stdout
+
+    env.pop("PT_TEST_ADDR")
+    r = subprocess.run([BIN, "-t", "-c", str(conf), "-p", str(tmp_path / "p.pid")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode != 0
+    assert "%s:2: environment variable PT_TEST_ADDR is not set" % conf in r.stderr
+
+    # A running gateway answers with the expanded text.
+    import http.client
+    p = portico(text, ports=[port],
+                env=dict(os.environ, PT_TEST_ADDR="127.0.0.1:%d" % port, PT_TEST_GREETING="hi"))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/")
+    body = c.getresponse().read().decode()
+    assert body == "hi from ${PT_TEST_ADDR} to 127.0.0.1", body
