@@ -210,6 +210,9 @@ def test_header_predicates(portico):
     assert name_of(port, "/h", headers=[("X-Env", "canary")]) == "canary"
     assert name_of(port, "/h", headers=[("x-env", "canary")]) == "canary"
     assert name_of(port, "/h", headers=[("X-Env", "Canary")]) == "h-default"
+    # The whole value must match, not a prefix of it, nor it of a prefix.
+    assert name_of(port, "/h", headers=[("X-Env", "canary-2")]) == "h-default"
+    assert name_of(port, "/h", headers=[("X-Env", "can")]) == "h-default"
     assert name_of(port, "/h", headers=[("X-Env", "prod"), ("X-Env", "canary")]) == "canary"
     assert name_of(port, "/h", headers=[("X-Beta", "")]) == "beta"
     assert name_of(port, "/h", headers=[("X-Beta", "1"), ("X-Env", "canary")]) == "both"
