@@ -3,6 +3,7 @@
  */
 #include "common/pt.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "master/conf_load.h"
 #include "master/daemon.h"
 #include "master/master.h"
@@ -128,6 +129,21 @@ int main(int argc, char **argv)
     char name[64];
     int c;
 
+    /* The command line as given, for the master's title; then argv's
+     * memory becomes the title (proctitle.h). */
+    size_t args_len = 1;
+    for (int i = 1; i < argc; i++)
+        args_len += strlen(argv[i]) + 1;
+    char *args = malloc(args_len);
+    if (args) {
+        args[0] = '\0';
+        for (int i = 1; i < argc; i++) {
+            strcat(args, " ");
+            strcat(args, argv[i]);
+        }
+        o.args = args;
+    }
+    pt_proctitle_init(argc, argv);
     pt_module_setup();
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:tTs:Fw:p:Vh", pt_main_options, NULL)) != -1) {

@@ -12,6 +12,7 @@
 #include "common/pt.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "common/shm.h"
 #include "master/conf_load.h"
 #include "master/daemon.h"
@@ -626,6 +627,7 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
 
     pt_master_opts = o;
     pt_log_set_ident("master", -1);
+    pt_proctitle_set("portico-master", "portico: master process%s", o->args ? o->args : "");
     pt_log_level = conf->main.log_level;
     pt_clock_update();
 

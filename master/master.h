@@ -13,6 +13,7 @@ typedef struct {
     bool foreground;
     int64_t workers;        /* -w, or -1 */
     const char *pidfile;    /* -p, or NULL */
+    const char *args;       /* the command line after argv[0], each with a space before */
 } pt_master_opts_t;
 
 /* Run the master with the first generation's conf (ownership passes).

@@ -188,3 +188,34 @@ def test_environment_variables_in_strings(tmp_path, portico):
     c.request("GET", "/")
     body = c.getresponse().read().decode()
     assert body == "hi from ${PT_TEST_ADDR} to 127.0.0.1", body
+
+
+def _title(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().replace(b"\0", b" ").decode().strip()
+
+
+def test_process_titles_say_what_each_process_is(portico):
+    import socket
+    port = free_ports(1)[0]
+    p = portico(CONF.replace("workers = 1", "workers = 2") % dict(port=port), ports=[port])
+    assert _title(p.pid) == "portico: master process -F -c %s -p %s" % (p.conf_path, p.pidfile)
+    with open("/proc/%d/comm" % p.pid) as f:
+        assert f.read().strip() == "portico-master"
+    workers = wait_for(lambda: len(p.workers()) == 2 and p.workers(), what="two workers")
+    assert sorted(_title(w) for w in workers) == [
+        "portico: worker process 0 (generation 1)", "portico: worker process 1 (generation 1)"]
+    # A worker of the old generation holding a connection shows it retires.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        s.recv(4096)
+        r = run_portico("-s", "reload", "-c", p.conf_path, "-p", p.pidfile)
+        assert r.returncode == 0, r.stderr
+
+        def titles():
+            t = [_title(w) for w in p.workers()]
+            return any(x.startswith("portico: retiring worker process") for x in t) and \
+                sum(x.endswith("(generation 2)") for x in t) == 2 and t
+        t = wait_for(titles, timeout=10, what="a retiring worker beside generation 2")
+        assert any(re.fullmatch(r"portico: retiring worker process [01] \(generation 1\)", x)
+                   for x in t), t

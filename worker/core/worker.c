@@ -14,6 +14,7 @@
 #include "common/mem.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "worker/net/conn.h"
 #include "worker/core/event.h"
 #include "worker/core/metrics.h"
@@ -111,6 +112,8 @@ static void pt_worker_retire(const char *why)
         return;
     pt_log(PT_LOG_INFO, "retiring (%s), %u connections open", why, pt_conn_active);
     pt_worker_retiring = true;
+    pt_proctitle_set("portico-retire", "portico: retiring worker process %u (generation %u)",
+                     pt_worker_h->slot, pt_worker_h->generation);
     for (size_t i = 0; i < pt_worker_nlisten; i++) {
         /* The master keeps its copy: the socket and its queue live on for
          * the next generation. */
@@ -228,6 +231,8 @@ void pt_worker_main(const pt_heritage_t *h)
     pt_worker_h = h;
     pt_worker_conf = h->conf;
     pt_log_set_ident("worker", (int) h->slot);
+    pt_proctitle_set("portico-worker", "portico: worker process %u (generation %u)", h->slot,
+                     h->generation);
     pt_worker_privileges(h);
     signal(SIGPIPE, SIG_IGN);
 
