@@ -548,6 +548,12 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
     pt_conf_load_portico(&cf, conf, config_setting_get_member(root, "portico"));
     pt_conf_load_defaults(&cf, conf, config_setting_get_member(root, "defaults"));
     pt_conf_defaults(&cf, pt_main_directives, PT_SCOPE_MAIN, &conf->main);
+    /* One rule for every relative path: from the main file's directory,
+     * as certificates, error pages and access logs are. */
+    if (conf->main.pidfile)
+        conf->main.pidfile = pt_conf_path(&cf, conf->main.pidfile);
+    if (conf->main.error_log && strcmp(conf->main.error_log, "stderr") != 0)
+        conf->main.error_log = pt_conf_path(&cf, conf->main.error_log);
     pt_conf_defaults(&cf, pt_listen_directives, PT_SCOPE_MAIN, &conf->listen_defaults);
     pt_conf_defaults(&cf, pt_route_directives, PT_SCOPE_ROUTE, &conf->route_defaults);
     for (size_t i = 0; i < pt_nmodules; i++) {

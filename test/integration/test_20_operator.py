@@ -219,3 +219,45 @@ def test_process_titles_say_what_each_process_is(portico):
         t = wait_for(titles, timeout=10, what="a retiring worker beside generation 2")
         assert any(re.fullmatch(r"portico: retiring worker process [01] \(generation 1\)", x)
                    for x in t), t
+
+
+def test_relative_paths_are_taken_from_the_config_directory(tmp_path, portico):
+    """pidfile, error_log and access logs written relative are placed next to
+    the configuration file, wherever portico is started from."""
+    import http.client
+    port = free_ports(1)[0]
+    d = tmp_path / "etc"
+    d.mkdir()
+    conf = d / "portico.conf"
+    conf.write_text('portico = { workers = 1; pidfile = "run/p.pid"; error_log = "log/error.log"; };\n'
+                    'listen = ( "127.0.0.1:%d" );\n'
+                    'routes = ( { path = "/"; return = 204; access_log = "log/access.log"; } );\n'
+                    % port)
+    r = subprocess.run([BIN, "-T", "-c", str(conf)], capture_output=True, text=True,
+                       cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert 'pidfile = "%s/run/p.pid";' % d in r.stdout
+    assert 'error_log = "%s/log/error.log";' % d in r.stdout
+    proc = subprocess.Popen([BIN, "-F", "-c", str(conf)], cwd="/", stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(d / "run" / "p.pid"), timeout=10, what="the pid file")
+        wait_for(lambda: os.path.exists(d / "log" / "error.log"), timeout=5, what="error log")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        wait_for(lambda: _try(c), timeout=5, what="an answer")
+        wait_for(lambda: os.path.exists(d / "log" / "access.log")
+                 and (d / "log" / "access.log").read_text(), timeout=5, what="the access line")
+        with open(d / "run" / "p.pid") as f:
+            assert int(f.read()) == proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _try(c):
+    try:
+        c.request("GET", "/")
+        return c.getresponse().status == 204
+    except OSError:
+        c.close()
+        return False

@@ -111,6 +111,9 @@ static int pt_proxy_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 
     if (pc->upstream_name == NULL)
         return PT_OK;
+    /* Relative: from the main configuration file's directory. */
+    if (pc->request_buffer_path && pc->request_buffer_path[0] != '/')
+        pc->request_buffer_path = pt_conf_path(cf, pc->request_buffer_path);
     struct stat sb;
     if (pc->request_buffering == 1 && pc->request_buffer_max > pc->request_buffer_size
         && (stat(pc->request_buffer_path, &sb) != 0 || !S_ISDIR(sb.st_mode))) {

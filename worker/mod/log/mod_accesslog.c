@@ -107,7 +107,7 @@ static const pt_conf_compiler_t pt_accesslog_compiler = { pt_accesslog_compile }
 /* The members of access_log = { }; walked by pt_accesslog_conf_set only. */
 static const pt_directive_t pt_accesslog_fields[] = {
     { "path", PT_CONF_STRING, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, path), NULL, NULL,
-      NULL, NULL, "the log file, an absolute path" },
+      NULL, NULL, "the log file (relative: from the main configuration file's directory)" },
     { "format", PT_CONF_COMPILED, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, format),
       "\"combined\"", &pt_accesslog_compiler, NULL, NULL,
       "\"combined\", \"json\" or a template" },
@@ -198,10 +198,11 @@ static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, v
         pt_conf_error(cf, s, "access_log is a path, false, or { path = ...; format = ...; }");
         return PT_ERROR;
     }
-    if (al->path == NULL || al->path[0] != '/') {
-        pt_conf_error(cf, s, "access_log needs an absolute \"path\"");
+    if (al->path == NULL || al->path[0] == '\0') {
+        pt_conf_error(cf, s, "access_log needs a \"path\"");
         return PT_ERROR;
     }
+    al->path = pt_conf_path(cf, al->path);      /* relative: from the config's directory */
     if (pt_conf_defaults(cf, pt_accesslog_fields, PT_SCOPE_ROUTE, al) != PT_OK
         || (al->file = pt_accesslog_file(cf, al->path)) == NULL)
         return PT_ERROR;
