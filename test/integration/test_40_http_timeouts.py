@@ -193,9 +193,15 @@ def test_send_timeout_client_not_reading(portico):
                  upstream='read_timeout = "30s";')
     s = connect(port)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    t0 = time.monotonic()
     s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     wait_for(lambda: state.get("result"), 10, what="the upstream to be cut off")
     assert state["result"] == "cut"
+    # Cut at about send_timeout once the buffers are full, not at some
+    # other, longer timer.
+    assert time.monotonic() - t0 < 4, time.monotonic() - t0
+    took, data = wait_closed(s, 8)
+    assert took is not None, "the client connection stays open (%d bytes read)" % len(data)
     s.close()
     be.close()
 

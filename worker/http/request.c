@@ -650,8 +650,11 @@ void pt_request_abort(pt_request_t *r, const char *why)
     pt_log(PT_LOG_INFO, "request %.*s aborted: %s", (int) r->id.len, r->id.p, why);
     pt_request_log(r);
     /* A body that ends with the connection would look whole after a
-     * plain close: reset it instead. */
-    if (r->response_started && r->close_delimited)
+     * plain close: reset it instead. So too when output is still waiting
+     * (a client that stopped reading): the answer is cut either way, and
+     * a reset frees the kernel's send buffer at once instead of leaving
+     * it to a reader that may never come. */
+    if ((r->response_started && r->close_delimited) || pt_io_pending(&c->io))
         pt_conn_reset(c);
     else
         pt_conn_close(c);
