@@ -819,3 +819,27 @@ def test_sni_is_acknowledged_when_used(portico, pki, version):
                        data=CLOSE_REQ)
     assert "HTTP/1.1 200" in unknown
     assert 'TLS server extension "server name"' not in unknown
+
+
+def test_client_renegotiation_is_refused(portico, pki):
+    """TLS 1.2 renegotiation asked by the client gets a no_renegotiation
+    alert (SSL_OP_NO_RENEGOTIATION): no second handshake on a connection,
+    so no CPU drain and no old renegotiation attack surface."""
+    gw = gateway(portico, pki)
+    p = subprocess.Popen([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % gw.tls_port,
+                          "-tls1_2", "-servername", "default.test"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.0)             # the handshake first; then the command
+        p.stdin.write(b"R\n")
+        p.stdin.flush()
+        time.sleep(1.0)
+        out, _ = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out = out.decode(errors="replace")
+    assert "RENEGOTIATING" in out, out[-2000:]
+    assert "no renegotiation" in out.lower(), out[-2000:]
