@@ -84,7 +84,10 @@ def test_json_lines_parse(portico, tmp_path):
     assert a["route"] == "api"
     assert a["host"] == "h.example"
     assert a["upstream_addr"] == "127.0.0.1:%d" % be.port
-    assert float(a["upstream_response_time"]) >= 0
+    # Numbers are numbers, consistently: null when there was no upstream.
+    assert isinstance(a["upstream_response_time"], (int, float))
+    assert a["upstream_response_time"] >= 0
+    assert isinstance(a["status"], int) and isinstance(a["bytes_sent"], int)
     assert isinstance(a["request_time"], float) or isinstance(a["request_time"], int)
     assert a["request_id"] == r1.header("x-request-id")
     assert a["remote_addr"] == "127.0.0.1"
@@ -93,6 +96,7 @@ def test_json_lines_parse(portico, tmp_path):
     assert a["user_agent"].endswith("\u00e9 bytes")         # valid UTF-8 kept
     assert h["route"] == "home" and h["request_id"] == "rid-1"
     assert h["upstream_addr"] in ("", "-")
+    assert h["upstream_response_time"] is None
     assert bad["status"] == 400 and bad["route"] in ("", "-")
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", bad["request_id"])
     assert r2.status == 200
@@ -219,3 +223,33 @@ def test_reopen_on_sigusr1(portico, tmp_path):
     assert b"/after" in got[0]
     old = open(tmp_path / "access.log.1", "rb").read()
     assert b"/before" in old and b"/after" not in old
+
+
+def test_custom_format_with_json_escaping_is_valid_json(portico, tmp_path):
+    """escape = "json" turns a template of one's own into JSON lines: quoted
+    values are escaped, bare ones are numbers, or null when unset, or a
+    string when a client's text would not be a number (issue 15)."""
+    log = tmp_path / "custom.json"
+    fmt = ('{\\"ua\\":\\"$http_user_agent\\",\\"status\\":$status,'
+           '\\"len\\":$http_content_length,\\"hint\\":$http_x_hint,'
+           '\\"t\\":$request_time,\\"path\\":\\"$uri\\"}')
+    p, port = start(portico, tmp_path,
+                    'access_log = { path = "%s"; escape = "json"; format = "%s"; };' % (log, fmt),
+                    '{ name = "home"; path = "/"; return = { status = 200; body = "hi"; }; }')
+    hostile = [
+        b'GET /a HTTP/1.1\r\nHost: a\r\nUser-Agent: x", "status": 999, "y": "\r\n'
+        b'X-Hint: 12\r\nConnection: close\r\n\r\n',
+        b'GET /b%22%0a HTTP/1.1\r\nHost: a\r\nUser-Agent: \\"}\xff\xfe{\r\n'
+        b'X-Hint: 1e99x, "pwned": true\r\nConnection: close\r\n\r\n',
+        b'POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
+    ]
+    for raw in hostile:
+        request(port, raw)
+    docs = [json.loads(line.decode("utf-8")) for line in lines(log, 3)]
+    a, b, c = docs
+    assert a["ua"] == 'x", "status": 999, "y": "' and a["status"] == 200
+    assert a["hint"] == 12 and a["len"] is None
+    assert set(a) == {"ua", "status", "len", "hint", "t", "path"}
+    assert b["hint"] == '1e99x, "pwned": true' and "pwned" not in b
+    assert isinstance(b["t"], (int, float))
+    assert c["len"] == 2 and c["path"] == "/c"

@@ -36,6 +36,7 @@ typedef struct {
     pt_var_get_pt get;      /* NULL: the literal text */
     const void *data;
     pt_str_t text;
+    bool bare;              /* a variable outside any "..." of the literal text */
 } pt_var_seg_t;
 
 struct pt_var_tpl_s {
@@ -116,8 +117,9 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
 
     if (t == NULL || (t->segs = pt_arena_alloc(cf->arena, cap * sizeof(*t->segs))) == NULL)
         return NULL;
+    bool quoted = false;        /* inside a "..." of the literal text so far */
     for (size_t i = 0; i < len;) {
-        pt_var_seg_t seg = { NULL, NULL, { text + i, 0 } };
+        pt_var_seg_t seg = { NULL, NULL, { text + i, 0 }, false };
         if (text[i] == '$' && i + 1 < len && text[i + 1] == '$') {
             seg.text.len = 1;
             i += 2;
@@ -138,12 +140,16 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
                               text + start);
             if (rc != PT_OK)
                 return NULL;
+            seg.bare = !quoted;
             i = end + brace;
         } else {
             size_t end = i;
             while (end < len && text[end] != '$')
                 end++;
             seg.text.len = end - i;
+            for (size_t k = i; k < end; k++)
+                if (text[k] == '"' && (k == 0 || text[k - 1] != '\\'))
+                    quoted = !quoted;
             i = end;
         }
         if (t->n == cap) {
@@ -169,10 +175,71 @@ static inline bool pt_var_log_escaped(unsigned char c)
     return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
 }
 
+/* Whether v is a JSON number (RFC 8259 §6) as it stands. */
+static bool pt_var_json_number(pt_str_t v)
+{
+    size_t i = 0, n = v.len;
+    const char *p = v.p;
+
+    if (i < n && p[i] == '-')
+        i++;
+    if (i < n && p[i] == '0')
+        i++;
+    else if (i < n && p[i] >= '1' && p[i] <= '9')
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    else
+        return false;
+    if (i < n && p[i] == '.') {
+        size_t d = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+/* A JSON template's bare variable (outside quotes) keeps the document
+ * valid whatever its value: a number as it is, empty as null, anything
+ * else as a string. PT_VAR_JSON_BARE is that as an escape mode. */
+#define PT_VAR_JSON_BARE    100
+
+static int pt_var_seg_escape(const pt_var_seg_t *seg, int escape)
+{
+    return escape == PT_VAR_JSON && seg->bare ? PT_VAR_JSON_BARE : escape;
+}
+
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
+
+    if (escape == PT_VAR_JSON_BARE) {
+        if (v.len == 0 || pt_var_json_number(v)) {
+            pt_str_t w = v.len ? v : PT_STR("null");
+            if (w.len > cap)
+                return 0;       /* a number is not cut: it would be another number */
+            memcpy(out, w.p, w.len);
+            return w.len;
+        }
+        if (cap < 2)
+            return 0;
+        out[0] = '"';
+        n = 1 + pt_str_json_escape_cut(out + 1, cap - 2, v.p, v.len);
+        out[n++] = '"';
+        return n;
+    }
 
     if (escape == PT_VAR_JSON) {
         /* Valid JSON whatever a client sent (8-bit obs-text included). */
@@ -361,6 +428,14 @@ static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf)
 /* The length v takes once escaped. */
 static size_t pt_var_escaped_len(pt_str_t v, int escape)
 {
+    if (escape == PT_VAR_JSON_BARE) {
+        if (v.len == 0)
+            return 4;
+        if (pt_var_json_number(v))
+            return v.len;
+        return pt_str_json_escape(NULL, 0, v.p, v.len) + 2;
+    }
+
     size_t n = v.len;
 
     if (escape == PT_VAR_JSON)
@@ -420,7 +495,7 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
         if (v.len == 0 && dash)
             v = PT_STR("-");
         vals[nv] = v;
-        lens[nv] = pt_var_escaped_len(v, escape);
+        lens[nv] = pt_var_escaped_len(v, pt_var_seg_escape(seg, escape));
         total += lens[nv++];
     }
     if (max && total > max) {
@@ -442,7 +517,8 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
             n += seg->text.len;
             continue;
         }
-        n += pt_var_escape_into(out + n, pt_min(limit, total - n), vals[nv++], escape);
+        n += pt_var_escape_into(out + n, pt_min(limit, total - n), vals[nv++],
+                                pt_var_seg_escape(seg, escape));
     }
     return (pt_str_t) { out, n };
 }

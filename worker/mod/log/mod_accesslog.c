@@ -55,7 +55,14 @@ typedef struct {
     pt_accesslog_file_t *file;
     const char *path;
     pt_conf_compiled_t format;  /* code: a pt_accesslog_format_t */
+    int escape;                 /* ENUM: PT_ACCESSLOG_ESCAPE_* */
 } pt_accesslog_t;
+
+/* How values are written into a line: "default" is the format's own (JSON
+ * for "json", \xHH for the others), "json" makes any template a JSON
+ * document's (strings escaped, bare values numbers or null). There is no
+ * "as they are": a client's bytes must not split or forge log lines. */
+enum { PT_ACCESSLOG_ESCAPE_DEFAULT = 0, PT_ACCESSLOG_ESCAPE_JSON };
 
 typedef struct {
     pt_accesslog_t *log;
@@ -73,7 +80,7 @@ static const char pt_accesslog_json[] =
     "{\"time\":\"$time_iso8601\",\"remote_addr\":\"$remote_addr\",\"method\":\"$method\","
     "\"uri\":\"$request_uri\",\"protocol\":\"$protocol\",\"status\":$status,"
     "\"bytes_sent\":$bytes_sent,\"request_time\":$request_time,"
-    "\"upstream_addr\":\"$upstream_addr\",\"upstream_response_time\":\"$upstream_response_time\","
+    "\"upstream_addr\":\"$upstream_addr\",\"upstream_response_time\":$upstream_response_time,"
     "\"request_id\":\"$request_id\",\"route\":\"$route\",\"host\":\"$host\","
     "\"user_agent\":\"$http_user_agent\",\"referer\":\"$http_referer\"}";
 
@@ -104,6 +111,11 @@ static const pt_directive_t pt_accesslog_directives[] = {
 
 static const pt_conf_compiler_t pt_accesslog_compiler = { pt_accesslog_compile };
 
+static const pt_conf_enum_t pt_accesslog_escapes[] = {
+    { "default", PT_ACCESSLOG_ESCAPE_DEFAULT }, { "json", PT_ACCESSLOG_ESCAPE_JSON },
+    { NULL, 0 }
+};
+
 /* The members of access_log = { }; walked by pt_accesslog_conf_set only. */
 static const pt_directive_t pt_accesslog_fields[] = {
     { "path", PT_CONF_STRING, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, path), NULL, NULL,
@@ -111,6 +123,9 @@ static const pt_directive_t pt_accesslog_fields[] = {
     { "format", PT_CONF_COMPILED, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, format),
       "\"combined\"", &pt_accesslog_compiler, NULL, NULL,
       "\"combined\", \"json\" or a template" },
+    { "escape", PT_CONF_ENUM, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, escape),
+      "\"default\"", pt_accesslog_escapes, NULL, NULL,
+      "how values are written: the format's own way, or as JSON" },
     PT_DIRECTIVE_END
 };
 
@@ -312,9 +327,10 @@ static void pt_accesslog_log(pt_request_t *r)
         return;
     /* A line fits the buffer, its longest values cut to make it fit. */
     const pt_accesslog_format_t *f = al->format.code;
-    pt_str_t line = pt_var_render(f->tpl, r, f->kind == PT_ACCESSLOG_JSON ? PT_VAR_JSON
-                                                                              : PT_VAR_LOG,
-                                  f->kind != PT_ACCESSLOG_JSON, PT_ACCESSLOG_BUF - 1);
+    bool json = al->escape == PT_ACCESSLOG_ESCAPE_JSON
+                || (al->escape == PT_ACCESSLOG_ESCAPE_DEFAULT && f->kind == PT_ACCESSLOG_JSON);
+    pt_str_t line = pt_var_render(f->tpl, r, json ? PT_VAR_JSON : PT_VAR_LOG, !json,
+                                  PT_ACCESSLOG_BUF - 1);
     if (line.p == NULL)
         return;
     pt_accesslog_buf_t *b = &pt_accesslog_bufs[al->file->index];
