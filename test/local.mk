@@ -131,6 +131,7 @@ INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 INTEGRATION += test/integration/test_60_auth_identity.py
+INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py

@@ -65,7 +65,8 @@ libportico_a_SOURCES += \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
-	worker/mod/log/mod_accesslog.c
+	worker/mod/log/mod_accesslog.c \
+	worker/mod/filter/mod_hide_fields.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -12,6 +12,7 @@ extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_hide_fields_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -22,6 +23,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_accesslog_module,
+    &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     NULL
 };
 
