@@ -5,6 +5,7 @@ libportico_a_SOURCES += \
 	common/units.c common/units.h \
 	common/log.c common/log.h \
 	common/proctitle.c common/proctitle.h \
+	common/syslog.c common/syslog.h \
 	common/arena.c common/arena.h \
 	common/str.c common/str.h \
 	common/clock.c common/clock.h \

@@ -9,12 +9,17 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/syslog.h"
+
+#include <inttypes.h>
 
 int pt_log_level = PT_LOG_INFO;
 
 static int pt_log_target = STDERR_FILENO;
 static char pt_log_path[4096];          /* empty while the target is stderr */
 static char pt_log_ident[32] = "master";
+static char pt_log_syslog_path[108];    /* non-empty: the target is this syslog socket */
+static uint64_t pt_log_syslog_dropped, pt_log_syslog_reported;
 
 static const char *const pt_log_names[] = {
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"
@@ -40,11 +45,43 @@ pt_log_level_name(int level)
     return pt_log_names[level];
 }
 
+/* "syslog" or "syslog:/path": the socket, else NULL. */
+static const char *pt_log_syslog_socket(const char *path)
+{
+    if (strcmp(path, "syslog") == 0)
+        return PT_SYSLOG_DEFAULT;
+    if (strncmp(path, "syslog:", 7) == 0)
+        return path[7] ? path + 7 : PT_SYSLOG_DEFAULT;
+    return NULL;
+}
+
+bool
+pt_log_is_syslog(const char *path)
+{
+    return path && pt_log_syslog_socket(path) != NULL;
+}
+
 int
 pt_log_open(const char *path)
 {
     int fd;
 
+    if (path && pt_log_syslog_socket(path)) {
+        const char *sock = pt_log_syslog_socket(path);
+        if (strlen(sock) >= sizeof(pt_log_syslog_path)) {
+            errno = ENAMETOOLONG;
+            return PT_ERROR;
+        }
+        if ((fd = pt_syslog_connect(sock)) < 0)
+            return PT_ERROR;
+        if (pt_log_target != STDERR_FILENO)
+            close(pt_log_target);
+        pt_log_target = fd;
+        strcpy(pt_log_syslog_path, sock);
+        pt_log_path[0] = '\0';     /* nothing to reopen */
+        return PT_OK;
+    }
+    pt_log_syslog_path[0] = '\0';
     if (path == NULL || strcmp(path, "stderr") == 0) {
         if (pt_log_target != STDERR_FILENO)
             close(pt_log_target);
@@ -129,6 +166,40 @@ pt_log_escape(char *dst, const char *src, size_t n)
     return (size_t) (d - dst);
 }
 
+/* One RFC 5424 message: facility daemon, the level as severity (the
+ * PT_LOG_* numbers are syslog's), APP-NAME portico, PROCID the pid, MSGID
+ * the process ("master", "worker.3"). Lines the socket had no room for are
+ * counted and said with the next one that goes through. */
+static void pt_log_syslog(int level, const char *msg, size_t len, bool cut, int err)
+{
+    char line[256 + 4 * PT_LOG_MSG_MAX + 300];  /* header, escaped message, error text */
+    size_t off;
+
+    if (pt_log_syslog_dropped > pt_log_syslog_reported) {
+        uint64_t n = pt_log_syslog_dropped - pt_log_syslog_reported;
+        off = pt_syslog_header(line, 3, PT_LOG_WARN, "portico", (long) getpid(), pt_log_ident);
+        off += (size_t) snprintf(line + off, sizeof(line) - off,
+                                 "%" PRIu64 " error log lines dropped: the syslog socket was full", n);
+        if (pt_syslog_send(&pt_log_target, pt_log_syslog_path, line, off,
+                           &pt_log_syslog_dropped) == PT_OK)
+            pt_log_syslog_reported += n;
+    }
+    off = pt_syslog_header(line, 3, level, "portico", (long) getpid(), pt_log_ident);
+    /* The escaped message fits: PT_LOG_MSG_MAX bytes, 4 each at most. */
+    off += pt_log_escape(line + off, msg, len);
+    if (cut) {
+        memcpy(line + off, "...", 3);
+        off += 3;
+    }
+    if (err != 0) {
+        char errbuf[128];
+        const char *es = strerror_r(err, errbuf, sizeof(errbuf));
+        int r = snprintf(line + off, 256, ": %s", es);
+        off += pt_min((size_t) (r > 0 ? r : 0), 255);
+    }
+    pt_syslog_send(&pt_log_target, pt_log_syslog_path, line, off, &pt_log_syslog_dropped);
+}
+
 static void pt_log_write(int level, int err, const char *fmt, va_list ap) PT_PRINTF(3, 0);
 
 static void
@@ -151,6 +222,10 @@ pt_log_write(int level, int err, const char *fmt, va_list ap)
     cut = (size_t) r > PT_LOG_MSG_MAX;
     len = cut ? PT_LOG_MSG_MAX : (size_t) r;
 
+    if (pt_log_syslog_path[0]) {
+        pt_log_syslog(level, msg, len, cut, err);
+        return;
+    }
     /* Local time with milliseconds and the UTC offset, so lines of
      * machines in other zones (or across a DST change) line up. */
     struct timespec ts;

@@ -44,6 +44,12 @@ const char *pt_log_level_name(int level);
  * PT_ERROR with errno set, and the previous target stays in use. */
 int pt_log_open(const char *path);
 
+/* Whether path names syslog: "syslog" (/dev/log) or "syslog:/a/socket".
+ * pt_log_open then sends RFC 5424 messages there (common/syslog.h), one
+ * datagram a line, without blocking: lines the socket has no room for are
+ * counted and reported with the next line that goes through. */
+bool pt_log_is_syslog(const char *path);
+
 /* Opens the current path again (after logrotate moved the file) and puts
  * the new file in place of the old one under the same fd number, so fds
  * handed to others stay valid. A no-op for stderr. PT_ERROR with errno set

@@ -552,7 +552,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
      * as certificates, error pages and access logs are. */
     if (conf->main.pidfile)
         conf->main.pidfile = pt_conf_path(&cf, conf->main.pidfile);
-    if (conf->main.error_log && strcmp(conf->main.error_log, "stderr") != 0)
+    if (conf->main.error_log && strcmp(conf->main.error_log, "stderr") != 0
+        && !pt_log_is_syslog(conf->main.error_log))
         conf->main.error_log = pt_conf_path(&cf, conf->main.error_log);
     pt_conf_defaults(&cf, pt_listen_directives, PT_SCOPE_MAIN, &conf->listen_defaults);
     pt_conf_defaults(&cf, pt_route_directives, PT_SCOPE_ROUTE, &conf->route_defaults);

@@ -324,7 +324,7 @@ static const char *pt_master_log_path(const pt_conf_t *conf)
 static void pt_master_move_log(const pt_conf_t *conf, const pt_conf_t *old)
 {
     const char *path = pt_master_log_path(conf);
-    bool is_file = strcmp(path, "stderr") != 0;
+    bool is_file = strcmp(path, "stderr") != 0 && !pt_log_is_syslog(path);
 
     if (strcmp(path, pt_master_log_path(old)) == 0)
         return;
@@ -632,10 +632,10 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
     pt_clock_update();
 
     const char *log = pt_master_log_path(conf);
-    pt_master_log_is_file = strcmp(log, "stderr") != 0;
+    pt_master_log_is_file = strcmp(log, "stderr") != 0 && !pt_log_is_syslog(log);
     if (pt_master_log_is_file)
         pt_conf_mkdir_parent(log);
-    if (pt_master_log_is_file && pt_log_open(log) != PT_OK) {
+    if (strcmp(log, "stderr") != 0 && pt_log_open(log) != PT_OK) {
         fprintf(stderr, "portico: cannot open error log %s: %s\n", log, strerror(errno));
         return 1;
     }

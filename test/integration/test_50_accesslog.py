@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import time
 
 from backends import Backend, Reader, Response, connect, get, read_response, request
 from conftest import free_ports, wait_for
@@ -253,3 +254,58 @@ def test_custom_format_with_json_escaping_is_valid_json(portico, tmp_path):
     assert b["hint"] == '1e99x, "pwned": true' and "pwned" not in b
     assert isinstance(b["t"], (int, float))
     assert c["len"] == 2 and c["path"] == "/c"
+
+
+def test_syslog_targets_for_access_and_error_logs(portico, tmp_path):
+    """error_log = "syslog:PATH" and access_log = "syslog:PATH" send RFC 5424
+    messages, one datagram a line, to a local socket (issue 15)."""
+    import shutil
+    import tempfile
+    # As /dev/log is: reachable and writable by the workers' user.
+    d = tempfile.mkdtemp(prefix="portico-syslog-")
+    os.chmod(d, 0o755)
+    sock_path = os.path.join(d, "log.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(sock_path)
+    os.chmod(sock_path, 0o666)
+    rx.settimeout(5)
+    port = free_ports(1)[0]
+    conf = ('portico = { workers = 1; error_log = "syslog:%s"; };\n'
+            'listen = ( "127.0.0.1:%d" );\n'
+            'routes = ( { path = "/"; return = 204;\n'
+            '  access_log = { path = "syslog:%s"; facility = "local3"; format = "$status $uri"; }; } );\n'
+            % (sock_path, port, sock_path))
+    p = portico(conf, ports=[port], wait=False)
+    pat = re.compile(rb"<(\d+)>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\S+) portico (\d+) (\S+) - (.*)",
+                     re.S)
+    msgs = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            m = rx.recv(65536)
+        except socket.timeout:
+            break
+        msgs.append(m)
+        if any(b"started" in x for x in msgs):
+            break
+    assert any(b"started" in x for x in msgs), msgs
+    for m in msgs:
+        g = pat.fullmatch(m)
+        assert g, m
+        assert int(g[1]) // 8 == 3            # facility daemon
+        assert g[5] in (b"master", b"worker.0")
+    request(port, b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    access = None
+    while time.monotonic() < deadline + 5:
+        m = rx.recv(65536)
+        g = pat.fullmatch(m)
+        assert g, m
+        if g[5] == b"access":
+            access = g
+            break
+    assert access, "no access line arrived"
+    assert int(access[1]) == 19 * 8 + 6       # local3.info
+    assert access[6] == b"204 /hello"
+    assert int(access[4]) in p.workers()
+    rx.close()
+    shutil.rmtree(d, ignore_errors=True)

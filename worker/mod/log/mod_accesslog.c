@@ -17,14 +17,17 @@
 #include "common/log.h"
 #include "worker/core/file_conf.h"
 #include "worker/core/module.h"
+#include "common/syslog.h"
 #include "worker/http/request.h"
 #include "worker/core/timer.h"
 #include "worker/core/var.h"
 
+#include <inttypes.h>
 #include <unistd.h>
 
 #define PT_ACCESSLOG_BUF        (64 * 1024)
 #define PT_ACCESSLOG_FLUSH_MS   1000
+#define PT_ACCESSLOG_SYSLOG_LINE 8192   /* longer lines are cut for syslog */
 
 enum { PT_ACCESSLOG_COMBINED = 0, PT_ACCESSLOG_JSON, PT_ACCESSLOG_CUSTOM };
 
@@ -41,6 +44,8 @@ struct pt_accesslog_file_s {
 typedef struct {
     pt_accesslog_file_t *files;
     size_t nfiles;
+    const char *syslogs[16];    /* syslog sockets, PT_ACCESSLOG_SYSLOGS */
+    size_t nsyslogs;
 } pt_accesslog_main_t;
 
 /* A compiled format: which one, and its template. */
@@ -56,7 +61,23 @@ typedef struct {
     const char *path;
     pt_conf_compiled_t format;  /* code: a pt_accesslog_format_t */
     int escape;                 /* ENUM: PT_ACCESSLOG_ESCAPE_* */
+    const char *facility;       /* STRING: syslog targets only */
+    int syslog;                 /* >= 0: index into pt_accesslog_syslogs; -1: a file */
+    int facility_code;
 } pt_accesslog_t;
+
+/* A syslog socket access lines go to, one per distinct path in a conf;
+ * each worker connects its own. */
+#define PT_ACCESSLOG_SYSLOGS    16
+
+typedef struct {
+    char path[108];
+    int fd;
+    uint64_t dropped, reported;
+} pt_accesslog_syslog_t;
+
+static pt_accesslog_syslog_t pt_accesslog_syslogs[PT_ACCESSLOG_SYSLOGS];
+static size_t pt_accesslog_nsyslogs;
 
 /* How values are written into a line: "default" is the format's own (JSON
  * for "json", \xHH for the others), "json" makes any template a JSON
@@ -123,6 +144,8 @@ static const pt_directive_t pt_accesslog_fields[] = {
     { "format", PT_CONF_COMPILED, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, format),
       "\"combined\"", &pt_accesslog_compiler, NULL, NULL,
       "\"combined\", \"json\" or a template" },
+    { "facility", PT_CONF_STRING, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, facility),
+      "\"local7\"", NULL, NULL, NULL, "the syslog facility of a syslog target" },
     { "escape", PT_CONF_ENUM, PT_SCOPE_ROUTE, offsetof(pt_accesslog_t, escape),
       "\"default\"", pt_accesslog_escapes, NULL, NULL,
       "how values are written: the format's own way, or as JSON" },
@@ -183,6 +206,30 @@ static const void *pt_accesslog_compile(pt_conf_ctx_t *cf, const config_setting_
     return (f->tpl = pt_var_compile(cf, s, text)) != NULL ? f : NULL;
 }
 
+/* A syslog target: the socket's index among this conf's, shared by every
+ * access_log naming it. */
+static int pt_accesslog_syslog_add(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                   pt_accesslog_t *al, const char *sock, void *field)
+{
+    pt_conf_t *conf = cf->data;
+    pt_accesslog_main_t *m = conf->mod_main[pt_accesslog_module.index];
+    size_t i = 0;
+
+    while (i < m->nsyslogs && strcmp(m->syslogs[i], sock) != 0)
+        i++;
+    if (i == m->nsyslogs) {
+        if (m->nsyslogs == PT_ACCESSLOG_SYSLOGS) {
+            pt_conf_error(cf, s, "access_log: at most %d syslog sockets", PT_ACCESSLOG_SYSLOGS);
+            return PT_ERROR;
+        }
+        if ((m->syslogs[m->nsyslogs++] = pt_arena_strndup(cf->arena, sock, strlen(sock))) == NULL)
+            return PT_ERROR;
+    }
+    al->syslog = (int) i;
+    *(pt_accesslog_t **) field = al;
+    return PT_OK;
+}
+
 static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                                  const pt_directive_t *d)
 {
@@ -217,9 +264,26 @@ static int pt_accesslog_conf_set(pt_conf_ctx_t *cf, const config_setting_t *s, v
         pt_conf_error(cf, s, "access_log needs a \"path\"");
         return PT_ERROR;
     }
+    if (pt_conf_defaults(cf, pt_accesslog_fields, PT_SCOPE_ROUTE, al) != PT_OK)
+        return PT_ERROR;
+    al->syslog = -1;
+    if (pt_log_is_syslog(al->path)) {
+        const char *sock = strcmp(al->path, "syslog") == 0 || al->path[7] == '\0'
+                           ? PT_SYSLOG_DEFAULT : al->path + 7;
+        if ((al->facility_code = pt_syslog_facility(al->facility)) < 0) {
+            pt_conf_error(cf, s, "access_log: unknown syslog facility \"%s\" (user, daemon, "
+                          "local0 to local7)", al->facility);
+            return PT_ERROR;
+        }
+        if (sock[0] != '/' || strlen(sock) >= sizeof(pt_accesslog_syslogs[0].path)) {
+            pt_conf_error(cf, s, "access_log: a syslog socket is an absolute path of at most "
+                          "107 bytes");
+            return PT_ERROR;
+        }
+        return pt_accesslog_syslog_add(cf, s, al, sock, field);
+    }
     al->path = pt_conf_path(cf, al->path);      /* relative: from the config's directory */
-    if (pt_conf_defaults(cf, pt_accesslog_fields, PT_SCOPE_ROUTE, al) != PT_OK
-        || (al->file = pt_accesslog_file(cf, al->path)) == NULL)
+    if ((al->file = pt_accesslog_file(cf, al->path)) == NULL)
         return PT_ERROR;
     *(pt_accesslog_t **) field = al;
     return PT_OK;
@@ -281,6 +345,14 @@ static void pt_accesslog_flush_all(void)
 static void pt_accesslog_tick(pt_timer_t *t)
 {
     pt_accesslog_flush_all();
+    for (size_t i = 0; i < pt_accesslog_nsyslogs; i++) {
+        pt_accesslog_syslog_t *sl = &pt_accesslog_syslogs[i];
+        if (sl->dropped > sl->reported) {
+            pt_log(PT_LOG_WARN, "%" PRIu64 " access log lines dropped: syslog socket %s full "
+                   "or gone", sl->dropped - sl->reported, sl->path);
+            sl->reported = sl->dropped;
+        }
+    }
     pt_timer_set(t, PT_ACCESSLOG_FLUSH_MS);
 }
 
@@ -290,9 +362,17 @@ static int pt_accesslog_init_worker(const pt_conf_t *conf)
 
     pt_accesslog_worker_main = m;
     pt_accesslog_nbufs = m->nfiles;
-    if (m->nfiles == 0)
+    pt_accesslog_nsyslogs = m->nsyslogs;
+    for (size_t i = 0; i < m->nsyslogs; i++) {
+        pt_accesslog_syslog_t *sl = &pt_accesslog_syslogs[i];
+        strcpy(sl->path, m->syslogs[i]);
+        sl->dropped = sl->reported = 0;
+        /* Not there yet is fine: each send tries again. */
+        sl->fd = pt_syslog_connect(sl->path);
+    }
+    if (m->nfiles == 0 && m->nsyslogs == 0)
         return PT_OK;
-    pt_accesslog_bufs = calloc(m->nfiles, sizeof(*pt_accesslog_bufs));
+    pt_accesslog_bufs = calloc(m->nfiles ? m->nfiles : 1, sizeof(*pt_accesslog_bufs));
     if (pt_accesslog_bufs == NULL)
         return PT_ERROR;
     for (size_t i = 0; i < m->nfiles; i++)
@@ -305,6 +385,12 @@ static int pt_accesslog_init_worker(const pt_conf_t *conf)
 
 static void pt_accesslog_exit_worker(const pt_conf_t *conf)
 {
+    for (size_t i = 0; i < pt_accesslog_nsyslogs; i++)
+        if (pt_accesslog_syslogs[i].fd >= 0) {
+            close(pt_accesslog_syslogs[i].fd);
+            pt_accesslog_syslogs[i].fd = -1;
+        }
+    pt_accesslog_nsyslogs = 0;
     if (pt_accesslog_bufs == NULL)
         return;
     pt_accesslog_flush_all();
@@ -313,6 +399,19 @@ static void pt_accesslog_exit_worker(const pt_conf_t *conf)
         free(pt_accesslog_bufs[i].data);
     free(pt_accesslog_bufs);
     pt_accesslog_bufs = NULL;
+}
+
+/* One line as one RFC 5424 message (MSGID "access"), never waiting. */
+static void pt_accesslog_syslog_send(const pt_accesslog_t *al, pt_str_t line)
+{
+    pt_accesslog_syslog_t *sl = &pt_accesslog_syslogs[al->syslog];
+    char msg[256 + PT_ACCESSLOG_SYSLOG_LINE];
+    size_t n = pt_syslog_header(msg, al->facility_code, PT_LOG_INFO, "portico",
+                                (long) getpid(), "access");
+    size_t len = pt_min(line.len, (size_t) PT_ACCESSLOG_SYSLOG_LINE);
+
+    memcpy(msg + n, line.p, len);
+    pt_syslog_send(&sl->fd, sl->path, msg, n + len, &sl->dropped);
 }
 
 static void pt_accesslog_log(pt_request_t *r)
@@ -333,6 +432,10 @@ static void pt_accesslog_log(pt_request_t *r)
                                   PT_ACCESSLOG_BUF - 1);
     if (line.p == NULL)
         return;
+    if (al->syslog >= 0) {
+        pt_accesslog_syslog_send(al, line);
+        return;
+    }
     pt_accesslog_buf_t *b = &pt_accesslog_bufs[al->file->index];
     if (b->len + line.len + 1 > PT_ACCESSLOG_BUF)
         pt_accesslog_flush(al->file);
