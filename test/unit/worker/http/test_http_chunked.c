@@ -79,6 +79,8 @@ static const pt_case_t cases[] = {
     /* data and its CRLF */
     { R("5\r\nhelloX\r\n0\r\n\r\n"), PT_ERROR, D("no CRLF after chunk data"), 0, 0, 0 },
     { R("5\r\nhello\n0\r\n\r\n"), PT_ERROR, D("no CRLF after chunk data"), 0, 0, 0 },
+    /* any byte but CR before the LF: the chunk's length lied */
+    { R("5\r\nhelloX\n0\r\n\r\n"), PT_ERROR, D("no CRLF after chunk data"), 0, 0, 0 },
     { R("5\r\nhello\r0\r\n\r\n"), PT_ERROR, D("no CRLF after chunk data"), 0, 0, 0 },
     { R("5\r\nhell\r\n0\r\n\r\n"), PT_ERROR, D("no CRLF after chunk data"), 0, 0, 0 },
     { R("5\r\nhello\r\n\r\n0\r\n\r\n"), PT_ERROR, D("CR out of place in chunked framing"),
