@@ -318,3 +318,44 @@ def test_ten_thousand_routes(portico, tmp_path):
     for i in (0, 1, 4242, 9999):
         assert get(port, "/svc/%05d/x" % i, host="h%d.example" % (i % 100)).body == b"%d" % i
     assert get(port, "/svc/00001/x", host="h2.example").status == 404
+
+
+def test_rewrite_with_a_query(portico):
+    """A rewrite template may add query arguments (issue 15): the client's
+    query follows after "&", never a second "?"; rewrite_query = "replace"
+    drops it; a capture in the query is one value ("&" and "=" escaped)."""
+    from backends import Backend, Response, get
+    be = Backend(lambda req: Response(200, [], b"ok"))
+    port = free_ports(1)[0]
+    conf = """
+portico = { workers = 1; };
+listen = ( "127.0.0.1:%d" );
+upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };
+routes = (
+  { path_regex = "^/s/(.*)$"; rewrite = "/search?q=$1&src=gw"; proxy = "b"; },
+  { path_regex = "^/r/(.*)$"; rewrite = "/only/$1?fixed=1"; rewrite_query = "replace";
+    proxy = "b"; },
+  { path_regex = "^/p/(.*)$"; rewrite = "/plain/$1"; proxy = "b"; }
+);
+""" % (port, be.port)
+    portico(conf, ports=[port])
+    targets = []
+    for path in ("/s/shoes", "/s/shoes?page=2", "/s/a&admin=1", "/r/x?page=2", "/p/x?page=2",
+                 "/p/x", "/s/x?"):
+        assert get(port, path).status == 200, path
+        targets.append(be.requests[-1].target)
+    assert targets == ["/search?q=shoes&src=gw", "/search?q=shoes&src=gw&page=2",
+                       "/search?q=a%26admin%3D1&src=gw", "/only/x?fixed=1",
+                       "/plain/x?page=2", "/plain/x", "/search?q=x&src=gw"], targets
+    be.close()
+
+
+def test_rewrite_with_two_queries_is_refused(tmp_path):
+    from conftest import run_portico
+    port = free_ports(1)[0]
+    conf = tmp_path / "p.conf"
+    conf.write_text('listen = ( "127.0.0.1:%d" );\nupstreams = { b = { servers = [ "127.0.0.1:1" ]; }; };\n'
+                    'routes = ( { name = "r"; path_regex = "^/(.*)$"; rewrite = "/a?b=1?c"; proxy = "b"; } );\n'
+                    % port)
+    r = run_portico("-t", "-c", str(conf), "-p", str(tmp_path / "p.pid"))
+    assert r.returncode != 0 and 'more than one "?"' in r.stderr

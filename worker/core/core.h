@@ -121,7 +121,8 @@ struct pt_route_s {
     /* rewrite of the forwarded path */
     int strip_prefix;
     const char *replace_prefix;
-    const char *rewrite;        /* with $1..$9 from a regex path */
+    const char *rewrite;        /* with $1..$9 from a regex path; may hold a "?query" */
+    int rewrite_query;          /* PT_REWRITE_QUERY_*: the client's query after a rewrite */
     /* what answers */
     const pt_module_t *handler; /* content handler module */
     pt_filters_t *filters;          /* response and request filters (filter.h); NULL: none */
@@ -129,6 +130,8 @@ struct pt_route_s {
     uint32_t phase_skip;        /* bit per module index: its phase handlers skip this route */
     void *mod_conf[PT_MODULES_MAX];
 };
+
+enum { PT_REWRITE_QUERY_APPEND = 0, PT_REWRITE_QUERY_REPLACE };
 
 struct pt_server_s {
     const char *name;           /* "host:port" as written */

@@ -193,8 +193,13 @@ pt_str_t pt_proxy_head_request(pt_proxy_t *p)
         PT_PUTC('*');
     } else {
         PT_PUTS(r->upstream_path);
-        if (h->query.p) {
-            PT_PUTC('?');
+        /* A rewrite may bring its own query: the client's joins it after
+         * "&" (never a second "?"), or is dropped (rewrite_query). */
+        bool has_query = r->route->rewrite
+                         && memchr(r->upstream_path.p, '?', r->upstream_path.len);
+        if (h->query.p && !(has_query && r->route->rewrite_query == PT_REWRITE_QUERY_REPLACE)
+            && !(has_query && h->query.len == 0)) {
+            PT_PUTC(has_query ? '&' : '?');
             PT_PUTS(h->query);
         }
     }

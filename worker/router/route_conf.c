@@ -36,6 +36,10 @@ static const pt_conf_strings_arg_t pt_route_methods_arg = {
 
 /* What a route entry matches and how it rewrites; only in routes ( ). The
  * path rows share one field, so at most one of them may be given. */
+static const pt_conf_enum_t pt_route_rewrite_query_names[] = {
+    { "append", PT_REWRITE_QUERY_APPEND }, { "replace", PT_REWRITE_QUERY_REPLACE }, { NULL, 0 }
+};
+
 static const pt_directive_t pt_route_match_directives[] = {
     { "name", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(name), NULL, NULL, NULL, NULL,
       "name shown in logs" },
@@ -59,6 +63,9 @@ static const pt_directive_t pt_route_match_directives[] = {
       NULL, NULL, NULL, "replace the matched prefix" },
     { "rewrite", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(rewrite), NULL, NULL, NULL,
       NULL, "new path from regex captures" },
+    { "rewrite_query", PT_CONF_ENUM, PT_SCOPE_ROUTE, PT_ROUTE_FIELD(rewrite_query),
+      "\"append\"", pt_route_rewrite_query_names, NULL, NULL,
+      "the client's query after a rewrite that has one: appended with &, or dropped" },
     PT_DIRECTIVE_END
 };
 
@@ -350,6 +357,20 @@ int pt_route_conf_finish(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r,
         pt_conf_error(cf, s, "route \"%s\": rewrite must produce a path starting with \"/\"",
                       r->name);
         rc = PT_ERROR;
+    }
+    if (r->rewrite) {
+        const char *q = strchr(r->rewrite, '?');
+        if (q && strchr(q + 1, '?')) {
+            pt_conf_error(cf, s, "route \"%s\": rewrite has more than one \"?\"", r->name);
+            rc = PT_ERROR;
+        }
+        for (const char *c = r->rewrite; *c; c++)
+            if (*c == '#' || (unsigned char) *c <= ' ' || (unsigned char) *c >= 0x7f) {
+                pt_conf_error(cf, s, "route \"%s\": rewrite may not hold a fragment, spaces "
+                              "or control bytes", r->name);
+                rc = PT_ERROR;
+                break;
+            }
     }
     for (size_t i = 0; i < pt_nmodules; i++) {
         const pt_module_t *m = pt_modules[i];

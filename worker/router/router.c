@@ -486,6 +486,27 @@ static pt_router_tree_t *pt_router_host_tree(const pt_router_hosts_t *h, const c
     return s->key ? s->tree : NULL;
 }
 
+/* Percent-encode all but unreserved bytes (RFC 3986 §2.3) of p into out
+ * (3 * n bytes of room); returns the bytes written. */
+static size_t pt_router_query_escape(char *out, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) p[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '.' || c == '_' || c == '~') {
+            out[o++] = (char) c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    return o;
+}
+
 /* Apply the route's rewrite to the path, into *result. */
 static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt, pt_str_t *result)
 {
@@ -522,22 +543,27 @@ static int pt_router_rewrite(pt_router_walk_t *w, const pt_route_t *rt, pt_str_t
     size_t cap = strlen(rt->rewrite) + 1;
     for (const char *t = rt->rewrite; *t; t++)
         if (*t == '$')
-            cap += path.len;
+            cap += 3 * path.len;
     char *out = pt_arena_alloc(w->arena, cap);
     size_t n = 0;
+    bool query = false;         /* past the template's "?" */
     if (out == NULL)
         return PT_ERROR;
     for (const char *t = rt->rewrite; *t; t++) {
         if (t[0] == '$' && t[1] >= '0' && t[1] <= '9') {
             int k = t[1] - '0';
             if (k < w->ncaps && w->caps[2 * k] != PCRE2_UNSET) {
+                const char *from = path.p + w->caps[2 * k];
                 size_t len = w->caps[2 * k + 1] - w->caps[2 * k];
-                memcpy(out + n, path.p + w->caps[2 * k], len);
-                n += len;
+                /* In the query a capture is one value: "&" or "=" from the
+                 * path must not start another argument. */
+                n += query ? pt_router_query_escape(out + n, from, len)
+                           : (memcpy(out + n, from, len), len);
             }
             t++;
             continue;
         }
+        query |= *t == '?';
         out[n++] = *t;
     }
     *result = (pt_str_t) { out, n };
