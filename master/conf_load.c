@@ -6,6 +6,8 @@
  * names no table knows are errors, so typos do not pass silently.
  */
 #include "common/pt.h"
+#include <sys/mman.h>
+#include <glob.h>
 #include <ctype.h>
 #include "common/conf.h"
 #include "common/log.h"
@@ -211,26 +213,72 @@ static int pt_conf_load_listeners(pt_conf_ctx_t *cf, pt_conf_t *conf, const conf
     return rc;
 }
 
-static int pt_conf_load_upstreams(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+/* A drop-in file's own list: "routes_billing" for base "routes". */
+static bool pt_conf_drop_in(const char *name, const char *base)
 {
+    size_t n = strlen(base);
+
+    return name && strncmp(name, base, n) == 0 && name[n] == '_' && name[n + 1] != '\0';
+}
+
+/* The top-level settings named base or base_NAME, in file order (the
+ * order of the @includes); their count. At most PT_CONF_PARTS. */
+#define PT_CONF_PARTS   256
+
+static size_t pt_conf_parts(pt_conf_ctx_t *cf, const config_setting_t *root, const char *base,
+                            const config_setting_t **parts)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned) i);
+        const char *name = config_setting_name(s);
+        if (strcmp(name, base) != 0 && !pt_conf_drop_in(name, base))
+            continue;
+        if (n == PT_CONF_PARTS) {
+            pt_conf_error(cf, s, "at most %d %s lists", PT_CONF_PARTS, base);
+            break;
+        }
+        parts[n++] = s;
+    }
+    return n;
+}
+
+static int pt_conf_load_upstreams(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *root)
+{
+    const config_setting_t *parts[PT_CONF_PARTS];
+    size_t nparts = pt_conf_parts(cf, root, "upstreams", parts), n = 0;
     int rc = PT_OK;
 
-    if (s == NULL)
-        return PT_OK;
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-        pt_conf_error(cf, s, "\"upstreams\" must be a group { name = { servers = [...]; }; }");
-        return PT_ERROR;
+    for (size_t k = 0; k < nparts; k++) {
+        if (config_setting_type(parts[k]) != CONFIG_TYPE_GROUP) {
+            pt_conf_error(cf, parts[k], "\"%s\" must be a group { name = { servers = [...]; }; }",
+                          config_setting_name(parts[k]));
+            return PT_ERROR;
+        }
+        n += (size_t) config_setting_length(parts[k]);
     }
-    size_t n = (size_t) config_setting_length(s);
     conf->upstreams = pt_arena_calloc(cf->arena, (n ? n : 1) * sizeof(*conf->upstreams));
-    if (conf->upstreams == NULL)
+    const config_setting_t **set = pt_arena_alloc(cf->arena, (n ? n : 1) * sizeof(*set));
+    if (conf->upstreams == NULL || set == NULL)
         return PT_ERROR;
-    for (size_t i = 0; i < n; i++) {
-        conf->upstreams[i].index = (unsigned) i;
-        if (pt_upstream_conf_parse(cf, conf, config_setting_get_elem(s, (unsigned) i),
-                                   &conf->upstreams[i]) != PT_OK)
-            rc = PT_ERROR;
-    }
+    size_t i = 0;
+    for (size_t k = 0; k < nparts; k++)
+        for (int e = 0; e < config_setting_length(parts[k]); e++, i++) {
+            const config_setting_t *s = set[i] = config_setting_get_elem(parts[k], (unsigned) e);
+            /* Names are unique within a group (libconfig) and across them. */
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(config_setting_name(set[j]), config_setting_name(s)) == 0) {
+                    char buf[4096];
+                    pt_conf_error(cf, s, "upstream \"%s\" is already defined at %s:%u",
+                                  config_setting_name(s), pt_conf_file(cf, set[j], buf, sizeof(buf)),
+                                  pt_conf_line(cf, set[j]));
+                    rc = PT_ERROR;
+                }
+            conf->upstreams[i].index = (unsigned) i;
+            if (pt_upstream_conf_parse(cf, conf, s, &conf->upstreams[i]) != PT_OK)
+                rc = PT_ERROR;
+        }
     conf->nupstreams = n;
     return rc;
 }
@@ -245,7 +293,7 @@ static int pt_conf_route_cmp(const void *a, const void *b)
 
 /* Route names name routes in logs, $route and errors: one route each. */
 static int pt_conf_route_names_unique(pt_conf_ctx_t *cf, pt_conf_t *conf,
-                                      const config_setting_t *s)
+                                      const config_setting_t *const *set)
 {
     const pt_route_t **v = pt_arena_alloc(cf->arena, (conf->nroutes + 1) * sizeof(*v));
     int rc = PT_OK;
@@ -257,49 +305,61 @@ static int pt_conf_route_names_unique(pt_conf_ctx_t *cf, pt_conf_t *conf,
     qsort(v, conf->nroutes, sizeof(*v), pt_conf_route_cmp);
     for (size_t i = 1; i < conf->nroutes; i++) {
         if (strcmp(v[i - 1]->name, v[i]->name) == 0) {
-            pt_conf_error(cf, config_setting_get_elem(s, v[i]->index),
-                          "route name \"%s\" is already used by the route at line %u",
-                          v[i]->name, v[i - 1]->line);
+            char buf[4096];
+            pt_conf_error(cf, set[v[i]->index],
+                          "route name \"%s\" is already used by the route at %s:%u",
+                          v[i]->name, pt_conf_file(cf, set[v[i - 1]->index], buf, sizeof(buf)),
+                          v[i - 1]->line);
             rc = PT_ERROR;
         }
     }
     return rc;
 }
 
-static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s)
+/* "routes" and every "routes_NAME" of a drop-in file, in file order: one
+ * route table, the main file's routes first where it lists them first. */
+static int pt_conf_load_routes(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *root)
 {
+    const config_setting_t *parts[PT_CONF_PARTS];
+    size_t nparts = pt_conf_parts(cf, root, "routes", parts), n = 0;
     int rc = PT_OK;
 
-    if (s == NULL) {
+    if (nparts == 0) {
         pt_conf_error(cf, NULL, "no \"routes\": nothing would answer requests");
         return PT_ERROR;
     }
-    if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-        pt_conf_error(cf, s, "\"routes\" must be a list ( { ... }, { ... } )");
-        return PT_ERROR;
+    for (size_t k = 0; k < nparts; k++) {
+        if (config_setting_type(parts[k]) != CONFIG_TYPE_LIST) {
+            pt_conf_error(cf, parts[k], "\"%s\" must be a list ( { ... }, { ... } )",
+                          config_setting_name(parts[k]));
+            return PT_ERROR;
+        }
+        n += (size_t) config_setting_length(parts[k]);
     }
-    size_t n = (size_t) config_setting_length(s);
     conf->routes = pt_arena_calloc(cf->arena, (n ? n : 1) * sizeof(*conf->routes));
-    if (conf->routes == NULL)
+    const config_setting_t **set = pt_arena_alloc(cf->arena, (n ? n : 1) * sizeof(*set));
+    if (conf->routes == NULL || set == NULL)
         return PT_ERROR;
     conf->nroutes = n;
-    for (size_t i = 0; i < n; i++) {
-        conf->routes[i].index = (unsigned) i;
-        if (pt_route_conf_parse(cf, conf, config_setting_get_elem(s, (unsigned) i),
-                                &conf->routes[i]) != PT_OK)
-            rc = PT_ERROR;
-    }
+    size_t i = 0;
+    for (size_t k = 0; k < nparts; k++)
+        for (int e = 0; e < config_setting_length(parts[k]); e++, i++) {
+            set[i] = config_setting_get_elem(parts[k], (unsigned) e);
+            conf->routes[i].index = (unsigned) i;
+            if (pt_route_conf_parse(cf, conf, set[i], &conf->routes[i]) != PT_OK)
+                rc = PT_ERROR;
+        }
     if (rc != PT_OK)
         return rc;
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         /* Module checks of a route that fail without a setting of their
          * own to blame (no such upstream, two handlers) point at it. */
-        cf->where = config_setting_get_elem(s, (unsigned) i);
+        cf->where = set[i];
         if (pt_route_conf_finish(cf, conf, &conf->routes[i], cf->where) != PT_OK)
             rc = PT_ERROR;
     }
     cf->where = NULL;
-    return rc == PT_OK ? pt_conf_route_names_unique(cf, conf, s) : rc;
+    return rc == PT_OK ? pt_conf_route_names_unique(cf, conf, set) : rc;
 }
 
 static int pt_conf_modules_alloc(pt_conf_ctx_t *cf, pt_conf_t *conf)
@@ -456,6 +516,117 @@ static void pt_conf_syntax_error(pt_conf_ctx_t *cf, const config_t *lc)
     free(buf);
 }
 
+/* @include with a glob (libconfig 1.5 has none): each @include
+ * line of the main file whose name has *, ? or [ becomes one @include of
+ * an in-memory file that @includes every match, in sorted order, so every
+ * line keeps its number. A glob that matches nothing includes nothing.
+ * Returns the new text (malloc'd) or NULL when there is nothing to expand
+ * (*failed false) or on an error (*failed true, reported). The memory
+ * files' descriptors go into fds (at most PT_CONF_GLOBS_MAX). */
+#define PT_CONF_GLOBS_MAX   16
+
+static char *pt_conf_expand_globs(pt_conf_ctx_t *cf, const char *file, int *fds, size_t *nfds,
+                                  bool *failed)
+{
+    FILE *f = fopen(file, "r");
+    char *line = NULL, *out = NULL;
+    size_t cap = 0, outlen = 0;
+    bool any = false;
+    unsigned lineno = 0;
+    FILE *mem = NULL;
+
+    *failed = false;
+    *nfds = 0;
+    if (f == NULL)
+        return NULL;
+    mem = open_memstream(&out, &outlen);
+    if (mem == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        const char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char pattern[4096];
+        const char *q, *e;
+        if (strncmp(p, "@include", 8) != 0 || (q = strchr(p + 8, '"')) == NULL
+            || (e = strchr(q + 1, '"')) == NULL || (size_t) (e - q - 1) >= sizeof(pattern)
+            || strcspn(q + 1, "*?[") >= (size_t) (e - q - 1)) {
+            fwrite(line, 1, (size_t) n, mem);
+            continue;
+        }
+        memcpy(pattern, q + 1, (size_t) (e - q - 1));
+        pattern[e - q - 1] = '\0';
+        if (*nfds == PT_CONF_GLOBS_MAX) {
+            pt_conf_error_at(cf, cf->file, lineno, "at most %d @include globs",
+                             PT_CONF_GLOBS_MAX);
+            *failed = true;
+            break;
+        }
+        glob_t g;
+        int rc = glob(pattern, GLOB_ERR, NULL, &g);
+        if (rc != 0 && rc != GLOB_NOMATCH) {
+            pt_conf_error_at(cf, cf->file, lineno, "@include \"%s\": cannot read the "
+                             "directory: %s", pattern, strerror(errno));
+            *failed = true;
+            break;
+        }
+        int fd = memfd_create("portico-include", MFD_CLOEXEC);
+        FILE *idx = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
+        if (idx == NULL) {
+            pt_conf_error_at(cf, cf->file, lineno, "@include \"%s\": %s", pattern,
+                             strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            if (rc == 0)
+                globfree(&g);
+            *failed = true;
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++)
+            fprintf(idx, "@include \"%s\"\n", g.gl_pathv[i]);
+        fclose(idx);
+        if (rc == 0)
+            globfree(&g);
+        fds[(*nfds)++] = fd;
+        fprintf(mem, "@include \"/proc/self/fd/%d\"\n", fd);
+        any = true;
+    }
+    free(line);
+    fclose(f);
+    fclose(mem);
+    if (!any || *failed) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* config_read_file, with the main file's @include globs expanded; -1 when
+ * the expansion failed (and said why). */
+static int pt_conf_read_globbed(pt_conf_ctx_t *cf, config_t *lc, const char *file)
+{
+    int fds[PT_CONF_GLOBS_MAX];
+    size_t nfds = 0;
+    bool failed;
+    char *text = pt_conf_expand_globs(cf, file, fds, &nfds, &failed);
+    int rc;
+
+    if (failed) {
+        for (size_t i = 0; i < nfds; i++)
+            close(fds[i]);
+        return -1;          /* reported */
+    }
+    rc = text ? config_read_string(lc, text) : config_read_file(lc, file);
+    free(text);
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    return rc;
+}
+
 /* Parse path into lc. libconfig 1.5 puts its include dir in front of every
  * @include name, absolute ones too, so instead of setting one we read from
  * inside the main file's directory: relative names resolve there, absolute
@@ -475,10 +646,13 @@ static int pt_conf_read(pt_conf_ctx_t *cf, config_t *lc, const char *path)
     if (!moved)
         cf->include_dir = NULL;
     struct stat st;
+    int read;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         pt_conf_error(cf, NULL, "is a directory, not a configuration file");
         rc = PT_ERROR;
-    } else if (config_read_file(lc, moved ? basename(base) : path) != CONFIG_TRUE) {
+    } else if ((read = pt_conf_read_globbed(cf, lc, moved ? basename(base) : path)) == -1) {
+        rc = PT_ERROR;
+    } else if (read != CONFIG_TRUE) {
         if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
             pt_conf_error(cf, NULL, "cannot read: %s", strerror(errno));
         else if (strcmp(config_error_text(lc), "cannot open include file") == 0)
@@ -528,7 +702,8 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
     const config_setting_t *root = config_root_setting(&lc);
     for (int i = 0; i < config_setting_length(root); i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned) i);
-        bool known = false;
+        bool known = pt_conf_drop_in(config_setting_name(s), "routes")
+                     || pt_conf_drop_in(config_setting_name(s), "upstreams");
         for (const char *const *n = pt_conf_top_names; *n; n++)
             known |= strcmp(*n, config_setting_name(s)) == 0;
         if (!known) {
@@ -565,10 +740,10 @@ pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors)
             pt_conf_defaults(&cf, m->directives, PT_SCOPE_ROUTE, conf->mod_defaults[i]);
     }
     if (pt_conf_load_listeners(&cf, conf, config_setting_get_member(root, "listen")) != PT_OK
-        || pt_conf_load_upstreams(&cf, conf, config_setting_get_member(root, "upstreams"))
+        || pt_conf_load_upstreams(&cf, conf, root)
            != PT_OK
         || cf.nerrors
-        || pt_conf_load_routes(&cf, conf, config_setting_get_member(root, "routes")) != PT_OK
+        || pt_conf_load_routes(&cf, conf, root) != PT_OK
         || cf.nerrors)
         goto failed;
     if (pt_zone_conf_modules(&cf, conf) != PT_OK)

@@ -261,3 +261,44 @@ def _try(c):
     except OSError:
         c.close()
         return False
+
+
+def test_include_globs_and_drop_in_routes(tmp_path, portico):
+    """@include "conf.d/*.conf" includes every match in order; each drop-in
+    adds routes_NAME and upstreams_NAME of its own; a name used twice is an
+    error naming both places (issue 15)."""
+    from backends import Backend, Response, get
+    a = Backend(lambda req: Response(200, [], b"from a"))
+    b = Backend(lambda req: Response(200, [], b"from b"))
+    port = free_ports(1)[0]
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "20-b.conf").write_text('upstreams_b = { b = { servers = [ "127.0.0.1:%d" ]; }; };\n'
+                                 'routes_b = ( { name = "b"; path = "/b/"; proxy = "b"; } );\n'
+                                 % b.port)
+    (d / "10-a.conf").write_text('upstreams_a = { a = { servers = [ "127.0.0.1:%d" ]; }; };\n'
+                                 'routes_a = ( { name = "a"; path = "/a/"; proxy = "a"; } );\n'
+                                 % a.port)
+    (d / "README").write_text("not a .conf: not included\n")
+    main = ('portico = { workers = 1; };\nlisten = ( "127.0.0.1:%d" );\n'
+            '@include "conf.d/*.conf"\n'
+            'routes = ( { name = "home"; path = "/"; return = 204; } );\n' % port)
+    p = portico(main, ports=[port])
+    assert get(port, "/a/x").body == b"from a"
+    assert get(port, "/b/x").body == b"from b"
+    assert get(port, "/").status == 204
+    r = run_portico("-T", "-c", p.conf_path, "-p", str(tmp_path / "t.pid"))
+    assert r.returncode == 0, r.stderr
+    names = re.findall(r'^    name = "(\w+)";', r.stdout, re.M)
+    assert [n for n in names if n in ("a", "b", "home")] == ["a", "b", "home"]
+
+    (d / "30-dup.conf").write_text('routes_dup = ( { name = "a"; path = "/dup/"; return = 204; } );\n')
+    r = run_portico("-t", "-c", p.conf_path, "-p", str(tmp_path / "t.pid"))
+    assert r.returncode != 0
+    assert '%s:1: route name "a" is already used by the route at %s:2' % (
+        d / "30-dup.conf", d / "10-a.conf") in r.stderr, r.stderr
+    (d / "30-dup.conf").write_text('upstreams_dup = { b = { servers = [ "127.0.0.1:1" ]; }; };\n')
+    r = run_portico("-t", "-c", p.conf_path, "-p", str(tmp_path / "t.pid"))
+    assert 'upstream "b" is already defined at %s:1' % (d / "20-b.conf") in r.stderr, r.stderr
+    a.close()
+    b.close()
