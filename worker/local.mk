@@ -35,6 +35,7 @@ libportico_a_SOURCES += \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
 	worker/http/request.c worker/http/request.h \
 	worker/http/request_id.c worker/http/request_id.h \
+	worker/http/request_log.c worker/http/request_log.h \
 	worker/http/response.c worker/http/response.h \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \

@@ -302,3 +302,36 @@ def test_include_globs_and_drop_in_routes(tmp_path, portico):
     assert 'upstream "b" is already defined at %s:1' % (d / "20-b.conf") in r.stderr, r.stderr
     a.close()
     b.close()
+
+
+def test_error_log_lines_about_a_request_carry_its_context(portico):
+    """A line about a request names the client, host, request line, request
+    id and, once chosen, the upstream server (issue 15)."""
+    from backends import RawBackend, get
+    def script(sock):
+        sock.recv(65536)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        sock.close()
+    be = RawBackend(script)
+    port = free_ports(1)[0]
+    p = portico('portico = { workers = 1; };\nlisten = ( "127.0.0.1:%d" );\n'
+                'upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };\n'
+                'routes = ( { path = "/api/"; proxy = "b"; }, { path = "/"; return = 204; } );\n'
+                % (port, be.port), ports=[port])
+    r = get(port, "/nothing-here/x", host="shop.example")
+    import socket as _s
+    with _s.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /api/cut?x=1 HTTP/1.1\r\nHost: api.example\r\n\r\n")
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+    line = wait_for(lambda: [l for l in p.log().splitlines() if "aborted" in l], timeout=5,
+                    what="the abort line")[0]
+    assert 'client: 127.0.0.1, host: "api.example", request: "GET /api/cut?x=1 HTTP/1.1"' in line
+    assert re.search(r"id: [0-9a-f]{8}-[0-9a-f-]{27}", line), line
+    assert 'upstream: "127.0.0.1:%d"' % be.port in line
+    # Timestamps have milliseconds and the UTC offset.
+    assert re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d{4} \[", line), line
+    be.close()

@@ -208,4 +208,4 @@ routes = ( { path = "/"; proxy = "b"; } );
     resp = get(port, "/logged")
     assert resp.status == 502
     rid = resp.header("x-request-id")
-    p.wait_log(r"502 .*GET /logged.*%s" % rid)
+    p.wait_log(r"502: .*request: \"GET /logged HTTP/1.1\", id: %s" % rid)

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/http/http_error.h"
+#include "worker/http/request_log.h"
 #include "worker/core/metrics.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
@@ -69,16 +70,10 @@ void pt_http_error_fields(pt_request_t *r, unsigned status, const char *detail,
                           const pt_http_field_t *fields, unsigned nfields)
 {
     const char *why = detail ? detail : pt_http_error_default_detail(status);
-    pt_conn_t *c = r->conn;
 
     r->error_detail = why;
     pt_metric_inc(PT_METRIC_GATEWAY_ERRORS, 1);
-    if (status >= 500)
-        pt_log(PT_LOG_WARN, "%u for %s \"%.*s %.*s\": %s (request %.*s)", status,
-               pt_conn_peer_ip(c), (int) r->head.method.len, r->head.method.p,
-               (int) r->head.target.len, r->head.target.p, why, (int) r->id.len, r->id.p);
-    else
-        pt_log(PT_LOG_INFO, "%u for %s: %s", status, pt_conn_peer_ip(c), why);
+    pt_request_log_line(r, status >= 500 ? PT_LOG_WARN : PT_LOG_INFO, "%u: %s", status, why);
 
     if (r->response_started) {
         pt_request_abort(r, why);

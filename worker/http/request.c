@@ -14,6 +14,7 @@
 #include "worker/core/phase.h"
 #include "worker/http/request.h"
 #include "worker/http/request_id.h"
+#include "worker/http/request_log.h"
 #include "worker/router/router.h"
 #include "worker/http/uri.h"
 
@@ -647,7 +648,7 @@ void pt_request_abort(pt_request_t *r, const char *why)
     if (r->status == 0)
         r->status = 499;
     r->error_detail = why;
-    pt_log(PT_LOG_INFO, "request %.*s aborted: %s", (int) r->id.len, r->id.p, why);
+    pt_request_log_line(r, PT_LOG_INFO, "request aborted: %s", why);
     pt_request_log(r);
     /* A body that ends with the connection would look whole after a
      * plain close: reset it instead. So too when output is still waiting
