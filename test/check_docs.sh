@@ -26,6 +26,8 @@
 #     `-s` signal name of master/daemon.c appears as a `.B name` line.
 #  5. If groff is installed, `groff -man -ww -z` prints nothing for either
 #     page (no warnings).
+#  6. The DIRECTIVE INDEX section of portico.conf(5) is what
+#     man/directive-index makes of the page (run it after adding an entry).
 #
 # Prints what is missing or wrong, one line each, and exits 1; exits 0 when
 # everything agrees. Run by `make check` with PORTICO_SRCDIR set; by hand it
@@ -336,6 +338,11 @@ if command -v groff >/dev/null 2>&1; then
     done
 else
     echo "check_docs: groff not installed, rendering not checked"
+fi
+
+# ---- 6. the alphabetical directive index at the end of portico.conf(5)
+if command -v python3 >/dev/null 2>&1; then
+    python3 "$srcdir/man/directive-index" --check "$man5" || status=1
 fi
 
 if [ "$status" -eq 0 ]; then
