@@ -107,8 +107,9 @@ TESTS += test/check_layering.sh
 EXTRA_DIST += test/check_layering.sh
 
 # --- man pages and examples in step with the code ---
-TESTS += test/check_docs.sh test/check_examples.sh
-EXTRA_DIST += test/check_docs.sh test/check_examples.sh
+TESTS += test/check_docs.sh test/check_examples.sh test/check_man_examples.sh
+EXTRA_DIST += test/check_docs.sh test/check_examples.sh test/check_man_examples.sh \
+	test/check_man_examples.py
 
 # --- integration tests (pytest, the real binary) ---
 INTEGRATION =
