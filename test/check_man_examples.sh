@@ -4,7 +4,7 @@
 srcdir=${PORTICO_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 for py in /usr/bin/python3 python3; do
     if command -v "$py" >/dev/null 2>&1; then
-        exec "$py" "$srcdir/test/check_man_examples.py"
+        exec "$py" "$srcdir/test/man_examples.py"
     fi
 done
 echo "check_man_examples: no python3" >&2

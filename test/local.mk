@@ -109,7 +109,7 @@ EXTRA_DIST += test/check_layering.sh
 # --- man pages and examples in step with the code ---
 TESTS += test/check_docs.sh test/check_examples.sh test/check_man_examples.sh
 EXTRA_DIST += test/check_docs.sh test/check_examples.sh test/check_man_examples.sh \
-	test/check_man_examples.py
+	test/man_examples.py
 
 # --- integration tests (pytest, the real binary) ---
 INTEGRATION =

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_man_examples.py: every configuration example of portico.conf(5)
+"""man_examples.py (run by check_man_examples.sh): every configuration example of portico.conf(5)
 loads (issue 15).
 
 Each .EX/.EE block of the page that is configuration text (not a log line,
