@@ -198,3 +198,33 @@ def test_probe_verdicts_kept_across_sighup(portico):
         assert bad.app() == []
         assert len(good.app()) == 10
         assert not re.search(r"%d up by probe" % bad.port, p.log()[mark:])
+
+
+BAD = """listen = ( "127.0.0.1:%d" );
+upstreams = { b = { servers = ( "127.0.0.1:1" );
+  %s }; };
+routes = ( { path = "/"; proxy = "b"; } );
+"""
+
+
+def test_bad_settings_are_refused_with_file_and_line(tmp_path):
+    from conftest import run_portico
+    port = free_ports(1)[0]
+    cases = [
+        ('retry_on = [ "boom" ];', r'retry_on: unknown failure "boom"'),
+        ('health_check = { interval = "1s"; timeout = "2s"; };', r"timeout is longer"),
+        ('health_check = { bogus = 1; };', r'unknown setting "bogus"'),
+        ('health_check = { type = "tcp"; expect_body = "x"; };', r'need type = "http"'),
+        ('health_check = { path = "a b"; };', r"not an origin-form target"),
+        ('health_check = { expect_statuses = [ 99 ]; };', r""),
+        ('outlier_ejection = { ejection_time = "1m"; max_ejection_time = "1s"; };',
+         r"max_ejection_time is shorter"),
+        ('retry_budget = 101;', r""),
+    ]
+    for i, (text, why) in enumerate(cases):
+        path = tmp_path / ("bad%d.conf" % i)
+        path.write_text(BAD % (port, text))
+        r = run_portico("-t", "-c", str(path))
+        assert r.returncode != 0, text
+        assert re.search(r"bad%d\.conf:3: .*%s" % (i, why), r.stderr + r.stdout), \
+            (text, r.stderr)
