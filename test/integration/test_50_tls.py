@@ -838,5 +838,6 @@ def test_upstream_probe_over_tls(portico, pki):
         assert good.tls and good.tls[0][0].startswith("TLS")
         # A TCP probe of a TLS upstream includes the handshake: a server
         # whose certificate does not verify is down.
-        gw.wait_log(r"upstream w: server 127\.0\.0\.1:%d down by probe" % other.port)
+        gw.wait_log(r"upstream w: server 127\.0\.0\.1:%d down by probe: TLS handshake failed"
+                    % other.port)
         assert other.requests == []

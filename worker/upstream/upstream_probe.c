@@ -147,7 +147,8 @@ static void pt_probe_tcp_event(pt_upconn_t *up)
     if (rc == PT_AGAIN)
         return;
     if (rc == PT_ERROR) {
-        pt_probe_end(pr, false, errno == ECONNREFUSED ? "connect refused" : "connect failed");
+        pt_probe_end(pr, false, up->io.ssl ? "TLS handshake failed"
+                                : errno == ECONNREFUSED ? "connect refused" : "connect failed");
         return;
     }
     pt_probe_end(pr, true, up->io.ssl ? "TLS handshake done" : "connected");
