@@ -16,7 +16,8 @@ portico = { workers = 2; };
 listen = ( "127.0.0.1:%(port)d" );
 upstreams = { b = { servers = ( %(servers)s ); max_fails = 0; %(upstream)s }; };
 routes = ( { path = "/stream"; proxy = "b"; request_buffering = false; },
-           { path = "/post-ok"; proxy = "b"; retry_non_idempotent = true; },
+           { path = "/post-ok"; proxy = "b"; retry_non_idempotent = true;
+             request_buffer_size = "64k"; },
            { path = "/"; proxy = "b"; } );
 """
 
@@ -65,6 +66,12 @@ def test_post_is_not_retried_unless_the_route_says_so(portico):
         n = len(bad.requests)
         assert [send(p.port, "POST", "/post-ok", b"data") for _ in range(6)] == [200] * 6
         assert len(bad.requests) > n
+        # A body buffered whole (memory and file) is sent again from its start.
+        body = bytes(range(256)) * 1000
+        n = len(bad.requests)
+        assert [send(p.port, "POST", "/post-ok", body) for _ in range(4)] == [200] * 4
+        assert len(bad.requests) > n
+        assert all(r.body == body for r in bad.requests[n:] + good.requests[-4:])
 
 
 def test_a_body_that_streamed_out_is_not_sent_again(portico):
