@@ -70,3 +70,24 @@ def test_at_most_max_ejection_percent_are_out(portico):
         for _ in range(6):
             get(p.port)
         assert len(other.requests) > before              # still in the rotation
+
+
+def test_error_rate_ejects_a_server_that_fails_every_other_time(portico):
+    flip = {"n": 0}
+
+    def flaky(req):
+        flip["n"] += 1
+        return Response(500 if flip["n"] % 2 else 200, [], b"x")
+    with Backend(flaky) as bad, status_backend(200) as good:
+        p = gateway(portico, [bad.port, good.port],
+                    'consecutive_failures = 100; error_rate = 40; error_rate_window = "10s"; '
+                    'error_rate_min_requests = 10; ejection_time = "30s";')
+        for _ in range(40):
+            get(p.port)
+        assert re.search(r"server 127\.0\.0\.1:%d ejected for 30000ms: status 500, \d+ errors "
+                         r"in \d+ answers \(ejection 1\)" % bad.port, p.log()), p.log()
+        n = len(bad.requests)
+        assert 10 <= n <= 12
+        for _ in range(10):
+            get(p.port)
+        assert len(bad.requests) == n

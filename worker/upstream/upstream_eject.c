@@ -26,6 +26,14 @@ static const pt_directive_t pt_upstream_eject_directives[] = {
     { "max_ejection_percent", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_EJECT_FIELD(max_percent),
       "50", &pt_eject_percent_bounds, NULL, NULL,
       "share of the upstream's servers that may be ejected at once" },
+    { "error_rate", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_EJECT_FIELD(error_rate), "0",
+      &pt_eject_percent_bounds, NULL, NULL,
+      "percent of errors within error_rate_window that ejects (0: off)" },
+    { "error_rate_window", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_EJECT_FIELD(rate_window),
+      "\"10s\"", &pt_conf_positive, NULL, NULL, "the window error_rate is measured over" },
+    { "error_rate_min_requests", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_EJECT_FIELD(rate_min),
+      "20", &pt_eject_count_bounds, NULL, NULL,
+      "answers a window needs before error_rate applies" },
     PT_DIRECTIVE_END
 };
 
@@ -102,16 +110,53 @@ static unsigned pt_upstream_eject_count(const pt_upstream_t *u, pt_msec_t now)
     return n;
 }
 
+bool pt_upstream_eject_rate_reached(uint64_t requests, uint64_t errors, int64_t percent,
+                                    int64_t min)
+{
+    return percent > 0 && requests >= (uint64_t) min && errors * 100 >= requests * (uint64_t) percent;
+}
+
+/* Count one answer (error or not) in s's error_rate window, opening a new
+ * window when the current one is over; returns the errors and requests
+ * counted so far. */
+static void pt_upstream_eject_rate(pt_upstream_peer_t *rec, const pt_upstream_eject_conf_t *c,
+                                   bool error, pt_msec_t now, uint32_t *requests,
+                                   uint32_t *errors)
+{
+    int64_t start = atomic_load(&rec->rate_start);
+
+    if (now - start >= c->rate_window
+        && atomic_compare_exchange_strong(&rec->rate_start, &start, now)) {
+        atomic_store(&rec->rate_requests, 0);
+        atomic_store(&rec->rate_errors, 0);
+    }
+    *requests = atomic_fetch_add(&rec->rate_requests, 1) + 1;
+    *errors = error ? atomic_fetch_add(&rec->rate_errors, 1) + 1
+                    : atomic_load(&rec->rate_errors);
+}
+
 void pt_upstream_eject_error(const pt_server_t *s, const char *reason, pt_msec_t now)
 {
     pt_upstream_peer_t *rec = s->health;
     const pt_upstream_eject_conf_t *c = s->upstream->outlier_ejection;
+    uint32_t requests = 0, rate_errors = 0;
+    char why[96];
 
     if (rec == NULL || c == NULL)
         return;
     uint32_t errors = atomic_fetch_add(&rec->errors, 1) + 1;
-    if (errors < (uint64_t) c->consecutive || atomic_load(&rec->ejected_until) != 0)
+    if (c->error_rate > 0)
+        pt_upstream_eject_rate(rec, c, true, now, &requests, &rate_errors);
+    bool by_rate = pt_upstream_eject_rate_reached(requests, rate_errors, c->error_rate,
+                                                  c->rate_min);
+    if ((errors < (uint64_t) c->consecutive && !by_rate)
+        || atomic_load(&rec->ejected_until) != 0)
         return;
+    if (errors >= (uint64_t) c->consecutive)
+        snprintf(why, sizeof(why), "%s, %u errors in a row", reason, errors);
+    else
+        snprintf(why, sizeof(why), "%s, %u errors in %u answers", reason, rate_errors,
+                 requests);
     /* Back long enough without another ejection: the back-off starts over. */
     int64_t back = atomic_load(&rec->returned_at);
     uint32_t n = atomic_load(&rec->ejections);
@@ -125,24 +170,34 @@ void pt_upstream_eject_error(const pt_server_t *s, const char *reason, pt_msec_t
     unsigned cap = pt_upstream_eject_cap(s->upstream->nservers, c->max_percent);
     if (pt_upstream_eject_count(s->upstream, now) > cap) {
         atomic_store(&rec->ejected_until, 0);
-        pt_log(PT_LOG_INFO, "upstream %s: server %s not ejected (%s, %u errors in a row): "
-               "max_ejection_percent %lld reached", s->upstream->name, s->name, reason,
-               errors, (long long) c->max_percent);
+        /* Counted afresh: the next attempt (and log line) comes after as many errors. */
+        atomic_store(&rec->errors, 0);
+        atomic_store(&rec->rate_start, 0);
+        pt_log(PT_LOG_INFO, "upstream %s: server %s not ejected (%s): max_ejection_percent "
+               "%lld reached", s->upstream->name, s->name, why, (long long) c->max_percent);
         return;
     }
     atomic_store(&rec->ejections, n);
     atomic_store(&rec->errors, 0);
-    pt_log(PT_LOG_NOTICE, "upstream %s: server %s ejected for %lldms: %s, %u errors in a "
-           "row (ejection %u)", s->upstream->name, s->name, (long long) len, reason, errors, n);
+    atomic_store(&rec->rate_start, 0);
+    pt_log(PT_LOG_NOTICE, "upstream %s: server %s ejected for %lldms: %s (ejection %u)",
+           s->upstream->name, s->name, (long long) len, why, n);
 }
 
-void pt_upstream_eject_success(const pt_server_t *s)
+void pt_upstream_eject_success(const pt_server_t *s, pt_msec_t now)
 {
     pt_upstream_peer_t *rec = s->health;
+    const pt_upstream_eject_conf_t *c = s->upstream->outlier_ejection;
 
+    if (rec == NULL)
+        return;
     /* Only written when set: a busy server's line stays shared-clean. */
-    if (rec && atomic_load(&rec->errors) != 0)
+    if (atomic_load(&rec->errors) != 0)
         atomic_store(&rec->errors, 0);
+    if (c && c->error_rate > 0) {
+        uint32_t requests, errors;
+        pt_upstream_eject_rate(rec, c, false, now, &requests, &errors);
+    }
 }
 
 bool pt_upstream_eject_in(const pt_server_t *s, pt_msec_t now)

@@ -3,7 +3,9 @@
  * servers, on the shared records of upstream_health.h.
  *
  * A server whose consecutive errors (a 5xx answer, a connect that failed
- * or timed out, a read timeout) reach consecutive_failures is ejected for
+ * or timed out, a read timeout) reach consecutive_failures, or whose
+ * errors reach error_rate percent of at least error_rate_min_requests
+ * answers within error_rate_window (when error_rate is set), is ejected for
  * ejection_time x n, n the number of times it was ejected in a row, at
  * most max_ejection_time. It returns by itself when that time is over
  * (whoever notices first logs it); a server that then stays in for
@@ -25,6 +27,9 @@ typedef struct pt_upstream_eject_conf_s {
     pt_msec_t base_time;        /* ejection_time */
     pt_msec_t max_time;         /* max_ejection_time */
     int64_t max_percent;        /* max_ejection_percent */
+    int64_t error_rate;         /* percent of errors in the window that ejects; 0: off */
+    pt_msec_t rate_window;      /* error_rate_window */
+    int64_t rate_min;           /* error_rate_min_requests */
 } pt_upstream_eject_conf_t;
 
 /* The outlier_ejection = { ... } row's setter and dumper. */
@@ -43,8 +48,14 @@ unsigned pt_upstream_eject_cap(size_t nservers, int64_t max_percent);
  * is the consecutive_failures-th and the cap allows. */
 void pt_upstream_eject_error(const pt_server_t *s, const char *reason, pt_msec_t now);
 
-/* A good answer from s: the count of consecutive errors starts over. */
-void pt_upstream_eject_success(const pt_server_t *s);
+/* A good answer from s: the count of consecutive errors starts over (and
+ * the answer counts for error_rate). */
+void pt_upstream_eject_success(const pt_server_t *s, pt_msec_t now);
+
+/* error_rate's rule: whether errors of requests (at least min) reach
+ * percent. */
+bool pt_upstream_eject_rate_reached(uint64_t requests, uint64_t errors, int64_t percent,
+                                    int64_t min);
 
 /* Whether s is in (not ejected) at now; an ejection found over is ended
  * here (logged once, gateway-wide). */

@@ -57,6 +57,9 @@ static void pt_upstream_health_reset(pt_upstream_peer_t *rec, unsigned probe)
     atomic_store(&rec->ejections, 0);
     atomic_store(&rec->ejected_until, 0);
     atomic_store(&rec->returned_at, 0);
+    atomic_store(&rec->rate_start, 0);
+    atomic_store(&rec->rate_requests, 0);
+    atomic_store(&rec->rate_errors, 0);
 }
 
 /* The record of key: the one a previous generation had, else a free one,
@@ -277,7 +280,7 @@ void pt_upstream_health_ok(const pt_server_t *s)
 
     if (rec == NULL)
         return;
-    pt_upstream_eject_success(s);
+    pt_upstream_eject_success(s, pt_clock_now);
     /* Only written when set: a busy server's line stays shared-clean. */
     if (atomic_load(&rec->fails) != 0)
         atomic_store(&rec->fails, 0);

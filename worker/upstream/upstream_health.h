@@ -78,6 +78,9 @@ struct pt_upstream_peer_s {
     _Atomic uint32_t ejections;     /* times ejected in a row: the back-off multiplier */
     _Atomic int64_t ejected_until;  /* CLOCK_MONOTONIC ms; 0: not ejected */
     _Atomic int64_t returned_at;    /* when it last came back from an ejection */
+    _Atomic int64_t rate_start;     /* error_rate: when the current window began */
+    _Atomic uint32_t rate_requests; /* error_rate: answers and failures in the window */
+    _Atomic uint32_t rate_errors;   /* error_rate: errors among them */
 };
 
 /* One per upstream, keyed by its name. */

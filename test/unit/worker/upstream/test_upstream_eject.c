@@ -21,7 +21,8 @@ static pt_upstream_eject_conf_t ej = { .consecutive = 3, .base_time = 1000, .max
 
 int main(void)
 {
-    pt_upstream_eject_conf_t c = { 3, 30000, 300000, 50 };
+    pt_upstream_eject_conf_t c = { .consecutive = 3, .base_time = 30000, .max_time = 300000,
+                                   .max_percent = 50 };
 
     is(pt_upstream_eject_backoff(&c, 1), 30000, "first ejection: the base time");
     is(pt_upstream_eject_backoff(&c, 3), 90000, "third in a row: three times as long");
@@ -31,6 +32,10 @@ int main(void)
     is(pt_upstream_eject_cap(4, 50), 2, "50 % of 4 servers: 2");
     is(pt_upstream_eject_cap(1, 99), 0, "99 % of one server: none");
     is(pt_upstream_eject_cap(10, 100), 10, "100 %: all");
+    ok(pt_upstream_eject_rate_reached(20, 10, 50, 20), "error_rate: 10 of 20 reach 50 %");
+    ok(!pt_upstream_eject_rate_reached(20, 9, 50, 20), "  9 of 20 do not");
+    ok(!pt_upstream_eject_rate_reached(19, 19, 50, 20), "  too few answers");
+    ok(!pt_upstream_eject_rate_reached(100, 100, 0, 1), "  0: off");
 
     up = (pt_upstream_t) { .name = "u", .servers = servers, .nservers = 3,
                            .outlier_ejection = &ej };
@@ -46,7 +51,7 @@ int main(void)
     pt_clock_now = 10000;
     pt_upstream_eject_error(a, "status 500", 10000);
     pt_upstream_eject_error(a, "status 500", 10000);
-    pt_upstream_eject_success(a);
+    pt_upstream_eject_success(a, 10000);
     pt_upstream_eject_error(a, "status 500", 10000);
     pt_upstream_eject_error(a, "status 500", 10000);
     ok(pt_upstream_health_up(a), "a success between errors starts the count again");
@@ -75,6 +80,28 @@ int main(void)
         pt_upstream_eject_error(a, "status 503", 15700 + 2500);
     is(recs[0].ejected_until, 18200 + 1000,
        "in for max_ejection_time without an ejection: the base time again");
+
+    /* error_rate: alternating errors never make three in a row, but half
+     * of at least ten answers within the window do. */
+    pt_upstream_eject_conf_t rate = { .consecutive = 3, .base_time = 1000, .max_time = 5000,
+                                      .max_percent = 50, .error_rate = 50,
+                                      .rate_window = 10000, .rate_min = 10 };
+    up.outlier_ejection = &rate;
+    pt_server_t *cc = &servers[2];
+    for (int i = 0; i < 4; i++) {
+        pt_upstream_eject_success(cc, 30000);
+        pt_upstream_eject_error(cc, "status 500", 30000);
+    }
+    ok(pt_upstream_health_up(cc), "error_rate: 4 of 8 answers, under the minimum");
+    pt_upstream_eject_success(cc, 30000);
+    pt_upstream_eject_error(cc, "status 500", 30000);
+    ok(!pt_upstream_eject_in(cc, 30000), "  5 of 10: ejected");
+    ok(pt_upstream_eject_in(cc, 31000), "  for the base time");
+    for (int i = 0; i < 5; i++) {
+        pt_upstream_eject_success(cc, 31000 + i);
+        pt_upstream_eject_error(cc, "status 500", 45000 + i);
+    }
+    ok(pt_upstream_health_up(cc), "  a window that ended starts the count again");
 
     up.outlier_ejection = NULL;
     for (int i = 0; i < 10; i++)
