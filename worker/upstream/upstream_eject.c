@@ -205,7 +205,10 @@ bool pt_upstream_eject_in(const pt_server_t *s, pt_msec_t now)
     pt_upstream_peer_t *rec = s->health;
     int64_t until;
 
-    if (rec == NULL || (until = atomic_load(&rec->ejected_until)) == 0)
+    /* Without outlier_ejection in this generation, a mark left by the one
+     * before does not count. */
+    if (rec == NULL || s->upstream->outlier_ejection == NULL
+        || (until = atomic_load(&rec->ejected_until)) == 0)
         return true;
     if (now < until)
         return false;

@@ -205,13 +205,21 @@ static void pt_upstream_health_log(const pt_server_t *s, const char *change, con
                (long long) t);
 }
 
+/* A verdict counts only where this generation probes: a prober of the
+ * generation before, still finishing, could otherwise leave one behind
+ * that nobody would ever lift. */
+static bool pt_upstream_health_probe_down(const pt_server_t *s, const pt_upstream_peer_t *rec)
+{
+    return s->upstream->health_check && atomic_load(&rec->probe) == PT_UPSTREAM_PROBE_DOWN;
+}
+
 bool pt_upstream_health_up(const pt_server_t *s)
 {
     const pt_upstream_peer_t *rec = s->health;
 
     return rec == NULL
            || (atomic_load(&rec->state) == PT_UPSTREAM_HEALTH_UP
-               && atomic_load(&rec->probe) != PT_UPSTREAM_PROBE_DOWN
+               && !pt_upstream_health_probe_down(s, rec)
                && pt_upstream_eject_in(s, pt_clock_now));
 }
 
@@ -222,7 +230,7 @@ bool pt_upstream_health_usable(const pt_server_t *s, pt_msec_t now)
     if (rec == NULL)
         return true;
     /* A probe's down and an ejection leave no room for a passive trial. */
-    if (atomic_load(&rec->probe) == PT_UPSTREAM_PROBE_DOWN || !pt_upstream_eject_in(s, now))
+    if (pt_upstream_health_probe_down(s, rec) || !pt_upstream_eject_in(s, now))
         return false;
     uint32_t st = atomic_load(&rec->state);
     if (st == PT_UPSTREAM_HEALTH_UP)
@@ -328,13 +336,13 @@ void pt_upstream_health_read(const pt_server_t *s, pt_msec_t now,
     out->passive = atomic_load(&rec->state);
     out->probe = atomic_load(&rec->probe);
     out->ejected_until = atomic_load(&rec->ejected_until);
-    out->ejected = out->ejected_until > now;
+    out->ejected = s->upstream->outlier_ejection && out->ejected_until > now;
     out->fails = atomic_load(&rec->fails);
     out->errors = atomic_load(&rec->errors);
     out->ejections = atomic_load(&rec->ejections);
     out->down_until = atomic_load(&rec->down_until);
     out->probe_at = atomic_load(&rec->probe_at);
-    out->usable = out->passive == PT_UPSTREAM_HEALTH_UP && out->probe != PT_UPSTREAM_PROBE_DOWN
+    out->usable = out->passive == PT_UPSTREAM_HEALTH_UP && !pt_upstream_health_probe_down(s, rec)
                   && !out->ejected;
 }
 
@@ -349,7 +357,7 @@ int64_t pt_upstream_health_retry_after(const pt_upstream_t *u, pt_msec_t now)
         int64_t until = atomic_load(&rec->down_until);
         if (atomic_load(&rec->state) == PT_UPSTREAM_HEALTH_UP)
             until = 0;
-        int64_t ej = atomic_load(&rec->ejected_until);
+        int64_t ej = u->outlier_ejection ? atomic_load(&rec->ejected_until) : 0;
         if (ej > until)
             until = ej;
         if (u->health_check && atomic_load(&rec->probe) == PT_UPSTREAM_PROBE_DOWN) {
