@@ -126,3 +126,17 @@ def test_retry_budget_bounds_a_total_outage(portico):
         # plus one a second (each worker's counts are the same shared ones).
         assert n < total <= n + n // 10 + seconds + 1, (total, seconds)
         assert "upstream b: retry budget exhausted" in p.log()
+
+
+def test_no_retry_after_retry_timeout(portico):
+    def slow_503(req):
+        time.sleep(0.4)
+        return Response(503, [], b"late")
+    with Backend(slow_503) as slow, status_backend(200) as good:
+        p = gateway(portico, [slow.port, good.port],
+                    'retry_on = [ "503" ]; retries = 1; retry_budget = 100; '
+                    'retry_timeout = "200ms";')
+        statuses = [send(p.port, "GET", "/") for _ in range(6)]
+        # The 503 came after retry_timeout: it is the answer.
+        assert statuses.count(503) == len(slow.requests) >= 1, statuses
+        assert len(slow.requests) + len(good.requests) == 6
