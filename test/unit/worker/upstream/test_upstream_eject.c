@@ -103,6 +103,20 @@ int main(void)
     }
     ok(pt_upstream_health_up(cc), "  a window that ended starts the count again");
 
+    /* Answers through passive health: any 5xx is an error for ejection
+     * (fail_statuses or not), anything else a success. */
+    up.outlier_ejection = &ej;
+    pt_server_t *bb = &servers[1];
+    recs[1] = (pt_upstream_peer_t) { 0 };
+    pt_upstream_health_status(bb, 500, 50000);
+    pt_upstream_health_status(bb, 502, 50000);
+    pt_upstream_health_status(bb, 404, 50000);
+    pt_upstream_health_status(bb, 500, 50000);
+    pt_upstream_health_status(bb, 503, 50000);
+    ok(pt_upstream_health_up(bb), "a 404 between 5xx: no ejection");
+    pt_upstream_health_status(bb, 504, 50000);
+    ok(!pt_upstream_eject_in(bb, 50000), "three 5xx answers in a row: ejected");
+
     up.outlier_ejection = NULL;
     for (int i = 0; i < 10; i++)
         pt_upstream_eject_error(&servers[2], "status 500", 20000);
