@@ -396,7 +396,8 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
     }
     if (!pt_io_pending(&up->io))
         pt_upstream_health_fail(p->server, "read timed out", pt_clock_now);
-    if (!p->got_bytes && !pt_io_pending(&up->io) && pt_proxy_retry_allowed(p, PT_RETRY_ON_TIMEOUT)) {
+    if (!p->got_bytes && !pt_io_pending(&up->io)
+        && pt_proxy_retry_allowed(p, PT_RETRY_ON_TIMEOUT)) {
         pt_proxy_retry(p, "read timed out");
         return;
     }

@@ -191,7 +191,8 @@ static void pt_subrequest_finish(pt_subrequest_t *sr, int rc, const char *error)
 {
     sr->error = error;
     if (rc != PT_OK) {
-        pt_log(sr->target ? PT_LOG_DEBUG : PT_LOG_INFO, "upstream %s: subrequest %.*s %.*s%s%s failed: %s",
+        pt_log(sr->target ? PT_LOG_DEBUG : PT_LOG_INFO,
+               "upstream %s: subrequest %.*s %.*s%s%s failed: %s",
                sr->upstream->name, (int) sr->method.len, sr->method.p, (int) sr->path.len,
                sr->path.p, sr->server ? " to " : "", sr->server ? sr->server->name : "",
                error);

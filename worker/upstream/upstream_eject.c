@@ -113,7 +113,8 @@ static unsigned pt_upstream_eject_count(const pt_upstream_t *u, pt_msec_t now)
 bool pt_upstream_eject_rate_reached(uint64_t requests, uint64_t errors, int64_t percent,
                                     int64_t min)
 {
-    return percent > 0 && requests >= (uint64_t) min && errors * 100 >= requests * (uint64_t) percent;
+    return percent > 0 && requests >= (uint64_t) min
+           && errors * 100 >= requests * (uint64_t) percent;
 }
 
 /* Count one answer (error or not) in s's error_rate window, opening a new
