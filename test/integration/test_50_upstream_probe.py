@@ -198,6 +198,12 @@ def test_probe_verdicts_kept_across_sighup(portico):
         assert bad.app() == []
         assert len(good.app()) == 10
         assert not re.search(r"%d up by probe" % bad.port, p.log()[mark:])
+        # The retiring generation handed its lease back: a new worker probes.
+        new = set(p.workers()) - old
+        wait_for(lambda: set(int(x) for x in owners(p)) & new, timeout=6,
+                 what="a worker of the new generation to probe")
+        n = len(bad.probes())
+        wait_for(lambda: len(bad.probes()) > n, timeout=5, what="probes to go on")
 
 
 BAD = """listen = ( "127.0.0.1:%d" );
