@@ -346,6 +346,27 @@ void pt_upstream_health_read(const pt_server_t *s, pt_msec_t now,
                   && !out->ejected;
 }
 
+void pt_upstream_health_group_read(const pt_upstream_t *u, pt_msec_t now,
+                                   pt_upstream_group_view_t *out)
+{
+    const pt_upstream_group_t *g = u->group;
+
+    memset(out, 0, sizeof(*out));
+    if (g == NULL)
+        return;
+    uint64_t lease = atomic_load(&g->lease);
+    out->lease_until = (int64_t) (lease & ((UINT64_C(1) << PT_UPSTREAM_LEASE_BITS) - 1));
+    if (lease != 0 && out->lease_until > now)
+        out->prober_pid = (unsigned) (lease >> PT_UPSTREAM_LEASE_BITS);
+    out->round_at = atomic_load(&g->round_at);
+    for (unsigned i = 0; i < PT_UPSTREAM_BUDGET_SECONDS; i++) {
+        if (now / 1000 - atomic_load(&g->sec[i]) >= PT_UPSTREAM_BUDGET_SECONDS)
+            continue;
+        out->requests += atomic_load(&g->requests[i]);
+        out->retries += atomic_load(&g->retried[i]);
+    }
+}
+
 int64_t pt_upstream_health_retry_after(const pt_upstream_t *u, pt_msec_t now)
 {
     int64_t best = -1;

@@ -58,6 +58,9 @@
  * the last PT_UPSTREAM_BUDGET_SECONDS seconds. */
 #define PT_UPSTREAM_BUDGET_SECONDS  10
 
+/* The probe lease word: owner pid << PT_UPSTREAM_LEASE_BITS | expiry. */
+#define PT_UPSTREAM_LEASE_BITS      42
+
 typedef struct pt_upstream_peer_s pt_upstream_peer_t;
 typedef struct pt_upstream_group_s pt_upstream_group_t;
 
@@ -126,6 +129,18 @@ int pt_upstream_health_conf_upstream(pt_conf_ctx_t *cf, pt_conf_t *conf,
  * reads as up). */
 void pt_upstream_health_read(const pt_server_t *s, pt_msec_t now,
                              pt_upstream_health_view_t *out);
+
+/* What the group record says of an upstream now, for metrics and the
+ * admin API. */
+typedef struct {
+    unsigned prober_pid;            /* the worker holding the probe lease; 0: none */
+    int64_t lease_until;            /* CLOCK_MONOTONIC ms */
+    int64_t round_at;               /* when the last round of probes started */
+    uint64_t requests, retries;     /* counted over the budget's window */
+} pt_upstream_group_view_t;
+
+void pt_upstream_health_group_read(const pt_upstream_t *u, pt_msec_t now,
+                                   pt_upstream_group_view_t *out);
 
 /* Passive health and ejection together, for an answer of status from s:
  * a fail_status is a failure; any other status a success for passive

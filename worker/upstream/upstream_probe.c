@@ -17,7 +17,7 @@
 
 /* An HTTP probe reads at most this much of a body (more fails it). */
 #define PT_PROBE_MAX_BODY   (64 * 1024)
-#define PT_PROBE_LEASE_BITS 42
+#define PT_PROBE_LEASE_BITS PT_UPSTREAM_LEASE_BITS
 #define PT_PROBE_LEASE_MASK ((UINT64_C(1) << PT_PROBE_LEASE_BITS) - 1)
 
 typedef struct pt_probe_group_s pt_probe_group_t;

@@ -50,6 +50,11 @@ int main(void)
         fresh += pt_upstream_retry_take(&u, t + 11000);
     is(fresh, 10, "past the window the old seconds no longer count");
 
+    pt_upstream_group_view_t gv;
+    pt_upstream_health_group_read(&u, t + 11000, &gv);
+    ok(gv.requests == 100 && gv.retries == 10 && gv.prober_pid == 0,
+       "the read API shows the window's counts");
+
     pt_upstream_t none = { .name = "n", .retries = 2 };
     ok(pt_upstream_retry_take(&none, t), "no shared record: allowed");
     return done_testing();
