@@ -138,6 +138,7 @@ INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 # active health checks, retries with a budget, outlier ejection
 INTEGRATION += test/integration/test_50_upstream_probe.py
+INTEGRATION += test/integration/test_50_upstream_probe_tls.py
 INTEGRATION += test/integration/test_50_upstream_retry.py
 INTEGRATION += test/integration/test_50_upstream_eject.py
 INTEGRATION += test/integration/test_60_reload_load.py

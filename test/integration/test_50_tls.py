@@ -819,25 +819,3 @@ def test_sni_is_acknowledged_when_used(portico, pki, version):
                        data=CLOSE_REQ)
     assert "HTTP/1.1 200" in unknown
     assert 'TLS server extension "server name"' not in unknown
-
-
-# ---- active health checks over TLS (issue 11) -------------------------------------
-
-def test_upstream_probe_over_tls(portico, pki):
-    with TLSBackend(pki) as good, TLSBackend(pki) as other:
-        conf = ('upstreams = { b = { servers = [ "127.0.0.1:%d" ]; tls = { ca = "%s"; };\n'
-                '    health_check = { path = "/health"; interval = "200ms"; timeout = "150ms"; '
-                'fall = 1; }; };\n'
-                '  w = { servers = [ "127.0.0.1:%d" ]; tls = { ca = "%s"; };\n'
-                '    health_check = { type = "tcp"; interval = "200ms"; timeout = "150ms"; '
-                'fall = 1; }; }; };'
-                % (good.port, pki.p("ca.pem"), other.port, pki.p("wrong_ca.pem")))
-        gw = gateway(portico, pki, upstreams=conf, routes='{ path = "/"; proxy = "b"; }')
-        gw.wait_log(r"upstream b: server 127\.0\.0\.1:%d up by probe: status 200" % good.port)
-        assert "/health" in [q.target for q in good.requests]
-        assert good.tls and good.tls[0][0].startswith("TLS")
-        # A TCP probe of a TLS upstream includes the handshake: a server
-        # whose certificate does not verify is down.
-        gw.wait_log(r"upstream w: server 127\.0\.0\.1:%d down by probe: TLS handshake failed"
-                    % other.port)
-        assert other.requests == []
