@@ -22,11 +22,11 @@ routes = ( { path = "/stream"; proxy = "b"; request_buffering = false; },
 """
 
 
-def gateway(portico, servers, upstream=""):
+def gateway(portico, servers, upstream="", subdir=None):
     port = free_ports(1)[0]
     conf = CONF % dict(port=port, servers=", ".join('"127.0.0.1:%d"' % s for s in servers),
                        upstream=upstream)
-    p = portico(conf, ports=[port])
+    p = portico(conf, ports=[port], subdir=subdir)
     p.port = port
     p.wait_workers(2)
     return p
@@ -140,3 +140,15 @@ def test_no_retry_after_retry_timeout(portico):
         # The 503 came after retry_timeout: it is the answer.
         assert statuses.count(503) == len(slow.requests) >= 1, statuses
         assert len(slow.requests) + len(good.requests) == 6
+
+
+def test_reset_is_retried_only_when_named(portico):
+    with Backend(lambda req: None) as closer, status_backend(200) as good:
+        p = gateway(portico, [closer.port, good.port],
+                    'retry_on = [ "reset" ]; keepalive = 0;')
+        assert [send(p.port, "GET", "/") for _ in range(4)] == [200] * 4
+        assert len(closer.requests) >= 1
+    with Backend(lambda req: None) as closer, status_backend(200) as good:
+        p = gateway(portico, [closer.port, good.port], 'keepalive = 0;', subdir="plain")
+        statuses = [send(p.port, "GET", "/") for _ in range(4)]
+        assert statuses.count(502) == len(closer.requests) >= 1, statuses
