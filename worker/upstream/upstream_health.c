@@ -282,13 +282,10 @@ void pt_upstream_health_fail(const pt_server_t *s, const char *reason, pt_msec_t
         pt_upstream_health_log(s, "down", reason, fails);
 }
 
-void pt_upstream_health_ok(const pt_server_t *s)
+/* Passive health's side of a success: the failure count clears, a trial
+ * ends up. */
+static void pt_upstream_health_passive_ok(const pt_server_t *s, pt_upstream_peer_t *rec)
 {
-    pt_upstream_peer_t *rec = s->health;
-
-    if (rec == NULL)
-        return;
-    pt_upstream_eject_success(s, pt_clock_now);
     /* Only written when set: a busy server's line stays shared-clean. */
     if (atomic_load(&rec->fails) != 0)
         atomic_store(&rec->fails, 0);
@@ -296,6 +293,16 @@ void pt_upstream_health_ok(const pt_server_t *s)
     if (atomic_load(&rec->state) == PT_UPSTREAM_HEALTH_TRIAL
         && atomic_compare_exchange_strong(&rec->state, &trial, PT_UPSTREAM_HEALTH_UP))
         pt_upstream_health_log(s, "up", "trial request succeeded", 0);
+}
+
+void pt_upstream_health_ok(const pt_server_t *s)
+{
+    pt_upstream_peer_t *rec = s->health;
+
+    if (rec == NULL)
+        return;
+    pt_upstream_eject_success(s, pt_clock_now);
+    pt_upstream_health_passive_ok(s, rec);
 }
 
 bool pt_upstream_health_status_fails(const pt_upstream_t *u, unsigned status)
@@ -312,12 +319,11 @@ void pt_upstream_health_status(const pt_server_t *s, unsigned status, pt_msec_t 
         pt_upstream_health_fail(s, why, now);
         return;
     }
-    if (status >= 500 && s->upstream->outlier_ejection) {
+    if (status >= 500 && s->upstream->outlier_ejection && s->health) {
         char why[16];
         snprintf(why, sizeof(why), "status %u", status);
-        /* passive health took it as a success: only the failure count clears */
-        if (s->health && atomic_load(&s->health->fails) != 0)
-            atomic_store(&s->health->fails, 0);
+        /* A success for passive health (not a fail_status), an error for ejection. */
+        pt_upstream_health_passive_ok(s, s->health);
         pt_upstream_eject_error(s, why, now);
         return;
     }
