@@ -15,8 +15,9 @@ CONF = """
 portico = { workers = 2; };
 listen = ( "127.0.0.1:%(port)d" );
 upstreams = { b = { servers = ( %(servers)s ); max_fails = 0; %(upstream)s }; };
-routes = ( { path = "/stream"; proxy = "b"; request_buffering = false; },
-           { path = "/post-ok"; proxy = "b"; retry_non_idempotent = true;
+routes = ( { path = "/stream"; proxy = "b"; request_buffering = false; retry_sent_body = true; },
+           { path = "/put-ok"; proxy = "b"; retry_sent_body = true; },
+           { path = "/post-ok"; proxy = "b"; retry_non_idempotent = true; retry_sent_body = true;
              request_buffer_size = "64k"; },
            { path = "/"; proxy = "b"; } );
 """
@@ -74,18 +75,26 @@ def test_post_is_not_retried_unless_the_route_says_so(portico):
         assert all(r.body == body for r in bad.requests[n:] + good.requests[-4:])
 
 
-def test_a_body_that_streamed_out_is_not_sent_again(portico):
+def test_a_body_that_went_out_is_not_sent_again(portico):
     with status_backend(503) as bad, status_backend(200) as good:
         p = gateway(portico, [bad.port, good.port],
                     'retry_on = [ "503" ]; retries = 1; retry_budget = 100;')
-        big = b"b" * (1 << 20)          # more than a read buffer: it streams
-        statuses = [send(p.port, "PUT", "/stream", big) for _ in range(4)]
-        assert statuses.count(503) == len(bad.requests) >= 1, (statuses, p.log())
-        assert len(bad.requests) + len(good.requests) == 4
-        # A small PUT that came with its head is held whole: it is retried.
-        small = ("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        # An idempotent PUT whose body went to the failing server: not by default.
+        small = ("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                  "Connection: close\r\n\r\nsmall")
-        assert [request(p.port, small).status for _ in range(4)] == [200] * 4
+        statuses = [request(p.port, small % "/x").status for _ in range(4)]
+        assert statuses.count(503) == len(bad.requests) >= 1, statuses
+        assert len(bad.requests) + len(good.requests) == 4
+        # Where the route says so, a body held whole is sent again.
+        n = len(bad.requests)
+        assert [request(p.port, small % "/put-ok").status for _ in range(4)] == [200] * 4
+        assert len(bad.requests) > n
+        # Not one that streamed out, whatever the route says.
+        big = b"b" * (1 << 20)          # more than a read buffer: it streams
+        n, m = len(bad.requests), len(good.requests)
+        statuses = [send(p.port, "PUT", "/stream", big) for _ in range(4)]
+        assert statuses.count(503) == len(bad.requests) - n >= 1, (statuses, p.log())
+        assert len(bad.requests) - n + len(good.requests) - m == 4
 
 
 def test_retries_bound_the_tries(portico):

@@ -106,6 +106,10 @@ bool pt_proxy_retry_allowed(pt_proxy_t *p, uint32_t reason)
         return false;
     if (!pt_http_method_idempotent(r->head.method_id) && p->conf->retry_non_idempotent != 1)
         return false;
+    /* The head goes out with (the start of) the body: a body that may
+     * have reached the server is sent again only where the route says so. */
+    if (r->body_kind != PT_BODY_NONE && p->head_queued && p->conf->retry_sent_body != 1)
+        return false;
     return pt_proxy_retry_budget(p);
 }
 

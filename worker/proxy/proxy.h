@@ -49,7 +49,8 @@ typedef struct {
     int64_t request_buffer_size;    /* of it, held in memory */
     int64_t request_buffer_max;     /* held at all (memory and file); more streams */
     const char *request_buffer_path;    /* directory of the spill files */
-    int retry_non_idempotent;   /* retry_on applies to any method whose body is at hand */
+    int retry_non_idempotent;   /* retry_on applies to methods that are not idempotent */
+    int retry_sent_body;        /* ... and to a body that went out, when held whole */
 } pt_proxy_conf_t;
 
 /* proxy_body.c's collected request body (memory, then a file). */
@@ -171,9 +172,10 @@ void pt_proxy_arm_timers(pt_proxy_t *p);
 void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
 /* Whether a try that failed for reason (a PT_RETRY_ON_* bit) after the
  * request went out may be made again on another server: reason in
- * retry_on, nothing of the response passed on, the body at hand, an
- * idempotent method (or retry_non_idempotent), retries and retry_timeout
- * left, and a retry from the budget (taken: retry_granted is set). */
+ * retry_on, nothing of the response passed on, an idempotent method (or
+ * retry_non_idempotent), no body sent yet (or retry_sent_body, with the
+ * body held whole), retries and retry_timeout left, and a retry from the
+ * budget (taken: retry_granted is set). */
 bool pt_proxy_retry_allowed(pt_proxy_t *p, uint32_t reason);
 
 /* proxy_body.c */

@@ -72,6 +72,9 @@ static const pt_directive_t pt_proxy_directives[] = {
     { "retry_non_idempotent", PT_CONF_BOOL, PT_SCOPE_ROUTE,
       PT_PROXY_FIELD(retry_non_idempotent), "false", NULL, NULL, NULL,
       "the upstream's retry_on applies to non-idempotent requests too" },
+    { "retry_sent_body", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(retry_sent_body),
+      "false", NULL, NULL, NULL,
+      "retry_on applies to requests whose body went out, when it is held whole" },
     PT_DIRECTIVE_END
 };
 
