@@ -29,8 +29,13 @@
  *   ejected  ejected_until in the future (upstream_eject.h); whoever sees
  *            it over first returns the server (CAS to 0, logged).
  *
+ * Either verdict counts only where the reading generation configures it
+ * (health_check, outlier_ejection), so one left by a generation that is
+ * retiring cannot outlive the setting.
+ *
  * Each upstream also has one group record (pt_upstream_group_t): the
- * probe lease and the retry budget's counters.
+ * probe lease and the retry budget's counters. pt_upstream_health_read
+ * and pt_upstream_health_group_read give both to metrics and the admin API.
  */
 #ifndef PT_UPSTREAM_HEALTH_H
 #define PT_UPSTREAM_HEALTH_H
