@@ -85,6 +85,13 @@ UNIT_WORKER += test/unit/worker/upstream/test_upstream
 test_unit_worker_upstream_test_upstream_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_upstream_health
 test_unit_worker_upstream_test_upstream_health_LDADD = $(unit_ldadd)
+# active health checks, retries with a budget, outlier ejection
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_probe
+test_unit_worker_upstream_test_upstream_probe_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_retry
+test_unit_worker_upstream_test_upstream_retry_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_eject
+test_unit_worker_upstream_test_upstream_eject_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
@@ -131,6 +138,11 @@ INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
+# active health checks, retries with a budget, outlier ejection
+INTEGRATION += test/integration/test_50_upstream_probe.py
+INTEGRATION += test/integration/test_50_upstream_probe_tls.py
+INTEGRATION += test/integration/test_50_upstream_retry.py
+INTEGRATION += test/integration/test_50_upstream_eject.py
 INTEGRATION += test/integration/test_60_auth_identity.py
 INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_60_reload_load.py

@@ -52,6 +52,12 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream_health.c worker/upstream/upstream_health.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
 	worker/upstream/subrequest_response.c
+# active health checks, retries with a budget, outlier ejection
+libportico_a_SOURCES += \
+	worker/upstream/upstream_probe.c worker/upstream/upstream_probe.h \
+	worker/upstream/upstream_probe_conf.c \
+	worker/upstream/upstream_retry.c worker/upstream/upstream_retry.h \
+	worker/upstream/upstream_eject.c worker/upstream/upstream_eject.h
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \

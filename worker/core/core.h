@@ -162,6 +162,16 @@ struct pt_upstream_s {
     int64_t max_fails;          /* failures within fail_timeout that mark down; 0: never */
     pt_msec_t fail_timeout;
     const uint8_t *fail_statuses;   /* bitmap of statuses 0..599 counted as failures; NULL */
+    /* probes, retries, ejection (upstream_probe.h, upstream_retry.h, upstream_eject.h) */
+    struct pt_upstream_probe_conf_s *health_check;      /* NULL: no active checks */
+    struct pt_upstream_eject_conf_s *outlier_ejection;  /* NULL: no ejection */
+    int64_t retries;            /* other tries after the first, at most */
+    pt_msec_t retry_timeout;    /* no new try once the request is this old */
+    const char **retry_on;      /* as written; compiled into retry_on_mask */
+    uint32_t retry_on_mask;     /* PT_RETRY_ON_* bits */
+    int64_t retry_budget;       /* percent of recent requests that may be retries */
+    int64_t retry_budget_floor; /* retries per second allowed whatever the share */
+    struct pt_upstream_group_s *group;  /* shared record of the upstream; NULL: none */
 };
 
 /* A file a module asked the master to open (pt_conf_file_add): one per

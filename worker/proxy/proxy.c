@@ -11,6 +11,7 @@
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_retry.h"
 
 /* ---- driving both sides -------------------------------------------------- */
 
@@ -59,12 +60,78 @@ void pt_proxy_done(pt_proxy_t *p)
     pt_response_finish(r);
 }
 
-/* A reused keep-alive connection turned out dead before any byte of the
- * response: the server closed it while idle. Send the request again on a
- * fresh connection if all of it is still at hand. */
-void pt_proxy_dead(pt_proxy_t *p, const char *why)
+/* Back to the start of the request, to send it again: the body from its
+ * first byte, the response not begun. */
+static void pt_proxy_rewind(pt_proxy_t *p)
 {
     pt_request_t *r = p->r;
+
+    r->upstream_ms = -1;
+    p->head_queued = p->req_sent = false;
+    p->resp_scanned = 0;
+    p->got_bytes = p->write_failed = p->up_keep = false;
+    p->state = PT_PROXY_RESP_HEAD;
+    if (p->store) {
+        pt_proxy_body_rewind(p);        /* the connection buffer has moved on */
+    } else {
+        r->body_pos = r->body_start;
+        r->body_left = r->head.content_length;
+        r->body_done = r->body_kind == PT_BODY_NONE;
+        r->body_received = 0;
+        p->req_trailers.len = 0;
+        if (r->body_kind == PT_BODY_CHUNKED)
+            pt_chunked_init(&r->chunked);
+    }
+}
+
+/* A retry from the upstream's rules for p's next try: retries and
+ * retry_timeout left, and the shared budget has one. */
+static bool pt_proxy_retry_budget(pt_proxy_t *p)
+{
+    const pt_upstream_t *u = p->conf->upstream;
+
+    if (p->tries > (unsigned) u->retries || pt_clock_now - p->first_try >= u->retry_timeout
+        || !pt_upstream_retry_take(u, pt_clock_now))
+        return false;
+    p->retry_granted = true;
+    return true;
+}
+
+bool pt_proxy_retry_allowed(pt_proxy_t *p, uint32_t reason)
+{
+    const pt_request_t *r = p->r;
+
+    if (!(p->conf->upstream->retry_on_mask & reason) || r->response_started || r->head_bytes
+        || p->upgrade || !p->at_hand || p->req_filter_out)
+        return false;
+    if (!pt_http_method_idempotent(r->head.method_id) && p->conf->retry_non_idempotent != 1)
+        return false;
+    /* The head goes out with (the start of) the body: a body that may
+     * have reached the server is sent again only where the route says so. */
+    if (r->body_kind != PT_BODY_NONE && p->head_queued && p->conf->retry_sent_body != 1)
+        return false;
+    return pt_proxy_retry_budget(p);
+}
+
+/* The try on p->server failed for why (retry granted): the request goes
+ * to another server from its first byte. */
+static void pt_proxy_retry(pt_proxy_t *p, const char *why)
+{
+    const pt_server_t *failed = p->server;
+
+    pt_log(PT_LOG_INFO, "upstream %s: %s from %s, trying another server (try %u)",
+           failed->upstream->name, why, failed->name, p->tries + 1);
+    pt_proxy_release(p, false);
+    pt_proxy_rewind(p);
+    pt_proxy_connect(p, failed);
+}
+
+/* A reused keep-alive connection turned out dead before any byte of the
+ * response: the server closed it while idle. Send the request again on a
+ * fresh connection if all of it is still at hand. A fresh connection that
+ * dies so is a "reset" for retry_on. */
+void pt_proxy_dead(pt_proxy_t *p, const char *why)
+{
     pt_upconn_t *up = p->up;
 
     if (up && up->reused && !p->got_bytes && p->replayable && !p->retried) {
@@ -72,21 +139,8 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         pt_log(PT_LOG_INFO, "upstream %s: reused connection was dead (%s), retrying",
                s->name, why);
         pt_proxy_release(p, false);
-        r->upstream_ms = -1;
         p->retried = true;
-        p->head_queued = p->req_sent = false;
-        p->resp_scanned = 0;
-        if (p->store) {
-            pt_proxy_body_rewind(p);        /* the connection buffer has moved on */
-        } else {
-            r->body_pos = r->body_start;
-            r->body_left = r->head.content_length;
-            r->body_done = r->body_kind == PT_BODY_NONE;
-            r->body_received = 0;
-            p->req_trailers.len = 0;
-            if (r->body_kind == PT_BODY_CHUNKED)
-                pt_chunked_init(&r->chunked);
-        }
+        pt_proxy_rewind(p);
         pt_upconn_t *fresh = pt_upstream_get((pt_server_t *) s, true);
         if (fresh == NULL) {
             pt_upstream_health_fail(s, pt_proxy_connect_reason(errno), pt_clock_now);
@@ -98,6 +152,10 @@ void pt_proxy_dead(pt_proxy_t *p, const char *why)
         fresh->handler = (pt_upconn_handler_pt) p->up_handler;
         fresh->timer.handler = p->up_timeout;
         pt_timer_set(&fresh->timer, p->conf->upstream->connect_timeout);
+        return;
+    }
+    if (!p->got_bytes && pt_proxy_retry_allowed(p, PT_RETRY_ON_RESET)) {
+        pt_proxy_retry(p, why);
         return;
     }
     pt_proxy_fail(p, 502, why);
@@ -268,6 +326,9 @@ static void pt_proxy_decide(pt_proxy_t *p, pt_proxy_result_t res)
     case PT_PROXY_CLOSE:
         pt_proxy_tunnel_close(p, res.why);
         break;
+    case PT_PROXY_RETRY:
+        pt_proxy_retry(p, res.why);
+        break;
     }
 }
 
@@ -339,6 +400,11 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
     }
     if (!pt_io_pending(&up->io))
         pt_upstream_health_fail(p->server, "read timed out", pt_clock_now);
+    if (!p->got_bytes && !pt_io_pending(&up->io)
+        && pt_proxy_retry_allowed(p, PT_RETRY_ON_TIMEOUT)) {
+        pt_proxy_retry(p, "read timed out");
+        return;
+    }
     if (r->response_started) {
         pt_proxy_release(p, false);
         pt_request_abort(r, "upstream timed out during the response");
@@ -390,7 +456,15 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
     pt_request_t *r = p->r;
     const pt_upstream_t *u = p->conf->upstream;
 
-    while (p->tries < u->nservers) {
+    for (;;) {
+        if (p->tries == 0) {
+            p->first_try = pt_clock_now;
+            pt_upstream_retry_request(u, pt_clock_now);
+        } else if (!p->retry_granted
+                   && (!(u->retry_on_mask & PT_RETRY_ON_CONNECT) || !pt_proxy_retry_budget(p))) {
+            break;                  /* no retry after this failure */
+        }
+        p->retry_granted = false;
         pt_server_t *s = pt_upstream_pick(u, failed);
         if (s == NULL)
             break;                  /* every server is down */
@@ -595,10 +669,11 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
     }
     p->replay_ok = p->req_filter_out == NULL && pconf->upstream->retry
                    && pt_http_method_idempotent(r->head.method_id);
-    p->replayable = p->replay_ok
-                    && (r->body_done
-                        || (r->body_kind == PT_BODY_LENGTH
-                            && r->conn->rbuf->last - r->body_pos >= r->body_left));
+    p->at_hand = p->req_filter_out == NULL
+                 && (r->body_done
+                     || (r->body_kind == PT_BODY_LENGTH
+                         && r->conn->rbuf->last - r->body_pos >= r->body_left));
+    p->replayable = p->replay_ok && p->at_hand;
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;

@@ -49,6 +49,8 @@ typedef struct {
     int64_t request_buffer_size;    /* of it, held in memory */
     int64_t request_buffer_max;     /* held at all (memory and file); more streams */
     const char *request_buffer_path;    /* directory of the spill files */
+    int retry_non_idempotent;   /* retry_on applies to methods that are not idempotent */
+    int retry_sent_body;        /* ... and to a body that went out, when held whole */
 } pt_proxy_conf_t;
 
 /* proxy_body.c's collected request body (memory, then a file). */
@@ -70,7 +72,8 @@ typedef enum {
     PT_PROXY_FAIL,              /* answer status with why, or cut: pt_proxy_fail */
     PT_PROXY_DEAD,              /* the server's connection died unanswered: pt_proxy_dead */
     PT_PROXY_ABORT,             /* the client side failed: close both, abort with why */
-    PT_PROXY_CLOSE              /* the tunnel is over: pt_proxy_tunnel_close with why */
+    PT_PROXY_CLOSE,             /* the tunnel is over: pt_proxy_tunnel_close with why */
+    PT_PROXY_RETRY              /* try another server (pt_proxy_retry_allowed said yes) */
 } pt_proxy_kind_t;
 
 typedef struct {
@@ -101,6 +104,9 @@ typedef struct {
     bool req_sent;              /* head and whole body handed to the socket */
     bool replayable;            /* may be sent again: retry on, idempotent, all in memory */
     bool replay_ok;             /* retry on and idempotent: replayable once held whole */
+    bool at_hand;               /* the whole body is held (memory or store): resendable */
+    bool retry_granted;         /* pt_proxy_retry_allowed took a retry for the next try */
+    pt_msec_t first_try;        /* when the first server was chosen (retry_timeout) */
     bool collecting;            /* request buffering: the body is being collected */
     pt_proxy_store_t *store;    /* the buffered body; NULL: streamed */
     bool upgrade;               /* forwarding an Upgrade */
@@ -160,8 +166,17 @@ void pt_proxy_release_close(pt_proxy_t *p);
 void pt_proxy_done(pt_proxy_t *p);
 void pt_proxy_arm_timers(pt_proxy_t *p);
 /* Choose a server (not failed, unless it is the only one left) and start
- * the request on it; ends the request with 502/504 when none is left. */
+ * the request on it; ends the request with 502/504 when none is left.
+ * After a failure (failed set), a new try needs "connect" in retry_on,
+ * a retry left and the budget's consent, unless retry_granted. */
 void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed);
+/* Whether a try that failed for reason (a PT_RETRY_ON_* bit) after the
+ * request went out may be made again on another server: reason in
+ * retry_on, nothing of the response passed on, an idempotent method (or
+ * retry_non_idempotent), no body sent yet (or retry_sent_body, with the
+ * body held whole), retries and retry_timeout left, and a retry from the
+ * budget (taken: retry_granted is set). */
+bool pt_proxy_retry_allowed(pt_proxy_t *p, uint32_t reason);
 
 /* proxy_body.c */
 /* Whether p's request body is to be buffered (the route's settings, no

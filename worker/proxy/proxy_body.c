@@ -218,6 +218,7 @@ void pt_proxy_body_collect(pt_proxy_t *p)
         pt_timer_del(&c->timer);
     /* Held whole, the body can be sent again after a dead connection. */
     p->replayable = !st->overflow && p->replay_ok;
+    p->at_hand = !st->overflow && p->req_filter_out == NULL;
     pt_proxy_connect(p, NULL);
 }
 

@@ -13,6 +13,7 @@
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_retry.h"
 
 /* RFC 9110 7.8: a 101 names in Upgrade the protocols it switches to, and
  * each must be one the client offered (and we forwarded). */
@@ -99,13 +100,12 @@ static pt_proxy_result_t pt_proxy_final_head(pt_proxy_t *p)
                                      "the upstream server sent a response that cannot be "
                                      "relayed" };
     }
-    if (pt_upstream_health_status_fails(p->conf->upstream, h->status)) {
-        char why[16];
-        snprintf(why, sizeof(why), "status %u", h->status);
-        pt_upstream_health_fail(p->server, why, pt_clock_now);
-    } else {
-        pt_upstream_health_ok(p->server);
-    }
+    pt_upstream_health_status(p->server, h->status, pt_clock_now);
+    uint32_t retry_on = pt_upstream_retry_on_status(h->status);
+    if (retry_on && pt_proxy_retry_allowed(p, retry_on))
+        return (pt_proxy_result_t) { PT_PROXY_RETRY, h->status,
+                                     h->status == 502 ? "status 502"
+                                     : h->status == 503 ? "status 503" : "status 504" };
     if (p->conf->replace_upstream_errors && h->status >= 500) {
         p->up_keep = false;
         return (pt_proxy_result_t) { PT_PROXY_FAIL, h->status,

@@ -191,12 +191,13 @@ static void pt_subrequest_finish(pt_subrequest_t *sr, int rc, const char *error)
 {
     sr->error = error;
     if (rc != PT_OK) {
-        pt_log(PT_LOG_INFO, "upstream %s: subrequest %.*s %.*s%s%s failed: %s",
+        pt_log(sr->target ? PT_LOG_DEBUG : PT_LOG_INFO,
+               "upstream %s: subrequest %.*s %.*s%s%s failed: %s",
                sr->upstream->name, (int) sr->method.len, sr->method.p, (int) sr->path.len,
                sr->path.p, sr->server ? " to " : "", sr->server ? sr->server->name : "",
                error);
     }
-    pt_subrequest_release(sr, rc == PT_OK && sr->keep);
+    pt_subrequest_release(sr, rc == PT_OK && sr->keep && sr->target == NULL);
     pt_timer_del(&sr->timer);
     /* A request ended from inside done must not cancel us through its
      * cleanup, nor may our free write into its arena afterwards. */
@@ -239,14 +240,15 @@ static int pt_subrequest_connect(pt_subrequest_t *sr, const pt_server_t *failed,
 
     *error = NULL;
     while (sr->tries < u->nservers) {
-        pt_server_t *s = pt_upstream_pick(u, failed);
+        pt_server_t *s = sr->target == NULL ? pt_upstream_pick(u, failed)
+                         : sr->tries == 0 ? sr->target : NULL;
         if (s == NULL)
-            break;                  /* every server is down */
+            break;                  /* every server is down (or the target failed) */
         sr->tries++;
-        pt_upconn_t *up = pt_upstream_get(s, false);
+        pt_upconn_t *up = pt_upstream_get(s, sr->target != NULL);
         if (up == NULL) {
-            pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed", u->name,
-                         s->name);
+            pt_log_errno(sr->target ? PT_LOG_DEBUG : PT_LOG_ERR, errno,
+                         "upstream %s: connect to %s failed", u->name, s->name);
             sr->server = failed = s;
             continue;
         }
@@ -280,8 +282,8 @@ static void pt_subrequest_connect_timeout(pt_timer_t *t)
     pt_upconn_t *up = t->data;
     pt_subrequest_t *sr = up->owner;
 
-    pt_log(PT_LOG_ERR, "upstream %s: connect to %s timed out", sr->upstream->name,
-           sr->server->name);
+    pt_log(sr->target ? PT_LOG_DEBUG : PT_LOG_ERR, "upstream %s: connect to %s timed out",
+           sr->upstream->name, sr->server->name);
     sr->connect_timed_out = true;
     pt_subrequest_next_server(sr);
 }
@@ -352,8 +354,9 @@ static void pt_subrequest_run(pt_subrequest_t *sr)
         if (rc == PT_AGAIN)
             return;
         if (rc == PT_ERROR) {
-            pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed",
-                         sr->upstream->name, sr->server->name);
+            pt_log_errno(sr->target ? PT_LOG_DEBUG : PT_LOG_ERR, errno,
+                         "upstream %s: connect to %s failed", sr->upstream->name,
+                         sr->server->name);
             pt_subrequest_next_server(sr);
             return;
         }
@@ -412,6 +415,7 @@ pt_subrequest_t *pt_subrequest_start(pt_upstream_t *u, const pt_subrequest_spec_
     }
     sr->arena = a;
     sr->upstream = u;
+    sr->target = spec->server;
     sr->done = done;
     sr->data = data;
     sr->max_body = max_body;

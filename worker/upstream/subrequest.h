@@ -75,6 +75,9 @@ typedef struct {
                                  * connect_timeout */
     bool idempotent;            /* safe to send twice although the method is not
                                  * (a token introspection POST): allows the retry */
+    pt_server_t *server;        /* only this server of u, on a new connection closed
+                                 * after, connect failures logged at debug (a health
+                                 * probe); NULL: the balancer's choice */
 } pt_subrequest_spec_t;
 
 struct pt_subrequest_s {
@@ -90,6 +93,7 @@ struct pt_subrequest_s {
 
     /* Private to subrequest.c and subrequest_response.c. */
     pt_upstream_t *upstream;
+    pt_server_t *target;        /* the spec's server; NULL: any */
     pt_upconn_t *up;
     pt_subrequest_done_pt done;
     void *data;

@@ -9,6 +9,9 @@
 #include "worker/core/conf.h"
 #include "worker/tls/tls.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_eject.h"
+#include "worker/upstream/upstream_probe.h"
+#include "worker/upstream/upstream_retry.h"
 
 #define PT_UCONF_FIELD(f)   offsetof(pt_upstream_t, f)
 #define PT_UPSTREAM_ADDRS_MAX   64      /* addresses one server name may resolve to */
@@ -26,6 +29,11 @@ static const pt_conf_bounds_t pt_upstream_requests_bounds = { 1, INT32_MAX };
 static const pt_conf_bounds_t pt_upstream_head_bounds = { 1024, 1024 * 1024 };
 static const pt_conf_bounds_t pt_upstream_weight_bounds = { 1, 1000 };
 static const pt_conf_bounds_t pt_upstream_fails_bounds = { 0, 1000000 };
+/* probes, retries, ejection */
+static const pt_conf_bounds_t pt_upstream_retries_bounds = { 0, 100 };
+static const pt_conf_bounds_t pt_upstream_percent_bounds = { 0, 100 };
+static const pt_conf_bounds_t pt_upstream_floor_bounds = { 0, 1000000 };
+static const pt_conf_strings_arg_t pt_upstream_retry_on_arg = { NULL, pt_upstream_retry_on_check };
 
 static const pt_directive_t pt_upstream_directives[] = {
     { "servers", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(servers), NULL, NULL,
@@ -62,6 +70,26 @@ static const pt_directive_t pt_upstream_directives[] = {
     { "fail_statuses", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(fail_statuses), NULL,
       NULL, pt_upstream_conf_set_statuses, pt_upstream_conf_dump_statuses,
       "response statuses counted as failures, e.g. [502, 503, 504]" },
+    /* probes, retries, ejection (upstream_probe.h, upstream_retry.h, upstream_eject.h) */
+    { "health_check", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(health_check), NULL,
+      NULL, pt_upstream_probe_conf_set, pt_upstream_probe_conf_dump,
+      "active health checks: true or { ... }" },
+    { "outlier_ejection", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(outlier_ejection),
+      NULL, NULL, pt_upstream_eject_conf_set, pt_upstream_eject_conf_dump,
+      "eject servers that keep failing: true or { ... }" },
+    { "retries", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(retries), "2",
+      &pt_upstream_retries_bounds, NULL, NULL, "other servers tried after a failed try" },
+    { "retry_on", PT_CONF_STRINGS, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(retry_on),
+      "[\"connect\"]", &pt_upstream_retry_on_arg, NULL, NULL,
+      "failures that are retried: connect, timeout, reset, 502, 503, 504" },
+    { "retry_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(retry_timeout),
+      "\"10s\"", &pt_conf_positive, NULL, NULL, "no retry once a request is this old" },
+    { "retry_budget", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(retry_budget), "20",
+      &pt_upstream_percent_bounds, NULL, NULL,
+      "retries as a percentage of the upstream's recent requests, at most" },
+    { "retry_budget_floor", PT_CONF_UINT, PT_SCOPE_UPSTREAM,
+      PT_UCONF_FIELD(retry_budget_floor), "3", &pt_upstream_floor_bounds, NULL, NULL,
+      "retries per second allowed whatever the percentage" },
     PT_DIRECTIVE_END
 };
 
@@ -229,7 +257,7 @@ int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_sett
     if (pt_conf_defaults(cf, pt_upstream_directives, PT_SCOPE_UPSTREAM, u) != PT_OK)
         rc = PT_ERROR;
     if (rc == PT_OK)
-        rc = pt_upstream_health_conf(cf, conf);
+        rc = pt_upstream_health_conf_upstream(cf, conf, s, u);
     return rc;
 }
 

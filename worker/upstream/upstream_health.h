@@ -16,6 +16,26 @@
  * A trial whose request never reports back (its worker died) is granted
  * again once another fail_timeout has passed, so a record cannot stay in
  * trial for ever.
+ *
+ * Two more verdicts sit beside that passive state, in the "probes,
+ * ejection" block of the record, and a server takes new requests only
+ * when all three allow it:
+ *
+ *   probe    unknown (no probe decided yet: tried), up, or down (never
+ *            tried, not even for a passive trial), written only by the
+ *            worker that holds the upstream's probe lease (upstream_probe.h).
+ *            A probe that turns a server up also clears a passive down, so
+ *            a recovered server is used at once.
+ *   ejected  ejected_until in the future (upstream_eject.h); whoever sees
+ *            it over first returns the server (CAS to 0, logged).
+ *
+ * Either verdict counts only where the reading generation configures it
+ * (health_check, outlier_ejection), so one left by a generation that is
+ * retiring cannot outlive the setting.
+ *
+ * Each upstream also has one group record (pt_upstream_group_t): the
+ * probe lease and the retry budget's counters. pt_upstream_health_read
+ * and pt_upstream_health_group_read give both to metrics and the admin API.
  */
 #ifndef PT_UPSTREAM_HEALTH_H
 #define PT_UPSTREAM_HEALTH_H
@@ -31,8 +51,23 @@
 /* Records a zone holds: the gateway refuses a config with more servers. */
 #define PT_UPSTREAM_HEALTH_RECORDS  4096
 #define PT_UPSTREAM_HEALTH_KEY      96
+#define PT_UPSTREAM_HEALTH_GROUPS   1024    /* upstreams a zone holds */
+#define PT_UPSTREAM_GROUP_KEY       64
+
+/* Probe verdicts (pt_upstream_peer_t.probe). */
+#define PT_UPSTREAM_PROBE_UNKNOWN   0u
+#define PT_UPSTREAM_PROBE_UP        1u
+#define PT_UPSTREAM_PROBE_DOWN      2u
+
+/* The retry budget counts requests and retries in one-second buckets over
+ * the last PT_UPSTREAM_BUDGET_SECONDS seconds. */
+#define PT_UPSTREAM_BUDGET_SECONDS  10
+
+/* The probe lease word: owner pid << PT_UPSTREAM_LEASE_BITS | expiry. */
+#define PT_UPSTREAM_LEASE_BITS      42
 
 typedef struct pt_upstream_peer_s pt_upstream_peer_t;
+typedef struct pt_upstream_group_s pt_upstream_group_t;
 
 struct pt_upstream_peer_s {
     _Atomic uint32_t state;
@@ -42,28 +77,98 @@ struct pt_upstream_peer_s {
     uint64_t hash;                  /* of key; 0: a free record */
     unsigned generation;            /* newest generation using it (master only) */
     char key[PT_UPSTREAM_HEALTH_KEY];   /* "upstream/address", possibly cut */
+    /* probes, ejection */
+    _Atomic uint32_t probe;         /* PT_UPSTREAM_PROBE_*; written by the lease holder */
+    _Atomic uint32_t probe_ok;      /* consecutive passed probes (against rise) */
+    _Atomic uint32_t probe_failed;  /* consecutive failed probes (against fall) */
+    _Atomic int64_t probe_at;       /* CLOCK_MONOTONIC ms of the last probe result */
+    _Atomic uint32_t errors;        /* consecutive 5xx/connect failures (ejection) */
+    _Atomic uint32_t ejections;     /* times ejected in a row: the back-off multiplier */
+    _Atomic int64_t ejected_until;  /* CLOCK_MONOTONIC ms; 0: not ejected */
+    _Atomic int64_t returned_at;    /* when it last came back from an ejection */
+    _Atomic int64_t rate_start;     /* error_rate: when the current window began */
+    _Atomic uint32_t rate_requests; /* error_rate: answers and failures in the window */
+    _Atomic uint32_t rate_errors;   /* error_rate: errors among them */
 };
+
+/* One per upstream, keyed by its name. */
+struct pt_upstream_group_s {
+    uint64_t hash;                  /* 0: a free record */
+    unsigned generation;            /* newest generation using it (master only) */
+    char key[PT_UPSTREAM_GROUP_KEY];
+    /* Probe lease: owner pid << 42 | expiry (CLOCK_MONOTONIC ms, 42 bits);
+     * 0: nobody. One CAS takes, renews or hands it back. */
+    _Atomic uint64_t lease;
+    _Atomic int64_t round_at;       /* when the last round of probes started */
+    /* Retry budget: bucket i counts second sec[i] (ms / 1000). */
+    _Atomic int64_t sec[PT_UPSTREAM_BUDGET_SECONDS];
+    _Atomic uint32_t requests[PT_UPSTREAM_BUDGET_SECONDS];
+    _Atomic uint32_t retried[PT_UPSTREAM_BUDGET_SECONDS];
+    _Atomic int64_t budget_logged;  /* the second the last "budget exhausted" was logged */
+};
+
+/* What the record says of a server now, for metrics and the admin API. */
+typedef struct {
+    unsigned passive;               /* PT_UPSTREAM_HEALTH_UP, _DOWN, _TRIAL */
+    unsigned probe;                 /* PT_UPSTREAM_PROBE_* */
+    bool ejected;
+    bool usable;                    /* up for new requests (pt_upstream_health_up) */
+    uint32_t fails;                 /* passive failures in the current window */
+    uint32_t errors;                /* consecutive errors (ejection) */
+    uint32_t ejections;
+    int64_t down_until, ejected_until, probe_at;    /* CLOCK_MONOTONIC ms; 0: none */
+} pt_upstream_health_view_t;
 
 /* Load time, from the upstream parser: ask for the zone once per config
  * (the master attaches it and the init hook binds every server of conf to
  * its record). PT_OK or PT_ERROR (error reported in cf). */
 int pt_upstream_health_conf(pt_conf_ctx_t *cf, pt_conf_t *conf);
 
+/* Load time, after u's directives: compile retry_on, check the
+ * health_check and outlier_ejection groups against u, ask for the zone.
+ * PT_OK or PT_ERROR (reported in cf, at s, the upstream's group). */
+int pt_upstream_health_conf_upstream(pt_conf_ctx_t *cf, pt_conf_t *conf,
+                                     const config_setting_t *s, pt_upstream_t *u);
+
+/* The state of s as pt_upstream_health_view_t (a server without a record
+ * reads as up). */
+void pt_upstream_health_read(const pt_server_t *s, pt_msec_t now,
+                             pt_upstream_health_view_t *out);
+
+/* What the group record says of an upstream now, for metrics and the
+ * admin API. */
+typedef struct {
+    unsigned prober_pid;            /* the worker holding the probe lease; 0: none */
+    int64_t lease_until;            /* CLOCK_MONOTONIC ms */
+    int64_t round_at;               /* when the last round of probes started */
+    uint64_t requests, retries;     /* counted over the budget's window */
+} pt_upstream_group_view_t;
+
+void pt_upstream_health_group_read(const pt_upstream_t *u, pt_msec_t now,
+                                   pt_upstream_group_view_t *out);
+
+/* Passive health and ejection together, for an answer of status from s:
+ * a fail_status is a failure; any other status a success for passive
+ * health, and a 5xx an error for ejection. */
+void pt_upstream_health_status(const pt_server_t *s, unsigned status, pt_msec_t now);
+
 /* Whether s may take a new request now: up, or down with its timeout over
  * and this caller the one that won the trial (the record is then in
  * trial). A server without a record (no zone: unit tests) is always up. */
 bool pt_upstream_health_usable(const pt_server_t *s, pt_msec_t now);
 
-/* Whether s is up (not down, not in trial), without claiming anything. */
+/* Whether s is up (passively up, not down by probe, not ejected), without
+ * claiming anything; returns a server whose ejection is over (logged). */
 bool pt_upstream_health_up(const pt_server_t *s);
 
 /* A request to s failed for reason ("connect refused", "status 503"):
  * counts it and marks s down for every worker when it is the max_fails-th
- * failure within fail_timeout (or when s was on trial). Logs the change. */
+ * failure within fail_timeout (or when s was on trial). Logs the change.
+ * Counts it for outlier ejection too. */
 void pt_upstream_health_fail(const pt_server_t *s, const char *reason, pt_msec_t now);
 
-/* A request to s succeeded: clears the failure count, and a server on
- * trial is up again (logged). */
+/* A request to s succeeded: clears the failure count (and the error
+ * count of ejection), and a server on trial is up again (logged). */
 void pt_upstream_health_ok(const pt_server_t *s);
 
 /* Whether status is one of u's fail_statuses. */

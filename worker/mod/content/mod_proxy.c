@@ -10,6 +10,7 @@
 #include "worker/core/module.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream.h"
+#include "worker/upstream/upstream_probe.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -68,6 +69,12 @@ static const pt_directive_t pt_proxy_directives[] = {
     { "request_buffer_path", PT_CONF_STRING, PT_SCOPE_ROUTE,
       PT_PROXY_FIELD(request_buffer_path), "\"/tmp\"", NULL, NULL, NULL,
       "directory of the unlinked files of buffered bodies" },
+    { "retry_non_idempotent", PT_CONF_BOOL, PT_SCOPE_ROUTE,
+      PT_PROXY_FIELD(retry_non_idempotent), "false", NULL, NULL, NULL,
+      "the upstream's retry_on applies to non-idempotent requests too" },
+    { "retry_sent_body", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_PROXY_FIELD(retry_sent_body),
+      "false", NULL, NULL, NULL,
+      "retry_on applies to requests whose body went out, when it is held whole" },
     PT_DIRECTIVE_END
 };
 
@@ -176,16 +183,20 @@ static int pt_proxy_content(pt_request_t *r)
 
 static int pt_proxy_init_worker(const pt_conf_t *conf)
 {
-    return pt_upstream_init_worker(conf);
+    if (pt_upstream_init_worker(conf) != PT_OK)
+        return PT_ERROR;
+    return pt_upstream_probe_start(conf);
 }
 
 static void pt_proxy_retire(void)
 {
+    pt_upstream_probe_stop();       /* another worker takes the probing over */
     pt_upstream_close_idle();
 }
 
 static void pt_proxy_exit_worker(const pt_conf_t *conf)
 {
     (void) conf;
+    pt_upstream_probe_stop();
     pt_upstream_exit_worker();
 }

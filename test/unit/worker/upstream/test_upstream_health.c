@@ -85,7 +85,7 @@ int main(void)
     /* A zone adopted on reload keeps the record of a server that stays. */
     pt_shm_t *shm = pt_shm_create(4 * 1024 * 1024);
     bool adopted;
-    pt_zone_t *z = pt_shm_zone_attach(shm, "h", 1024 * 1024, 1, &adopted);
+    pt_zone_t *z = pt_shm_zone_attach(shm, "h", 2 * 1024 * 1024, 1, &adopted);
     conf.generation = 1;
     conf.main.max_generations = 4;
     ok(z && pt_upstream_health_zone_init(z, NULL, &conf) == PT_OK, "zone init");
