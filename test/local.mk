@@ -85,6 +85,9 @@ UNIT_WORKER += test/unit/worker/upstream/test_upstream
 test_unit_worker_upstream_test_upstream_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_upstream_health
 test_unit_worker_upstream_test_upstream_health_LDADD = $(unit_ldadd)
+# dns: host-name servers, their slots and shared records
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_dns
+test_unit_worker_upstream_test_upstream_dns_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
@@ -129,6 +132,7 @@ INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
+INTEGRATION += test/integration/test_50_upstream_dns.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
@@ -136,6 +140,7 @@ INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
+EXTRA_DIST += test/integration/dnsserver.py
 
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
 if FUZZING

@@ -56,6 +56,10 @@ void pt_upstream_release(pt_upconn_t *u, bool keep);
  * on them). */
 void pt_upstream_close_idle(void);
 
+/* dns: close the idle connections to s, whose address changed or left
+ * its name's set (upstream_dns.h). */
+void pt_upstream_close_server_idle(pt_server_t *s);
+
 /* Idle connections across pools (tests and stats). */
 size_t pt_upstream_idle_count(void);
 

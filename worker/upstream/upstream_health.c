@@ -34,6 +34,14 @@ static void pt_upstream_health_key(const pt_server_t *s, char *key, size_t n)
 {
     char addr[PT_SOCK_ADDRSTRLEN];
 
+    /* dns: a slot of a host name keeps its record while its address stays
+     * (upstream_dns.h), so the record is the slot's */
+    if (s->dns) {
+        snprintf(key, n, "%s/%s#%u", s->upstream->name, s->name, s->dns_slot);
+        return;
+    }
+    /* end dns */
+
     pt_sock_ntop((const struct sockaddr *) &s->addr.ss, addr, sizeof(addr));
     snprintf(key, n, "%s/%s", s->upstream->name, addr);
 }
@@ -140,6 +148,8 @@ static void pt_upstream_health_log(const pt_server_t *s, const char *change, con
 
 bool pt_upstream_health_up(const pt_server_t *s)
 {
+    if (s->absent)                  /* dns: a slot without an address */
+        return false;
     return s->health == NULL || atomic_load(&s->health->state) == PT_UPSTREAM_HEALTH_UP;
 }
 
@@ -147,6 +157,8 @@ bool pt_upstream_health_usable(const pt_server_t *s, pt_msec_t now)
 {
     pt_upstream_peer_t *rec = s->health;
 
+    if (s->absent)                  /* dns: a slot without an address */
+        return false;
     if (rec == NULL)
         return true;
     uint32_t st = atomic_load(&rec->state);
@@ -235,3 +247,11 @@ int64_t pt_upstream_health_retry_after(const pt_upstream_t *u, pt_msec_t now)
         return 1;
     return pt_max((best - now + 999) / 1000, (int64_t) 1);
 }
+
+/* dns: a slot of a host name got a new address (upstream_dns.h) */
+void pt_upstream_health_reset_server(const pt_server_t *s)
+{
+    if (s->health)
+        pt_upstream_health_reset(s->health);
+}
+/* end dns */
