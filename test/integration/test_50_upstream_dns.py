@@ -238,3 +238,27 @@ def test_dump_shows_the_name_and_its_addresses(tmp_path):
                          r.stdout), r.stdout
         assert 'resolver = [ "127.0.0.1:%d" ];' % dns.port in r.stdout
         assert "max_addresses = 3;" in r.stdout and 'resolve_interval = "10s";' in r.stdout
+
+
+def test_a_reload_keeps_the_set_and_the_new_generation_follows_it(portico):
+    bport = free_ports(1)[0]
+    with DnsServer() as dns, Backend(named(b"v4"), port=bport) as b4, Backend6(bport):
+        dns.set("backend.test", a=["127.0.0.1"], ttl=1)
+        p = gateway(portico, dns, bport, interval="300ms")
+        dns.set("backend.test", a=["127.0.0.1"], aaaa=["::1"], ttl=1)
+        p.wait_log(r"added \[::1\]:%d" % bport)
+        old = p.workers()
+        mark = len(p.log())
+        p.reload()
+        p.wait_workers(2, exclude=old)
+        time.sleep(0.5)
+        # The master found the same two addresses: nothing changed.
+        assert "resolved:" not in p.log()[mark:], p.log()[mark:]
+        assert set(bodies(p, 12)) == {b"v4", b"v6"}
+        # The new generation resolves on its own.
+        dns.set("backend.test", aaaa=["::1"], ttl=1)
+        p.wait_log(r"removed 127\.0\.0\.1:%d" % bport, start=mark)
+        time.sleep(0.5)
+        before = len(b4.requests)
+        assert bodies(p, 12) == [b"v6"] * 12
+        assert len(b4.requests) == before
