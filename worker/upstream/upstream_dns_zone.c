@@ -239,9 +239,14 @@ static void pt_upstream_dns_bind(pt_upstream_dns_t *d, pt_upstream_dns_rec_t *re
     pt_upstream_t *u = d->upstream;
     pt_upstream_dns_diff_t diff;
 
-    /* Old workers may be writing: wait a little, a write is short. */
-    for (int i = 0; i < 200 && !pt_upstream_dns_lock(rec); i++)
+    /* Old workers may be writing: wait a little, a write is short. A
+     * holder that keeps it for longer is stopped, not writing: the master
+     * takes the lock, as it must go on. */
+    int i = 0;
+    while (!pt_upstream_dns_lock(rec) && i++ < 200)
         usleep(1000);
+    if (i > 200)
+        atomic_store(&rec->writer, (int32_t) getpid());
     pt_upstream_dns_write_begin(rec);
     rec->nslots = d->nslots;
     bool changed = pt_upstream_dns_merge(rec->slots, d->nslots, d->loaded, d->nloaded, now,
