@@ -242,10 +242,10 @@ static void pt_upstream_dns_bind(pt_upstream_dns_t *d, pt_upstream_dns_rec_t *re
     /* Old workers may be writing: wait a little, a write is short. A
      * holder that keeps it for longer is stopped, not writing: the master
      * takes the lock, as it must go on. */
-    int i = 0;
-    while (!pt_upstream_dns_lock(rec) && i++ < 200)
+    int waited = 0;
+    while (!pt_upstream_dns_lock(rec) && waited++ < 200)
         usleep(1000);
-    if (i > 200)
+    if (waited > 200)
         atomic_store(&rec->writer, (int32_t) getpid());
     pt_upstream_dns_write_begin(rec);
     rec->nslots = d->nslots;
