@@ -219,7 +219,7 @@ def test_an_unresolvable_name_at_load_is_a_config_error(tmp_path):
 def test_resolver_addresses_are_checked(tmp_path):
     conf = CONF % dict(workers=1, dns=53, port=free_ports(1)[0], bport=80, interval="1s",
                        extra="")
-    conf = conf.replace('"127.0.0.1:53"', '"ns.example"')
+    conf = conf.replace('"127.0.0.1:53"', '"ns.example"').replace("backend.test", "127.0.0.1")
     r = run_portico("-t", "-c", write(tmp_path, conf))
     assert r.returncode != 0
     assert re.search(r'portico\.conf:2: resolver "ns\.example" is not an IP address',

@@ -309,8 +309,10 @@ int pt_upstream_dns_resolve_blocking(const pt_main_conf_t *m, const char *host, 
         nfds_t np = 0;
 
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short) ((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0)
-                                | (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+            /* c-ares's own macros shift a signed 1 into bit 31 */
+            unsigned ubits = (unsigned) bits;
+            short ev = (short) ((ubits >> i & 1u ? POLLIN : 0)
+                                | (ubits >> (i + ARES_GETSOCK_MAXNUM) & 1u ? POLLOUT : 0));
             if (ev)
                 pfd[np++] = (struct pollfd) { .fd = socks[i], .events = ev };
         }

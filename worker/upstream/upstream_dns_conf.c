@@ -191,6 +191,10 @@ int pt_upstream_dns_conf_expand(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_upstream_
     bool any = false;
     pt_upstream_dns_t **tail = &u->dns;
 
+    /* A config already in error fails anyway: no queries (and no waits on
+     * resolvers) for it. */
+    if (cf->nerrors)
+        return PT_OK;
     for (size_t i = 0; i < u->nservers; i++) {
         pt_upstream_dns_t *d = u->servers[i].dns;
         if (d && pt_upstream_dns_conf_resolve(cf, conf, d) != PT_OK)
