@@ -25,6 +25,8 @@ static bool same(const pt_upstream_dns_addr_t *a, const pt_upstream_dns_addr_t *
     return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pt_upstream_dns_slot_t slots[PT_UPSTREAM_DNS_SLOTS_MAX], before[PT_UPSTREAM_DNS_SLOTS_MAX];

@@ -16,12 +16,14 @@
 #define PT_UPSTREAM_SERVERS_MAX     1024    /* entries of one upstream, slots included */
 
 static const pt_conf_bounds_t pt_upstream_dns_slots_bounds = { 1, PT_UPSTREAM_DNS_SLOTS_MAX };
+/* Below 100 ms a name would be asked for faster than workers look. */
+static const pt_conf_bounds_t pt_upstream_dns_interval_bounds = { 100, 24 * 3600 * 1000 };
 
 const pt_directive_t pt_upstream_dns_directives[] = {
     { "resolve", PT_CONF_BOOL, PT_SCOPE_UPSTREAM, PT_DNS_FIELD(resolve), "true", NULL, NULL,
       NULL, "re-resolve servers named by host name while running" },
     { "resolve_interval", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_DNS_FIELD(resolve_interval),
-      "\"30s\"", &pt_conf_positive, NULL, NULL,
+      "\"30s\"", &pt_upstream_dns_interval_bounds, NULL, NULL,
       "longest time between resolutions (a smaller TTL shortens it)" },
     { "max_addresses", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_DNS_FIELD(max_addresses), "8",
       &pt_upstream_dns_slots_bounds, NULL, NULL, "addresses kept per host-name server" },
