@@ -2,7 +2,8 @@
 (issue 11, DNS): a test DNS server on 127.0.0.1 (dnsserver.py) is the
 resolver. A name's new address starts taking requests and a removed one
 stops, without a reload and in every worker; an address that stays keeps
-its health state; a request in flight to a removed address finishes; a
+its health state; a request in flight to a removed address finishes (and
+its connection is not reused); a
 failed resolution (SERVFAIL, no answer) keeps the last good set; one
 worker resolves for all; an unresolvable name at load is a config error at
 its file and line; -T shows the name and its addresses. IPv4 and IPv6:
@@ -152,7 +153,8 @@ def test_a_request_in_flight_to_a_removed_address_finishes(portico):
 
     with DnsServer() as dns, Backend(slow, port=bport) as b4, Backend6(bport):
         dns.set("backend.test", a=["127.0.0.1"], ttl=1)
-        p = gateway(portico, dns, bport, workers=1, interval="200ms")
+        # One slot: ::1 takes the very slot 127.0.0.1 leaves.
+        p = gateway(portico, dns, bport, workers=1, interval="200ms", extra="max_addresses = 1;")
         result = {}
         t = threading.Thread(target=lambda: result.update(r=get(p.port, "/slow")))
         t.start()
@@ -162,6 +164,9 @@ def test_a_request_in_flight_to_a_removed_address_finishes(portico):
         assert get(p.port).body == b"v6"        # new requests go to ::1 at once
         t.join(10)
         assert result["r"].status == 200 and result["r"].body == b"v4"
+        # Its connection was not pooled for the slot's new address.
+        assert bodies(p, 5) == [b"v6"] * 5
+        assert len(b4.requests) == 1
 
 
 def test_a_failed_resolution_keeps_the_last_good_set(portico):

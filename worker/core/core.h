@@ -146,6 +146,7 @@ struct pt_server_s {
     struct pt_upstream_dns_s *dns;      /* the name it belongs to; NULL: a fixed address */
     unsigned dns_slot;                  /* 0 .. max_addresses - 1 within that name */
     bool absent;                        /* no address in this slot now: never chosen */
+    unsigned addr_version;              /* bumped when the slot's address changes or leaves */
     /* end dns */
 };
 

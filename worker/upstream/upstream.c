@@ -224,6 +224,7 @@ pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
         return NULL;
     }
     u->server = s;
+    u->addr_version = s->addr_version;  /* dns */
     u->io.ev.fd = fd;
     u->io.ev.handler = pt_upstream_idle_event;
     u->io.ev.data = u;
@@ -276,7 +277,8 @@ void pt_upstream_release(pt_upconn_t *u, bool keep)
     pt_timer_del(&u->timer);
     if (!keep || up->keepalive == 0 || pt_conn_draining
         || u->nrequests >= (unsigned) up->keepalive_requests
-        || (u->io.flags & (PT_IO_EOF | PT_IO_ERROR | PT_IO_HUP)) || u->io.nout) {
+        || (u->io.flags & (PT_IO_EOF | PT_IO_ERROR | PT_IO_HUP)) || u->io.nout
+        || u->addr_version != u->server->addr_version) {  /* dns: to an address gone */
         pt_upstream_close(u);
         return;
     }

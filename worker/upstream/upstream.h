@@ -24,6 +24,7 @@ struct pt_upconn_s {
     bool connected;                 /* the TCP handshake completed */
     bool reused;                    /* taken from the idle pool */
     bool pooled;                    /* in the idle pool now */
+    unsigned addr_version;          /* dns: server->addr_version at connect */
     pt_upconn_t *prev, *next;       /* idle pool */
 };
 

@@ -63,6 +63,7 @@ void pt_upstream_dns_sync(pt_upstream_dns_t *d)
         if (sl->addr.family == 0) {
             if (!s->absent) {
                 s->absent = true;   /* drains: requests in flight keep their connection */
+                s->addr_version++;  /* and close it when they are done */
                 pt_upstream_close_server_idle(s);
             }
             continue;
@@ -73,6 +74,7 @@ void pt_upstream_dns_sync(pt_upstream_dns_t *d)
             pt_upstream_close_server_idle(s);   /* pooled to the old address */
             s->addr = sa;
             s->absent = false;
+            s->addr_version++;
         }
         d->joined[k] = sl->joined_at;
     }
