@@ -267,3 +267,16 @@ def test_a_reload_keeps_the_set_and_the_new_generation_follows_it(portico):
         before = len(b4.requests)
         assert bodies(p, 12) == [b"v6"] * 12
         assert len(b4.requests) == before
+
+
+def test_resolve_false_resolves_once_into_fixed_servers(tmp_path):
+    with DnsServer() as dns:
+        dns.set("backend.test", a=["127.0.0.1"], aaaa=["::1"], ttl=30)
+        conf = CONF % dict(workers=1, dns=dns.port, port=free_ports(1)[0], bport=8080,
+                           interval="10s", extra="resolve = false;")
+        r = run_portico("-T", "-c", write(tmp_path, conf))
+        assert r.returncode == 0, r.stderr
+        servers = re.search(r"servers = \((.*)\);", r.stdout).group(1)
+        assert "backend.test" not in servers and "resolves to" not in servers
+        assert '"127.0.0.1:8080"' in servers and '"[::1]:8080"' in servers, servers
+        assert "resolve = false;" in r.stdout
