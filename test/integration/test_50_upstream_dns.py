@@ -280,3 +280,20 @@ def test_resolve_false_resolves_once_into_fixed_servers(tmp_path):
         assert "backend.test" not in servers and "resolves to" not in servers
         assert '"127.0.0.1:8080"' in servers and '"[::1]:8080"' in servers, servers
         assert "resolve = false;" in r.stdout
+
+
+def test_an_unresolvable_name_may_start_without_addresses(portico):
+    bport = free_ports(1)[0]
+    with DnsServer() as dns, Backend(named(b"v4"), port=bport):
+        p = gateway(portico, dns, bport, workers=1, interval="200ms",
+                    extra="resolve_required = false;")
+        assert re.search(r'portico\.conf:6: upstream "b": cannot resolve "backend\.test:%d": '
+                         r'Domain name not found; starting without its addresses' % bport,
+                         p.log() + p.output()), p.log() + p.output()
+        r = get(p.port)
+        assert r.status == 503 and r.header("Retry-After") == "1"
+        assert "application/problem+json" in r.header("Content-Type")
+        dns.set("backend.test", a=["127.0.0.1"], ttl=1)
+        p.wait_log(r"resolved: added 127\.0\.0\.1:%d; 1 address" % bport)
+        wait_for(lambda: get(p.port).status == 200, timeout=5, what="the address to answer")
+        assert get(p.port).body == b"v4"

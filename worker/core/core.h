@@ -173,6 +173,7 @@ struct pt_upstream_s {
     int resolve;                /* host names are re-resolved at run time */
     pt_msec_t resolve_interval;
     int64_t max_addresses;      /* address slots per host-name server */
+    int resolve_required;       /* an unresolvable name at load is an error */
     struct pt_upstream_dns_s *dns;  /* its host-name servers; NULL: none */
     /* end dns */
 };

@@ -5,6 +5,7 @@
  */
 #include "common/pt.h"
 #include "common/conf.h"
+#include "common/log.h"
 #include "common/sock.h"
 #include "worker/core/conf.h"
 #include "worker/upstream/upstream_dns.h"
@@ -27,6 +28,9 @@ const pt_directive_t pt_upstream_dns_directives[] = {
       "longest time between resolutions (a smaller TTL shortens it)" },
     { "max_addresses", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_DNS_FIELD(max_addresses), "8",
       &pt_upstream_dns_slots_bounds, NULL, NULL, "addresses kept per host-name server" },
+    { "resolve_required", PT_CONF_BOOL, PT_SCOPE_UPSTREAM, PT_DNS_FIELD(resolve_required),
+      "true", NULL, NULL, NULL,
+      "an unresolvable name at load is an error (false: start without addresses)" },
     PT_DIRECTIVE_END
 };
 
@@ -167,24 +171,34 @@ pt_upstream_dns_t *pt_upstream_dns_conf_note(pt_conf_ctx_t *cf, const config_set
     d->host = pt_arena_strndup(cf->arena, host, strlen(host));
     d->upstream = u;
     d->where = s;
-    d->line = (unsigned) config_setting_source_line(s);
+    d->line = pt_conf_line(cf, s);
     return d;
 }
 
-/* Resolve d now, in the master (blocking is fine: it serves no traffic). */
+/* Resolve d now, in the master (blocking is fine: it serves no traffic).
+ * With resolve_required off, a name re-resolved later may start without
+ * addresses: a warning, and its slots start empty (or as a previous
+ * generation left them). */
 static int pt_upstream_dns_conf_resolve(pt_conf_ctx_t *cf, const pt_conf_t *conf,
                                         pt_upstream_dns_t *d)
 {
-    char err[256];
+    const pt_upstream_t *u = d->upstream;
+    char err[256], path[4096];
 
     if (pt_upstream_dns_resolve_blocking(&conf->main, d->host, d->port, d->loaded,
                                          PT_UPSTREAM_DNS_SLOTS_MAX, &d->nloaded, &d->loaded_ttl,
-                                         err, sizeof(err)) != PT_OK) {
-        pt_conf_error(cf, d->where, "upstream \"%s\": cannot resolve \"%s\": %s",
-                      d->upstream->name, d->name, err);
-        return PT_ERROR;
+                                         err, sizeof(err)) == PT_OK)
+        return PT_OK;
+    d->nloaded = 0;
+    if (u->resolve && !u->resolve_required) {
+        pt_log(PT_LOG_WARN, "%s:%u: upstream \"%s\": cannot resolve \"%s\": %s; starting "
+               "without its addresses", pt_conf_file(cf, d->where, path, sizeof(path)), d->line,
+               u->name, d->name, err);
+        return PT_OK;
     }
-    return PT_OK;
+    pt_conf_error(cf, d->where, "upstream \"%s\": cannot resolve \"%s\": %s", u->name,
+                  d->name, err);
+    return PT_ERROR;
 }
 
 int pt_upstream_dns_conf_expand(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_upstream_t *u)

@@ -249,12 +249,18 @@ static void pt_upstream_dns_bind(pt_upstream_dns_t *d, pt_upstream_dns_rec_t *re
         atomic_store(&rec->writer, (int32_t) getpid());
     pt_upstream_dns_write_begin(rec);
     rec->nslots = d->nslots;
-    bool changed = pt_upstream_dns_merge(rec->slots, d->nslots, d->loaded, d->nloaded, now,
-                                         &diff);
+    /* No answer at load (resolve_required off): the set stays as it is,
+     * and the name is due at once. */
+    bool changed = false;
+    memset(&diff, 0, sizeof(diff));
+    if (d->nloaded > 0)
+        changed = pt_upstream_dns_merge(rec->slots, d->nslots, d->loaded, d->nloaded, now,
+                                        &diff);
     rec->naddrs = 0;
     for (unsigned k = 0; k < d->nslots; k++)
         rec->naddrs += rec->slots[k].addr.family != 0;
-    atomic_store(&rec->next_at, now + pt_upstream_dns_wait(u, d->loaded_ttl));
+    atomic_store(&rec->next_at,
+                 d->nloaded ? now + pt_upstream_dns_wait(u, d->loaded_ttl) : now);
     pt_upstream_dns_write_end(rec);
     pt_upstream_dns_unlock(rec);
     if (changed)
