@@ -3,11 +3,13 @@
  * merging answers into slots (staying addresses keep their slot, leavers
  * empty theirs, newcomers take the slot empty longest, max_addresses
  * bounds), the wait from a TTL, the record's lock and versions, a worker
- * copying a changed record into its slots (absent slots never picked), and
- * which server names are host names.
+ * copying a changed record into its slots (absent slots never picked), the
+ * zone binding a conf's names on load and on reload, and which server
+ * names are host names.
  */
 #include "common/pt.h"
 #include "common/clock.h"
+#include "common/shm.h"
 #include "common/sock.h"
 
 #include "worker/core/core.h"
@@ -188,6 +190,70 @@ static void test_sync(void)
     pt_upstream_exit_worker();
 }
 
+/* One upstream with one name of 3 slots whose load-time answer is
+ * loaded[0..n). */
+static pt_upstream_dns_t zd;
+static pt_server_t zservers[3];
+static pt_upstream_t zup;
+static pt_conf_t zconf;
+
+static void zone_conf(unsigned generation, const pt_upstream_dns_addr_t *loaded, unsigned n)
+{
+    zup = (pt_upstream_t) { .name = "u", .servers = zservers, .nservers = 3,
+                            .resolve_interval = 10000, .max_addresses = 3, .resolve = 1 };
+    zd = (pt_upstream_dns_t) { .name = "backend.test:80", .host = "backend.test", .port = 80,
+                               .upstream = &zup, .first = 0, .nslots = 3, .nloaded = n };
+    memcpy(zd.loaded, loaded, n * sizeof(*loaded));
+    for (unsigned k = 0; k < 3; k++)
+        zservers[k] = (pt_server_t) { .name = zd.name, .upstream = &zup, .index = k,
+                                      .weight = 1, .dns = &zd, .dns_slot = k };
+    zup.dns = &zd;
+    zconf = (pt_conf_t) { .upstreams = &zup, .nupstreams = 1, .generation = generation };
+    zconf.main.max_generations = 4;
+}
+
+static bool server_is(const pt_server_t *s, const char *text)
+{
+    char buf[PT_SOCK_ADDRSTRLEN];
+
+    if (s->absent)
+        return text == NULL;
+    pt_sock_ntop((const struct sockaddr *) &s->addr.ss, buf, sizeof(buf));
+    return text && strcmp(buf, text) == 0;
+}
+
+static void test_zone(void)
+{
+    pt_shm_t *shm = pt_shm_create(4 * 1024 * 1024);
+    bool adopted;
+    pt_zone_t *z = pt_shm_zone_attach(shm, "d", 2 * 1024 * 1024, 1, &adopted);
+    pt_upstream_dns_addr_t first[] = { v4("10.0.0.1", 80), v4("10.0.0.2", 80) };
+    pt_upstream_dns_addr_t second[] = { v4("10.0.0.2", 80), v6("2001:db8::3", 80) };
+
+    pt_clock_update();
+    zone_conf(1, first, 2);
+    ok(z && pt_upstream_dns_zone_init(z, NULL, &zconf) == PT_OK, "zone init");
+    ok(zd.rec != NULL && zd.rec->naddrs == 2, "the name has a record with its 2 addresses");
+    ok(server_is(&zservers[0], "10.0.0.1:80") && server_is(&zservers[1], "10.0.0.2:80")
+       && server_is(&zservers[2], NULL), "  shown in the slots");
+    pt_upstream_dns_rec_t *rec = zd.rec;
+    ok(atomic_load(&rec->next_at) > pt_clock_now, "  due after an interval");
+
+    zone_conf(2, second, 2);
+    ok(pt_upstream_dns_zone_init(z, z, &zconf) == PT_OK, "zone init on reload");
+    ok(zd.rec == rec, "the same record for the same name");
+    ok(server_is(&zservers[1], "10.0.0.2:80"), "the address that stays keeps its slot");
+    ok(server_is(&zservers[0], NULL), "the one that left empties its slot");
+    ok(server_is(&zservers[2], "[2001:db8::3]:80"), "the new one takes the never-used slot");
+
+    zone_conf(3, NULL, 0);
+    ok(pt_upstream_dns_zone_init(z, z, &zconf) == PT_OK, "a reload without an answer");
+    ok(server_is(&zservers[0], NULL) && server_is(&zservers[1], "10.0.0.2:80")
+       && server_is(&zservers[2], "[2001:db8::3]:80"), "  keeps the set");
+    ok(atomic_load(&rec->next_at) <= pt_clock_now, "  and makes the name due at once");
+    pt_shm_destroy(shm);
+}
+
 static void test_names(void)
 {
     ok(pt_upstream_dns_is_name("backend.internal:8080"), "a host name");
@@ -204,6 +270,7 @@ int main(void)
     test_wait();
     test_record();
     test_sync();
+    test_zone();
     test_names();
     return done_testing();
 }
