@@ -229,6 +229,12 @@ def test_resolver_addresses_are_checked(tmp_path):
     assert r.returncode != 0
     assert re.search(r'portico\.conf:2: resolver "ns\.example" is not an IP address',
                      r.stderr), r.stderr
+    # The forms it takes, as c-ares gets them (port 53 when left out).
+    conf = conf.replace('"ns.example"', '"::1", "[::1]:5353", "127.0.0.1", "127.0.0.2:54"')
+    r = run_portico("-T", "-c", write(tmp_path, conf))
+    assert r.returncode == 0, r.stderr
+    assert ('resolver = [ "[::1]:53", "[::1]:5353", "127.0.0.1:53", "127.0.0.2:54" ];'
+            in r.stdout), r.stdout
 
 
 def test_dump_shows_the_name_and_its_addresses(tmp_path):
