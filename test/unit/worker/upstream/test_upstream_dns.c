@@ -203,7 +203,8 @@ static void zone_conf(unsigned generation, const pt_upstream_dns_addr_t *loaded,
                             .resolve_interval = 10000, .max_addresses = 3, .resolve = 1 };
     zd = (pt_upstream_dns_t) { .name = "backend.test:80", .host = "backend.test", .port = 80,
                                .upstream = &zup, .first = 0, .nslots = 3, .nloaded = n };
-    memcpy(zd.loaded, loaded, n * sizeof(*loaded));
+    if (n)
+        memcpy(zd.loaded, loaded, n * sizeof(*loaded));
     for (unsigned k = 0; k < 3; k++)
         zservers[k] = (pt_server_t) { .name = zd.name, .upstream = &zup, .index = k,
                                       .weight = 1, .dns = &zd, .dns_slot = k };
