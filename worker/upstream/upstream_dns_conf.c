@@ -204,7 +204,7 @@ static int pt_upstream_dns_conf_resolve(pt_conf_ctx_t *cf, const pt_conf_t *conf
 int pt_upstream_dns_conf_expand(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_upstream_t *u)
 {
     size_t n = 0;
-    bool any = false;
+    const config_setting_t *first_name = NULL;
     pt_upstream_dns_t **tail = &u->dns;
 
     /* A config already in error fails anyway: no queries (and no waits on
@@ -216,12 +216,13 @@ int pt_upstream_dns_conf_expand(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_upstream_
         if (d && pt_upstream_dns_conf_resolve(cf, conf, d) != PT_OK)
             return PT_ERROR;
         n += d == NULL ? 1 : u->resolve ? (size_t) u->max_addresses : d->nloaded;
-        any |= d != NULL;
+        if (d && first_name == NULL)
+            first_name = d->where;
     }
-    if (!any)
+    if (first_name == NULL)
         return PT_OK;
     if (n > PT_UPSTREAM_SERVERS_MAX) {
-        pt_conf_error(cf, u->servers[0].dns ? u->servers[0].dns->where : NULL,
+        pt_conf_error(cf, first_name,
                       "upstream \"%s\": more than %d servers once names are expanded",
                       u->name, PT_UPSTREAM_SERVERS_MAX);
         return PT_ERROR;
