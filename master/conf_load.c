@@ -18,6 +18,7 @@
 #include "worker/core/module.h"
 #include "worker/router/router.h"
 #include "worker/tls/tls.h"
+#include "worker/upstream/upstream_dns.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -69,6 +70,13 @@ const pt_directive_t pt_main_directives[] = {
     { "worker_rlimit_nofile", PT_CONF_UINT, PT_SCOPE_MAIN,
       PT_MCONF_FIELD(worker_rlimit_nofile), NULL, &pt_conf_nofile_bounds, NULL, NULL,
       "open file limit of workers" },
+    /* dns: the resolvers of upstream host names (worker/upstream/upstream_dns.h) */
+    { "resolver", PT_CONF_CUSTOM, PT_SCOPE_MAIN, PT_MCONF_FIELD(resolver), NULL, NULL,
+      pt_upstream_dns_conf_set_resolver, pt_upstream_dns_conf_dump_resolver,
+      "DNS servers for upstream host names (default: /etc/resolv.conf's)" },
+    { "resolver_timeout", PT_CONF_DURATION, PT_SCOPE_MAIN, PT_MCONF_FIELD(resolver_timeout),
+      "\"2s\"", &pt_conf_positive, NULL, NULL, "how long a resolver has to answer a query" },
+    /* end dns */
     PT_DIRECTIVE_END
 };
 

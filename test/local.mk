@@ -92,6 +92,9 @@ UNIT_WORKER += test/unit/worker/upstream/test_upstream_retry
 test_unit_worker_upstream_test_upstream_retry_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_upstream_eject
 test_unit_worker_upstream_test_upstream_eject_LDADD = $(unit_ldadd)
+# dns: host-name servers, their slots and shared records
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_dns
+test_unit_worker_upstream_test_upstream_dns_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
@@ -145,6 +148,7 @@ INTEGRATION += test/integration/test_50_upstream_retry.py
 INTEGRATION += test/integration/test_50_upstream_eject.py
 INTEGRATION += test/integration/test_60_auth_identity.py
 INTEGRATION += test/integration/test_60_hide_fields.py
+INTEGRATION += test/integration/test_50_upstream_dns.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
@@ -153,6 +157,7 @@ INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
+EXTRA_DIST += test/integration/dnsserver.py
 
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
 if FUZZING
@@ -164,10 +169,15 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# dns: the host:port splitter and merging answers into slots
+FUZZ_TARGETS += test/fuzz/fuzz_upstream_dns
+test_fuzz_fuzz_upstream_dns_SOURCES = test/fuzz/fuzz_upstream_dns.c
+test_fuzz_fuzz_upstream_dns_LDADD = $(unit_ldadd)
+test_fuzz_fuzz_upstream_dns_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

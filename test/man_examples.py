@@ -37,15 +37,24 @@ def unroff(line):
 
 
 def blocks(text):
+    """(line, body, group): group is the nested setting a section of the
+    form "Title: upstream health_check" or "Title: routes jwt" documents
+    the members of, else None."""
     lines = text.split("\n")
     i = 0
+    group = None
     while i < len(lines):
+        if lines[i].startswith(".SS ") or lines[i].startswith(".SH "):
+            title = lines[i][4:].strip().strip('"')
+            m = re.search(r":\s*(?:upstream|upstreams|route|routes|portico|listen)\s+([a-z_]+)$",
+                          title)
+            group = m.group(1) if m and m.group(1) not in ("entries", "and") else None
         if lines[i] == ".EX":
             start = i + 1
             j = start
             while j < len(lines) and lines[j] != ".EE":
                 j += 1
-            yield start + 1, [unroff(l) for l in lines[start:j]]
+            yield start + 1, [unroff(l) for l in lines[start:j]], group
             i = j
         i += 1
 
@@ -126,10 +135,13 @@ def statements(body):
     return out
 
 
-def loads(d, frag):
+def loads(d, frag, group=None):
     """(True, None) when one wrapping of frag loads, else (False, errors)."""
     errors = []
-    for conf in wraps(frag, 18080, 18081):
+    candidates = list(wraps(frag, 18080, 18081))
+    if group:
+        candidates = list(wraps("%s = { %s };" % (group, frag), 18080, 18081)) + candidates
+    for conf in candidates:
         path = os.path.join(d, "ex.conf")
         with open(path, "w") as f:
             f.write(conf + "\n")
@@ -153,16 +165,16 @@ def main():
         text = f.read()
     d = tempfile.mkdtemp(prefix="portico-manex-")
     failed = checked = 0
-    for line, body in blocks(text):
+    for line, body, group in blocks(text):
         if not is_config(body):
             continue
         checked += 1
         frag = "\n".join(body)
-        ok, best = loads(d, frag)
+        ok, best = loads(d, frag, group)
         if not ok:
             parts = statements(body)
             if len(parts) > 1:
-                results = [loads(d, part) for part in parts]
+                results = [loads(d, part, group) for part in parts]
                 ok = all(r[0] for r in results)
                 best = next((r[1] for r in results if not r[0]), best)
         if not ok:

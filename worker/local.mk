@@ -58,6 +58,11 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream_probe_conf.c \
 	worker/upstream/upstream_retry.c worker/upstream/upstream_retry.h \
 	worker/upstream/upstream_eject.c worker/upstream/upstream_eject.h
+# dns: host-name servers re-resolved with c-ares, their shared address sets
+libportico_a_SOURCES += \
+	worker/upstream/upstream_dns.c worker/upstream/upstream_dns.h \
+	worker/upstream/upstream_dns_conf.c worker/upstream/upstream_dns_zone.c \
+	worker/upstream/upstream_dns_ares.c worker/upstream/upstream_dns_ares.h
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \

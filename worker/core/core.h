@@ -46,6 +46,10 @@ typedef struct {
     int64_t max_generations;
     int64_t worker_connections;
     int64_t worker_rlimit_nofile;
+    /* dns: the resolvers of upstream host names (upstream_dns.h) */
+    const char *resolver;       /* "ip:port,[v6]:port" for c-ares; NULL: /etc/resolv.conf */
+    pt_msec_t resolver_timeout;
+    /* end dns */
 } pt_main_conf_t;
 
 /* Connection settings: a listen entry, defaults in portico { }. */
@@ -141,6 +145,12 @@ struct pt_server_s {
     int64_t weight;
     bool backup;                /* used only when every primary is down */
     struct pt_upstream_peer_s *health;  /* shared record (upstream_health.h); NULL: none */
+    /* dns: a slot of a host-name server re-resolved at run time (upstream_dns.h) */
+    struct pt_upstream_dns_s *dns;      /* the name it belongs to; NULL: a fixed address */
+    unsigned dns_slot;                  /* 0 .. max_addresses - 1 within that name */
+    bool absent;                        /* no address in this slot now: never chosen */
+    unsigned addr_version;              /* bumped when the slot's address changes or leaves */
+    /* end dns */
 };
 
 struct pt_upstream_s {
@@ -172,6 +182,13 @@ struct pt_upstream_s {
     int64_t retry_budget;       /* percent of recent requests that may be retries */
     int64_t retry_budget_floor; /* retries per second allowed whatever the share */
     struct pt_upstream_group_s *group;  /* shared record of the upstream; NULL: none */
+    /* dns: re-resolution of host-name servers (upstream_dns.h) */
+    int resolve;                /* host names are re-resolved at run time */
+    pt_msec_t resolve_interval;
+    int64_t max_addresses;      /* address slots per host-name server */
+    int resolve_required;       /* an unresolvable name at load is an error */
+    struct pt_upstream_dns_s *dns;  /* its host-name servers; NULL: none */
+    /* end dns */
 };
 
 /* A file a module asked the master to open (pt_conf_file_add): one per

@@ -7,6 +7,7 @@
 #include "common/sock.h"
 #include "worker/upstream/upstream.h"
 #include "worker/upstream/upstream_tls.h"
+#include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
 
 #include <sys/socket.h>
@@ -45,6 +46,8 @@ int pt_upstream_init_worker(const pt_conf_t *conf)
         for (size_t k = 0; k < u->nservers; k++)
             st->total_weight += u->servers[k].weight;
     }
+    if (pt_upstream_dns_init_worker(conf) != PT_OK)    /* dns */
+        return PT_ERROR;
     return pt_upstream_tls_init_worker(conf);
 }
 
@@ -54,6 +57,7 @@ void pt_upstream_exit_worker(void)
 {
     if (pt_upstream_states == NULL)
         return;
+    pt_upstream_dns_exit_worker();                  /* dns */
     pt_upstream_close_idle();
     for (size_t i = 0; i < pt_upstream_conf->nupstreams; i++) {
         free(pt_upstream_states[i].pools);
@@ -220,6 +224,7 @@ pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
         return NULL;
     }
     u->server = s;
+    u->addr_version = s->addr_version;  /* dns */
     u->io.ev.fd = fd;
     u->io.ev.handler = pt_upstream_idle_event;
     u->io.ev.data = u;
@@ -272,7 +277,8 @@ void pt_upstream_release(pt_upconn_t *u, bool keep)
     pt_timer_del(&u->timer);
     if (!keep || up->keepalive == 0 || pt_conn_draining
         || u->nrequests >= (unsigned) up->keepalive_requests
-        || (u->io.flags & (PT_IO_EOF | PT_IO_ERROR | PT_IO_HUP)) || u->io.nout) {
+        || (u->io.flags & (PT_IO_EOF | PT_IO_ERROR | PT_IO_HUP)) || u->io.nout
+        || u->addr_version != u->server->addr_version) {  /* dns: to an address gone */
         pt_upstream_close(u);
         return;
     }
@@ -316,3 +322,13 @@ void pt_upstream_close_idle(void)
                 pt_upstream_close(st->pools[k].head);
     }
 }
+
+/* dns: the address of s changed or left (upstream_dns.c) */
+void pt_upstream_close_server_idle(pt_server_t *s)
+{
+    if (pt_upstream_states == NULL)
+        return;
+    while (pt_upstream_pool(s)->head)
+        pt_upstream_close(pt_upstream_pool(s)->head);
+}
+/* end dns */

@@ -24,6 +24,7 @@ struct pt_upconn_s {
     bool connected;                 /* the TCP handshake completed */
     bool reused;                    /* taken from the idle pool */
     bool pooled;                    /* in the idle pool now */
+    unsigned addr_version;          /* dns: server->addr_version at connect */
     pt_upconn_t *prev, *next;       /* idle pool */
 };
 
@@ -55,6 +56,10 @@ void pt_upstream_release(pt_upconn_t *u, bool keep);
  * will reuse them, and an upstream that is this very gateway would wait
  * on them). */
 void pt_upstream_close_idle(void);
+
+/* dns: close the idle connections to s, whose address changed or left
+ * its name's set (upstream_dns.h). */
+void pt_upstream_close_server_idle(pt_server_t *s);
 
 /* Idle connections across pools (tests and stats). */
 size_t pt_upstream_idle_count(void);

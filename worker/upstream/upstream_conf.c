@@ -8,6 +8,7 @@
 #include "common/sock.h"
 #include "worker/core/conf.h"
 #include "worker/tls/tls.h"
+#include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_eject.h"
 #include "worker/upstream/upstream_probe.h"
@@ -99,7 +100,16 @@ static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt
 {
     pt_sockaddr_t addrs[PT_UPSTREAM_ADDRS_MAX];
     size_t n;
-
+    /* dns: a host name is one entry for now, resolved and expanded into
+     * its slots once resolve and max_addresses are known (upstream_dns.h) */
+    pt_upstream_dns_t *dns = NULL;
+    if (pt_upstream_dns_is_name(name)) {
+        if ((dns = pt_upstream_dns_conf_note(cf, s, u, name)) == NULL)
+            return PT_ERROR;
+        memset(&addrs[0], 0, sizeof(addrs[0]));
+        n = 1;
+    } else
+    /* end dns */
     if (pt_sock_resolve(name, addrs, PT_UPSTREAM_ADDRS_MAX, &n) != PT_OK || n == 0) {
         pt_conf_error(cf, s, "upstream \"%s\": cannot resolve \"%s\": %s", u->name, name,
                       pt_sock_resolve_error());
@@ -123,6 +133,7 @@ static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt
         srv->index = (unsigned) u->nservers;
         srv->weight = weight;
         srv->backup = backup;
+        srv->dns = dns;             /* dns */
         u->nservers++;
     }
     return PT_OK;
@@ -239,7 +250,8 @@ static void pt_upstream_conf_dump_statuses(FILE *out, const void *field,
 int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *s,
                            pt_upstream_t *u)
 {
-    pt_conf_target_t t = { pt_upstream_directives, u };
+    pt_conf_target_t t[] = { { pt_upstream_directives, u },
+                             { pt_upstream_dns_directives, u } };     /* dns */
 
     u->name = pt_arena_strndup(cf->arena, config_setting_name(s),
                                strlen(config_setting_name(s)));
@@ -249,15 +261,23 @@ int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_sett
         return PT_ERROR;
     }
     pt_conf_unset(pt_upstream_directives, PT_SCOPE_UPSTREAM, u);
-    int rc = pt_conf_walk(cf, s, PT_SCOPE_UPSTREAM, &t, 1, NULL);
+    pt_conf_unset(pt_upstream_dns_directives, PT_SCOPE_UPSTREAM, u);   /* dns */
+    int rc = pt_conf_walk(cf, s, PT_SCOPE_UPSTREAM, t, sizeof(t) / sizeof(t[0]), NULL);
     if (rc == PT_OK && u->servers == NULL) {
         pt_conf_error(cf, s, "upstream \"%s\" needs \"servers\"", u->name);
         rc = PT_ERROR;
     }
     if (pt_conf_defaults(cf, pt_upstream_directives, PT_SCOPE_UPSTREAM, u) != PT_OK)
         rc = PT_ERROR;
+    if (pt_conf_defaults(cf, pt_upstream_dns_directives, PT_SCOPE_UPSTREAM, u) != PT_OK)
+        rc = PT_ERROR;                                  /* dns */
     if (rc == PT_OK)
         rc = pt_upstream_health_conf_upstream(cf, conf, s, u);
+    /* dns: host names resolved, expanded into slots, the zone asked for
+     * (after the health zone, whose records it may reset) */
+    if (rc == PT_OK)
+        rc = pt_upstream_dns_conf_expand(cf, conf, u);
+    /* end dns */
     return rc;
 }
 
@@ -269,12 +289,22 @@ void pt_upstream_conf_dump(FILE *out, const pt_upstream_t *u, int indent)
     fputs("servers = (", out);
     for (size_t i = 0; i < u->nservers; i++) {
         char addr[80];
+        /* dns: a host name once, with what it resolves to */
+        if (u->servers[i].dns) {
+            if (u->servers[i].dns_slot == 0) {
+                fputs(i ? ", " : " ", out);
+                pt_upstream_dns_conf_dump_server(out, &u->servers[i]);
+            }
+            continue;
+        }
+        /* end dns */
         pt_sock_ntop((const struct sockaddr *) &u->servers[i].addr.ss, addr, sizeof(addr));
         fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 ";%s }", i ? ", " : " ", addr,
                 u->servers[i].weight, u->servers[i].backup ? " backup = true;" : "");
     }
     fputs(" );\n", out);
     pt_conf_dump(out, pt_upstream_directives, PT_SCOPE_UPSTREAM, u, indent + 1);
+    pt_conf_dump(out, pt_upstream_dns_directives, PT_SCOPE_UPSTREAM, u, indent + 1); /* dns */
     pt_conf_indent(out, indent);
     fputs("};\n", out);
 }

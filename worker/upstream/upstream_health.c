@@ -39,8 +39,23 @@ static void pt_upstream_health_key(const pt_server_t *s, char *key, size_t n)
 {
     char addr[PT_SOCK_ADDRSTRLEN];
 
+    /* dns: a slot of a host name keeps its record while its address stays
+     * (upstream_dns.h), so the record is the slot's */
+    if (s->dns) {
+        snprintf(key, n, "%s/%s#%u", s->upstream->name, s->name, s->dns_slot);
+        return;
+    }
+    /* end dns */
+
     pt_sock_ntop((const struct sockaddr *) &s->addr.ss, addr, sizeof(addr));
     snprintf(key, n, "%s/%s", s->upstream->name, addr);
+}
+
+/* What probes say of a server before the first one ran. */
+static unsigned pt_upstream_health_probe_start(const pt_upstream_t *u)
+{
+    return u->health_check && u->health_check->initial_state == PT_PROBE_START_DOWN
+           ? PT_UPSTREAM_PROBE_DOWN : PT_UPSTREAM_PROBE_UNKNOWN;
 }
 
 static void pt_upstream_health_reset(pt_upstream_peer_t *rec, unsigned probe)
@@ -142,8 +157,7 @@ int pt_upstream_health_zone_init(pt_zone_t *zone, pt_zone_t *old, void *data)
     unsigned keep = (unsigned) pt_max(conf->main.max_generations, (int64_t) 1) + 1;
     for (size_t i = 0; i < conf->nupstreams; i++) {
         pt_upstream_t *u = &conf->upstreams[i];
-        unsigned start = u->health_check && u->health_check->initial_state == PT_PROBE_START_DOWN
-                         ? PT_UPSTREAM_PROBE_DOWN : PT_UPSTREAM_PROBE_UNKNOWN;
+        unsigned start = pt_upstream_health_probe_start(u);
         if ((u->group = pt_upstream_health_group(hz, u->name, conf->generation, keep)) == NULL) {
             pt_log(PT_LOG_ERR, "zone \"%s\": more than %d upstreams",
                    PT_UPSTREAM_HEALTH_ZONE, PT_UPSTREAM_HEALTH_GROUPS);
@@ -217,6 +231,8 @@ bool pt_upstream_health_up(const pt_server_t *s)
 {
     const pt_upstream_peer_t *rec = s->health;
 
+    if (s->absent)                  /* dns: a slot without an address */
+        return false;
     return rec == NULL
            || (atomic_load(&rec->state) == PT_UPSTREAM_HEALTH_UP
                && !pt_upstream_health_probe_down(s, rec)
@@ -227,6 +243,8 @@ bool pt_upstream_health_usable(const pt_server_t *s, pt_msec_t now)
 {
     pt_upstream_peer_t *rec = s->health;
 
+    if (s->absent)                  /* dns: a slot without an address */
+        return false;
     if (rec == NULL)
         return true;
     /* A probe's down and an ejection leave no room for a passive trial. */
@@ -400,3 +418,11 @@ int64_t pt_upstream_health_retry_after(const pt_upstream_t *u, pt_msec_t now)
         return 1;
     return pt_max((best - now + 999) / 1000, (int64_t) 1);
 }
+
+/* dns: a slot of a host name got a new address (upstream_dns.h) */
+void pt_upstream_health_reset_server(const pt_server_t *s)
+{
+    if (s->health)
+        pt_upstream_health_reset(s->health, pt_upstream_health_probe_start(s->upstream));
+}
+/* end dns */

@@ -178,6 +178,10 @@ bool pt_upstream_health_status_fails(const pt_upstream_t *u, unsigned status);
  * the Retry-After of the 503 given when none can be tried. */
 int64_t pt_upstream_health_retry_after(const pt_upstream_t *u, pt_msec_t now);
 
+/* dns: a slot of a host name got a new address; its record starts over
+ * as up with no failures (upstream_dns.h). */
+void pt_upstream_health_reset_server(const pt_server_t *s);
+
 /* The zone init hook (exposed for unit tests): binds every server of the
  * pt_conf_t data to a record of zone, keeping the records of servers that
  * a previous generation had. */

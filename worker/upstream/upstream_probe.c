@@ -246,7 +246,7 @@ static void pt_probe_tick(pt_timer_t *t)
     }
     atomic_store(&g->round_at, now);
     for (size_t i = 0; i < pg->u->nservers; i++)
-        if (!pg->probes[i].busy)
+        if (!pg->probes[i].busy && !pg->u->servers[i].absent)  /* dns: an empty slot */
             pt_probe_start_one(&pg->probes[i]);
     pt_timer_set(t, c->interval + pt_probe_jitter(c));
 }
