@@ -64,6 +64,12 @@ libportico_a_SOURCES += \
 	worker/mod/content/mod_echo.c \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/log/mod_accesslog.c
+# filter/compress/: gzip and brotli response compression, gunzip
+libportico_a_SOURCES += \
+	worker/mod/filter/compress/mod_compress.c \
+	worker/mod/filter/compress/compress_accept.c worker/mod/filter/compress/compress_accept.h \
+	worker/mod/filter/compress/compress_stream.c worker/mod/filter/compress/compress_stream.h \
+	worker/mod/filter/compress/compress_zlib.c worker/mod/filter/compress/compress_brotli.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -11,6 +11,7 @@ extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_compress_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -18,6 +19,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_accesslog_module,
+    &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL
 };
 
