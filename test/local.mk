@@ -98,6 +98,10 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_accept
+test_unit_worker_mod_filter_compress_test_compress_accept_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_stream
+test_unit_worker_mod_filter_compress_test_compress_stream_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
