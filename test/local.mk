@@ -152,7 +152,16 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_accept_encoding
+test_fuzz_fuzz_accept_encoding_SOURCES = test/fuzz/fuzz_accept_encoding.c
+test_fuzz_fuzz_accept_encoding_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_accept_encoding_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_compress_gzip
+test_fuzz_fuzz_compress_gzip_SOURCES = test/fuzz/fuzz_compress_gzip.c
+test_fuzz_fuzz_compress_gzip_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_compress_gzip_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c \
+	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_compress_gzip.c
