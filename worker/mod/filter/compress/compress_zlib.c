@@ -6,29 +6,53 @@
 #include <zlib.h>
 #include "worker/mod/filter/compress/compress_stream.h"
 
+/* Deflate states kept for the next response of the same parameters: a
+ * state is some 256 KiB in several blocks, and taking it from malloc
+ * per response (and giving it back) costs more than deflateReset. Per
+ * worker process; a few, so an idle worker holds little. */
+#define PT_COMPRESS_GZIP_SPARE  4
+
+typedef struct {
+    z_stream z;
+    int level, wbits, mem_level;
+} pt_compress_gzip_t;
+
+static pt_compress_gzip_t *pt_compress_gzip_spare[PT_COMPRESS_GZIP_SPARE];
+static unsigned pt_compress_gzip_nspare;
+
 void *pt_compress_gzip_new(const pt_compress_params_t *p)
 {
-    z_stream *z = calloc(1, sizeof(*z));
     int wbits = p->window_bits;
 
-    if (z == NULL)
-        return NULL;
     /* A body of known length needs no window larger than itself: less
      * memory to set up per response (deflate's own lookahead is 262). */
     while (p->length >= 0 && wbits > 9 && ((int64_t) 1 << (wbits - 1)) >= p->length + 262)
         wbits--;
     int mem_level = wbits - 7 < 1 ? 1 : (wbits - 7 > 8 ? 8 : wbits - 7);
-    if (deflateInit2(z, p->level, Z_DEFLATED, 16 + wbits, mem_level, Z_DEFAULT_STRATEGY)
+    for (unsigned i = 0; i < pt_compress_gzip_nspare; i++) {
+        pt_compress_gzip_t *g = pt_compress_gzip_spare[i];
+        if (g->level == p->level && g->wbits == wbits && g->mem_level == mem_level) {
+            pt_compress_gzip_spare[i] = pt_compress_gzip_spare[--pt_compress_gzip_nspare];
+            return g;
+        }
+    }
+    pt_compress_gzip_t *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    if (deflateInit2(&g->z, p->level, Z_DEFLATED, 16 + wbits, mem_level, Z_DEFAULT_STRATEGY)
         != Z_OK) {
-        free(z);
+        free(g);
         return NULL;
     }
-    return z;
+    g->level = p->level;
+    g->wbits = wbits;
+    g->mem_level = mem_level;
+    return g;
 }
 
 static int pt_compress_gzip_run(pt_compress_stream_t *s, const char *in, size_t len, int op)
 {
-    z_stream *z = s->state;
+    z_stream *z = &((pt_compress_gzip_t *) s->state)->z;
     int flush = op == PT_COMPRESS_FINISH ? Z_FINISH
                 : op == PT_COMPRESS_FLUSH ? Z_SYNC_FLUSH : Z_NO_FLUSH;
 
@@ -60,8 +84,15 @@ static int pt_compress_gzip_run(pt_compress_stream_t *s, const char *in, size_t 
 
 static void pt_compress_zlib_end_deflate(pt_compress_stream_t *s)
 {
-    deflateEnd(s->state);
-    free(s->state);
+    pt_compress_gzip_t *g = s->state;
+
+    /* Kept only when it resets cleanly, for a stream that ended or not. */
+    if (pt_compress_gzip_nspare < PT_COMPRESS_GZIP_SPARE && deflateReset(&g->z) == Z_OK) {
+        pt_compress_gzip_spare[pt_compress_gzip_nspare++] = g;
+        return;
+    }
+    deflateEnd(&g->z);
+    free(g);
 }
 
 const pt_compress_codec_t pt_compress_gzip_codec = {
