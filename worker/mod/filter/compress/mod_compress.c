@@ -265,6 +265,22 @@ static int pt_compress_vary(pt_request_t *r, pt_response_t *resp)
     return pt_response_set(r, resp, PT_STR("Vary"), (pt_str_t) { v, (size_t) (p - v) });
 }
 
+/* RFC 9110 8.8.3: a strong ETag names these very bytes; re-coded, they
+ * are not the origin's, so it turns weak ("v1" becomes W/"v1"). */
+static int pt_compress_weaken_etag(pt_request_t *r, pt_response_t *resp)
+{
+    const pt_http_field_t *etag = pt_response_find(resp, PT_STR("ETag"));
+
+    if (etag == NULL || etag->value.len == 0 || etag->value.p[0] != '"')
+        return PT_OK;
+    char *w = pt_arena_alloc(r->arena, etag->value.len + 2);
+    if (w == NULL)
+        return PT_ERROR;
+    memcpy(w, "W/", 2);
+    memcpy(w + 2, etag->value.p, etag->value.len);
+    return pt_response_set(r, resp, PT_STR("ETag"), (pt_str_t) { w, etag->value.len + 2 });
+}
+
 /* The fields of a response whose body is re-coded. */
 static int pt_compress_recoded(pt_request_t *r, pt_response_t *resp, const char *coding)
 {
@@ -275,17 +291,23 @@ static int pt_compress_recoded(pt_request_t *r, pt_response_t *resp, const char 
     pt_response_unknown_length(resp);
     pt_response_remove(resp, PT_STR("Content-Length"));
     pt_response_remove(resp, PT_STR("Accept-Ranges"));
-    const pt_http_field_t *etag = pt_response_find(resp, PT_STR("ETag"));
-    if (etag && etag->value.len && etag->value.p[0] == '"') {
-        char *w = pt_arena_alloc(r->arena, etag->value.len + 2);
-        if (w == NULL)
-            return PT_ERROR;
-        memcpy(w, "W/", 2);
-        memcpy(w + 2, etag->value.p, etag->value.len);
-        return pt_response_set(r, resp, PT_STR("ETag"),
-                               (pt_str_t) { w, etag->value.len + 2 });
+    return pt_compress_weaken_etag(r, resp);
+}
+
+/* Whether the request asks intermediaries not to transform (RFC 9111
+ * 5.2.1.6, Cache-Control: no-transform). */
+static bool pt_compress_request_no_transform(const pt_request_t *r)
+{
+    for (unsigned i = 0; i < r->head.nfields; i++) {
+        const pt_http_field_t *f = &r->head.fields[i];
+        if (!pt_str_caseeq_lit(f->name, "Cache-Control"))
+            continue;
+        pt_str_t list = f->value, tok;
+        while (pt_str_next_token(&list, &tok))
+            if (pt_str_caseeq_lit(tok, "no-transform"))
+                return true;
     }
-    return PT_OK;
+    return false;
 }
 
 /* The client's Accept-Encoding fields; false when it sent none. */
@@ -344,19 +366,47 @@ static int pt_compress_start(pt_request_t *r, const pt_compress_conf_t *cc, unsi
     return PT_OK;
 }
 
+/* A 304 stands for the 200 the client holds (RFC 9110 15.4.5): when that
+ * would have been compressed, its ETag is the weak one the client got, or
+ * a cache that refreshes its copy with this one would keep a strong
+ * validator for compressed bytes (and could splice a range of the
+ * origin's bytes onto them). Without a Content-Type the type rule cannot
+ * be applied, and the ETag is weakened whenever a coding would be chosen:
+ * a weak validator still revalidates. */
+static int pt_compress_not_modified(pt_request_t *r, const pt_compress_conf_t *cc,
+                                    pt_response_t *resp)
+{
+    pt_compress_accept_t accept;
+
+    if (cc->nprefer == 0 || pt_compress_content_coding(resp) != PT_COMPRESS_CE_NONE)
+        return PT_OK;
+    bool typed = pt_response_find(resp, PT_STR("Content-Type")) != NULL;
+    if (typed && !pt_compress_type_listed(cc, resp))
+        return PT_OK;
+    if (typed && pt_compress_vary(r, resp) != PT_OK)
+        return PT_ERROR;
+    if (!pt_compress_client_accepts(r, &accept)
+        || pt_compress_accept_choose(&accept, cc->prefer, cc->nprefer) == PT_CODING_IDENTITY)
+        return PT_OK;
+    return pt_compress_weaken_etag(r, resp);
+}
+
 static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
 {
     const pt_compress_conf_t *cc = pt_route_mod_conf(r->route, pt_compress_module);
     unsigned st = resp->status;
 
     r->ctx[pt_compress_module.index] = NULL;
-    /* No body (1xx, 204, 304), or a part of one (206, Content-Range). */
-    if (st < 200 || st == 204 || st == 304 || st == 206
-        || pt_response_find(resp, PT_STR("Content-Range")))
+    /* No body (1xx, 204), or a part of one (206, Content-Range). */
+    if (st < 200 || st == 204 || st == 206 || pt_response_find(resp, PT_STR("Content-Range")))
         return PT_OK;
-    /* RFC 9110 7.7: a proxy MUST NOT transform a no-transform payload. */
-    if (pt_compress_has_token(resp, "Cache-Control", "no-transform"))
+    /* RFC 9110 7.7: a proxy MUST NOT transform a no-transform payload;
+     * a request may ask the same. */
+    if (pt_compress_has_token(resp, "Cache-Control", "no-transform")
+        || pt_compress_request_no_transform(r))
         return PT_OK;
+    if (st == 304)
+        return pt_compress_not_modified(r, cc, resp);
 
     int ce = pt_compress_content_coding(resp);
     pt_compress_accept_t accept;
