@@ -98,6 +98,8 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_accept
+test_unit_worker_http_test_http_accept_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_accept
 test_unit_worker_mod_filter_compress_test_compress_accept_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_stream
@@ -153,15 +155,11 @@ FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_accept_encoding
-test_fuzz_fuzz_accept_encoding_SOURCES = test/fuzz/fuzz_accept_encoding.c
-test_fuzz_fuzz_accept_encoding_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_accept_encoding_SOURCES = test/fuzz/fuzz_accept_encoding.c \
+	worker/http/http_accept.c common/str.c
 test_fuzz_fuzz_accept_encoding_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
-FUZZ_TARGETS += test/fuzz/fuzz_compress_gzip
-test_fuzz_fuzz_compress_gzip_SOURCES = test/fuzz/fuzz_compress_gzip.c
-test_fuzz_fuzz_compress_gzip_LDADD = libportico.a $(PT_LIBS)
-test_fuzz_fuzz_compress_gzip_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c \
-	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_compress_gzip.c
+	test/fuzz/fuzz_accept_encoding.c

@@ -39,6 +39,8 @@ libportico_a_SOURCES += \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
 	worker/http/http_error.c worker/http/http_error.h
+# weighted Accept* lists (Accept-Encoding for compression)
+libportico_a_SOURCES += worker/http/http_accept.c worker/http/http_accept.h
 
 # router/: routes and the compiled router
 libportico_a_SOURCES += \

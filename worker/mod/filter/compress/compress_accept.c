@@ -4,6 +4,7 @@
  */
 #include "common/pt.h"
 #include "common/str.h"
+#include "worker/http/http_accept.h"
 #include "worker/mod/filter/compress/compress_accept.h"
 
 void pt_compress_accept_init(pt_compress_accept_t *a)
@@ -13,59 +14,12 @@ void pt_compress_accept_init(pt_compress_accept_t *a)
     a->star = -1;
 }
 
-/* RFC 9110 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ),
- * in thousandths; -1 when s is not one. */
-static int pt_compress_qvalue(pt_str_t s)
-{
-    if (s.len == 0 || (s.p[0] != '0' && s.p[0] != '1'))
-        return -1;
-    int q = (s.p[0] - '0') * 1000;
-    if (s.len == 1)
-        return q;
-    if (s.p[1] != '.' || s.len > 5)
-        return -1;
-    int scale = 100;
-    for (size_t i = 2; i < s.len; i++, scale /= 10) {
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return -1;
-        q += (s.p[i] - '0') * scale;
-    }
-    return q > 1000 ? -1 : q;
-}
-
-/* The weight of one member "coding *( OWS ; OWS param )": its q
- * parameter, 1000 without one, -1 when a q does not parse. */
-static int pt_compress_member_weight(pt_str_t params)
-{
-    int q = 1000;
-
-    while (params.len) {
-        /* params starts at a ';' */
-        params.p++;
-        params.len--;
-        const char *semi = memchr(params.p, ';', params.len);
-        size_t n = semi ? (size_t) (semi - params.p) : params.len;
-        pt_str_t param = pt_str_trim_ows((pt_str_t) { params.p, n });
-        params.p += n;
-        params.len -= n;
-        if (param.len >= 2 && (param.p[0] == 'q' || param.p[0] == 'Q') && param.p[1] == '=') {
-            q = pt_compress_qvalue(pt_str_trim_ows((pt_str_t) { param.p + 2, param.len - 2 }));
-            if (q < 0)
-                return -1;
-        }
-    }
-    return q;
-}
-
 void pt_compress_accept_parse(pt_compress_accept_t *a, pt_str_t value)
 {
-    pt_str_t member;
+    pt_str_t coding;
+    int q;
 
-    while (pt_str_next_token(&value, &member)) {
-        const char *semi = memchr(member.p, ';', member.len);
-        size_t n = semi ? (size_t) (semi - member.p) : member.len;
-        pt_str_t coding = pt_str_trim_ows((pt_str_t) { member.p, n });
-        int q = pt_compress_member_weight((pt_str_t) { member.p + n, member.len - n });
+    while (pt_http_accept_next(&value, &coding, &q)) {
         int *slot;
 
         if (q < 0)
