@@ -57,6 +57,8 @@ static bool same(const member_t *a, const member_t *b)
     return a->q == b->q && a->tok.len == b->tok.len && memcmp(a->tok.p, b->tok.p, a->tok.len) == 0;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static member_t whole[MAX_MEMBERS], split[MAX_MEMBERS];
