@@ -36,7 +36,8 @@ static int sink(pt_body_chain_t *bc, pt_span_t *in)
             wire_cap = (wire_len + s->data.len) * 2;
             wire = realloc(wire, wire_cap);
         }
-        memcpy(wire + wire_len, s->data.p, s->data.len);
+        if (s->data.len)
+            memcpy(wire + wire_len, s->data.p, s->data.len);
         wire_len += s->data.len;
         if (s->flags & PT_SPAN_LAST)
             last_seen++;
