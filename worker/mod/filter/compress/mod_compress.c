@@ -26,7 +26,6 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/core/filter.h"
-#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
 #include "worker/http/response.h"
@@ -58,18 +57,6 @@ static int pt_compress_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t
 static int pt_compress_check_encoding(pt_conf_ctx_t *cf, const config_setting_t *s,
                                       char *item);
 static int pt_compress_check_type(pt_conf_ctx_t *cf, const config_setting_t *s, char *item);
-
-static unsigned pt_compress_metric_gzip, pt_compress_metric_br, pt_compress_metric_gunzip;
-
-static const pt_metric_def_t pt_compress_metrics[] = {
-    { "portico_compress_gzip_total", "responses compressed with gzip", PT_METRIC_COUNTER,
-      NULL, 0, &pt_compress_metric_gzip },
-    { "portico_compress_br_total", "responses compressed with brotli", PT_METRIC_COUNTER,
-      NULL, 0, &pt_compress_metric_br },
-    { "portico_compress_gunzip_total", "gzip responses decoded for a client",
-      PT_METRIC_COUNTER, NULL, 0, &pt_compress_metric_gunzip },
-    PT_METRIC_END
-};
 
 static const pt_conf_strings_arg_t pt_compress_encodings_arg = {
     "\"compress_encodings\" needs at least one coding", pt_compress_check_encoding
@@ -119,7 +106,6 @@ pt_module_t pt_compress_module = {
     .directives = pt_compress_directives,
     .route_conf_size = sizeof(pt_compress_conf_t),
     .init_route = pt_compress_init_route,
-    .metrics = pt_compress_metrics,
 };
 
 /* ---- load time ---------------------------------------------------------- */
@@ -424,7 +410,6 @@ static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
             return PT_OK;
         if (pt_compress_recoded(r, resp, NULL) != PT_OK)
             return PT_ERROR;
-        pt_metric_inc(pt_compress_metric_gunzip, 1);
         if (r->head_only)
             return PT_OK;
         return pt_compress_start(r, cc, PT_CODING_IDENTITY, true, -1) == PT_OK ? PT_OK : 500;
@@ -443,7 +428,6 @@ static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
     int64_t length = resp->content_length;
     if (pt_compress_recoded(r, resp, coding == PT_CODING_GZIP ? "gzip" : "br") != PT_OK)
         return PT_ERROR;
-    pt_metric_inc(coding == PT_CODING_GZIP ? pt_compress_metric_gzip : pt_compress_metric_br, 1);
     if (r->head_only)
         return PT_OK;
     return pt_compress_start(r, cc, coding, false, length) == PT_OK ? PT_OK : 500;
