@@ -16,7 +16,7 @@ import zlib
 import pytest
 
 from backends import Backend, Reader, Response, connect, get, read_response, request
-from conftest import free_ports, wait_for
+from conftest import free_ports, run_portico, wait_for
 
 CONF = """
 portico = { workers = 1; };
@@ -397,3 +397,24 @@ def test_large_body_streams(portico, coding):
         assert len(body) < len(be.body) // 3
     finally:
         be.close()
+
+
+@pytest.mark.parametrize("setting,message", [
+    ('compress_encodings = [ "deflate" ];', 'unknown content coding "deflate"'),
+    ('compress_encodings = [ ];', "needs at least one coding"),
+    ('compress_types = [ "text" ];', 'invalid media type "text"'),
+    ('compress_types = [ "text/ht*" ];', 'invalid media type "text/ht*"'),
+    ("compress_gzip_level = 0;", '"compress_gzip_level" must be between 1 and 9'),
+    ("compress_brotli_quality = 12;", '"compress_brotli_quality" must be between 0 and 11'),
+    ('compress_brotli_window = "32M";', '"compress_brotli_window" must be between'),
+    ("compress_gunzip_max_ratio = 1;", '"compress_gunzip_max_ratio" must be between'),
+])
+def test_config_errors_name_file_and_line(tmp_path, setting, message):
+    conf = tmp_path / "c.conf"
+    conf.write_text('listen = ( "127.0.0.1:1" );\n'
+                    'routes = ( { path = "/"; return = 204;\n'
+                    '  compress = true; %s } );\n' % setting)
+    r = run_portico("-t", "-c", str(conf))
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "%s:3:" % conf in out and message in out, out
