@@ -141,9 +141,6 @@ static int pt_compress_check_type(pt_conf_ctx_t *cf, const config_setting_t *s, 
     return PT_OK;
 }
 
-static int pt_compress_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
-                                  void *rconf, const void *dconf);
-
 /* ---- per response ------------------------------------------------------- */
 
 static bool pt_compress_field_named(const pt_http_field_t *f, const char *name)
@@ -370,7 +367,7 @@ static int pt_compress_not_modified(pt_request_t *r, const pt_compress_conf_t *c
     if (typed && !pt_compress_type_listed(cc, resp))
         return PT_OK;
     if (typed && pt_compress_vary(r, resp) != PT_OK)
-        return PT_ERROR;
+        return 500;          /* out of memory */
     if (!pt_compress_client_accepts(r, &accept)
         || pt_compress_accept_choose(&accept, cc->prefer, cc->nprefer) == PT_CODING_IDENTITY)
         return PT_OK;
@@ -405,11 +402,11 @@ static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
             return PT_OK;
         /* Decoded for some clients, so it varies. */
         if (pt_compress_vary(r, resp) != PT_OK)
-            return PT_ERROR;
+            return 500;          /* out of memory */
         if (asked && pt_compress_accept_weight(&accept, PT_CODING_GZIP) > 0)
             return PT_OK;
         if (pt_compress_recoded(r, resp, NULL) != PT_OK)
-            return PT_ERROR;
+            return 500;          /* out of memory */
         if (r->head_only)
             return PT_OK;
         return pt_compress_start(r, cc, PT_CODING_IDENTITY, true, -1) == PT_OK ? PT_OK : 500;
@@ -419,7 +416,7 @@ static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
         return PT_OK;
     /* A candidate: whether it is encoded depends on Accept-Encoding. */
     if (pt_compress_vary(r, resp) != PT_OK)
-        return PT_ERROR;
+        return 500;          /* out of memory */
     unsigned coding = asked ? pt_compress_accept_choose(&accept, cc->prefer, cc->nprefer)
                             : PT_CODING_IDENTITY;
     if (coding == PT_CODING_IDENTITY)
@@ -427,7 +424,7 @@ static int pt_compress_header_filter(pt_request_t *r, pt_response_t *resp)
     pt_response_remove(resp, PT_STR("Content-Encoding"));       /* an "identity" */
     int64_t length = resp->content_length;
     if (pt_compress_recoded(r, resp, coding == PT_CODING_GZIP ? "gzip" : "br") != PT_OK)
-        return PT_ERROR;
+        return 500;          /* out of memory */
     if (r->head_only)
         return PT_OK;
     return pt_compress_start(r, cc, coding, false, length) == PT_OK ? PT_OK : 500;
