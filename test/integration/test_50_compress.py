@@ -418,3 +418,50 @@ def test_config_errors_name_file_and_line(tmp_path, setting, message):
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "%s:3:" % conf in out and message in out, out
+
+
+def test_trickling_upstream_is_flushed(portico):
+    """A piece the upstream sent before pausing reaches the client whole,
+    decodable, while the upstream still waits: the proxy flushes the
+    compressor when it has read all there is."""
+    first, second = payload(300), payload(700, seed=3)
+    release = threading.Event()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def origin():
+        c, _ = srv.accept()
+        with c:
+            Reader(c).read_until(b"\r\n\r\n")
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(first), first))
+            release.wait(20)
+            c.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(second), second))
+    threading.Thread(target=origin, daemon=True).start()
+    port = free_ports(1)[0]
+    portico(CONF % {"port": port, "be": srv.getsockname()[1]}, ports=[port])
+    try:
+        with connect(port) as s:
+            s.sendall(b"GET /gz/t HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+                      b"Connection: close\r\n\r\n")
+            reader = Reader(s)
+            head = reader.read_until(b"\r\n\r\n")
+            assert b"content-encoding: gzip" in head.lower()
+            d = zlib.decompressobj(16 + 15)
+            plain = b""
+            while len(plain) < len(first):
+                line = reader.read_until(b"\r\n")
+                n = int(line, 16)
+                assert n, "the body ended early"
+                plain += d.decompress(reader.read_exact(n))
+                reader.read_exact(2)
+            assert plain == first and not release.is_set()
+            release.set()
+            from backends import read_chunked
+            rest, _ = read_chunked(reader)
+            plain += d.decompress(rest)
+            assert d.eof and plain == first + second
+    finally:
+        release.set()
+        srv.close()
