@@ -31,6 +31,7 @@ routes = (
   { path = "/types/"; proxy = "b"; compress = true; compress_types = [ "text/*", "application/x-custom" ]; },
   { path = "/gunzip/"; proxy = "b"; compress_gunzip = true; compress_gunzip_max_ratio = 50; },
   { path = "/off/"; proxy = "b"; },
+  { path = "/all/"; proxy = "b"; compress = true; compress_types = [ "*/*" ]; },
   { path_exact = "/made"; compress = true;
     return = { status = 200; content_type = "text/plain";
                body = "made here, made here, made here, made here, made here, made here, made here, made here, made here, made here, made here"; }; }
@@ -205,6 +206,11 @@ def test_min_length_and_types(gw):
                       ("application/json", None), ("textual/plain", None)):
         resp = ae_get(gw, "/types/a?size=3000&type=" + urllib.parse.quote(t), "gzip")
         assert resp.header("content-encoding") == expect, t
+    # every type
+    resp = ae_get(gw, "/all/a?size=3000&type=image/x-anything", "gzip")
+    assert resp.header("content-encoding") == "gzip" and ungzip(resp.body) == payload(3000)
+    resp = ae_get(gw, "/all/a?size=3000&type=none", "gzip")
+    assert resp.header("content-encoding") is None
     # a route without compress
     resp = ae_get(gw, "/off/a?size=3000", "gzip")
     assert resp.header("content-encoding") is None and resp.header("vary") is None
@@ -404,6 +410,7 @@ def test_large_body_streams(portico, coding):
     ('compress_encodings = [ ];', "needs at least one coding"),
     ('compress_types = [ "text" ];', 'invalid media type "text"'),
     ('compress_types = [ "text/ht*" ];', 'invalid media type "text/ht*"'),
+    ('compress_types = [ "*/json" ];', 'invalid media type "*/json"'),
     ("compress_gzip_level = 0;", '"compress_gzip_level" must be between 1 and 9'),
     ("compress_brotli_quality = 12;", '"compress_brotli_quality" must be between 0 and 11'),
     ('compress_brotli_window = "32M";', '"compress_brotli_window" must be between'),

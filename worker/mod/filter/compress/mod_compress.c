@@ -132,7 +132,10 @@ static int pt_compress_check_type(pt_conf_ctx_t *cf, const config_setting_t *s, 
         ok = p == slash || pt_str_tchar[(unsigned char) *p];
         *p = (char) tolower((unsigned char) *p);
     }
+    /* Wildcards: a whole subtype ("text/" then '*'), or everything as "*" "/" "*". */
     if (ok && strchr(slash + 1, '*') && strcmp(slash + 1, "*") != 0)
+        ok = false;
+    if (ok && memchr(item, '*', (size_t) (slash - item)) && strcmp(item, "*/*") != 0)
         ok = false;
     if (!ok) {
         pt_conf_error(cf, s, "invalid media type \"%s\" (type/subtype or type/*)", item);
@@ -176,7 +179,9 @@ static bool pt_compress_type_listed(const pt_compress_conf_t *cc, const pt_respo
                                                                 : f->value.len });
     for (unsigned i = 0; i < cc->ntypes; i++) {
         pt_str_t t = cc->type_list[i];
-        if (t.p[t.len - 1] == '*') {
+        if (t.len == 3 && t.p[0] == '*') {
+            return true;        /* every type */
+        } else if (t.p[t.len - 1] == '*') {
             /* a wildcard: the type and its slash */
             if (mt.len > t.len - 1 && strncasecmp(mt.p, t.p, t.len - 1) == 0)
                 return true;
