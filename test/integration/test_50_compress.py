@@ -91,9 +91,10 @@ def handler(req):
         headers.append(("Content-Encoding", q["ce"]))
         if q["ce"] == "gzip":
             body = gzip.compress(body)
-    for k in ("etag", "vary", "cc"):
+    for k in ("etag", "vary", "cc", "digest"):
         if k in q:
-            name = {"etag": "ETag", "vary": "Vary", "cc": "Cache-Control"}[k]
+            name = {"etag": "ETag", "vary": "Vary", "cc": "Cache-Control",
+                    "digest": "Content-Digest"}[k]
             for v in q[k].split("|"):
                 headers.append((name, v))
     headers.append(("Accept-Ranges", "bytes"))
@@ -122,7 +123,7 @@ def ae_get(port, path, ae=None, method="GET", version="1.1"):
 
 
 def test_gzip_roundtrip_and_fields(gw):
-    resp = ae_get(gw, "/gz/a?size=5000&etag=%22v1%22", "gzip")
+    resp = ae_get(gw, "/gz/a?size=5000&etag=%22v1%22&digest=sha-256=:AAAA:", "gzip")
     assert resp.status == 200
     assert resp.header("content-encoding") == "gzip"
     assert resp.header("content-length") is None
@@ -130,6 +131,7 @@ def test_gzip_roundtrip_and_fields(gw):
     assert resp.header("vary") == "Accept-Encoding"
     assert resp.header("etag") == 'W/"v1"'
     assert resp.header("accept-ranges") is None
+    assert resp.header("content-digest") is None
     assert ungzip(resp.body) == payload(5000)
     assert len(resp.body) < 5000 // 2
 

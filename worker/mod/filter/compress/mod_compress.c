@@ -279,6 +279,13 @@ static int pt_compress_recoded(pt_request_t *r, pt_response_t *resp, const char 
     pt_response_unknown_length(resp);
     pt_response_remove(resp, PT_STR("Content-Length"));
     pt_response_remove(resp, PT_STR("Accept-Ranges"));
+    /* Digests of the bytes the origin sent (RFC 9530 Content-Digest and
+     * Repr-Digest, whose representation includes the coding; the older
+     * Digest and Content-MD5) no longer hold. */
+    pt_response_remove(resp, PT_STR("Content-Digest"));
+    pt_response_remove(resp, PT_STR("Repr-Digest"));
+    pt_response_remove(resp, PT_STR("Digest"));
+    pt_response_remove(resp, PT_STR("Content-MD5"));
     return pt_compress_weaken_etag(r, resp);
 }
 
