@@ -95,13 +95,26 @@ def nginx_conf(origin_port, level):
     return conf
 
 
-def fetch(port, path, n=1):
-    """n keep-alive GETs with Accept-Encoding: gzip; the last body, de-chunked."""
+def unbrotli(data, limit=1 << 20):
+    """Decode with libbrotlidec through ctypes (no Python module needed)."""
+    import ctypes
+    import ctypes.util
+    lib = ctypes.CDLL(ctypes.util.find_library("brotlidec") or "libbrotlidec.so.1")
+    out = ctypes.create_string_buffer(limit)
+    size = ctypes.c_size_t(limit)
+    if lib.BrotliDecoderDecompress(ctypes.c_size_t(len(data)), data, ctypes.byref(size),
+                                   out) != 1:
+        raise RuntimeError("not a brotli stream")
+    return out.raw[:size.value]
+
+
+def fetch(port, path, n=1, coding="gzip"):
+    """n keep-alive GETs with Accept-Encoding: coding; the last body, de-chunked."""
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     buf = b""
     body = b""
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n"
-           % path).encode()
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: %s\r\n\r\n"
+           % (path, coding)).encode()
     for _ in range(n):
         s.sendall(req)
         while b"\r\n\r\n" not in buf:
@@ -129,16 +142,16 @@ def fetch(port, path, n=1):
             while len(buf) < cl:
                 buf += s.recv(65536)
             body, buf = buf[:cl], buf[cl:]
-        if b"content-encoding: gzip" not in lower:
-            raise RuntimeError("not gzip-encoded: %r" % head)
+        if b"content-encoding: " + coding.encode() not in lower:
+            raise RuntimeError("not %s-encoded: %r" % (coding, head))
     s.close()
     return body
 
 
-def wrk_gzip(bench, port, dur, conns):
+def wrk_gzip(bench, port, dur, conns, coding="gzip"):
     m = _main()
     argv = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % dur, "--latency",
-            "-H", "Accept-Encoding: gzip", "http://127.0.0.1:%d/body.json" % port]
+            "-H", "Accept-Encoding: " + coding, "http://127.0.0.1:%d/body.json" % port]
     return m.parse_wrk(m.run(argv, timeout=dur + 60, cpu=m.LOAD_CPU).stdout)
 
 
@@ -198,9 +211,49 @@ def run(bench):
                 m.log("  gzip level %d %-8s %s instructions per request"
                       % (level, kind, m.fmt(res[kind]["ir_per_request"])))
             out["levels"][str(level)] = res
+        out["brotli"] = [run_brotli(bench, origin.port, body, dur, n1, n2, q) for q in (1, 2, 5)]
     finally:
         origin.stop()
     return out
+
+
+def brotli_conf(origin_port, quality):
+    def conf(d, port, backend):
+        text = _main().portico_conf(d, port, origin_port)
+        return text.replace('proxy = "up"; ',
+                            'proxy = "up"; compress = true; compress_encodings = [ "br" ]; '
+                            'compress_brotli_quality = %d; ' % quality)
+    return conf
+
+
+def run_brotli(bench, origin_port, body, dur, n1, n2, quality):
+    """portico alone (Debian's nginx has no brotli filter): brotli at a
+    quality, for the cost next to gzip's."""
+    m = _main()
+    conf = brotli_conf(origin_port, quality)
+    s = bench.new_server("portico", "br-portico-%d" % quality, variant={"conf": conf}).start()
+    try:
+        got = fetch(s.port, "/body.json", coding="br")
+        if unbrotli(got) != body:
+            raise RuntimeError("portico: the brotli body does not decode to the origin's")
+        res = {"quality": quality, "br_bytes": len(got),
+               "rps": max(wrk_gzip(bench, s.port, dur, 8, "br")["rps"] or 0 for _ in range(2))}
+    finally:
+        s.stop()
+
+    def load(srv, n):
+        try:
+            fetch(srv.port, "/body.json", n, coding="br")
+            return subprocess.CompletedProcess([], 0, "", "")
+        except Exception as e:      # noqa: BLE001
+            return subprocess.CompletedProcess([], 1, "", str(e))
+    tag = "br-portico-%d" % quality
+    ir1, _, _ = bench.callgrind_once("portico", n1, tag, {"conf": conf}, load=load)
+    ir2, _, _ = bench.callgrind_once("portico", n2, tag, {"conf": conf}, load=load)
+    res["ir_per_request"] = (ir2 - ir1) / float(n2 - n1)
+    m.log("  brotli quality %d portico %s req/s, %s instructions per request"
+          % (quality, m.fmt(res["rps"]), m.fmt(res["ir_per_request"])))
+    return res
 
 
 def render(result):
@@ -223,5 +276,18 @@ def render(result):
                 "%.2f" % rps_ratio if rps_ratio else "-",
                 fmt(r.get("ir_per_request")),
                 "%.2f" % ir_ratio if ir_ratio else "-", r.get("gzip_bytes", "-")))
+    brs = result.get("brotli") or []
+    if isinstance(brs, dict):
+        brs = [brs]
+    if brs:
+        L.append("")
+        L.append("portico with brotli (Debian's nginx has no brotli filter):")
+        L.append("")
+        L.append("| quality | req/s | instructions/request | br bytes |")
+        L.append("|---:|---:|---:|---:|")
+        for br in brs:
+            L.append("| %s | %s | %s | %s |" % (br["quality"], fmt(br.get("rps")),
+                                               fmt(br.get("ir_per_request")),
+                                               br.get("br_bytes")))
     L.append("")
     return "\n".join(L)

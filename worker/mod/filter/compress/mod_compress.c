@@ -89,7 +89,7 @@ static const pt_directive_t pt_compress_directives[] = {
     { "compress_gzip_level", PT_CONF_UINT, PT_SCOPE_ROUTE, PT_COMPRESS_FIELD(gzip_level),
       "1", &pt_compress_gzip_bounds, NULL, NULL, "zlib compression level" },
     { "compress_brotli_quality", PT_CONF_UINT, PT_SCOPE_ROUTE,
-      PT_COMPRESS_FIELD(brotli_quality), "4", &pt_compress_brotli_bounds, NULL, NULL,
+      PT_COMPRESS_FIELD(brotli_quality), "2", &pt_compress_brotli_bounds, NULL, NULL,
       "brotli quality" },
     { "compress_brotli_window", PT_CONF_SIZE, PT_SCOPE_ROUTE, PT_COMPRESS_FIELD(brotli_window),
       "\"256k\"", &pt_compress_window_bounds, NULL, NULL, "brotli window size" },
