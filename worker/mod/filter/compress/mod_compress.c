@@ -472,7 +472,7 @@ static int pt_compress_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t
         uint8_t c = strcmp(*e, "gzip") == 0 ? PT_CODING_GZIP : PT_CODING_BR;
 #ifndef PT_HAVE_BROTLI
         if (c == PT_CODING_BR)
-            continue;       /* built without brotli: gzip only (portico -V says) */
+            continue;       /* built without brotli: gzip only */
 #endif
         bool dup = false;
         for (unsigned i = 0; i < cc->nprefer; i++)
