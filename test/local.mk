@@ -108,6 +108,12 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_accept
+test_unit_worker_http_test_http_accept_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_accept
+test_unit_worker_mod_filter_compress_test_compress_accept_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_stream
+test_unit_worker_mod_filter_compress_test_compress_stream_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -149,6 +155,7 @@ INTEGRATION += test/integration/test_50_upstream_eject.py
 INTEGRATION += test/integration/test_60_auth_identity.py
 INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_50_upstream_dns.py
+INTEGRATION += test/integration/test_50_compress.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
@@ -174,10 +181,15 @@ FUZZ_TARGETS += test/fuzz/fuzz_upstream_dns
 test_fuzz_fuzz_upstream_dns_SOURCES = test/fuzz/fuzz_upstream_dns.c
 test_fuzz_fuzz_upstream_dns_LDADD = $(unit_ldadd)
 test_fuzz_fuzz_upstream_dns_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_accept_encoding
+test_fuzz_fuzz_accept_encoding_SOURCES = test/fuzz/fuzz_accept_encoding.c \
+	worker/http/http_accept.c common/str.c
+test_fuzz_fuzz_accept_encoding_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
+	test/fuzz/fuzz_accept_encoding.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

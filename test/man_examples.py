@@ -77,7 +77,8 @@ def wraps(frag, port, be):
               % (port, port + 10, port + 11))
     ups = 'upstreams = { %s };' % " ".join(
         '%s = { servers = [ "127.0.0.1:%d" ]; };' % (n, be)
-        for n in ("api", "b", "app", "backend", "billing", "legacy", "v2", "users", "auth"))
+        for n in sorted({"api", "b", "app", "backend", "billing", "legacy", "v2", "users", "auth"}
+                        | set(re.findall(r'proxy\s*=\s*"([\w.-]+)"', frag))))
     route = '{ name = "all"; path = "/"; proxy = "api"; }'
     yield frag + "\n" + ("" if re.search(r"^\s*listen\s*=", frag, re.M) else listen)
     yield "%s\n%s\ndefaults = { %s };\nroutes = ( %s );" % (listen, ups, frag, route)

@@ -40,6 +40,8 @@ libportico_a_SOURCES += \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
 	worker/http/http_error.c worker/http/http_error.h
+# weighted Accept* lists (Accept-Encoding for compression)
+libportico_a_SOURCES += worker/http/http_accept.c worker/http/http_accept.h
 
 # router/: routes and the compiled router
 libportico_a_SOURCES += \
@@ -79,6 +81,12 @@ libportico_a_SOURCES += \
 	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c \
 	worker/mod/filter/mod_hide_fields.c
+# filter/compress/: gzip and brotli response compression, gunzip
+libportico_a_SOURCES += \
+	worker/mod/filter/compress/mod_compress.c \
+	worker/mod/filter/compress/compress_accept.c worker/mod/filter/compress/compress_accept.h \
+	worker/mod/filter/compress/compress_stream.c worker/mod/filter/compress/compress_stream.h \
+	worker/mod/filter/compress/compress_zlib.c worker/mod/filter/compress/compress_brotli.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

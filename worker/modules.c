@@ -13,6 +13,7 @@ extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_accesslog_module;
 extern pt_module_t pt_hide_fields_module;
+extern pt_module_t pt_compress_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -24,6 +25,7 @@ const pt_module_t *const pt_modules[] = {
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_accesslog_module,
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
+    &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL
 };
 

@@ -136,6 +136,7 @@ typedef struct {
      * goes through them and is framed again; NULL otherwise. */
     pt_h1_out_t *filter_out;
     bool filter_done;           /* the last span went through */
+    bool filter_flush;          /* the last read drained the upstream: flush the filters */
     pt_h1_out_t *req_filter_out;
     bool req_filter_done;
 } pt_proxy_t;

@@ -243,7 +243,8 @@ static pt_proxy_result_t pt_proxy_read_head(pt_proxy_t *p)
                 up->buf = b = nb;
             }
         }
-        ssize_t n = pt_io_recv(&up->io, b->last, pt_buf_room(b));
+        size_t room = pt_buf_room(b);
+        ssize_t n = pt_io_recv(&up->io, b->last, room);
         if (n == PT_AGAIN)
             return (pt_proxy_result_t) { PT_PROXY_GO_ON, 0, NULL };
         if (n <= 0 && !p->got_bytes)
@@ -255,6 +256,7 @@ static pt_proxy_result_t pt_proxy_read_head(pt_proxy_t *p)
             return (pt_proxy_result_t) { PT_PROXY_FAIL, 502,
                                          "the upstream closed the connection mid-head" };
         p->got_bytes = true;
+        p->filter_flush = (size_t) n < room;
         b->last += n;
     }
 }
@@ -346,6 +348,13 @@ static int pt_proxy_relay_filtered(pt_proxy_t *p)
                 break;
             }
         }
+    }
+    /* The upstream has given all it has for now: what the filters hold
+     * (a compressor's pending output) goes out rather than waiting for
+     * bytes that may be long in coming. */
+    if (p->filter_flush && b->pos == b->last && ns) {
+        spans[ns - 1].flags |= PT_SPAN_FLUSH;
+        p->filter_flush = false;
     }
     p->filter_out->len = 0;
     if (pt_proxy_filter_run(p, spans, ns, p->state == PT_PROXY_RESP_DONE) != PT_OK)
@@ -473,7 +482,8 @@ pt_proxy_result_t pt_proxy_response(pt_proxy_t *p)
         pt_buf_t *b = p->up->buf;
         if (pt_buf_len(b) == 0 && p->client_head_queued) {
             pt_buf_reset(b);
-            ssize_t n = pt_io_recv(&p->up->io, b->last, pt_buf_room(b));
+            size_t room = pt_buf_room(b);
+            ssize_t n = pt_io_recv(&p->up->io, b->last, room);
             if (n == PT_AGAIN)
                 return go_on;
             if (n == 0 && p->body == PT_HTTP_BODY_CLOSE) {
@@ -487,6 +497,7 @@ pt_proxy_result_t pt_proxy_response(pt_proxy_t *p)
                 return (pt_proxy_result_t) { PT_PROXY_ABORT, 0,
                                              "the upstream response was truncated" };
             }
+            p->filter_flush = (size_t) n < room;
             b->last += n;
         }
         int rc = pt_proxy_relay_buffered(p);
