@@ -217,7 +217,9 @@ static bool pt_var_json_number(pt_str_t v)
 
 static int pt_var_seg_escape(const pt_var_seg_t *seg, int escape)
 {
-    return escape == PT_VAR_JSON && seg->bare ? PT_VAR_JSON_BARE : escape;
+    if (escape == PT_VAR_JSON_DOC)
+        return seg->bare ? PT_VAR_JSON_BARE : PT_VAR_JSON;
+    return escape;
 }
 
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)

@@ -22,7 +22,11 @@ typedef struct pt_var_tpl_s pt_var_tpl_t;
 enum pt_var_escape {
     PT_VAR_RAW = 0,         /* as is (redirect targets: values are checked URLs) */
     PT_VAR_LOG,             /* '"', '\\' and non-printable bytes as \xHH */
-    PT_VAR_JSON             /* inside a JSON string */
+    PT_VAR_JSON,            /* inside a JSON string */
+    PT_VAR_JSON_DOC         /* a JSON document's template: a variable inside the
+                             * template's "..." as PT_VAR_JSON, one outside
+                             * quotes as a value (a number, null when empty, or
+                             * a string), so the line parses whatever it holds */
 };
 
 /* A variable's value for r: a view that stays valid while r lives, or one

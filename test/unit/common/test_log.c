@@ -102,7 +102,8 @@ main(void)
     pt_log(PT_LOG_ERR, "hello %s %d", "world", 42);
     s = slurp(path);
     snprintf(want, sizeof(want),
-             "^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \\[error\\] %d#master: "
+             "^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} [+-][0-9]{4} "
+             "\\[error\\] %d#master: "
              "hello world 42\n$", pid);
     ok(matches(s, want), "master line format");
     diag("line: %.*s", (int) strcspn(s, "\n"), s);

@@ -428,7 +428,7 @@ static void pt_accesslog_log(pt_request_t *r)
     const pt_accesslog_format_t *f = al->format.code;
     bool json = al->escape == PT_ACCESSLOG_ESCAPE_JSON
                 || (al->escape == PT_ACCESSLOG_ESCAPE_DEFAULT && f->kind == PT_ACCESSLOG_JSON);
-    pt_str_t line = pt_var_render(f->tpl, r, json ? PT_VAR_JSON : PT_VAR_LOG, !json,
+    pt_str_t line = pt_var_render(f->tpl, r, json ? PT_VAR_JSON_DOC : PT_VAR_LOG, !json,
                                   PT_ACCESSLOG_BUF - 1);
     if (line.p == NULL)
         return;

@@ -133,6 +133,8 @@ static void setup_request(void)
     add_field("X-Quote", "a\"b\\c\x01\xff", 7);
     add_field("X-Long", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 50);
     add_field("X-Quotes", "\"\"\"\"\"\"", 6);
+    add_field("X-Num", "-1.5e3", 6);
+    add_field("X-Lead0", "007", 3);
 }
 
 static pt_var_tpl_t *compile(const char *text)
@@ -210,6 +212,12 @@ static const case_t cases[] = {
     { "$http_x_quotes", PT_VAR_LOG, false, 10, "\\x22\\x22" },
     { "$http_x_quotes", PT_VAR_JSON, false, 5, "\\\"\\\"" },
     { "$http_x_quote", PT_VAR_JSON, false, 12, "a\\\"b\\\\c" },
+    /* a JSON document's template: bare variables are values */
+    { "{\"s\":$http_x_env,\"n\":$http_x_num,\"z\":$http_x_absent,\"q\":\"$http_x_quote\"}",
+      PT_VAR_JSON_DOC, false, 0,
+      "{\"s\":\"canary\",\"n\":-1.5e3,\"z\":null,\"q\":\"a\\\"b\\\\c\\u0001\\u00ff\"}" },
+    { "[$http_x_quote]", PT_VAR_JSON_DOC, false, 0, "[\"a\\\"b\\\\c\\u0001\\u00ff\"]" },
+    { "[$http_x_lead0]", PT_VAR_JSON_DOC, false, 0, "[\"007\"]" },
     /* the template's own text is never cut */
     { "a long literal $http_x_env", PT_VAR_RAW, false, 5, "a long literal " },
 };
@@ -218,7 +226,7 @@ static void test_cases(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const case_t *c = &cases[i];
-        static const char *const esc[] = { "raw", "log", "json" };
+        static const char *const esc[] = { "raw", "log", "json", "json document" };
         const char *got = render(c->tpl, c->escape, c->dash, c->max);
         is_str(got, c->want, "\"%s\" (%s%s, max %zu)", c->tpl, esc[c->escape],
                c->dash ? ", dash" : "", c->max);
