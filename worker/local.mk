@@ -66,6 +66,15 @@ libportico_a_SOURCES += \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c
+# issue 12 (authx): consumers, API keys, basic auth, ACL, address rules,
+# trusted proxies, GeoIP
+libportico_a_SOURCES += \
+	worker/mod/access/cidr.c worker/mod/access/cidr.h \
+	worker/mod/access/realip.c worker/mod/access/realip.h \
+	worker/mod/access/mod_realip.c worker/mod/access/mod_address.c \
+	worker/mod/access/mod_acl.c \
+	worker/mod/auth/consumers.h worker/mod/auth/mod_consumers.c \
+	worker/mod/auth/mod_apikey.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -11,6 +11,11 @@ extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_auth_module;
+extern pt_module_t pt_realip_module;
+extern pt_module_t pt_address_module;
+extern pt_module_t pt_consumers_module;
+extern pt_module_t pt_apikey_module;
+extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 
 const pt_module_t *const pt_modules[] = {
@@ -18,9 +23,14 @@ const pt_module_t *const pt_modules[] = {
     &pt_return_module,
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
+    &pt_realip_module,          /* post-read: the client behind trusted proxies */
+    &pt_address_module,         /* access: address rules, before any credential is read */
+    &pt_consumers_module,       /* the declared consumers (no phase) */
+    &pt_apikey_module,
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
+    &pt_acl_module,
     &pt_accesslog_module,
     NULL
 };
