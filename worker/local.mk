@@ -74,7 +74,9 @@ libportico_a_SOURCES += \
 	worker/mod/access/mod_realip.c worker/mod/access/mod_address.c \
 	worker/mod/access/mod_acl.c \
 	worker/mod/auth/consumers.h worker/mod/auth/mod_consumers.c \
-	worker/mod/auth/mod_apikey.c
+	worker/mod/auth/mod_apikey.c \
+	worker/mod/auth/basic/mod_basic_auth.c \
+	worker/mod/auth/basic/htpasswd.c worker/mod/auth/basic/htpasswd.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

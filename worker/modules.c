@@ -15,6 +15,7 @@ extern pt_module_t pt_realip_module;
 extern pt_module_t pt_address_module;
 extern pt_module_t pt_consumers_module;
 extern pt_module_t pt_apikey_module;
+extern pt_module_t pt_basic_auth_module;
 extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 
@@ -27,6 +28,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_address_module,         /* access: address rules, before any credential is read */
     &pt_consumers_module,       /* the declared consumers (no phase) */
     &pt_apikey_module,
+    &pt_basic_auth_module,
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
