@@ -72,7 +72,7 @@ libportico_a_SOURCES += \
 	worker/mod/access/cidr.c worker/mod/access/cidr.h \
 	worker/mod/access/realip.c worker/mod/access/realip.h \
 	worker/mod/access/mod_realip.c worker/mod/access/mod_address.c \
-	worker/mod/access/mod_acl.c \
+	worker/mod/access/mod_acl.c worker/mod/access/geoip/mod_geoip.c \
 	worker/mod/auth/consumers.h worker/mod/auth/mod_consumers.c \
 	worker/mod/auth/mod_apikey.c \
 	worker/mod/auth/basic/mod_basic_auth.c \

@@ -13,6 +13,7 @@ extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_realip_module;
 extern pt_module_t pt_address_module;
+extern pt_module_t pt_geoip_module;
 extern pt_module_t pt_consumers_module;
 extern pt_module_t pt_apikey_module;
 extern pt_module_t pt_basic_auth_module;
@@ -26,6 +27,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_address_module,         /* access: address rules, before any credential is read */
+    &pt_geoip_module,           /* post-read: country field; access: country rules */
     &pt_consumers_module,       /* the declared consumers (no phase) */
     &pt_apikey_module,
     &pt_basic_auth_module,
