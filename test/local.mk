@@ -130,13 +130,16 @@ INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 INTEGRATION += test/integration/test_60_auth_identity.py
+# issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
+INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
 TESTS += $(INTEGRATION)
-EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
+EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py \
+	test/integration/mmdb_writer.py
 
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
 if FUZZING
