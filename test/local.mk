@@ -132,6 +132,7 @@ INTEGRATION += test/integration/test_50_upstream_health.py
 INTEGRATION += test/integration/test_60_auth_identity.py
 # issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
 INTEGRATION += test/integration/test_60_access_address.py
+INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py

@@ -25,30 +25,30 @@ static bool pt_htpasswd_prefix(pt_str_t h, const char *p)
     return h.len > n && memcmp(h.p, p, n) == 0;
 }
 
-/* What the hash is, or why it is refused (NULL: accepted). */
+/* Why the hash is refused, or NULL when it is accepted. */
 static const char *pt_htpasswd_hash_check(pt_str_t h)
 {
     if (pt_htpasswd_prefix(h, "$2y$") || pt_htpasswd_prefix(h, "$2b$")) {
         /* $2b$NN$ + 22 salt + 31 hash characters */
         if (h.len != 60 || h.p[6] != '$' || h.p[4] < '0' || h.p[4] > '3' || h.p[5] < '0'
             || h.p[5] > '9')
-            return "is not a well-formed bcrypt hash ($2b$NN$ and 53 characters)";
+            return "the hash is not a well-formed bcrypt hash ($2b$NN$ and 53 characters)";
     } else if (pt_htpasswd_prefix(h, "$5$") || pt_htpasswd_prefix(h, "$6$")
                || pt_htpasswd_prefix(h, "$y$")) {
         if (memchr(h.p + 3, '$', h.len - 3) == NULL)
-            return "is not a well-formed SHA-crypt or yescrypt hash (no salt)";
+            return "the hash is not a well-formed SHA-crypt or yescrypt hash (no salt)";
     } else if (pt_htpasswd_prefix(h, "$apr1$") || pt_htpasswd_prefix(h, "$1$")) {
-        return "is an MD5 hash, which is not accepted: use bcrypt ($2y$), SHA-crypt ($5$, "
+        return "the hash is an MD5 hash, which is not accepted: use bcrypt ($2y$), SHA-crypt ($5$, "
                "$6$) or yescrypt ($y$)";
     } else if (pt_htpasswd_prefix(h, "{SHA}")) {
-        return "is an unsalted SHA-1 hash, which is not accepted: use bcrypt ($2y$), "
+        return "the hash is an unsalted SHA-1 hash, which is not accepted: use bcrypt ($2y$), "
                "SHA-crypt ($5$, $6$) or yescrypt ($y$)";
     } else {
-        return "is not a bcrypt, SHA-crypt or yescrypt hash (plaintext and DES are not "
+        return "the hash is not a bcrypt, SHA-crypt or yescrypt hash (plaintext and DES are not "
                "accepted)";
     }
     if (h.len > PT_HTPASSWD_HASH_MAX || !pt_htpasswd_hash_chars(h))
-        return "has characters no crypt(3) hash has";
+        return "the hash has characters no crypt(3) hash has";
     return NULL;
 }
 

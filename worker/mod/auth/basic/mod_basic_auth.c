@@ -6,7 +6,7 @@
  * The file (htpasswd.h: bcrypt, SHA-crypt or yescrypt hashes only) is read
  * with the config, so on every reload and by -t. The user becomes the
  * consumer, with the groups and plan of the declared consumer of that
- * name, if any. Passwords are checked with crypt_r(); as bcrypt is slow
+ * name, if any; the Authorization field is not forwarded. Passwords are checked with crypt_r(); as bcrypt is slow
  * by design (tens of ms), each worker remembers the credentials it
  * verified for PT_BASIC_CACHE_TTL (keyed by a SHA-256 of the user, the
  * password and the stored hash, so a changed entry is checked anew), in
@@ -334,6 +334,8 @@ static int pt_basic_access(pt_request_t *r)
             pt_log(PT_LOG_INFO, "%s: basic: unknown user", pt_request_client_ip(r));
         return pt_auth_refuse(r, 401, bc->challenge, "basic", "invalid user or password");
     }
+    /* The password must not travel on to the upstream. */
+    pt_auth_strip_field(r, PT_STR("Authorization"));
     return pt_auth_accept(r, u->consumer, "basic");
 }
 
