@@ -98,6 +98,13 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+# issue 12 (authx): CIDR lists, X-Forwarded-For walking, htpasswd lines
+UNIT_WORKER += test/unit/worker/mod/access/test_cidr
+test_unit_worker_mod_access_test_cidr_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/access/test_realip
+test_unit_worker_mod_access_test_realip_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/test_htpasswd
+test_unit_worker_mod_auth_test_htpasswd_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
