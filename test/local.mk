@@ -159,7 +159,18 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# issue 12 (authx): address lists and forwarded-for walking, htpasswd lines
+FUZZ_TARGETS += test/fuzz/fuzz_xff
+test_fuzz_fuzz_xff_SOURCES = test/fuzz/fuzz_xff.c worker/mod/access/cidr.c \
+	worker/mod/access/realip.c
+test_fuzz_fuzz_xff_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_xff_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_htpasswd
+test_fuzz_fuzz_htpasswd_SOURCES = test/fuzz/fuzz_htpasswd.c worker/mod/auth/basic/htpasswd.c
+test_fuzz_fuzz_htpasswd_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_htpasswd_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c \
+	test/fuzz/fuzz_xff.c test/fuzz/fuzz_htpasswd.c
