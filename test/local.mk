@@ -99,10 +99,10 @@ test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
 # issue 12 (authx): CIDR lists, X-Forwarded-For walking, htpasswd lines
-UNIT_WORKER += test/unit/worker/mod/access/test_cidr
-test_unit_worker_mod_access_test_cidr_LDADD = $(unit_ldadd)
-UNIT_WORKER += test/unit/worker/mod/access/test_realip
-test_unit_worker_mod_access_test_realip_LDADD = $(unit_ldadd)
+UNIT_COMMON += test/unit/common/test_cidr
+test_unit_common_test_cidr_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_forwarded
+test_unit_worker_http_test_http_forwarded_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/test_htpasswd
 test_unit_worker_mod_auth_test_htpasswd_LDADD = $(unit_ldadd)
 
@@ -159,18 +159,14 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
-# issue 12 (authx): address lists and forwarded-for walking, htpasswd lines
+# issue 12 (authx): address lists and forwarded-for walking
 FUZZ_TARGETS += test/fuzz/fuzz_xff
-test_fuzz_fuzz_xff_SOURCES = test/fuzz/fuzz_xff.c worker/mod/access/cidr.c \
-	worker/mod/access/realip.c
+test_fuzz_fuzz_xff_SOURCES = test/fuzz/fuzz_xff.c common/cidr.c \
+	worker/http/http_forwarded.c
 test_fuzz_fuzz_xff_LDADD = libportico.a $(PT_LIBS)
 test_fuzz_fuzz_xff_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
-FUZZ_TARGETS += test/fuzz/fuzz_htpasswd
-test_fuzz_fuzz_htpasswd_SOURCES = test/fuzz/fuzz_htpasswd.c worker/mod/auth/basic/htpasswd.c
-test_fuzz_fuzz_htpasswd_LDADD = libportico.a $(PT_LIBS)
-test_fuzz_fuzz_htpasswd_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c \
-	test/fuzz/fuzz_xff.c test/fuzz/fuzz_htpasswd.c
+	test/fuzz/fuzz_xff.c

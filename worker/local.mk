@@ -39,6 +39,8 @@ libportico_a_SOURCES += \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
 	worker/http/http_error.c worker/http/http_error.h
+# X-Forwarded-For and Forwarded read from the right (trusted proxies)
+libportico_a_SOURCES += worker/http/http_forwarded.c worker/http/http_forwarded.h
 
 # router/: routes and the compiled router
 libportico_a_SOURCES += \
@@ -69,8 +71,6 @@ libportico_a_SOURCES += \
 # issue 12 (authx): consumers, API keys, basic auth, ACL, address rules,
 # trusted proxies, GeoIP
 libportico_a_SOURCES += \
-	worker/mod/access/cidr.c worker/mod/access/cidr.h \
-	worker/mod/access/realip.c worker/mod/access/realip.h \
 	worker/mod/access/mod_realip.c worker/mod/access/mod_address.c \
 	worker/mod/access/mod_acl.c worker/mod/access/geoip/mod_geoip.c \
 	worker/mod/auth/consumers.h worker/mod/auth/mod_consumers.c \

@@ -10,8 +10,8 @@
  * must match its own network address. Any breach aborts.
  */
 #include "common/pt.h"
-#include "worker/mod/access/cidr.h"
-#include "worker/mod/access/realip.h"
+#include "common/cidr.h"
+#include "worker/http/http_forwarded.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    int kind = data[0] & 1 ? PT_REALIP_FORWARDED : PT_REALIP_XFF;
+    int kind = data[0] & 1 ? PT_HTTP_FORWARDED_RFC7239 : PT_HTTP_FORWARDED_XFF;
     char *copy = malloc(size);
     if (copy == NULL)
         return 0;
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pt_cidr_parse("2001:db8::/32", 13, &tv[1], &why);
     pt_addr_t peer, client;
     pt_addr_parse("10.0.0.1", 8, &peer);
-    bool moved = pt_realip_walk(kind, values, n, &trusted, &peer, &client);
+    bool moved = pt_http_forwarded_walk(kind, values, n, &trusted, &peer, &client);
     if (moved == (memcmp(&client, &peer, sizeof(peer)) == 0))
         abort();
     char text[64];

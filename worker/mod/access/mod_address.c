@@ -20,7 +20,7 @@
 #include "worker/http/http_error.h"
 #include "worker/http/request.h"
 #include "worker/net/conn.h"
-#include "worker/mod/access/cidr.h"
+#include "common/cidr.h"
 
 /* accept_rules = { NAME = [ rules ]; ... }: parsed by the setter, while
  * the setting lives, into a list init_main matches to listeners by name. */

@@ -6,7 +6,7 @@
  *               real_ip_from = "x-forwarded-for"; };
  *
  * Only when the connection's peer is in trusted_proxies is the request's
- * X-Forwarded-For (or Forwarded) read, from the right (realip.h); the
+ * X-Forwarded-For (or Forwarded) read, from the right (worker/http/http_forwarded.h); the
  * address found becomes r->client_sa / r->client_ip, which $remote_addr,
  * the address and GeoIP rules and rate-limit keys use. An untrusted
  * peer's fields are never believed.
@@ -17,10 +17,10 @@
 #include "common/sock.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
-#include "worker/mod/access/cidr.h"
-#include "worker/mod/access/realip.h"
+#include "common/cidr.h"
+#include "worker/http/http_forwarded.h"
 
-enum { PT_REALIP_FROM_XFF = PT_REALIP_XFF, PT_REALIP_FROM_FORWARDED = PT_REALIP_FORWARDED,
+enum { PT_REALIP_FROM_XFF = PT_HTTP_FORWARDED_XFF, PT_REALIP_FROM_FORWARDED = PT_HTTP_FORWARDED_RFC7239,
        PT_REALIP_FROM_PROXY_PROTOCOL };
 
 typedef struct {
@@ -92,7 +92,7 @@ static int pt_realip_post_read(pt_request_t *r)
         }
         values[n++] = r->head.fields[i].value;
     }
-    if (!pt_realip_walk(mc->from, values, n, mc->trusted, &peer, &client))
+    if (!pt_http_forwarded_walk(mc->from, values, n, mc->trusted, &peer, &client))
         return PT_DECLINED;
 
     struct sockaddr_storage *ss = pt_arena_alloc(r->arena, sizeof(*ss));

@@ -25,6 +25,7 @@
 #include "worker/mod/auth/consumers.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #define PT_APIKEY_MAX_KEYS      (1 << 20)
@@ -75,6 +76,11 @@ static const pt_directive_t pt_apikey_directives[] = {
 };
 
 pt_module_t pt_apikey_module;
+
+/* Per worker: SHA-256 fetched once (the one-shot SHA256() looks the
+ * algorithm up on every call) and a context reused for every key. */
+static EVP_MD *pt_apikey_md;
+static EVP_MD_CTX *pt_apikey_ctx;
 
 /* ---- load time ---------------------------------------------------------- */
 
@@ -366,6 +372,21 @@ static int pt_apikey_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *
     return PT_OK;
 }
 
+static int pt_apikey_init_worker(const pt_conf_t *conf)
+{
+    pt_apikey_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pt_apikey_ctx = EVP_MD_CTX_new();
+    return pt_apikey_md && pt_apikey_ctx ? PT_OK : PT_ERROR;
+}
+
+static void pt_apikey_exit_worker(const pt_conf_t *conf)
+{
+    EVP_MD_CTX_free(pt_apikey_ctx);
+    EVP_MD_free(pt_apikey_md);
+    pt_apikey_ctx = NULL;
+    pt_apikey_md = NULL;
+}
+
 /* ---- request time ------------------------------------------------------- */
 
 static int pt_apikey_unhex(int c)
@@ -446,9 +467,10 @@ static const pt_consumer_t *pt_apikey_lookup(const pt_apikey_main_t *mc, pt_str_
     uint8_t digest[SHA256_DIGEST_LENGTH];
     const pt_consumer_t *found = NULL;
 
-    if (mc->slots == NULL)
+    if (mc->slots == NULL || EVP_DigestInit_ex2(pt_apikey_ctx, pt_apikey_md, NULL) != 1
+        || EVP_DigestUpdate(pt_apikey_ctx, key.p, key.len) != 1
+        || EVP_DigestFinal_ex(pt_apikey_ctx, digest, NULL) != 1)
         return NULL;
-    SHA256((const unsigned char *) key.p, key.len, digest);
     for (size_t i = pt_apikey_slot_of(digest, mc->mask); mc->slots[i].consumer;
          i = (i + 1) & mc->mask)
         if (CRYPTO_memcmp(mc->slots[i].digest, digest, SHA256_DIGEST_LENGTH) == 0)
@@ -499,5 +521,7 @@ pt_module_t pt_apikey_module = {
     .route_conf_size = sizeof(pt_apikey_conf_t),
     .init_main = pt_apikey_init_main,
     .init_route = pt_apikey_init_route,
+    .init_worker = pt_apikey_init_worker,
+    .exit_worker = pt_apikey_exit_worker,
     .phase = { [PT_PHASE_ACCESS] = pt_apikey_access },
 };

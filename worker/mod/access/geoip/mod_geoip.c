@@ -24,7 +24,7 @@
 #include "worker/core/var.h"
 #include "worker/http/http_error.h"
 #include "worker/http/request.h"
-#include "worker/mod/access/cidr.h"
+#include "common/cidr.h"
 
 #include <maxminddb.h>
 

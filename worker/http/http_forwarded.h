@@ -1,5 +1,5 @@
 /*
- * realip.h: who the client is when trusted proxies stand in front.
+ * http_forwarded.h: who the client is when trusted proxies stand in front.
  *
  * Each proxy appends the address it received the request from to
  * X-Forwarded-For (or a for= element to Forwarded, RFC 7239 §5.2), so
@@ -12,30 +12,30 @@
  * be attributed to any trusted hop, so the client is the last address
  * the walk verified.
  */
-#ifndef PT_REALIP_H
-#define PT_REALIP_H
+#ifndef PT_HTTP_FORWARDED_H
+#define PT_HTTP_FORWARDED_H
 
 #include "common/pt.h"
-#include "worker/mod/access/cidr.h"
+#include "common/cidr.h"
 
 /* Hops looked at, from the right; a longer chain stops there. */
-#define PT_REALIP_HOPS_MAX  32
+#define PT_HTTP_FORWARDED_HOPS_MAX  32
 
-enum { PT_REALIP_XFF = 0, PT_REALIP_FORWARDED };
+enum { PT_HTTP_FORWARDED_XFF = 0, PT_HTTP_FORWARDED_RFC7239 };
 
 /* Walk the field values (in the order the fields came, n of them) of kind
- * PT_REALIP_XFF or PT_REALIP_FORWARDED, starting from peer, which the
+ * PT_HTTP_FORWARDED_XFF or PT_HTTP_FORWARDED_RFC7239, starting from peer, which the
  * caller found trusted. *client is set to the client; returns true when
  * it differs from the peer. */
-bool pt_realip_walk(int kind, const pt_str_t *values, size_t n, const pt_cidr_list_t *trusted,
+bool pt_http_forwarded_walk(int kind, const pt_str_t *values, size_t n, const pt_cidr_list_t *trusted,
                     const pt_addr_t *peer, pt_addr_t *client);
 
 /* One X-Forwarded-For element: an address, a bracketed IPv6 address with
  * an optional port, or an IPv4 address with a port. PT_OK or PT_ERROR. */
-int pt_realip_xff_elem(pt_str_t e, pt_addr_t *out);
+int pt_http_forwarded_xff_elem(pt_str_t e, pt_addr_t *out);
 
 /* The for= node of one Forwarded element ("for=192.0.2.1;proto=http",
  * for="[2001:db8::1]:80"). PT_OK or PT_ERROR (none, unknown, obfuscated). */
-int pt_realip_forwarded_elem(pt_str_t e, pt_addr_t *out);
+int pt_http_forwarded_elem(pt_str_t e, pt_addr_t *out);
 
 #endif

@@ -3,7 +3,7 @@
  * IPv4-mapped IPv6, and first-match rule lists.
  */
 #include "common/pt.h"
-#include "worker/mod/access/cidr.h"
+#include "common/cidr.h"
 #include "test/unit/tap.h"
 
 #include <netinet/in.h>

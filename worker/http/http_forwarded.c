@@ -1,13 +1,13 @@
 /*
- * realip.c: walking X-Forwarded-For and Forwarded from the right
- * (realip.h says the rule).
+ * http_forwarded.c: walking X-Forwarded-For and Forwarded from the right
+ * (http_forwarded.h says the rule).
  */
 #include "common/pt.h"
 #include "common/str.h"
-#include "worker/mod/access/realip.h"
+#include "worker/http/http_forwarded.h"
 
 /* ":PORT" (1 to 5 digits) or nothing at all. */
-static bool pt_realip_port_ok(const char *p, size_t n)
+static bool pt_http_forwarded_port_ok(const char *p, size_t n)
 {
     if (n == 0)
         return true;
@@ -21,7 +21,7 @@ static bool pt_realip_port_ok(const char *p, size_t n)
 
 /* A node: "[v6]", "[v6]:port", "v4", "v4:port"; bare_v6 also lets a
  * plain IPv6 address through (X-Forwarded-For writes them so). */
-static int pt_realip_node(pt_str_t e, bool bare_v6, pt_addr_t *out)
+static int pt_http_forwarded_node(pt_str_t e, bool bare_v6, pt_addr_t *out)
 {
     if (e.len == 0)
         return PT_ERROR;
@@ -31,7 +31,7 @@ static int pt_realip_node(pt_str_t e, bool bare_v6, pt_addr_t *out)
             return PT_ERROR;
         size_t alen = (size_t) (end - e.p - 1);
         if (memchr(e.p + 1, ':', alen) == NULL
-            || !pt_realip_port_ok(end + 1, e.len - alen - 2))
+            || !pt_http_forwarded_port_ok(end + 1, e.len - alen - 2))
             return PT_ERROR;
         return pt_addr_parse(e.p + 1, alen, out);
     }
@@ -41,7 +41,7 @@ static int pt_realip_node(pt_str_t e, bool bare_v6, pt_addr_t *out)
     if (memchr(colon + 1, ':', e.len - (size_t) (colon + 1 - e.p)))
         return bare_v6 ? pt_addr_parse(e.p, e.len, out) : PT_ERROR;
     /* One colon: an IPv4 address and a port. */
-    if (!pt_realip_port_ok(colon, e.len - (size_t) (colon - e.p)))
+    if (!pt_http_forwarded_port_ok(colon, e.len - (size_t) (colon - e.p)))
         return PT_ERROR;
     size_t alen = (size_t) (colon - e.p);
     if (pt_addr_parse(e.p, alen, out) != PT_OK || !pt_addr_is_v4(out))
@@ -49,13 +49,13 @@ static int pt_realip_node(pt_str_t e, bool bare_v6, pt_addr_t *out)
     return PT_OK;
 }
 
-int pt_realip_xff_elem(pt_str_t e, pt_addr_t *out)
+int pt_http_forwarded_xff_elem(pt_str_t e, pt_addr_t *out)
 {
-    return pt_realip_node(pt_str_trim_ows(e), true, out);
+    return pt_http_forwarded_node(pt_str_trim_ows(e), true, out);
 }
 
 /* Unquote a quoted-string (RFC 9110 §5.6.4) of at most cap bytes into buf. */
-static int pt_realip_unquote(pt_str_t v, char *buf, size_t cap, pt_str_t *out)
+static int pt_http_forwarded_unquote(pt_str_t v, char *buf, size_t cap, pt_str_t *out)
 {
     size_t n = 0;
 
@@ -78,7 +78,7 @@ static int pt_realip_unquote(pt_str_t v, char *buf, size_t cap, pt_str_t *out)
     return PT_OK;
 }
 
-int pt_realip_forwarded_elem(pt_str_t e, pt_addr_t *out)
+int pt_http_forwarded_elem(pt_str_t e, pt_addr_t *out)
 {
     char buf[64];
     bool found = false;
@@ -115,7 +115,7 @@ int pt_realip_forwarded_elem(pt_str_t e, pt_addr_t *out)
             return PT_ERROR;        /* a parameter at most once per element */
         found = true;
         if (value.len && value.p[0] == '"') {
-            if (pt_realip_unquote(value, buf, sizeof(buf), &node) != PT_OK)
+            if (pt_http_forwarded_unquote(value, buf, sizeof(buf), &node) != PT_OK)
                 return PT_ERROR;
         } else {
             node = value;
@@ -123,12 +123,12 @@ int pt_realip_forwarded_elem(pt_str_t e, pt_addr_t *out)
     }
     if (!found)
         return PT_ERROR;
-    return pt_realip_node(node, false, out);
+    return pt_http_forwarded_node(node, false, out);
 }
 
 /* The elements of one field value, split on commas outside quoted
  * strings (only Forwarded quotes), into the ring of the last hops. */
-static void pt_realip_split(pt_str_t v, bool quotes, pt_str_t *ring, size_t *count)
+static void pt_http_forwarded_split(pt_str_t v, bool quotes, pt_str_t *ring, size_t *count)
 {
     size_t i = 0;
 
@@ -147,27 +147,27 @@ static void pt_realip_split(pt_str_t v, bool quotes, pt_str_t *ring, size_t *cou
         i++;
         /* RFC 9110 §5.6.1: empty list elements do not count. */
         if (e.len)
-            ring[(*count)++ % PT_REALIP_HOPS_MAX] = e;
+            ring[(*count)++ % PT_HTTP_FORWARDED_HOPS_MAX] = e;
     }
 }
 
-bool pt_realip_walk(int kind, const pt_str_t *values, size_t n, const pt_cidr_list_t *trusted,
+bool pt_http_forwarded_walk(int kind, const pt_str_t *values, size_t n, const pt_cidr_list_t *trusted,
                     const pt_addr_t *peer, pt_addr_t *client)
 {
-    pt_str_t ring[PT_REALIP_HOPS_MAX];
+    pt_str_t ring[PT_HTTP_FORWARDED_HOPS_MAX];
     size_t count = 0;
 
     for (size_t i = 0; i < n; i++)
-        pt_realip_split(values[i], kind == PT_REALIP_FORWARDED, ring, &count);
+        pt_http_forwarded_split(values[i], kind == PT_HTTP_FORWARDED_RFC7239, ring, &count);
 
     *client = *peer;
     bool moved = false;
-    size_t hops = pt_min(count, (size_t) PT_REALIP_HOPS_MAX);
+    size_t hops = pt_min(count, (size_t) PT_HTTP_FORWARDED_HOPS_MAX);
     for (size_t k = 0; k < hops; k++) {
-        pt_str_t e = ring[(count - 1 - k) % PT_REALIP_HOPS_MAX];
+        pt_str_t e = ring[(count - 1 - k) % PT_HTTP_FORWARDED_HOPS_MAX];
         pt_addr_t a;
-        int rc = kind == PT_REALIP_FORWARDED ? pt_realip_forwarded_elem(e, &a)
-                                             : pt_realip_xff_elem(e, &a);
+        int rc = kind == PT_HTTP_FORWARDED_RFC7239 ? pt_http_forwarded_elem(e, &a)
+                                             : pt_http_forwarded_xff_elem(e, &a);
         if (rc != PT_OK)
             break;
         *client = a;

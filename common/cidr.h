@@ -1,6 +1,6 @@
 /*
- * cidr.h: IP addresses and CIDR networks for the access rules, the
- * trusted proxies and GeoIP.
+ * cidr.h: IP addresses, CIDR networks and ordered allow/deny lists of
+ * them, with the config setters that read them.
  *
  * Every address is held as 16 bytes: IPv6 as is, IPv4 as the IPv4-mapped
  * IPv6 address ::ffff:a.b.c.d, so "10.0.0.0/8" is ::ffff:10.0.0.0/104 and

@@ -4,7 +4,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "common/str.h"
-#include "worker/mod/access/cidr.h"
+#include "common/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,11 +1,11 @@
 /*
- * test_realip.c: walking X-Forwarded-For and Forwarded from the right:
+ * test_http_forwarded.c: walking X-Forwarded-For and Forwarded from the right:
  * trusted hops skipped, the first untrusted address is the client,
  * malformed entries end the walk, several fields read in order.
  */
 #include "common/pt.h"
-#include "worker/mod/access/cidr.h"
-#include "worker/mod/access/realip.h"
+#include "common/cidr.h"
+#include "worker/http/http_forwarded.h"
 #include "test/unit/tap.h"
 
 static pt_cidr_t trusted_v[2];
@@ -29,7 +29,7 @@ static const char *walk(int kind, const char *fields)
         p = bar + 1;
     }
     pt_addr_parse("10.0.0.1", 8, &peer);
-    pt_realip_walk(kind, v, n, &trusted, &peer, &client);
+    pt_http_forwarded_walk(kind, v, n, &trusted, &peer, &client);
     pt_addr_ntop(&client, out, sizeof(out));
     return out;
 }
@@ -69,7 +69,7 @@ int main(void)
         { "1.2.3.4, 1.2.3.4 5.6.7.8", "10.0.0.1", "a space inside an element" },
     };
     for (size_t i = 0; i < pt_countof(xff); i++)
-        is_str(walk(PT_REALIP_XFF, xff[i].fields), xff[i].want, "xff: %s", xff[i].what);
+        is_str(walk(PT_HTTP_FORWARDED_XFF, xff[i].fields), xff[i].want, "xff: %s", xff[i].what);
 
     static const struct {
         const char *fields, *want, *what;
@@ -89,13 +89,13 @@ int main(void)
         { "for=198.51.100.1|for=10.2.2.2", "198.51.100.1", "two fields" },
     };
     for (size_t i = 0; i < pt_countof(fwd); i++)
-        is_str(walk(PT_REALIP_FORWARDED, fwd[i].fields), fwd[i].want, "forwarded: %s",
+        is_str(walk(PT_HTTP_FORWARDED_RFC7239, fwd[i].fields), fwd[i].want, "forwarded: %s",
                fwd[i].what);
 
     /* A chain longer than the walk's bound: the walk stops inside it. */
     char longchain[64 * 12] = "203.0.113.7";
     for (int i = 0; i < 40; i++)
         strcat(longchain, ", 10.1.1.1");
-    is_str(walk(PT_REALIP_XFF, longchain), "10.1.1.1", "a chain past the bound stays trusted");
+    is_str(walk(PT_HTTP_FORWARDED_XFF, longchain), "10.1.1.1", "a chain past the bound stays trusted");
     return done_testing();
 }
