@@ -51,10 +51,13 @@ static const pt_conf_enum_t pt_address_defaults[] = {
 
 static int pt_address_accept_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
                                  const pt_directive_t *d);
+static void pt_address_accept_dump(FILE *out, const void *field, const pt_directive_t *d,
+                                   int indent);
 
 static const pt_directive_t pt_address_directives[] = {
     { "accept_rules", PT_CONF_CUSTOM, PT_SCOPE_MAIN,
-      offsetof(pt_address_main_t, accept), NULL, NULL, pt_address_accept_set, NULL,
+      offsetof(pt_address_main_t, accept), NULL, NULL, pt_address_accept_set,
+      pt_address_accept_dump,
       "per listener name, allow/deny rules on the peer address at accept time" },
     { "address_rules", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_address_conf_t, rules),
       NULL, NULL, pt_cidr_rules_conf_set, pt_cidr_rules_conf_dump,
@@ -95,6 +98,20 @@ static int pt_address_accept_set(pt_conf_ctx_t *cf, const config_setting_t *s, v
     }
     *(pt_address_accept_t **) field = head;
     return rc;
+}
+
+static void pt_address_accept_dump(FILE *out, const void *field, const pt_directive_t *d,
+                                   int indent)
+{
+    const pt_address_accept_t *a = *(const pt_address_accept_t *const *) field;
+
+    fputs("{", out);
+    for (; a; a = a->next) {
+        fprintf(out, " %s = ", a->listener);
+        pt_cidr_rules_conf_dump(out, &a->rules, d, indent);
+        fputs(";", out);
+    }
+    fputs(" }", out);
 }
 
 static int pt_address_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
