@@ -135,6 +135,31 @@ def test_country_rules_header_and_routing(portico, tmp_path):
     be.close()
 
 
+def test_geoip_database_reopened_on_reload(portico, tmp_path):
+    import signal
+    p, port, _, _, be = start(portico, tmp_path)
+    assert ask(port, "/who", xff("10.2.3.4"))[1].startswith("10.2.3.4 DE")
+    # A new file in place of the old: the reload maps it, the old
+    # generation keeps its own mapping until it exits.
+    new = str(tmp_path / "country.new")
+    write_mmdb(new, [("10.0.0.0/8", {"country": {"iso_code": "NL"}})], record_size=32)
+    import os
+    os.replace(new, str(tmp_path / "country.mmdb"))
+    workers = p.workers()
+    p.send(signal.SIGHUP)
+    p.wait_workers(1, exclude=workers)
+    assert ask(port, "/who", xff("10.2.3.4"))[1].startswith("10.2.3.4 NL")
+    assert ask(port, "/eu", xff("10.2.3.4"))[0] == 403
+    # A broken file fails the reload; the running one stays.
+    start_at = len(p.log())
+    with open(str(tmp_path / "country.mmdb"), "wb") as f:
+        f.write(b"not a database")
+    p.send(signal.SIGHUP)
+    p.wait_log(r"geoip_country_db: cannot open", start=start_at)
+    assert ask(port, "/who", xff("10.2.3.4"))[1].startswith("10.2.3.4 NL")
+    be.close()
+
+
 def test_forwarded_rfc7239(portico, tmp_path):
     _, port, _, _, be = start(portico, tmp_path, realip='real_ip_from = "forwarded";')
     fwd = [("Forwarded", 'for=6.6.6.6, for="[2001:db8::9]:4711";proto=https, '

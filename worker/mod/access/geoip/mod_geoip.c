@@ -8,9 +8,10 @@
  *   routes = ( { geoip_allow_countries = [ "DE", "FR" ]; ... },
  *              { geoip_deny_countries = [ "XX" ]; ... } );
  *
- * The files are opened (memory-mapped) by the master with each config
- * load, so a reload reopens them and -t checks them; workers inherit the
- * mapping. The client address (the one trusted proxies name) is looked up
+ * The files are read by the master with each config load (into a sealed
+ * memory file that libmaxminddb maps), so a reload reopens them, -t checks
+ * them, and rewriting a file in place cannot change what running workers
+ * read; workers inherit the mapping. The client address (the one trusted proxies name) is looked up
  * at most once per request, when something first asks, and kept in
  * r->ctx. geoip_header is set in the post-read phase, before routing, so
  * routes may match on it (headers = { "X-Country" = "DE"; }) and the
@@ -26,10 +27,14 @@
 #include "worker/http/request.h"
 #include "common/cidr.h"
 
+#include <fcntl.h>
 #include <maxminddb.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define PT_GEOIP_COUNTRIES_MAX  300
 #define PT_GEOIP_ORG_MAX        256
+#define PT_GEOIP_FILE_MAX       (UINT64_C(4) << 30)    /* bytes of one database */
 
 typedef struct {
     const char *country_db;     /* STRING, UNSET NULL */
@@ -106,17 +111,65 @@ static void pt_geoip_close(void *data)
     MMDB_close(data);
 }
 
+/* A sealed in-memory copy of the file at path, as a descriptor, or -1
+ * with errno set. libmaxminddb maps the file it opens: were that the file
+ * itself, a later rewrite in place (not a rename) would change, or
+ * truncate, what running workers read under them (SIGBUS). */
+static int pt_geoip_copy(const char *path)
+{
+    char buf[64 * 1024];
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int out = in >= 0 ? memfd_create("portico-geoip", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
+    uint64_t total = 0;
+    ssize_t n;
+
+    if (out < 0)
+        goto failed;
+    while ((n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (total += (uint64_t) n) > PT_GEOIP_FILE_MAX) {
+            if (n >= 0)
+                errno = EFBIG;
+            goto failed;
+        }
+        for (ssize_t w, off = 0; off < n; off += w)
+            if ((w = write(out, buf + off, (size_t) (n - off))) < 0)
+                goto failed;
+    }
+    fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    close(in);
+    return out;
+failed:;
+    int err = errno;
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    errno = err;
+    return -1;
+}
+
 static MMDB_s *pt_geoip_open(pt_conf_ctx_t *cf, const char *what, const char *path)
 {
     MMDB_s *db = pt_arena_calloc(cf->arena, sizeof(*db));
     const char *p = pt_conf_path(cf, path);
+    char copy[64];
 
     if (db == NULL || p == NULL)
         return NULL;
-    int rc = MMDB_open(p, MMDB_MODE_MMAP, db);
+    int fd = pt_geoip_copy(p);
+    if (fd < 0) {
+        pt_conf_error(cf, NULL, "%s: cannot open \"%s\": %s", what, p, strerror(errno));
+        return NULL;
+    }
+    snprintf(copy, sizeof(copy), "/proc/self/fd/%d", fd);
+    int rc = MMDB_open(copy, MMDB_MODE_MMAP, db);
+    int err = errno;
+    close(fd);                      /* the mapping keeps the copy */
     if (rc != MMDB_SUCCESS) {
         pt_conf_error(cf, NULL, "%s: cannot open \"%s\": %s", what, p,
-                      rc == MMDB_IO_ERROR ? strerror(errno) : MMDB_strerror(rc));
+                      rc == MMDB_IO_ERROR ? strerror(err) : MMDB_strerror(rc));
         return NULL;
     }
     if (pt_arena_cleanup_add(cf->arena, pt_geoip_close, db) != PT_OK) {
