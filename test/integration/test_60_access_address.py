@@ -34,6 +34,8 @@ routes = (
   { name = "open"; path = "/open"; address_rules = [ "deny 192.0.2.0/24" ];
     return = { status = 200; body = "in"; }; },
   { name = "eu"; path = "/eu"; geoip_allow_countries = [ "DE", "FR" ];
+    access_log = { path = "%(dir)s/geo.log";
+                   format = "$remote_addr $geoip_country_code $geoip_asn $status"; };
     return = { status = 200; body = "in"; }; },
   { name = "nofr"; path = "/nofr"; geoip_deny_countries = [ "FR" ];
     return = { status = 200; body = "in"; }; },
@@ -68,7 +70,8 @@ def start(portico, tmp_path, realip="", record_size=28):
     be = Backend(lambda req: Response(200, [], req.header("x-country", "").encode()))
     port, port6, guarded = free_ports(3)
     p = portico(CONF % dict(port=port, port6=port6, guarded=guarded, be=be.port,
-                            country=country, asn=asn, realip=realip), ports=[port, guarded])
+                            country=country, asn=asn, realip=realip, dir=tmp_path),
+                ports=[port, guarded])
     return p, port, port6, guarded, be
 
 
@@ -132,6 +135,11 @@ def test_country_rules_header_and_routing(portico, tmp_path):
     assert ask(port, "/up", xff("198.51.100.1") + [("X-Country", "DE")])[1] == "US"
     assert be.requests[-1].header_all("x-country") == ["US"]
     assert ask(port, "/up", xff("203.0.113.1"))[1] == "--"
+    # The log variables: written when the worker flushes, at the latest on exit.
+    p.stop()
+    lines = open(str(tmp_path / "geo.log")).read().splitlines()
+    assert lines[:4] == ["10.2.3.4 DE 64500 200", "10.1.3.4 FR 64500 200",
+                         "2001:db8::1 JP - 403", "203.0.113.1 - - 403"]
     be.close()
 
 

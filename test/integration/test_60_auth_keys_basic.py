@@ -61,7 +61,10 @@ def prepare(tmp_path, extra_keys=""):
     (tmp_path / "users.htpasswd").write_text(
         "# test users\n"
         "alice:%s\n" % crypt.crypt("wonderland", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)) +
-        "dave:%s\n" % crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)))
+        "dave:%s\n" % crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)) +
+        "erin:%s\n" % crypt.crypt("e-pass", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
+                                  .replace("$2b$", "$2y$")) +
+        "frank:%s\n" % crypt.crypt("f-pass", "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$"))
     port = free_ports(1)[0]
     be = Backend(lambda req: Response(200, [], ("%s|%s|%s|%s" % (
         req.target, req.header("x-consumer"), req.header("x-consumer-groups"),
@@ -170,7 +173,7 @@ def test_config_errors(tmp_path):
             f.write(line + "\n")
         (tmp_path / "p.conf").write_text(conf)
         r = run_portico("-t", "-c", str(tmp_path / "p.conf"))
-        assert r.returncode != 0 and "users.htpasswd:4: " in r.stderr, r.stderr
+        assert r.returncode != 0 and "users.htpasswd:6: " in r.stderr, r.stderr
         assert why in r.stderr, r.stderr
         assert "plaintext\n" not in r.stderr
         lines = (tmp_path / "users.htpasswd").read_text().splitlines()[:-1]
@@ -189,6 +192,11 @@ def test_basic_acl_and_any(portico, tmp_path):
     assert be.requests[-1].header("authorization") is None              # stripped
     r = get(port, "/basic", headers=[basic("dave", "s3cret")])          # SHA-512-crypt
     assert r.status == 200 and r.body.decode().startswith("/basic|dave|None")
+    r = get(port, "/basic", headers=[basic("erin", "e-pass")])           # bcrypt $2y$
+    assert r.status == 200 and "|erin|" in r.body.decode()
+    r = get(port, "/basic", headers=[basic("frank", "f-pass")])          # yescrypt
+    assert r.status == 200 and "|frank|" in r.body.decode()
+    assert get(port, "/basic", headers=[basic("frank", "e-pass")]).status == 401
     # Cached verification still checks the password.
     assert get(port, "/basic", headers=[basic("alice", "wonderland")]).status == 200
     for h in [basic("alice", "wonderlanD"), basic("nobody", "x"), basic("dave", ""),
