@@ -38,6 +38,8 @@ routes = (
   { name = "hdr"; path = "/hdr"; api_key = true; proxy = "b"; },
   { name = "arg"; path = "/arg"; api_key = { query = "apikey"; realm = "partners"; };
     proxy = "b"; },
+  { name = "both"; path = "/both"; api_key = { header = "X-API-Key"; query = "apikey"; };
+    proxy = "b"; },
   { name = "keep"; path = "/keep"; api_key = { header = "X-Key"; strip = false; };
     proxy = "b"; },
   { name = "staff"; path = "/staff"; api_key = true;
@@ -99,6 +101,11 @@ def test_api_keys_by_header_and_argument(portico, tmp_path):
     assert r.status == 200 and r.body.decode().startswith("/arg/y?a=1&b=2|alice")
     r = get(port, "/arg/y?apikey=%62ob-plain-key")            # percent-decoded
     assert r.status == 200 and r.body.decode().startswith("/arg/y|bob")
+
+    # The field is read first; the argument is stripped all the same.
+    r = get(port, "/both?apikey=bob-plain-key&x=1", headers=[("X-API-Key", "alice-key")])
+    assert r.status == 200 and r.body.decode().startswith("/both?x=1|alice")
+    assert be.requests[-1].header("x-api-key") is None
 
     # Not stripped when asked to keep it.
     assert get(port, "/keep", headers=[("X-Key", "alice-key")]).status == 200

@@ -498,9 +498,15 @@ static int pt_apikey_access(pt_request_t *r)
         if (count && sp->strip)
             pt_auth_strip_field(r, sp->header_name);
     }
-    if (count == 0 && sp->query && r->head.query.p) {
-        key = pt_apikey_query_arg(r, r->head.query, sp->query_name, &count);
-        if (count && sp->strip)
+    if (sp->query && r->head.query.p) {
+        unsigned in_query = 0;
+        pt_str_t arg = pt_apikey_query_arg(r, r->head.query, sp->query_name, &in_query);
+        if (count == 0) {
+            key = arg;
+            count = in_query;
+        }
+        /* Whichever was read, neither copy travels on. */
+        if (in_query && sp->strip)
             pt_apikey_strip_query(r, sp->query_name);
     }
     if (count == 0)
