@@ -213,6 +213,12 @@ def test_bad_rules_are_config_errors(tmp_path):
                     % port)
     r = run_portico("-t", "-c", str(conf))
     assert r.returncode != 0 and "\"nonsense\" is not an IPv4 or IPv6 address" in r.stderr
+    conf.write_text('portico = { accept_rules = { nosuch = [ "deny all" ]; }; };\n'
+                    'listen = ( "127.0.0.1:%d" );\nroutes = ( { return = { status = 204; }; } );\n'
+                    % port)
+    r = run_portico("-t", "-c", str(conf))
+    assert r.returncode != 0 and "accept_rules: no listener named \"nosuch\"" in r.stderr
+    assert "p.conf:1" in r.stderr
     conf.write_text('portico = { geoip_country_db = "%s"; };\n'
                     'listen = ( "127.0.0.1:%d" );\nroutes = ( { return = { status = 204; }; } );\n'
                     % (tmp_path / "missing.mmdb", port))

@@ -166,7 +166,12 @@ def test_config_errors(tmp_path):
             "consumer \"alice\" is already declared at line"),
            (conf.replace('"bob-plain-key"', '"sha256:abc"'), "must be followed by 64 hex"),
            (conf.replace('"bob-plain-key"', '"%s"' % sha("alice-key")),
-            "already given to consumer \"alice\"")]
+            "already given to consumer \"alice\""),
+           (conf.replace('{ name = "bob";', '{ name = "bob"; group = "x";'),
+            "unknown consumer setting \"group\""),
+           (conf.replace('{ name = "bob";', '{ name = "b o b";'), "must be printable"),
+           (conf.replace('api_key = true;', 'api_key = { strip = true; };', 1),
+            "needs a header or a query argument")]
     for text, why in bad:
         (tmp_path / "p.conf").write_text(text)
         r = run_portico("-t", "-c", str(tmp_path / "p.conf"))
