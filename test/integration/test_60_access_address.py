@@ -223,4 +223,4 @@ def test_bad_rules_are_config_errors(tmp_path):
                     'listen = ( "127.0.0.1:%d" );\nroutes = ( { return = { status = 204; }; } );\n'
                     % (tmp_path / "missing.mmdb", port))
     r = run_portico("-t", "-c", str(conf))
-    assert r.returncode != 0 and "geoip_country_db: cannot open" in r.stderr
+    assert r.returncode != 0 and "p.conf:1: geoip_country_db: cannot open" in r.stderr

@@ -171,7 +171,8 @@ def test_config_errors(tmp_path):
             "unknown consumer setting \"group\""),
            (conf.replace('{ name = "bob";', '{ name = "b o b";'), "must be printable"),
            (conf.replace('api_key = true;', 'api_key = { strip = true; };', 1),
-            "needs a header or a query argument")]
+            "needs a header or a query argument"),
+           (conf.replace('"keys.txt"', '"missing.txt"'), "p.conf:9: api_key_files: cannot read")]
     for text, why in bad:
         (tmp_path / "p.conf").write_text(text)
         r = run_portico("-t", "-c", str(tmp_path / "p.conf"))

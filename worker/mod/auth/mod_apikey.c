@@ -24,6 +24,8 @@
 #include "worker/mod/auth/auth.h"
 #include "worker/mod/auth/consumers.h"
 
+#include <unistd.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -66,9 +68,25 @@ static int pt_apikey_spec_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
 static void pt_apikey_spec_dump(FILE *out, const void *field, const pt_directive_t *d,
                                 int indent);
 
+/* A key file must be readable now: the error then names the line of the
+ * setting (the file is read once every route is known, in init_main). */
+static int pt_apikey_file_check(pt_conf_ctx_t *cf, const config_setting_t *s, char *item)
+{
+    const char *path = pt_conf_path(cf, item);
+
+    if (path && access(path, R_OK) != 0) {
+        pt_conf_error(cf, s, "api_key_files: cannot read \"%s\": %s", path, strerror(errno));
+        return PT_ERROR;
+    }
+    return PT_OK;
+}
+
+static const pt_conf_strings_arg_t pt_apikey_files_arg = { NULL, pt_apikey_file_check };
+
 static const pt_directive_t pt_apikey_directives[] = {
     { "api_key_files", PT_CONF_STRINGS, PT_SCOPE_MAIN, offsetof(pt_apikey_main_t, files),
-      NULL, NULL, NULL, NULL, "files of \"consumer:SHA256-HEX\" lines, read on every load" },
+      NULL, &pt_apikey_files_arg, NULL, NULL,
+      "files of \"consumer:SHA256-HEX\" lines, read on every load" },
     { "api_key", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, offsetof(pt_apikey_conf_t, spec), NULL, NULL,
       pt_apikey_spec_set, pt_apikey_spec_dump,
       "check an API key from a header or a query argument" },

@@ -36,11 +36,17 @@
 #define PT_GEOIP_ORG_MAX        256
 #define PT_GEOIP_FILE_MAX       (UINT64_C(4) << 30)    /* bytes of one database */
 
+/* A database named in the config, opened by its setter. */
 typedef struct {
-    const char *country_db;     /* STRING, UNSET NULL */
-    const char *asn_db;
+    const char *path;
+    MMDB_s *db;
+} pt_geoip_db_t;
+
+typedef struct {
+    pt_geoip_db_t *country_db;  /* CUSTOM, UNSET NULL */
+    pt_geoip_db_t *asn_db;
     const char *header;         /* STRING, UNSET NULL; "": none */
-    /* opened by init_main */
+    /* set by init_main */
     MMDB_s *country, *asn;
     pt_str_t header_name;
 } pt_geoip_main_t;
@@ -59,6 +65,10 @@ typedef struct {
 } pt_geoip_ctx_t;
 
 static int pt_geoip_check_country(pt_conf_ctx_t *cf, const config_setting_t *s, char *item);
+static int pt_geoip_db_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                           const pt_directive_t *d);
+static void pt_geoip_db_dump(FILE *out, const void *field, const pt_directive_t *d,
+                             int indent);
 static pt_str_t pt_geoip_var_country(pt_request_t *r, const void *data, char *buf);
 static pt_str_t pt_geoip_var_asn(pt_request_t *r, const void *data, char *buf);
 static pt_str_t pt_geoip_var_org(pt_request_t *r, const void *data, char *buf);
@@ -70,10 +80,10 @@ static const pt_conf_strings_arg_t pt_geoip_countries = {
 #define PT_GEOIP_MAIN(f)    offsetof(pt_geoip_main_t, f)
 
 static const pt_directive_t pt_geoip_directives[] = {
-    { "geoip_country_db", PT_CONF_STRING, PT_SCOPE_MAIN, PT_GEOIP_MAIN(country_db), NULL,
-      NULL, NULL, NULL, "MaxMind DB file of countries (country.iso_code)" },
-    { "geoip_asn_db", PT_CONF_STRING, PT_SCOPE_MAIN, PT_GEOIP_MAIN(asn_db), NULL, NULL, NULL,
-      NULL, "MaxMind DB file of autonomous systems" },
+    { "geoip_country_db", PT_CONF_CUSTOM, PT_SCOPE_MAIN, PT_GEOIP_MAIN(country_db), NULL,
+      NULL, pt_geoip_db_set, pt_geoip_db_dump, "MaxMind DB file of countries (country.iso_code)" },
+    { "geoip_asn_db", PT_CONF_CUSTOM, PT_SCOPE_MAIN, PT_GEOIP_MAIN(asn_db), NULL, NULL,
+      pt_geoip_db_set, pt_geoip_db_dump, "MaxMind DB file of autonomous systems" },
     { "geoip_header", PT_CONF_STRING, PT_SCOPE_MAIN, PT_GEOIP_MAIN(header), "\"\"", NULL,
       NULL, NULL, "request field set to the client's country before routing" },
     { "geoip_allow_countries", PT_CONF_STRINGS, PT_SCOPE_ROUTE,
@@ -150,17 +160,17 @@ failed:;
     return -1;
 }
 
-static MMDB_s *pt_geoip_open(pt_conf_ctx_t *cf, const char *what, const char *path)
+static MMDB_s *pt_geoip_open(pt_conf_ctx_t *cf, const config_setting_t *s, const char *p)
 {
     MMDB_s *db = pt_arena_calloc(cf->arena, sizeof(*db));
-    const char *p = pt_conf_path(cf, path);
+    const char *what = config_setting_name(s);
     char copy[64];
 
-    if (db == NULL || p == NULL)
+    if (db == NULL)
         return NULL;
     int fd = pt_geoip_copy(p);
     if (fd < 0) {
-        pt_conf_error(cf, NULL, "%s: cannot open \"%s\": %s", what, p, strerror(errno));
+        pt_conf_error(cf, s, "%s: cannot open \"%s\": %s", what, p, strerror(errno));
         return NULL;
     }
     snprintf(copy, sizeof(copy), "/proc/self/fd/%d", fd);
@@ -168,7 +178,7 @@ static MMDB_s *pt_geoip_open(pt_conf_ctx_t *cf, const char *what, const char *pa
     int err = errno;
     close(fd);                      /* the mapping keeps the copy */
     if (rc != MMDB_SUCCESS) {
-        pt_conf_error(cf, NULL, "%s: cannot open \"%s\": %s", what, p,
+        pt_conf_error(cf, s, "%s: cannot open \"%s\": %s", what, p,
                       rc == MMDB_IO_ERROR ? strerror(err) : MMDB_strerror(rc));
         return NULL;
     }
@@ -179,15 +189,32 @@ static MMDB_s *pt_geoip_open(pt_conf_ctx_t *cf, const char *what, const char *pa
     return db;
 }
 
+/* The file is opened here, while the setting can be blamed for it. */
+static int pt_geoip_db_set(pt_conf_ctx_t *cf, const config_setting_t *s, void *field,
+                           const pt_directive_t *d)
+{
+    const char *text = pt_conf_get_string(cf, s);
+    pt_geoip_db_t *g = pt_arena_calloc(cf->arena, sizeof(*g));
+
+    if (text == NULL || g == NULL || (g->path = pt_conf_path(cf, text)) == NULL
+        || (g->db = pt_geoip_open(cf, s, g->path)) == NULL)
+        return PT_ERROR;
+    *(pt_geoip_db_t **) field = g;
+    return PT_OK;
+}
+
+static void pt_geoip_db_dump(FILE *out, const void *field, const pt_directive_t *d,
+                             int indent)
+{
+    pt_conf_print_string(out, (*(pt_geoip_db_t *const *) field)->path);
+}
+
 static int pt_geoip_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
 {
     pt_geoip_main_t *mc = mconf;
 
-    if (mc->country_db && (mc->country = pt_geoip_open(cf, "geoip_country_db",
-                                                       mc->country_db)) == NULL)
-        return PT_ERROR;
-    if (mc->asn_db && (mc->asn = pt_geoip_open(cf, "geoip_asn_db", mc->asn_db)) == NULL)
-        return PT_ERROR;
+    mc->country = mc->country_db ? mc->country_db->db : NULL;
+    mc->asn = mc->asn_db ? mc->asn_db->db : NULL;
     for (const char *p = mc->header; *p; p++) {
         if (!pt_str_tchar[(unsigned char) *p]) {
             pt_conf_error(cf, NULL, "geoip_header: \"%s\" is not a field name", mc->header);
