@@ -56,7 +56,7 @@ routes = (
 """
 
 
-def prepare(tmp_path, extra_keys=""):
+def prepare(tmp_path, extra_keys="", backend=True):
     (tmp_path / "keys.txt").write_text(
         "# consumer:sha256-hex\n"
         "carol:%s\n" % hashlib.sha256(b"carol-key").hexdigest() + extra_keys)
@@ -70,8 +70,9 @@ def prepare(tmp_path, extra_keys=""):
     port = free_ports(1)[0]
     be = Backend(lambda req: Response(200, [], ("%s|%s|%s|%s" % (
         req.target, req.header("x-consumer"), req.header("x-consumer-groups"),
-        req.header("x-plan"))).encode()))
-    conf = CONF % dict(port=port, be=be.port, alice_key=sha("alice-key"),
+        req.header("x-plan"))).encode())) if backend else None
+    conf = CONF % dict(port=port, be=be.port if be else free_ports(1)[0],
+                       alice_key=sha("alice-key"),
                        mallory_key=sha("mallory-key"))
     return port, be, conf
 
@@ -160,8 +161,7 @@ def test_plain_key_warns_and_key_file_reloads(portico, tmp_path):
 
 
 def test_config_errors(tmp_path):
-    port, be, conf = prepare(tmp_path)
-    be.close()
+    port, _, conf = prepare(tmp_path, backend=False)
     bad = [(conf.replace('{ name = "bob";', '{ name = "alice";'),
             "consumer \"alice\" is already declared at line"),
            (conf.replace('"bob-plain-key"', '"sha256:abc"'), "must be followed by 64 hex"),
