@@ -51,7 +51,9 @@ routes = (
     proxy = "b"; },
   { name = "either"; path = "/either"; auth_satisfy = "any"; api_key = true;
     basic_auth = "users.htpasswd";
-    return = { status = 200; body = "either $consumer [$consumer_groups]"; }; }
+    return = { status = 200; body = "either $consumer [$consumer_groups]"; }; },
+  { name = "either-up"; path = "/eup"; auth_satisfy = "any"; api_key = true;
+    basic_auth = "users.htpasswd"; proxy = "b"; }
 );
 """
 
@@ -234,6 +236,11 @@ def test_basic_acl_and_any(portico, tmp_path):
         b"either bob [partners]"
     assert get(port, "/either", headers=[basic("alice", "wonderland")]).body == \
         b"either alice [staff,ops]"
+    # The first acceptance wins; no credential of either kind travels on.
+    r = get(port, "/eup", headers=[("X-API-Key", "bob-plain-key"), basic("alice", "wonderland")])
+    assert r.status == 200 and r.body.decode().startswith("/eup|bob|partners")
+    assert be.requests[-1].header("authorization") is None
+    assert be.requests[-1].header("x-api-key") is None
     r = get(port, "/either", headers=[basic("alice", "nope")])
     assert r.status == 401
     assert set(r.header_all("www-authenticate")) == {

@@ -504,8 +504,6 @@ static int pt_apikey_access(pt_request_t *r)
     pt_str_t key = PT_STR_NULL;
     unsigned count = 0;
 
-    if (pt_auth_satisfied(r))
-        return PT_DECLINED;
     if (sp->header) {
         for (unsigned i = 0; i < r->head.nfields; i++) {
             if (pt_str_caseeq(r->head.fields[i].name, sp->header_name)) {
@@ -527,6 +525,9 @@ static int pt_apikey_access(pt_request_t *r)
         if (in_query && sp->strip)
             pt_apikey_strip_query(r, sp->query_name);
     }
+    /* Stripped above even then: the key must not reach the upstream. */
+    if (pt_auth_satisfied(r))
+        return PT_DECLINED;
     if (count == 0)
         return pt_auth_refuse(r, 401, sp->challenge, "api_key", "no API key");
     if (count > 1)

@@ -292,21 +292,29 @@ static int pt_basic_access(pt_request_t *r)
 {
     const pt_basic_conf_t *bc = pt_route_mod_conf(r->route, pt_basic_auth_module);
     const pt_http_field_t *f = NULL;
+    unsigned nfields = 0;
     char cred[PT_BASIC_CRED_MAX + 3];
 
-    if (pt_auth_satisfied(r))
-        return PT_DECLINED;
     for (unsigned i = 0; i < r->head.nfields; i++) {
         if (r->head.fields[i].id != PT_HDR_AUTHORIZATION)
             continue;
-        if (f)
-            return pt_auth_refuse(r, 401, bc->challenge, "basic", "more than one Authorization");
-        f = &r->head.fields[i];
+        if (nfields++ == 0)
+            f = &r->head.fields[i];
     }
     /* The scheme is case-insensitive (RFC 9110 §11.1), one space or more
      * before the token68. */
     pt_str_t v = f ? f->value : PT_STR_NULL;
-    if (v.len < 6 || !pt_str_caseeq((pt_str_t) { v.p, 5 }, PT_STR("basic")) || v.p[5] != ' ')
+    bool is_basic = v.len >= 6 && pt_str_caseeq((pt_str_t) { v.p, 5 }, PT_STR("basic"))
+                    && v.p[5] == ' ';
+    /* Basic credentials never travel on, whoever accepts the request; a
+     * bearer token is another mechanism's to handle. */
+    if (is_basic)
+        pt_auth_strip_field(r, PT_STR("Authorization"));
+    if (pt_auth_satisfied(r))
+        return PT_DECLINED;
+    if (nfields > 1)
+        return pt_auth_refuse(r, 401, bc->challenge, "basic", "more than one Authorization");
+    if (!is_basic)
         return pt_auth_refuse(r, 401, bc->challenge, "basic", "no basic credentials");
     pt_str_t token = pt_str_trim_ows((pt_str_t) { v.p + 6, v.len - 6 });
     if (token.len > (PT_BASIC_CRED_MAX / 3 + 1) * 4)
@@ -334,8 +342,6 @@ static int pt_basic_access(pt_request_t *r)
             pt_log(PT_LOG_INFO, "%s: basic: unknown user", pt_request_client_ip(r));
         return pt_auth_refuse(r, 401, bc->challenge, "basic", "invalid user or password");
     }
-    /* The password must not travel on to the upstream. */
-    pt_auth_strip_field(r, PT_STR("Authorization"));
     return pt_auth_accept(r, u->consumer, "basic");
 }
 
