@@ -246,3 +246,31 @@ def test_basic_acl_and_any(portico, tmp_path):
     assert set(r.header_all("www-authenticate")) == {
         'ApiKey realm="api"', 'Basic realm="portico", charset="UTF-8"'}
     be.close()
+
+
+def test_defaults_and_route_overrides(portico, tmp_path):
+    port, be, _ = prepare(tmp_path)
+    conf = """
+portico = { workers = 1;
+  consumers = ( { name = "alice"; api_keys = [ "%(key)s" ]; } ); };
+listen = ( "127.0.0.1:%(port)d" );
+defaults = { api_key = { header = "X-Key"; realm = "all"; };
+             basic_auth = "users.htpasswd"; auth_satisfy = "any"; };
+routes = (
+  { name = "public"; path = "/public"; api_key = false; basic_auth = "";
+    return = { status = 200; body = "public [$consumer]"; }; },
+  { name = "keyonly"; path = "/keyonly"; basic_auth = "";
+    return = { status = 200; body = "key $consumer"; }; },
+  { name = "guarded"; path = "/";
+    return = { status = 200; body = "guarded $consumer"; }; }
+);
+""" % dict(port=port, key=sha("alice-key"))
+    portico(conf, ports=[port])
+    assert get(port, "/public").body == b"public []"
+    r = get(port, "/keyonly")
+    assert r.status == 401 and r.header_all("www-authenticate") == ['ApiKey realm="all"']
+    assert get(port, "/keyonly", headers=[("X-Key", "alice-key")]).body == b"key alice"
+    r = get(port, "/x")
+    assert r.status == 401 and len(r.header_all("www-authenticate")) == 2
+    assert get(port, "/x", headers=[basic("dave", "s3cret")]).body == b"guarded dave"
+    be.close()
