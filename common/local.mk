@@ -17,3 +17,5 @@ libportico_a_SOURCES += \
 	common/shm.c common/shm.h
 libportico_a_SOURCES += common/conf.c common/conf.h common/buf.c common/buf.h \
 	common/mem.c common/mem.h
+# addresses, CIDR networks and allow/deny lists (address rules, trusted proxies)
+libportico_a_SOURCES += common/cidr.c common/cidr.h

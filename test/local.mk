@@ -114,6 +114,13 @@ UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_accept
 test_unit_worker_mod_filter_compress_test_compress_accept_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/filter/compress/test_compress_stream
 test_unit_worker_mod_filter_compress_test_compress_stream_LDADD = $(unit_ldadd)
+# issue 12 (authx): CIDR lists, X-Forwarded-For walking, htpasswd lines
+UNIT_COMMON += test/unit/common/test_cidr
+test_unit_common_test_cidr_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_forwarded
+test_unit_worker_http_test_http_forwarded_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/test_htpasswd
+test_unit_worker_mod_auth_test_htpasswd_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -156,6 +163,9 @@ INTEGRATION += test/integration/test_60_auth_identity.py
 INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_50_upstream_dns.py
 INTEGRATION += test/integration/test_50_compress.py
+# issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
+INTEGRATION += test/integration/test_60_access_address.py
+INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
@@ -163,7 +173,8 @@ INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
 TESTS += $(INTEGRATION)
-EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py
+EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py \
+	test/integration/mmdb_writer.py
 EXTRA_DIST += test/integration/dnsserver.py
 
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
@@ -185,11 +196,17 @@ FUZZ_TARGETS += test/fuzz/fuzz_accept_encoding
 test_fuzz_fuzz_accept_encoding_SOURCES = test/fuzz/fuzz_accept_encoding.c \
 	worker/http/http_accept.c common/str.c
 test_fuzz_fuzz_accept_encoding_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# issue 12 (authx): address lists and forwarded-for walking
+FUZZ_TARGETS += test/fuzz/fuzz_xff
+test_fuzz_fuzz_xff_SOURCES = test/fuzz/fuzz_xff.c common/cidr.c \
+	worker/http/http_forwarded.c
+test_fuzz_fuzz_xff_LDADD = libportico.a $(PT_LIBS)
+test_fuzz_fuzz_xff_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
-	test/fuzz/fuzz_accept_encoding.c
+	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

@@ -42,6 +42,8 @@ libportico_a_SOURCES += \
 	worker/http/http_error.c worker/http/http_error.h
 # weighted Accept* lists (Accept-Encoding for compression)
 libportico_a_SOURCES += worker/http/http_accept.c worker/http/http_accept.h
+# X-Forwarded-For and Forwarded read from the right (trusted proxies)
+libportico_a_SOURCES += worker/http/http_forwarded.c worker/http/http_forwarded.h
 
 # router/: routes and the compiled router
 libportico_a_SOURCES += \
@@ -87,6 +89,15 @@ libportico_a_SOURCES += \
 	worker/mod/filter/compress/compress_accept.c worker/mod/filter/compress/compress_accept.h \
 	worker/mod/filter/compress/compress_stream.c worker/mod/filter/compress/compress_stream.h \
 	worker/mod/filter/compress/compress_zlib.c worker/mod/filter/compress/compress_brotli.c
+# issue 12 (authx): consumers, API keys, basic auth, ACL, address rules,
+# trusted proxies, GeoIP
+libportico_a_SOURCES += \
+	worker/mod/access/mod_realip.c worker/mod/access/mod_address.c \
+	worker/mod/access/mod_acl.c worker/mod/access/geoip/mod_geoip.c \
+	worker/mod/auth/consumers.h worker/mod/auth/mod_consumers.c \
+	worker/mod/auth/mod_apikey.c \
+	worker/mod/auth/basic/mod_basic_auth.c \
+	worker/mod/auth/basic/htpasswd.c worker/mod/auth/basic/htpasswd.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

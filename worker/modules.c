@@ -11,6 +11,13 @@ extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_auth_module;
+extern pt_module_t pt_realip_module;
+extern pt_module_t pt_address_module;
+extern pt_module_t pt_geoip_module;
+extern pt_module_t pt_consumers_module;
+extern pt_module_t pt_apikey_module;
+extern pt_module_t pt_basic_auth_module;
+extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
@@ -20,9 +27,16 @@ const pt_module_t *const pt_modules[] = {
     &pt_return_module,
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
+    &pt_realip_module,          /* post-read: the client behind trusted proxies */
+    &pt_address_module,         /* access: address rules, before any credential is read */
+    &pt_geoip_module,           /* post-read: country field; access: country rules */
+    &pt_consumers_module,       /* the declared consumers (no phase) */
+    &pt_apikey_module,
+    &pt_basic_auth_module,
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
+    &pt_acl_module,
     &pt_accesslog_module,
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */

@@ -329,7 +329,7 @@ def test_error_log_lines_about_a_request_carry_its_context(portico):
             pass
     line = wait_for(lambda: [l for l in p.log().splitlines() if "aborted" in l], timeout=5,
                     what="the abort line")[0]
-    assert 'client: 127.0.0.1, host: "api.example", request: "GET /api/cut?x=1 HTTP/1.1"' in line
+    assert 'client: 127.0.0.1, host: "api.example", request: "GET /api/cut?... HTTP/1.1"' in line
     assert re.search(r"id: [0-9a-f]{8}-[0-9a-f-]{27}", line), line
     assert 'upstream: "127.0.0.1:%d"' % be.port in line
     # Timestamps have milliseconds and the UTC offset.

@@ -26,19 +26,25 @@ static void pt_request_log_v(pt_request_t *r, int level, int err, const char *fm
 
     if (level > pt_log_level)
         return;
+    /* The path only: a query may hold an API key or a token, which must
+     * never reach a log. */
+    pt_str_t target = h->target;
+    const char *q = target.p ? memchr(target.p, '?', target.len) : NULL;
+    if (q)
+        target.len = (size_t) (q - target.p);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t off = n < 0 ? 0 : pt_min((size_t) n, sizeof(msg) - 1);
     if (err)
         off += (size_t) snprintf(msg + off, sizeof(msg) - off, ": %s", strerror(err));
     off = pt_min(off, sizeof(msg) - 1);
     off += (size_t) snprintf(msg + off, sizeof(msg) - off,
-                             ", client: %s, host: \"%.*s\", request: \"%.*s %.*s HTTP/1.%u\", "
+                             ", client: %s, host: \"%.*s\", request: \"%.*s %.*s%s HTTP/1.%u\", "
                              "id: %.*s", pt_request_client_ip(r),
                              (int) pt_min(host.len, PT_REQUEST_LOG_FIELD),
                              pt_request_log_nz(host.p), (int) pt_min(h->method.len, 32),
                              pt_request_log_nz(h->method.p),
-                             (int) pt_min(h->target.len, PT_REQUEST_LOG_FIELD),
-                             pt_request_log_nz(h->target.p),
+                             (int) pt_min(target.len, PT_REQUEST_LOG_FIELD),
+                             pt_request_log_nz(target.p), q ? "?..." : "",
                              h->version_minor, (int) r->id.len, r->id.p);
     off = pt_min(off, sizeof(msg) - 1);
     if (r->upstream_addr && off < sizeof(msg) - 1)
