@@ -66,6 +66,14 @@ libportico_a_SOURCES += \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c
+# mod/auth/jwt/: JWT bearer tokens (strict JWS parsing, OpenSSL, key sets, JWKS URL)
+libportico_a_SOURCES += \
+	worker/mod/auth/jwt/mod_jwt.c worker/mod/auth/jwt/jwt_int.h \
+	worker/mod/auth/jwt/jwt_b64.c worker/mod/auth/jwt/jwt_b64.h \
+	worker/mod/auth/jwt/jwt_token.c worker/mod/auth/jwt/jwt_token.h \
+	worker/mod/auth/jwt/jwt_verify.c worker/mod/auth/jwt/jwt_verify.h \
+	worker/mod/auth/jwt/jwt_keys.c worker/mod/auth/jwt/jwt_keys.h \
+	worker/mod/auth/jwt/jwt_jwks.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -10,6 +10,7 @@ extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
+extern pt_module_t pt_jwt_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_accesslog_module;
 
@@ -18,6 +19,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_return_module,
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
+    &pt_jwt_module,             /* access: JWT bearer tokens */
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
