@@ -131,6 +131,9 @@ INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 INTEGRATION += test/integration/test_60_auth_identity.py
 INTEGRATION += test/integration/test_60_reload_load.py
+# JWT and introspection (issue 12, the token half)
+INTEGRATION += test/integration/test_60_jwt.py
+EXTRA_DIST += test/integration/jwtmake.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
