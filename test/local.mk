@@ -98,6 +98,11 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+# mod/auth/jwt/: strict base64url, the JOSE header and claim rules
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_b64
+test_unit_worker_mod_auth_jwt_test_jwt_b64_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_token
+test_unit_worker_mod_auth_jwt_test_jwt_token_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
