@@ -51,7 +51,6 @@ static const pt_var_def_t pt_jwt_vars[] = {
 };
 
 static const pt_conf_bounds_t pt_jwt_token_bounds = { 64, 1024 * 1024 };
-static const pt_conf_bounds_t pt_jwt_cache_bounds = { 0, 65536 };
 
 #define PT_JWT_FIELD(f)     offsetof(pt_jwt_conf_t, f)
 
@@ -99,8 +98,6 @@ static const pt_directive_t pt_jwt_directives[] = {
       NULL, NULL, "hide the Authorization field that carried the token from the upstream" },
     { "jwt_realm", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_JWT_FIELD(realm), "\"api\"", NULL,
       NULL, NULL, "the realm of the Bearer challenge" },
-    { "jwt_cache_size", PT_CONF_UINT, PT_SCOPE_ROUTE, PT_JWT_FIELD(cache_size), "0",
-      &pt_jwt_cache_bounds, NULL, NULL, "verified tokens a worker remembers (0: none)" },
     PT_DIRECTIVE_END
 };
 
