@@ -139,6 +139,7 @@ INTEGRATION += test/integration/test_60_reload_load.py
 # JWT and introspection (issue 12, the token half)
 INTEGRATION += test/integration/test_60_jwt.py
 INTEGRATION += test/integration/test_60_jwt_jwks.py
+INTEGRATION += test/integration/test_60_introspect.py
 EXTRA_DIST += test/integration/jwtmake.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py

@@ -74,6 +74,10 @@ libportico_a_SOURCES += \
 	worker/mod/auth/jwt/jwt_verify.c worker/mod/auth/jwt/jwt_verify.h \
 	worker/mod/auth/jwt/jwt_keys.c worker/mod/auth/jwt/jwt_keys.h \
 	worker/mod/auth/jwt/jwt_jwks.c
+# mod/auth/introspect/: OAuth2 token introspection, answers cached in a zone
+libportico_a_SOURCES += \
+	worker/mod/auth/introspect/mod_introspect.c \
+	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -11,6 +11,7 @@ extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_jwt_module;
+extern pt_module_t pt_introspect_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_accesslog_module;
 
@@ -20,6 +21,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_jwt_module,             /* access: JWT bearer tokens */
+    &pt_introspect_module,      /* access: OAuth2 introspection (after jwt, for "any") */
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
