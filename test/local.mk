@@ -158,7 +158,13 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_jwt
+test_fuzz_fuzz_jwt_SOURCES = test/fuzz/fuzz_jwt.c worker/mod/auth/jwt/jwt_b64.c \
+	worker/mod/auth/jwt/jwt_token.c worker/mod/auth/jwt/jwt_verify.c \
+	worker/mod/auth/jwt/jwt_keys.c
+test_fuzz_fuzz_jwt_LDADD = $(PT_LIBS)
+test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_jwt.c
