@@ -73,7 +73,7 @@ libportico_a_SOURCES += \
 	worker/mod/auth/jwt/jwt_token.c worker/mod/auth/jwt/jwt_token.h \
 	worker/mod/auth/jwt/jwt_verify.c worker/mod/auth/jwt/jwt_verify.h \
 	worker/mod/auth/jwt/jwt_keys.c worker/mod/auth/jwt/jwt_keys.h \
-	worker/mod/auth/jwt/jwt_jwks.c
+	worker/mod/auth/jwt/jwt_jwks.c worker/mod/auth/jwt/jwt_cache.c worker/mod/auth/jwt/jwt_cache.h
 # mod/auth/introspect/: OAuth2 token introspection, answers cached in a zone
 libportico_a_SOURCES += \
 	worker/mod/auth/introspect/mod_introspect.c \

@@ -36,6 +36,8 @@ routes = (
   { name = "claims"; path = "/claims/"; proxy = "b"; jwt = true; jwt_strip_credential = false;
     jwt_keys = ( { file = "ec256.pem"; } ); jwt_require_claims = [ "role=admin", "tenant" ];
     jwt_max_token_size = "1k"; jwt_consumer_claim = "email"; },
+  { name = "cached"; path = "/cached/"; proxy = "b"; jwt = true; jwt_cache_size = 16;
+    jwt_keys = ( { file = "ec256.pem"; } ); jwt_leeway = "0s"; jwt_groups_claim = "groups"; },
   { name = "open"; path = "/"; proxy = "b"; }
 );
 """
@@ -370,3 +372,24 @@ def test_an_inline_secret_is_a_warning(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "HMAC secret is written in the config" in r.stderr and "p.conf:" in r.stderr
     assert "k" * 40 not in r.stderr
+
+
+def test_the_verified_token_cache_honours_exp_and_the_signature(env):
+    k = env["keys"]["ec256"]
+    exp = int(time.time()) + 2
+    tok = jm.token(k, "ES256", claims(exp=exp, groups=["g1"]))
+    for _ in range(3):
+        r, reached = call(env, "/cached/x", tok)
+        assert r.status == 200 and reached
+        assert env["be"].requests[-1].header("x-consumer-groups") == "g1"
+    # The same header and payload with another signature is another key.
+    h, p, s = tok.split(".")
+    forged = h + "." + p + "." + s[:10] + ("A" if s[10] != "A" else "B") + s[11:]
+    refused(env, "/cached/x", forged)
+    # Many other tokens push it around the small table; it still verifies.
+    for i in range(40):
+        assert call(env, "/cached/x", jm.token(k, "ES256", claims(jti=str(i))))[0].status == 200
+    assert call(env, "/cached/x", tok)[0].status == 200
+    # Once exp has passed (leeway 0 here) the cached token is refused.
+    time.sleep(max(0, exp - time.time()) + 0.2)
+    r = refused(env, "/cached/x", tok)

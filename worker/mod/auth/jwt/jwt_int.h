@@ -80,6 +80,8 @@ void pt_jwt_jwks_retire(void);
 pt_jwt_jwks_t *pt_jwt_jwks_of(unsigned route_index);
 /* The key set as the zone holds it now (reparsed when it changed). */
 const pt_jwt_keyset_t *pt_jwt_jwks_keys(pt_jwt_jwks_t *j);
+/* The generation of the key set pt_jwt_jwks_keys gives (after syncing). */
+uint64_t pt_jwt_jwks_generation(pt_jwt_jwks_t *j);
 /* A token named a kid no key has: fetch now if the period allows; PT_AGAIN
  * when r waits for that fetch (it is resumed when it ends), PT_DECLINED
  * when it cannot wait. */

@@ -152,6 +152,12 @@ const pt_jwt_keyset_t *pt_jwt_jwks_keys(pt_jwt_jwks_t *j)
     return &j->keys;
 }
 
+uint64_t pt_jwt_jwks_generation(pt_jwt_jwks_t *j)
+{
+    pt_jwks_sync(j);
+    return j->generation;
+}
+
 pt_jwt_jwks_t *pt_jwt_jwks_of(unsigned route_index)
 {
     return route_index < pt_jwks_nroutes ? pt_jwks_by_route[route_index] : NULL;

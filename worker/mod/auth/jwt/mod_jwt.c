@@ -14,9 +14,11 @@
 #include "worker/core/var.h"
 #include "worker/http/request.h"
 #include "worker/mod/auth/auth.h"
+#include "worker/mod/auth/jwt/jwt_cache.h"
 #include "worker/mod/auth/jwt/jwt_int.h"
 
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +53,11 @@ static const pt_var_def_t pt_jwt_vars[] = {
 };
 
 static const pt_conf_bounds_t pt_jwt_token_bounds = { 64, 1024 * 1024 };
+static const pt_conf_bounds_t pt_jwt_cache_bounds = { 0, 65536 };
+
+/* Per worker: the verified-token cache of each route that has one. */
+static pt_jwt_cache_t **pt_jwt_caches;
+static size_t pt_jwt_ncaches;
 
 #define PT_JWT_FIELD(f)     offsetof(pt_jwt_conf_t, f)
 
@@ -98,6 +105,8 @@ static const pt_directive_t pt_jwt_directives[] = {
       NULL, NULL, "hide the Authorization field that carried the token from the upstream" },
     { "jwt_realm", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_JWT_FIELD(realm), "\"api\"", NULL,
       NULL, NULL, "the realm of the Bearer challenge" },
+    { "jwt_cache_size", PT_CONF_UINT, PT_SCOPE_ROUTE, PT_JWT_FIELD(cache_size), "0",
+      &pt_jwt_cache_bounds, NULL, NULL, "verified tokens a worker remembers (0: none)" },
     PT_DIRECTIVE_END
 };
 
@@ -398,6 +407,16 @@ static int pt_jwt_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *rou
 
 static int pt_jwt_init_worker(const pt_conf_t *conf)
 {
+    pt_jwt_caches = calloc(conf->nroutes ? conf->nroutes : 1, sizeof(*pt_jwt_caches));
+    if (pt_jwt_caches == NULL)
+        return PT_ERROR;
+    pt_jwt_ncaches = conf->nroutes;
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const pt_jwt_conf_t *jc = pt_route_mod_conf(&conf->routes[i], pt_jwt_module);
+        if (jc && jc->enabled == 1 && jc->cache_size > 0
+            && (pt_jwt_caches[i] = pt_jwt_cache_new((size_t) jc->cache_size)) == NULL)
+            return PT_ERROR;
+    }
     return pt_jwt_jwks_init_worker(conf);
 }
 
@@ -405,6 +424,11 @@ static void pt_jwt_exit_worker(const pt_conf_t *conf)
 {
     (void) conf;
     pt_jwt_jwks_exit_worker();
+    for (size_t i = 0; i < pt_jwt_ncaches; i++)
+        pt_jwt_cache_free(pt_jwt_caches[i]);
+    free(pt_jwt_caches);
+    pt_jwt_caches = NULL;
+    pt_jwt_ncaches = 0;
 }
 
 /* ---- per request ---- */
@@ -527,6 +551,23 @@ static int pt_jwt_consumer(pt_request_t *r, const pt_jwt_conf_t *jc, pt_jwt_ctx_
     return PT_OK;
 }
 
+/* A verified payload (a reference the request now owns) makes the consumer. */
+static int pt_jwt_accept(pt_request_t *r, const pt_jwt_conf_t *jc, pt_jwt_ctx_t *ctx,
+                         json_t *payload, bool from_header)
+{
+    if (pt_arena_cleanup_add(r->arena, pt_jwt_payload_free, payload) != PT_OK) {
+        json_decref(payload);
+        return 500;
+    }
+    ctx->payload = payload;
+    ctx->verified = true;
+    if (pt_jwt_consumer(r, jc, ctx) != PT_OK)
+        return 500;
+    if (from_header && jc->strip == 1)
+        pt_auth_strip_field(r, PT_STR("Authorization"));
+    return pt_auth_accept(r, &ctx->consumer, "jwt");
+}
+
 static int pt_jwt_refuse(pt_request_t *r, const pt_jwt_conf_t *jc, const char *why)
 {
     return pt_auth_refuse(r, 401, jc->challenge_invalid, "jwt", why);
@@ -557,6 +598,18 @@ static int pt_jwt_access(pt_request_t *r)
     if (tok.len > (size_t) jc->max_token_size)
         return pt_jwt_refuse(r, jc, "the token is larger than jwt_max_token_size");
 
+    pt_jwt_jwks_t *jw = pt_jwt_jwks_of(jc->route_index);
+    pt_jwt_cache_t *cache = jc->route_index < pt_jwt_ncaches ? pt_jwt_caches[jc->route_index]
+                                                             : NULL;
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    uint64_t gen = jw ? pt_jwt_jwks_generation(jw) : 0;
+    if (cache) {
+        SHA256((const unsigned char *) tok.p, tok.len, key);
+        json_t *payload = pt_jwt_cache_get(cache, key, pt_clock_wall_ms(), gen);
+        if (payload)
+            return pt_jwt_accept(r, jc, ctx, payload, from_header);
+    }
+
     unsigned char *buf = pt_arena_alloc(r->arena, tok.len);
     pt_jwt_token_t t;
     if (buf == NULL)
@@ -571,7 +624,6 @@ static int pt_jwt_access(pt_request_t *r)
     const pt_jwt_key_t *cand[PT_JWT_TRIES_MAX];
     bool known = false, known_jwks = false;
     size_t n = pt_jwt_keys_find(jc->static_keys, t.alg, t.kid, cand, PT_JWT_TRIES_MAX, &known);
-    pt_jwt_jwks_t *jw = pt_jwt_jwks_of(jc->route_index);
     if (jw && n < PT_JWT_TRIES_MAX) {
         n += pt_jwt_keys_find(pt_jwt_jwks_keys(jw), t.alg, t.kid, cand + n,
                               PT_JWT_TRIES_MAX - n, &known_jwks);
@@ -605,19 +657,20 @@ static int pt_jwt_access(pt_request_t *r)
         pt_jwt_token_free(&t);
         return pt_jwt_refuse(r, jc, why);
     }
-    ctx->payload = json_incref(t.payload);
-    pt_jwt_token_free(&t);
-    if (pt_arena_cleanup_add(r->arena, pt_jwt_payload_free, ctx->payload) != PT_OK) {
-        json_decref(ctx->payload);
-        ctx->payload = NULL;
-        return 500;
+    if (cache) {
+        /* Until the token would be refused as expired, and not for long. */
+        uint64_t now_ms = pt_clock_wall_ms(), until = now_ms + PT_JWT_CACHE_TTL_MAX;
+        const json_t *exp = json_object_get(t.payload, "exp");
+        if (exp) {
+            double e = (json_number_value(exp) + (double) jc->rules.leeway) * 1000.0;
+            if (e < (double) until)
+                until = e > 0 ? (uint64_t) e : 0;
+        }
+        pt_jwt_cache_put(cache, key, t.payload, until, now_ms, gen);
     }
-    ctx->verified = true;
-    if (pt_jwt_consumer(r, jc, ctx) != PT_OK)
-        return 500;
-    if (from_header && jc->strip == 1)
-        pt_auth_strip_field(r, PT_STR("Authorization"));
-    return pt_auth_accept(r, &ctx->consumer, "jwt");
+    json_t *payload = json_incref(t.payload);
+    pt_jwt_token_free(&t);
+    return pt_jwt_accept(r, jc, ctx, payload, from_header);
 }
 
 /* ---- variables ---- */
