@@ -18,6 +18,7 @@
 #include "worker/mod/auth/jwt/jwt_int.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,9 +56,13 @@ static const pt_var_def_t pt_jwt_vars[] = {
 static const pt_conf_bounds_t pt_jwt_token_bounds = { 64, 1024 * 1024 };
 static const pt_conf_bounds_t pt_jwt_cache_bounds = { 0, 65536 };
 
-/* Per worker: the verified-token cache of each route that has one. */
+/* Per worker: the verified-token cache of each route that has one, and
+ * SHA-256 fetched once (OpenSSL 3's one-shot SHA256() looks the algorithm
+ * up on every call, which costs more than hashing a token). */
 static pt_jwt_cache_t **pt_jwt_caches;
 static size_t pt_jwt_ncaches;
+static EVP_MD *pt_jwt_sha256;
+static EVP_MD_CTX *pt_jwt_md_ctx;
 
 #define PT_JWT_FIELD(f)     offsetof(pt_jwt_conf_t, f)
 
@@ -411,6 +416,9 @@ static int pt_jwt_init_worker(const pt_conf_t *conf)
     if (pt_jwt_caches == NULL)
         return PT_ERROR;
     pt_jwt_ncaches = conf->nroutes;
+    if ((pt_jwt_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL
+        || (pt_jwt_md_ctx = EVP_MD_CTX_new()) == NULL)
+        return PT_ERROR;
     for (size_t i = 0; i < conf->nroutes; i++) {
         const pt_jwt_conf_t *jc = pt_route_mod_conf(&conf->routes[i], pt_jwt_module);
         if (jc && jc->enabled == 1 && jc->cache_size > 0
@@ -429,6 +437,10 @@ static void pt_jwt_exit_worker(const pt_conf_t *conf)
     free(pt_jwt_caches);
     pt_jwt_caches = NULL;
     pt_jwt_ncaches = 0;
+    EVP_MD_CTX_free(pt_jwt_md_ctx);
+    EVP_MD_free(pt_jwt_sha256);
+    pt_jwt_md_ctx = NULL;
+    pt_jwt_sha256 = NULL;
 }
 
 /* ---- per request ---- */
@@ -603,8 +615,11 @@ static int pt_jwt_access(pt_request_t *r)
                                                              : NULL;
     unsigned char key[SHA256_DIGEST_LENGTH];
     uint64_t gen = jw ? pt_jwt_jwks_generation(jw) : 0;
+    if (cache && (EVP_DigestInit_ex2(pt_jwt_md_ctx, pt_jwt_sha256, NULL) != 1
+                  || EVP_DigestUpdate(pt_jwt_md_ctx, tok.p, tok.len) != 1
+                  || EVP_DigestFinal_ex(pt_jwt_md_ctx, key, NULL) != 1))
+        cache = NULL;
     if (cache) {
-        SHA256((const unsigned char *) tok.p, tok.len, key);
         json_t *payload = pt_jwt_cache_get(cache, key, pt_clock_wall_ms(), gen);
         if (payload)
             return pt_jwt_accept(r, jc, ctx, payload, from_header);
