@@ -393,3 +393,39 @@ def test_the_verified_token_cache_honours_exp_and_the_signature(env):
     # Once exp has passed (leeway 0 here) the cached token is refused.
     time.sleep(max(0, exp - time.time()) + 0.2)
     r = refused(env, "/cached/x", tok)
+
+
+VARS_CONF = """
+listen = ( "127.0.0.1:%(port)d" );
+routes = (
+  { name = "vars"; path = "/"; jwt = true; jwt_jwks_file = "keys.jwks";
+    return = { status = 200; body = "sub=$jwt_sub tenant=$jwt_claim_tenant n=$jwt_claim_n "
+                                    "consumer=$consumer groups=$consumer_groups"; }; }
+);
+"""
+
+
+def test_claims_as_variables_and_jwks_rotation_on_reload(portico, tmp_path):
+    old, new = jm.Key("ec256", "old"), jm.Key("ed25519", "new")
+    (tmp_path / "keys.jwks").write_text(json.dumps({"keys": [old.jwk()]}))
+    port = free_ports(1)[0]
+    p = portico(VARS_CONF % dict(port=port), ports=[port])
+    now = int(time.time())
+    c = {"sub": "carol", "tenant": "t9", "n": 42, "exp": now + 60}
+    r = get(port, "/", headers=[("Authorization", "Bearer " + jm.token(old, "ES256", c))])
+    assert r.status == 200
+    assert r.body == b"sub=carol tenant=t9 n=42 consumer=carol groups="
+    # The issuer rotates: a new JWKS file and a reload; the old key is gone.
+    t_new = jm.token(new, "EdDSA", c)
+    assert get(port, "/", headers=[("Authorization", "Bearer " + t_new)]).status == 401
+    (tmp_path / "keys.jwks").write_text(json.dumps({"keys": [new.jwk()]}))
+    start = len(p.log())
+    p.reload()
+    p.wait_log(r"generation 2|reload", start=start)
+
+    def rotated():
+        return get(port, "/", headers=[("Authorization", "Bearer " + t_new)]).status == 200
+    from conftest import wait_for
+    wait_for(rotated, 10, what="the new key after the reload")
+    assert get(port, "/", headers=[("Authorization",
+                                    "Bearer " + jm.token(old, "ES256", c))]).status == 401
