@@ -162,3 +162,32 @@ def test_jwt_or_introspection_with_auth_satisfy_any(portico, tmp_path):
     assert r.status == 401
     be.close()
     asrv.backend.close()
+
+
+def test_introspection_config_checks(tmp_path):
+    from conftest import run_portico
+    base = ('listen = ( "127.0.0.1:1" );\nupstreams = { as = { servers = [ "127.0.0.1:2" ]; }; };\n'
+            'routes = ( { path = "/"; return = 204; introspect = true; %s } );\n')
+    conf = tmp_path / "p.conf"
+
+    def check(route):
+        conf.write_text(base % route)
+        return run_portico("-t", "-c", str(conf))
+    r = check('introspect_upstream = "as"; introspect_zone = "t:256k"; '
+              'introspect_client_id = "c"; introspect_client_secret = "hunter2-secret";')
+    assert r.returncode == 0, r.stderr
+    assert "introspect_client_secret is written in the config" in r.stderr
+    assert "hunter2" not in r.stderr
+    (tmp_path / "sec").write_text("from-file\n")
+    r = check('introspect_upstream = "as"; introspect_zone = "t:256k"; '
+              'introspect_client_id = "c"; introspect_client_secret_file = "sec";')
+    assert r.returncode == 0 and "written in the config" not in r.stderr
+    r = check('introspect_upstream = "as";')
+    assert r.returncode != 0 and "needs introspect_upstream and introspect_zone" in r.stderr
+    r = check('introspect_upstream = "nope"; introspect_zone = "t:256k";')
+    assert r.returncode != 0 and "no upstream named \"nope\"" in r.stderr
+    r = check('introspect_upstream = "as"; introspect_zone = "t:256k"; introspect_client_id = "c";')
+    assert r.returncode != 0 and "together" in r.stderr
+    r = check('introspect_upstream = "as"; introspect_zone = "t:256k"; '
+              'introspect_scopes = [ "a b" ];')
+    assert r.returncode != 0 and "is not a scope token" in r.stderr

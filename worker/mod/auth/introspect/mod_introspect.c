@@ -213,6 +213,10 @@ static int pt_introspect_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route
                       "and introspect_client_secret_file", route->name, route->line);
         return PT_ERROR;
     }
+    if (ic->client_secret && ic->client_secret_file == NULL)
+        /* A secret in the config travels wherever the config does. */
+        pt_log(PT_LOG_WARN, "route \"%s\" (line %u): introspect_client_secret is written in "
+               "the config; prefer introspect_client_secret_file", route->name, route->line);
     if (ic->client_secret_file && pt_introspect_read_secret(cf, route, ic) != PT_OK)
         return PT_ERROR;
     if ((ic->client_id == NULL) != (ic->client_secret == NULL)) {

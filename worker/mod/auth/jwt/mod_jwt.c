@@ -645,8 +645,9 @@ static int pt_jwt_access(pt_request_t *r)
         known |= known_jwks;
     }
     if (n == 0 || (!known && t.kid.p)) {
-        /* A kid no key has may be a key the issuer rotated in. */
-        if (jw && !ctx->waited && t.kid.p && !known) {
+        /* A kid no key has may be a key the issuer rotated in; with no
+         * set fetched yet (a worker just started), any token waits. */
+        if (jw && !ctx->waited && ((t.kid.p && !known) || pt_jwt_jwks_generation(jw) == 0)) {
             ctx->waited = true;
             if (pt_jwt_jwks_unknown_kid(jw, r) == PT_AGAIN) {
                 pt_jwt_token_free(&t);
