@@ -122,3 +122,10 @@ def test_jwks_needs_a_zone_and_a_known_upstream(tmp_path):
     conf.write_text(conf.read_text().replace('"idp"; }', '"nope"; }'))
     r = run_portico("-t", "-c", str(conf))
     assert r.returncode != 0 and "no upstream named \"nope\"" in r.stderr
+    conf.write_text('listen = ( "127.0.0.1:1" );\nupstreams = { idp = { servers = [ '
+                    '"127.0.0.1:2" ]; }; };\ndefaults = { jwt_jwks_upstream = "idp"; '
+                    'jwt_jwks_zone = "k:64k"; };\nroutes = ( { path = "/a/"; return = 204; '
+                    'jwt = true; }, { path = "/b/"; return = 204; jwt = true; '
+                    'jwt_jwks_path = "/other"; } );\n')
+    r = run_portico("-t", "-c", str(conf))
+    assert r.returncode != 0 and "give each JWKS URL its own zone" in r.stderr

@@ -75,6 +75,19 @@ int pt_jwt_jwks_conf(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route, pt_j
                       route->line);
         return PT_ERROR;
     }
+    /* The zone holds one document: routes may share it only for one URL. */
+    for (unsigned i = 0; i < route->index && i < conf->nroutes; i++) {
+        const pt_jwt_conf_t *o = pt_route_mod_conf(&conf->routes[i], pt_jwt_module);
+        if (o && o->enabled == 1 && o->upstream && o->jwks_zone
+            && strcmp(o->jwks_zone->name, jc->jwks_zone->name) == 0
+            && (o->upstream != jc->upstream || strcmp(o->jwks_path, jc->jwks_path) != 0)) {
+            pt_conf_error(cf, NULL, "route \"%s\" (line %u): jwt_jwks_zone \"%s\" already "
+                          "holds the JWK Set of %s%s (route \"%s\"): give each JWKS URL its "
+                          "own zone", route->name, route->line, jc->jwks_zone->name,
+                          o->jwks_upstream, o->jwks_path, conf->routes[i].name);
+            return PT_ERROR;
+        }
+    }
     if (jc->jwks_path[0] != '/') {
         pt_conf_error(cf, NULL, "route \"%s\" (line %u): jwt_jwks_path must start with /",
                       route->name, route->line);
