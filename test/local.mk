@@ -103,6 +103,8 @@ UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_b64
 test_unit_worker_mod_auth_jwt_test_jwt_b64_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_token
 test_unit_worker_mod_auth_jwt_test_jwt_token_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
+test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
 test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
 
