@@ -4,6 +4,7 @@ kid (bounded under a flood), and kept when the endpoint fails."""
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import jwtmake as jm
 from backends import Backend, Response, get
@@ -28,11 +29,13 @@ class Issuer:
     def __init__(self):
         self.doc = {"keys": []}
         self.fail = None
+        self.delay = 0
         self.fetches = 0
         self.backend = Backend(self.handle)
 
     def handle(self, req):
         self.fetches += 1
+        time.sleep(self.delay)
         if req.target != "/keys":
             return Response(404, [], b"")
         if self.fail == "status":
@@ -106,6 +109,25 @@ def test_jwks_rotation_flood_and_failure(portico):
     p.wait_log(r"fetch failed \(not a JWK Set")
     # The retired key k1 is gone with the rotation.
     assert status(port, tok(k1)) == 401
+
+    # A slow endpoint and a burst of tokens with a new kid on both workers:
+    # one fetch, and every request waits for it (its own worker's or the
+    # other's) instead of being refused.
+    # (First the retry that a failed fetch schedules, jwt_jwks_min_refresh
+    # later, succeeds: then the next scheduled fetch is a minute away.)
+    m = idp.fetches
+    idp.fail = None
+    wait_for(lambda: idp.fetches > m, 5, what="the retry after the failures")
+    time.sleep(0.2)
+    idp.delay = 0.4
+    k3 = jm.Key("ec256", "k3")
+    idp.doc = {"keys": [k2.jwk(), k3.jwk()]}
+    time.sleep(1.1)
+    n, t3 = idp.fetches, tok(k3)
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda _: status(port, t3), range(8)))
+    assert results == [200] * 8
+    assert idp.fetches == n + 1
     be.close()
     idp.backend.close()
 

@@ -6,7 +6,8 @@
  * worker at a time fetches (it takes a lease in the zone): every
  * jwt_jwks_refresh, after a failure every jwt_jwks_min_refresh, and when
  * a token names an unknown kid at most once per jwt_jwks_min_refresh
- * across all workers. A document that is not a JWK Set with at least one
+ * across all workers (the request waits for that fetch, its own worker's
+ * or another's). A document that is not a JWK Set with at least one
  * usable key is logged and dropped: the last good one stays. Each
  * worker reparses the document into its own key set when the generation
  * moved. Times are CLOCK_MONOTONIC ms, which all processes share.
@@ -28,6 +29,8 @@
 
 /* The timer's period: how soon a worker notices it is its turn. */
 #define PT_JWKS_TICK_MAX    1000
+/* How often requests waiting for another worker's fetch look again. */
+#define PT_JWKS_POLL        20
 
 typedef struct {
     uint32_t magic;
@@ -289,10 +292,32 @@ static pt_msec_t pt_jwks_tick(const pt_jwt_conf_t *jc)
     return pt_min(jc->jwks_refresh, (pt_msec_t) PT_JWKS_TICK_MAX);
 }
 
+/* Another worker holds the lease: its fetch is under way. */
+static bool pt_jwks_fetching_elsewhere(pt_jwt_jwks_t *j)
+{
+    pt_jwks_shm_t *sh = pt_jwks_shm(j);
+
+    pt_shmtx_lock(pt_zone_lock(j->zone));
+    bool busy = sh->lease_pid != 0 && sh->lease_pid != getpid()
+                && pt_clock_now < sh->lease_until;
+    pt_shmtx_unlock(pt_zone_lock(j->zone));
+    return busy;
+}
+
 static void pt_jwks_timer(pt_timer_t *t)
 {
     pt_jwt_jwks_t *j = t->data;
 
+    /* Requests that wait for another worker's fetch: wake them once it
+     * ended (whatever its outcome: the zone says), else look again soon. */
+    if (j->nwaiters && j->sr == NULL) {
+        if (pt_jwks_fetching_elsewhere(j)) {
+            pt_timer_set(&j->timer, PT_JWKS_POLL);
+            return;
+        }
+        pt_jwks_sync(j);
+        pt_jwks_wake(j);
+    }
     pt_jwks_fetch(j, false);
     pt_jwks_sync(j);
     pt_timer_set(&j->timer, pt_jwks_tick(j->jc));
@@ -318,10 +343,16 @@ static void pt_jwks_waiter_gone(void *data)
 
 int pt_jwt_jwks_unknown_kid(pt_jwt_jwks_t *j, pt_request_t *r)
 {
+    bool elsewhere = false;
+
     if (j->nwaiters == PT_JWT_WAITERS_MAX)
         return PT_DECLINED;
-    if (j->sr == NULL && !pt_jwks_fetch(j, true))
-        return PT_DECLINED;
+    if (j->sr == NULL && !pt_jwks_fetch(j, true)) {
+        /* Not this worker's turn: wait only if another one is fetching. */
+        if (!pt_jwks_fetching_elsewhere(j))
+            return PT_DECLINED;
+        elsewhere = true;
+    }
     pt_jwks_waiter_t *w = pt_arena_alloc(r->arena, sizeof(*w));
     if (w == NULL)
         return PT_DECLINED;
@@ -329,6 +360,8 @@ int pt_jwt_jwks_unknown_kid(pt_jwt_jwks_t *j, pt_request_t *r)
     if (pt_arena_cleanup_add(r->arena, pt_jwks_waiter_gone, w) != PT_OK)
         return PT_DECLINED;
     j->waiters[j->nwaiters++] = r;
+    if (elsewhere)
+        pt_timer_set(&j->timer, PT_JWKS_POLL);
     return PT_AGAIN;
 }
 
