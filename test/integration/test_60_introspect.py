@@ -51,6 +51,7 @@ class AuthServer:
             "admin-token": {"active": True, "scope": "read admin", "client_id": "svc"},
             "scopeless": {"active": True, "sub": "u2"},
             "old-token": {"active": True, "sub": "u3", "exp": now - 10},
+            "early-token": {"active": True, "sub": "u4", "nbf": now + 60},
             "no-active": {"sub": "x"},
             "active-string": {"active": "true"},
         }
@@ -118,6 +119,7 @@ def test_introspection(portico, tmp_path):
     assert bearer(port, "/api/x", "scopeless").status == 403
     # An answer whose exp has passed is not trusted.
     assert bearer(port, "/api/x", "old-token").status == 401
+    assert bearer(port, "/api/x", "early-token").status == 401
 
     # Answers that are not an object with a boolean active are failures (503).
     n = len(be.requests)

@@ -369,6 +369,7 @@ static const char *pt_introspect_parse(pt_introspect_ctx_t *ctx, const pt_subreq
     }
     const json_t *active = json_object_get(o, "active");
     const json_t *exp = json_object_get(o, "exp");
+    const json_t *nbf = json_object_get(o, "nbf");
     if (!json_is_boolean(active)) {
         json_decref(o);
         return "the introspection answer has no boolean \"active\"";
@@ -381,6 +382,11 @@ static const char *pt_introspect_parse(pt_introspect_ctx_t *ctx, const pt_subreq
         .scope = pt_introspect_json_str(a, o, "scope"),
         .exp = json_is_number(exp) ? (int64_t) json_number_value(exp) : 0,
     };
+    /* RFC 7662 §2.2: not to be used before nbf; answered (and cached) as
+     * inactive meanwhile. */
+    if (ctx->res.active && json_is_number(nbf)
+        && json_number_value(nbf) * 1000.0 > (double) pt_clock_wall_ms())
+        ctx->res.active = false;
     json_decref(o);
     return NULL;
 }
