@@ -307,6 +307,8 @@ def test_cookie_token(env):
     tok = jm.token(k, "ES256", claims())
     r, reached = call(env, "/cookie/x", headers=[("Cookie", "a=b; session=" + tok + "; c=d")])
     assert r.status == 200 and reached
+    r, reached = call(env, "/cookie/x", headers=[("Cookie", 'session="%s"' % tok)])
+    assert r.status == 200 and reached
     r, reached = call(env, "/cookie/x", headers=[("Cookie", "a=b; nosession=" + tok)])
     assert r.status == 401 and r.header("www-authenticate") == 'Bearer realm="cookies"'
 

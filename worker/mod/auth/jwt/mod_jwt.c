@@ -509,6 +509,9 @@ static int pt_jwt_find_token(pt_request_t *r, const pt_jwt_conf_t *jc, pt_str_t 
             pt_str_t pair = { v.p + start, p - start };
             if (pair.len > clen && pair.p[clen] == '=' && memcmp(pair.p, jc->cookie, clen) == 0) {
                 *tok = (pt_str_t) { pair.p + clen + 1, pair.len - clen - 1 };
+                /* cookie-value may be wrapped in DQUOTEs (RFC 6265 §4.1.1). */
+                if (tok->len >= 2 && tok->p[0] == '"' && tok->p[tok->len - 1] == '"')
+                    *tok = (pt_str_t) { tok->p + 1, tok->len - 2 };
                 *from_header = false;
                 return tok->len ? PT_JWT_FOUND : PT_JWT_MALFORMED;
             }
