@@ -14,7 +14,6 @@
 #include "common/str.h"
 #include "worker/core/conf.h"
 #include "worker/core/consumer.h"
-#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/http/request.h"
 #include "worker/mod/auth/auth.h"
@@ -71,19 +70,6 @@ typedef struct {
 } pt_introspect_ctx_t;
 
 extern pt_module_t pt_introspect_module;
-
-static unsigned pt_introspect_metric_calls, pt_introspect_metric_failures,
-                pt_introspect_metric_cache_hits;
-
-static const pt_metric_def_t pt_introspect_metrics[] = {
-    { "portico_introspect_calls_total", "calls to introspection endpoints", PT_METRIC_COUNTER,
-      NULL, 0, &pt_introspect_metric_calls },
-    { "portico_introspect_failures_total", "introspection calls without a usable answer",
-      PT_METRIC_COUNTER, NULL, 0, &pt_introspect_metric_failures },
-    { "portico_introspect_cache_hits_total", "answers taken from the shared cache",
-      PT_METRIC_COUNTER, NULL, 0, &pt_introspect_metric_cache_hits },
-    PT_METRIC_END
-};
 
 static const pt_conf_enum_t pt_introspect_failures[] = {
     { "503", PT_INTROSPECT_FAIL_503 }, { "401", PT_INTROSPECT_FAIL_401 }, { NULL, 0 }
@@ -418,7 +404,6 @@ static void pt_introspect_done(pt_subrequest_t *sr, int rc, void *data)
         pt_log(PT_LOG_ERR, "introspection at %s%s failed: %s%s%s", ic->upstream_name, ic->path,
                ctx->why, rc == PT_OK ? "" : ": ", rc == PT_OK ? "" : sr->error);
         ctx->state = PT_INTROSPECT_FAILED;
-        pt_metric_inc(pt_introspect_metric_failures, 1);
     } else {
         uint64_t now = pt_clock_wall_ms();
         uint64_t until = ctx->res.active ? now + (uint64_t) ic->cache_max
@@ -469,7 +454,6 @@ static int pt_introspect_call(pt_request_t *r, const pt_introspect_conf_t *ic,
         return 500;
     }
     ctx->state = PT_INTROSPECT_WAITING;
-    pt_metric_inc(pt_introspect_metric_calls, 1);
     return PT_AGAIN;
 }
 
@@ -577,7 +561,6 @@ static int pt_introspect_access(pt_request_t *r)
     if (pt_introspect_cache_get(pt_zone_conf_zone(ic->zone), ctx->key, pt_clock_wall_ms(),
                                 &ctx->res, r->arena)) {
         ctx->state = PT_INTROSPECT_ANSWERED;
-        pt_metric_inc(pt_introspect_metric_cache_hits, 1);
         return pt_introspect_decide(r, ic, ctx);
     }
     return pt_introspect_call(r, ic, ctx, tok);
@@ -591,7 +574,6 @@ pt_module_t pt_introspect_module = {
     .phase = {
         [PT_PHASE_ACCESS] = pt_introspect_access,
     },
-    .metrics = pt_introspect_metrics,
     .zone_magic = PT_INTROSPECT_ZONE_MAGIC,
     .init_zone = pt_introspect_init_zone,
 };

@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/core/consumer.h"
-#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/core/var.h"
 #include "worker/http/request.h"
@@ -52,18 +51,6 @@ static const pt_var_def_t pt_jwt_vars[] = {
     { "jwt_sub", pt_jwt_var_sub, NULL, NULL },
     { "jwt_claim_NAME", pt_jwt_var_claim, NULL, pt_jwt_var_claim_compile },
     PT_VAR_DEF_END
-};
-
-static unsigned pt_jwt_metric_accepted, pt_jwt_metric_refused, pt_jwt_metric_cache_hits;
-
-static const pt_metric_def_t pt_jwt_metrics[] = {
-    { "portico_jwt_accepted_total", "JWTs verified and accepted", PT_METRIC_COUNTER, NULL, 0,
-      &pt_jwt_metric_accepted },
-    { "portico_jwt_refused_total", "requests refused by the JWT check", PT_METRIC_COUNTER,
-      NULL, 0, &pt_jwt_metric_refused },
-    { "portico_jwt_cache_hits_total", "tokens accepted from the verified-token cache",
-      PT_METRIC_COUNTER, NULL, 0, &pt_jwt_metric_cache_hits },
-    PT_METRIC_END
 };
 
 static const pt_conf_bounds_t pt_jwt_token_bounds = { 64, 1024 * 1024 };
@@ -593,13 +580,11 @@ static int pt_jwt_accept(pt_request_t *r, const pt_jwt_conf_t *jc, pt_jwt_ctx_t 
         return 500;
     if (from_header && jc->strip == 1)
         pt_auth_strip_field(r, PT_STR("Authorization"));
-    pt_metric_inc(pt_jwt_metric_accepted, 1);
     return pt_auth_accept(r, &ctx->consumer, "jwt");
 }
 
 static int pt_jwt_refuse(pt_request_t *r, const pt_jwt_conf_t *jc, const char *why)
 {
-    pt_metric_inc(pt_jwt_metric_refused, 1);
     return pt_auth_refuse(r, 401, jc->challenge_invalid, "jwt", why);
 }
 
@@ -620,10 +605,10 @@ static int pt_jwt_access(pt_request_t *r)
     }
     switch (pt_jwt_find_token(r, jc, &tok, &from_header)) {
     case PT_JWT_NONE:
-        pt_metric_inc(pt_jwt_metric_refused, 1);
         return pt_auth_refuse(r, 401, jc->challenge_none, "jwt", "no bearer token");
     case PT_JWT_MALFORMED:
-        return pt_jwt_refuse(r, jc, "the Authorization field is not \"Bearer\" and one token");
+        return pt_auth_refuse(r, 401, jc->challenge_invalid, "jwt",
+                              "the Authorization field is not \"Bearer\" and one token");
     }
     if (tok.len > (size_t) jc->max_token_size)
         return pt_jwt_refuse(r, jc, "the token is larger than jwt_max_token_size");
@@ -639,10 +624,8 @@ static int pt_jwt_access(pt_request_t *r)
         cache = NULL;
     if (cache) {
         json_t *payload = pt_jwt_cache_get(cache, key, pt_clock_wall_ms(), gen);
-        if (payload) {
-            pt_metric_inc(pt_jwt_metric_cache_hits, 1);
+        if (payload)
             return pt_jwt_accept(r, jc, ctx, payload, from_header);
-        }
     }
 
     unsigned char *buf = pt_arena_alloc(r->arena, tok.len);
@@ -761,7 +744,6 @@ pt_module_t pt_jwt_module = {
         [PT_PHASE_ACCESS] = pt_jwt_access,
     },
     .vars = pt_jwt_vars,
-    .metrics = pt_jwt_metrics,
     .zone_magic = PT_JWT_ZONE_MAGIC,
     .init_zone = pt_jwt_jwks_init_zone,
 };
