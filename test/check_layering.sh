@@ -3,8 +3,9 @@
 #   common/ may include nothing from worker/ or master/;
 #   worker/ may include nothing from master/; master/ may use both;
 #   no header in common/ names a type that worker/ declares;
-#   nothing outside worker/mod/ includes a module's files (the module
-#   table, worker/modules.c, names modules by their extern symbol only);
+#   nothing outside worker/mod/ (and the tests) includes a module's files
+#   (the module table, worker/modules.c, names modules by their extern
+#   symbol only);
 #   worker/net/ and worker/http/ include nothing from worker/proxy/ or
 #   worker/upstream/ (the protocol layers sit under the proxy);
 #   worker/tls/ includes nothing from worker/upstream/ (upstream TLS is the
@@ -67,8 +68,10 @@ check worker/http 'worker/proxy|worker/upstream'
 check worker/tls 'worker/proxy|worker/upstream|worker/http'
 check worker/net 'worker/http|worker/tls'
 check_file worker/net 'worker/core/worker\.h'
+# (test/unit/ and test/fuzz/ may: a module's parser is fuzzed from its own
+# files, as fuzz_jwt.c does with worker/mod/auth/jwt/.)
 for d in common master worker/core worker/net worker/tls worker/http worker/router \
-         worker/upstream worker/proxy test/fuzz; do
+         worker/upstream worker/proxy; do
     check "$d" 'worker/mod'
 done
 

@@ -121,6 +121,15 @@ UNIT_WORKER += test/unit/worker/http/test_http_forwarded
 test_unit_worker_http_test_http_forwarded_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/test_htpasswd
 test_unit_worker_mod_auth_test_htpasswd_LDADD = $(unit_ldadd)
+# mod/auth/jwt/: strict base64url, the JOSE header and claim rules
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_b64
+test_unit_worker_mod_auth_jwt_test_jwt_b64_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_token
+test_unit_worker_mod_auth_jwt_test_jwt_token_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
+test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
+test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -167,6 +176,11 @@ INTEGRATION += test/integration/test_50_compress.py
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_60_reload_load.py
+# JWT and introspection (issue 12, the token half)
+INTEGRATION += test/integration/test_60_jwt.py
+INTEGRATION += test/integration/test_60_jwt_jwks.py
+INTEGRATION += test/integration/test_60_introspect.py
+EXTRA_DIST += test/integration/jwtmake.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
@@ -202,11 +216,18 @@ test_fuzz_fuzz_xff_SOURCES = test/fuzz/fuzz_xff.c common/cidr.c \
 	worker/http/http_forwarded.c
 test_fuzz_fuzz_xff_LDADD = libportico.a $(PT_LIBS)
 test_fuzz_fuzz_xff_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_jwt
+test_fuzz_fuzz_jwt_SOURCES = test/fuzz/fuzz_jwt.c worker/mod/auth/jwt/jwt_b64.c \
+	worker/mod/auth/jwt/jwt_token.c worker/mod/auth/jwt/jwt_verify.c \
+	worker/mod/auth/jwt/jwt_keys.c
+test_fuzz_fuzz_jwt_LDADD = $(PT_LIBS)
+test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
-	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c
+	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
+	test/fuzz/fuzz_jwt.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

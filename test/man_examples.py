@@ -116,6 +116,9 @@ def wraps(frag, port, be):
                               ups if "upstreams" not in frag else "")
         yield "%s\n%s\n%s\nroutes = ( %s );" % (frag, "" if "listen" in frag else listen,
                                                 "" if "upstreams" in frag else ups, route)
+        if "routes" not in frag:
+            yield "%s\n%s\nroutes = ( { name = \"all\"; path = \"/\"; return = 204; } );" % (
+                frag, "" if "listen" in frag else listen)
 
 
 def statements(body):

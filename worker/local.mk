@@ -98,6 +98,18 @@ libportico_a_SOURCES += \
 	worker/mod/auth/mod_apikey.c \
 	worker/mod/auth/basic/mod_basic_auth.c \
 	worker/mod/auth/basic/htpasswd.c worker/mod/auth/basic/htpasswd.h
+# mod/auth/jwt/: JWT bearer tokens (strict JWS parsing, OpenSSL, key sets, JWKS URL)
+libportico_a_SOURCES += \
+	worker/mod/auth/jwt/mod_jwt.c worker/mod/auth/jwt/jwt_int.h \
+	worker/mod/auth/jwt/jwt_b64.c worker/mod/auth/jwt/jwt_b64.h \
+	worker/mod/auth/jwt/jwt_token.c worker/mod/auth/jwt/jwt_token.h \
+	worker/mod/auth/jwt/jwt_verify.c worker/mod/auth/jwt/jwt_verify.h \
+	worker/mod/auth/jwt/jwt_keys.c worker/mod/auth/jwt/jwt_keys.h \
+	worker/mod/auth/jwt/jwt_jwks.c worker/mod/auth/jwt/jwt_cache.c worker/mod/auth/jwt/jwt_cache.h
+# mod/auth/introspect/: OAuth2 token introspection, answers cached in a zone
+libportico_a_SOURCES += \
+	worker/mod/auth/introspect/mod_introspect.c \
+	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -10,6 +10,8 @@ extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
+extern pt_module_t pt_jwt_module;
+extern pt_module_t pt_introspect_module;
 extern pt_module_t pt_auth_module;
 extern pt_module_t pt_realip_module;
 extern pt_module_t pt_address_module;
@@ -33,6 +35,8 @@ const pt_module_t *const pt_modules[] = {
     &pt_consumers_module,       /* the declared consumers (no phase) */
     &pt_apikey_module,
     &pt_basic_auth_module,
+    &pt_jwt_module,             /* access: JWT bearer tokens */
+    &pt_introspect_module,      /* access: OAuth2 introspection (after jwt, for "any") */
     /* authentication mechanisms (access phase) go above this line */
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */

@@ -79,9 +79,10 @@ void pt_auth_answer(pt_request_t *r, const pt_auth_state_t *st)
     pt_http_field_t f[PT_AUTH_CHALLENGES];
     unsigned n = 0;
 
-    /* RFC 9110 §11.6.1: a 401 carries at least one challenge; a 403 or a
-     * 503 has no use for them. */
-    if (st->status == 401)
+    /* RFC 9110 §11.6.1: a 401 carries at least one challenge; a 403 may
+     * carry one too (RFC 6750 §3.1: insufficient_scope); a 503 has no use
+     * for them. */
+    if (st->status == 401 || st->status == 403)
         for (; n < st->nchallenges; n++)
             f[n] = (pt_http_field_t) { PT_STR("WWW-Authenticate"),
                                        { st->challenges[n], strlen(st->challenges[n]) },
