@@ -50,7 +50,10 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream_tls.c worker/upstream/upstream_tls.h \
 	worker/upstream/upstream_health.c worker/upstream/upstream_health.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
-	worker/upstream/subrequest_response.c
+	worker/upstream/subrequest_response.c \
+	worker/upstream/upstream_balance.c worker/upstream/upstream_balance.h \
+	worker/upstream/upstream_hash.c worker/upstream/upstream_ewma.c \
+	worker/upstream/upstream_state.h
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \

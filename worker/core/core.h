@@ -138,6 +138,10 @@ struct pt_server_s {
     int64_t weight;
     bool backup;                /* used only when every primary is down */
     struct pt_upstream_peer_s *health;  /* shared record (upstream_health.h); NULL: none */
+    /* balancing (worker/upstream/upstream_balance.h) */
+    int64_t max_conns;          /* in flight gateway-wide before the next server; 0: no cap */
+    pt_msec_t slow_start;       /* weight ramps up over this after recovery; 0: none */
+    bool drain;                 /* configured draining: no new requests */
 };
 
 struct pt_upstream_s {
@@ -159,6 +163,13 @@ struct pt_upstream_s {
     int64_t max_fails;          /* failures within fail_timeout that mark down; 0: never */
     pt_msec_t fail_timeout;
     const uint8_t *fail_statuses;   /* bitmap of statuses 0..599 counted as failures; NULL */
+    /* balancing (worker/upstream/upstream_balance.h) */
+    int balance;                /* PT_BALANCE_*; 0: smooth weighted round-robin */
+    pt_conf_compiled_t hash_key;    /* balance "hash": a var.h template */
+    pt_msec_t ewma_decay;       /* balance "ewma": how fast latency is forgotten */
+    int64_t max_conns;          /* servers' default */
+    pt_msec_t slow_start;       /* servers' default */
+    struct pt_upstream_ring_s *ring;    /* balance "hash": the ring (upstream_hash.c) */
 };
 
 /* A file a module asked the master to open (pt_conf_file_add): one per

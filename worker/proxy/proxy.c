@@ -12,6 +12,8 @@
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream_health.h"
 
+#include <sys/socket.h>
+
 /* ---- driving both sides -------------------------------------------------- */
 
 /* What a failed connect counts as, for the health log line. */
@@ -348,6 +350,23 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
                                                  : "upstream did not answer in time");
 }
 
+/* Whether the client closed its side before the response was complete,
+ * with nothing of a next request left to read: it is gone (a half-close
+ * looks the same and is treated the same), so the upstream request is
+ * cancelled rather than left to run for nobody. */
+static bool pt_proxy_client_gone(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_conn_t *c = r->conn;
+    char b;
+
+    if (!(c->io.flags & (PT_IO_HUP | PT_IO_EOF)) || !r->body_done || p->collecting
+        || p->state == PT_PROXY_TUNNEL || p->state == PT_PROXY_RESP_DONE
+        || (c->rbuf && r->body_pos < c->rbuf->last))
+        return false;
+    return c->io.ssl == NULL && recv(c->io.ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void pt_proxy_client_event(pt_request_t *r)
 {
     pt_proxy_t *p = r->proxy;
@@ -357,7 +376,26 @@ static void pt_proxy_client_event(pt_request_t *r)
         pt_request_abort(r, "client connection failed");
         return;
     }
+    if (pt_proxy_client_gone(p)) {
+        pt_proxy_release(p, false);
+        pt_request_abort(r, "client closed the connection before the response");
+        return;
+    }
     pt_proxy_run(p);
+}
+
+/* However the request ends (a path that ended it without the proxy, the
+ * connection closed under it at a drain timeout), the upstream connection
+ * is closed and its server's in-flight count given back. */
+static void pt_proxy_cleanup(void *data)
+{
+    pt_proxy_t *p = data;
+
+    if (p->up) {
+        pt_upconn_t *up = p->up;
+        p->up = NULL;
+        pt_upstream_release(up, false);
+    }
 }
 
 static void pt_proxy_client_timeout(pt_timer_t *t)
@@ -390,10 +428,14 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
     pt_request_t *r = p->r;
     const pt_upstream_t *u = p->conf->upstream;
 
+    if (failed == NULL && pt_proxy_client_gone(p)) {
+        pt_request_abort(r, "client closed the connection before the response");
+        return;
+    }
     while (p->tries < u->nservers) {
-        pt_server_t *s = pt_upstream_pick(u, failed);
+        pt_server_t *s = pt_upstream_choose(u, failed, r);
         if (s == NULL)
-            break;                  /* every server is down */
+            break;                  /* every server is down, draining or full */
         p->tries++;
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {
@@ -427,7 +469,7 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
                               PT_HDR_OTHER, 0 };
         r->on_event = NULL;
         pt_timer_del(&r->conn->timer);
-        pt_http_error_fields(r, 503, "every server of the upstream is down", &f, ra ? 1 : 0);
+        pt_http_error_fields(r, 503, pt_upstream_none_reason(u), &f, ra ? 1 : 0);
         return;
     }
     /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */
@@ -599,6 +641,8 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
                     && (r->body_done
                         || (r->body_kind == PT_BODY_LENGTH
                             && r->conn->rbuf->last - r->body_pos >= r->body_left));
+    if (pt_arena_cleanup_add(r->arena, pt_proxy_cleanup, p) != PT_OK)
+        return 500;
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;

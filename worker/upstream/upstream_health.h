@@ -42,6 +42,15 @@ struct pt_upstream_peer_s {
     uint64_t hash;                  /* of key; 0: a free record */
     unsigned generation;            /* newest generation using it (master only) */
     char key[PT_UPSTREAM_HEALTH_KEY];   /* "upstream/address", possibly cut */
+    /* balancing (upstream_balance.c): written by the workers with atomics;
+     * reset by the master when the record changes hands (lb_owner). */
+    _Atomic int32_t lb_inflight;    /* requests in flight to it, all workers */
+    _Atomic uint32_t lb_drain;      /* drained at run time (pt_upstream_server_set_drain) */
+    _Atomic int64_t lb_since;       /* slow start began, CLOCK_MONOTONIC ms; 0: none */
+    _Atomic uint64_t lb_ewma_us;    /* peak-EWMA latency, microseconds */
+    _Atomic int64_t lb_ewma_at;     /* when it was last updated, CLOCK_MONOTONIC us */
+    uint64_t lb_owner;              /* the hash the fields above belong to (master) */
+    uint32_t lb_column;             /* its column in the in-flight ledger, + 1 (master) */
 };
 
 /* Load time, from the upstream parser: ask for the zone once per config
