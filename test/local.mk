@@ -87,6 +87,8 @@ UNIT_WORKER += test/unit/worker/upstream/test_upstream_health
 test_unit_worker_upstream_test_upstream_health_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_upstream_balance
 test_unit_worker_upstream_test_upstream_balance_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_cookie
+test_unit_worker_http_test_http_cookie_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
@@ -131,6 +133,7 @@ INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
+INTEGRATION += test/integration/test_50_balance.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
@@ -149,7 +152,11 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
+test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
+test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c \
+	test/fuzz/fuzz_http_cookie.c

@@ -33,6 +33,7 @@ libportico_a_SOURCES += \
 	worker/http/http_names.c worker/http/http_semantics.c \
 	worker/http/uri.c worker/http/uri.h \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
+	worker/http/http_cookie.c worker/http/http_cookie.h \
 	worker/http/request.c worker/http/request.h \
 	worker/http/request_id.c worker/http/request_id.h \
 	worker/http/response.c worker/http/response.h \

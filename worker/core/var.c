@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/str.h"
 #include "worker/core/module.h"
+#include "worker/http/http_cookie.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/core/var.h"
@@ -56,8 +57,13 @@ static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf);
 static const void *pt_var_http_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
                                        pt_str_t rest);
 
+static pt_str_t pt_var_cookie(pt_request_t *r, const void *data, char *buf);
+static const void *pt_var_cookie_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         pt_str_t rest);
+
 static const pt_var_def_t pt_var_families[] = {
     { "http_NAME", pt_var_http, NULL, pt_var_http_compile },
+    { "cookie_NAME", pt_var_cookie, NULL, pt_var_cookie_compile },
     PT_VAR_DEF_END
 };
 
@@ -355,6 +361,35 @@ static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf)
     for (unsigned i = 0; i < h->nfields; i++)
         if (h->fields[i].id == PT_HDR_OTHER && pt_str_caseeq(h->fields[i].name, v->name))
             return h->fields[i].value;
+    return PT_STR_NULL;
+}
+
+/* $cookie_NAME: the cookie NAME as written (cookie names are
+ * case-sensitive), from the first Cookie field that has it. */
+static const void *pt_var_cookie_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         pt_str_t rest)
+{
+    pt_str_t *v = pt_arena_calloc(cf->arena, sizeof(*v));
+
+    (void) s;
+    if (v == NULL || (v->p = pt_arena_strndup(cf->arena, rest.p, rest.len)) == NULL)
+        return NULL;
+    v->len = rest.len;
+    return v;
+}
+
+static pt_str_t pt_var_cookie(pt_request_t *r, const void *data, char *buf)
+{
+    const pt_http_head_t *h = &r->head;
+
+    (void) buf;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->fields[i].id != PT_HDR_COOKIE)
+            continue;
+        pt_str_t v = pt_http_cookie(h->fields[i].value, *(const pt_str_t *) data);
+        if (v.p)
+            return v;
+    }
     return PT_STR_NULL;
 }
 

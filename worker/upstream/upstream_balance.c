@@ -423,8 +423,8 @@ static size_t pt_balance_draw(const pt_upstream_t *u, pt_balance_state_t *st, in
     return last;
 }
 
-/* Power of two choices: two servers drawn by weight, the one with fewer in
- * flight per weight goes. */
+/* Power of two choices: two distinct servers drawn by weight, the one
+ * with fewer in flight per weight goes (the first drawn on a tie). */
 static pt_server_t *pt_balance_random(const pt_upstream_t *u, pt_balance_state_t *st,
                                       bool backup, pt_msec_t now)
 {
@@ -445,11 +445,14 @@ static pt_server_t *pt_balance_random(const pt_upstream_t *u, pt_balance_state_t
         return NULL;
     if (n == 1)
         return &u->servers[only];
-    size_t a = pt_balance_draw(u, st, total, now), b = a;
-    for (int k = 0; k < 4 && b == a; k++)       /* bounded: a heavy server may repeat */
-        b = pt_balance_draw(u, st, total, now);
-    int64_t wa = pt_balance_weight(&u->servers[a], now), wb = pt_balance_weight(&u->servers[b], now);
-    return &u->servers[(int64_t) st->load[b] * wa < (int64_t) st->load[a] * wb ? b : a];
+    /* The second among the others: two distinct servers are compared. */
+    size_t a = pt_balance_draw(u, st, total, now);
+    int64_t wa = pt_balance_weight(&u->servers[a], now);
+    int32_t la = st->load[a];
+    st->load[a] = -1;
+    size_t b = pt_balance_draw(u, st, total - wa, now);
+    int64_t wb = pt_balance_weight(&u->servers[b], now);
+    return &u->servers[(int64_t) st->load[b] * wa < (int64_t) la * wb ? b : a];
 }
 
 /* ---- choosing ------------------------------------------------------------------ */
