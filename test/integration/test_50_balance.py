@@ -324,3 +324,36 @@ def test_config_errors_and_dump(tmp_path):
     assert 'balance = "hash";' in r.stdout and 'hash_key = "$cookie_session";' in r.stdout
     assert "max_conns = 7;" in r.stdout and "drain = true;" in r.stdout
     assert 'slow_start = "5s";' in r.stdout
+
+
+def test_max_conns_queue_waits_for_a_slot_then_times_out(portico):
+    with Backend(named("a", 1.0, ["/hold"])) as a:
+        p = gateway(portico, srv(a), 'max_conns = 1; queue = 8; queue_timeout = "3s";')
+        held = []
+        t = hold(p.port, "/hold", held)
+        wait_for(lambda: len(a.requests) == 1, 5, what="the held request")
+        start = time.monotonic()
+        # Fresh connections: whichever worker takes it waits for the slot
+        # (freed by the other worker, if that one holds it).
+        r = get(p.port, "/queued")
+        waited = time.monotonic() - start
+        t.join(10)
+        assert held[0].status == 200
+        assert r.status == 200 and r.body == b"a", r
+        assert 0.3 <= waited <= 2.5, waited
+        assert [x.target for x in a.requests] == ["/hold", "/queued"]
+        p.stop()
+    with Backend(named("a", 2.0, ["/hold"])) as a:
+        p = gateway(portico, srv(a), 'max_conns = 1; queue = 8; queue_timeout = "300ms";')
+        held = []
+        t = hold(p.port, "/hold", held)
+        wait_for(lambda: len(a.requests) == 1, 5, what="the held request")
+        start = time.monotonic()
+        r = get(p.port, "/queued")
+        waited = time.monotonic() - start
+        assert r.status == 503, r
+        assert r.json()["detail"] == ("every server of the upstream is at max_conns "
+                                      "(waited queue_timeout)")
+        assert 0.25 <= waited <= 1.5, waited
+        t.join(10)
+        assert len(a.requests) == 1

@@ -169,6 +169,8 @@ struct pt_upstream_s {
     pt_msec_t ewma_decay;       /* balance "ewma": how fast latency is forgotten */
     int64_t max_conns;          /* servers' default */
     pt_msec_t slow_start;       /* servers' default */
+    int64_t queue;              /* requests a worker holds while all are at max_conns */
+    pt_msec_t queue_timeout;    /* how long one waits there (503 beyond) */
     struct pt_upstream_ring_s *ring;    /* balance "hash": the ring (upstream_hash.c) */
 };
 

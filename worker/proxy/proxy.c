@@ -391,11 +391,40 @@ static void pt_proxy_cleanup(void *data)
 {
     pt_proxy_t *p = data;
 
+    pt_upstream_queue_cancel(&p->wait);
     if (p->up) {
         pt_upconn_t *up = p->up;
         p->up = NULL;
         pt_upstream_release(up, false);
     }
+}
+
+/* No server can be tried now: 503, saying when the first may be
+ * (RFC 9110 10.2.3). */
+static void pt_proxy_unavailable(pt_proxy_t *p, const char *why)
+{
+    pt_request_t *r = p->r;
+    const pt_upstream_t *u = p->conf->upstream;
+    char *ra = pt_arena_sprintf(r->arena, "%lld",
+                                (long long) pt_upstream_health_retry_after(u, pt_clock_now));
+    pt_http_field_t f = { PT_STR("Retry-After"), { ra, ra ? strlen(ra) : 0 },
+                          PT_HDR_OTHER, 0 };
+
+    r->on_event = NULL;
+    pt_timer_del(&r->conn->timer);
+    pt_http_error_fields(r, 503, why, &f, ra ? 1 : 0);
+}
+
+/* Out of the max_conns queue: a server may have a slot now. */
+static void pt_proxy_dequeued(pt_upstream_waiter_t *w, bool timed_out)
+{
+    pt_proxy_t *p = w->data;
+
+    if (timed_out)
+        pt_proxy_unavailable(p, "every server of the upstream is at max_conns "
+                                "(waited queue_timeout)");
+    else
+        pt_proxy_connect(p, NULL);
 }
 
 static void pt_proxy_client_timeout(pt_timer_t *t)
@@ -462,14 +491,10 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         return;
     }
     if (p->tries == 0) {
-        /* None could be tried: say when the first one may be (RFC 9110 10.2.3). */
-        char *ra = pt_arena_sprintf(r->arena, "%lld",
-                                    (long long) pt_upstream_health_retry_after(u, pt_clock_now));
-        pt_http_field_t f = { PT_STR("Retry-After"), { ra, ra ? strlen(ra) : 0 },
-                              PT_HDR_OTHER, 0 };
-        r->on_event = NULL;
-        pt_timer_del(&r->conn->timer);
-        pt_http_error_fields(r, 503, pt_upstream_none_reason(u), &f, ra ? 1 : 0);
+        if (pt_upstream_saturated(u)
+            && pt_upstream_queue_wait(&p->wait, u, pt_proxy_dequeued, p) == PT_OK)
+            return;                 /* until a server has room, or queue_timeout */
+        pt_proxy_unavailable(p, pt_upstream_none_reason(u));
         return;
     }
     /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */

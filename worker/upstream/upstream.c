@@ -9,6 +9,7 @@
 #include "worker/upstream/upstream_tls.h"
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_balance.h"
+#include "worker/upstream/upstream_queue.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ int pt_upstream_init_worker(const pt_conf_t *conf)
         if (st->pools == NULL)
             return PT_ERROR;
     }
-    if (pt_balance_init_worker(conf) != PT_OK)
+    if (pt_balance_init_worker(conf) != PT_OK || pt_upstream_queue_init_worker(conf) != PT_OK)
         return PT_ERROR;
     return pt_upstream_tls_init_worker(conf);
 }
@@ -57,6 +58,7 @@ void pt_upstream_exit_worker(void)
         free(pt_upstream_states[i].pools);
     free(pt_upstream_states);
     pt_upstream_states = NULL;
+    pt_upstream_queue_exit_worker();
     pt_balance_exit_worker();
     pt_upstream_tls_exit_worker();
 }
@@ -75,6 +77,11 @@ pt_server_t *pt_upstream_choose(const pt_upstream_t *u, const pt_server_t *faile
 const char *pt_upstream_none_reason(const pt_upstream_t *u)
 {
     return pt_balance_none_reason(u);
+}
+
+bool pt_upstream_saturated(const pt_upstream_t *u)
+{
+    return pt_balance_saturated(u);
 }
 
 static pt_upstream_pool_t *pt_upstream_pool(const pt_server_t *s)
@@ -226,6 +233,8 @@ void pt_upstream_release(pt_upconn_t *u, bool keep)
                         ? pt_max(pt_balance_now_us() - u->busy_us, (uint64_t) 1) : 0;
         u->counted = false;
         pt_balance_release(u->server, busy);
+        if (up->queue > 0)
+            pt_upstream_queue_kick(up);
     }
     u->handler = NULL;
     u->owner = NULL;

@@ -50,6 +50,10 @@ pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
  * every server down, draining, or at max_conns. */
 const char *pt_upstream_none_reason(const pt_upstream_t *u);
 
+/* Whether that was because every server that is up is at max_conns (a
+ * request may then wait in the upstream's queue: upstream_queue.h). */
+bool pt_upstream_saturated(const pt_upstream_t *u);
+
 /* An idle pooled connection to s (reused = true), or a new one whose
  * connect may still be in progress (connected = false). fresh: skip the
  * pool. NULL with errno when the connect failed at once. */

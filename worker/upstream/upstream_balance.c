@@ -27,6 +27,8 @@ const pt_conf_enum_t pt_balance_names[] = {
     { NULL, 0 }
 };
 
+static const char pt_balance_full[] = "every server of the upstream is at max_conns";
+
 /* A worker's share of the in-flight counts, by record column. */
 typedef struct {
     _Atomic int32_t owner;      /* pid; 0: free */
@@ -523,7 +525,7 @@ static const char *pt_balance_none(const pt_upstream_t *u)
         if (!pt_balance_draining(s))
             full = true;
     }
-    return full ? "every server of the upstream is at max_conns"
+    return full ? pt_balance_full
            : up ? "every server of the upstream that is up is draining"
                 : "every server of the upstream is down";
 }
@@ -555,6 +557,11 @@ pt_server_t *pt_balance_choose(const pt_upstream_t *u, const pt_server_t *failed
     if (pt_balance_why)
         pt_balance_why[u->index] = pt_balance_none(u);
     return NULL;
+}
+
+bool pt_balance_saturated(const pt_upstream_t *u)
+{
+    return pt_balance_why && pt_balance_why[u->index] == pt_balance_full;
 }
 
 const char *pt_balance_none_reason(const pt_upstream_t *u)

@@ -78,6 +78,7 @@ pt_server_t *pt_balance_choose(const pt_upstream_t *u, const pt_server_t *failed
 /* Why the last choose of u in this worker found nothing: the detail of
  * the 503. */
 const char *pt_balance_none_reason(const pt_upstream_t *u);
+bool pt_balance_saturated(const pt_upstream_t *u);
 
 /* A request to s starts / ends; busy_us: how long it took (0: no sample). */
 void pt_balance_acquire(const pt_server_t *s);

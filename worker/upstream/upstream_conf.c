@@ -78,6 +78,11 @@ static const pt_directive_t pt_upstream_directives[] = {
       "requests in flight per server, all workers (0: no cap); a server may set its own" },
     { "slow_start", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(slow_start), "\"0s\"",
       NULL, NULL, NULL, "a recovered or added server's weight ramps up over this" },
+    { "queue", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(queue), "0",
+      &pt_upstream_keepalive_bounds, NULL, NULL,
+      "requests each worker holds while every server is at max_conns (0: 503 at once)" },
+    { "queue_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(queue_timeout),
+      "\"1s\"", &pt_conf_positive, NULL, NULL, "how long a request waits in the queue" },
     PT_DIRECTIVE_END
 };
 
