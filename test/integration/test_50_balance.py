@@ -62,7 +62,10 @@ class Client:
 def hold(port, path, results):
     """A request in a thread of its own (on its own connection)."""
     def run():
-        results.append(get(port, path, timeout=15))
+        try:
+            results.append(get(port, path, timeout=15))
+        except Exception as e:          # the gateway went away (a killed worker)
+            results.append(e)
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -357,3 +360,21 @@ def test_max_conns_queue_waits_for_a_slot_then_times_out(portico):
         assert 0.25 <= waited <= 1.5, waited
         t.join(10)
         assert len(a.requests) == 1
+
+
+def test_counts_of_a_crashed_worker_are_given_back(portico):
+    import os
+    import signal
+    with Backend(named("a", 5.0, ["/hold"])) as a:
+        p = gateway(portico, srv(a), "max_conns = 1;")
+        held = []
+        hold(p.port, "/hold", held)
+        wait_for(lambda: len(a.requests) == 1, 5, what="the held request")
+        assert get(p.port, "/full").status == 503        # the one slot is taken
+        old = set(p.workers())
+        for pid in old:                                   # the holder among them
+            os.kill(pid, signal.SIGKILL)
+        p.wait_workers(2, exclude=old)
+        p.wait_log(r"in-flight counts of dead worker \d+ released")
+        r = get(p.port, "/after")
+        assert r.status == 200 and r.body == b"a", r
