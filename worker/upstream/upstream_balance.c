@@ -536,21 +536,22 @@ pt_server_t *pt_balance_choose(const pt_upstream_t *u, const pt_server_t *failed
     pt_balance_state_t *st = &pt_balance_states[u->index];
     pt_msec_t now = pt_clock_now;
     uint64_t key = 0;
-    bool keyed = u->balance == PT_BALANCE_HASH && pt_balance_key(u, r, &key);
 
     /* One server, up: what every path below would choose (it is a primary:
      * an upstream has one at least), without walking them. */
     if (u->nservers == 1 && failed == NULL && pt_upstream_health_up(&u->servers[0])
         && pt_balance_takes(&u->servers[0]))
         return &u->servers[0];
+    bool keyed = u->balance == PT_BALANCE_HASH && pt_balance_key(u, r, &key);
     for (int backup = 0; backup < 2; backup++) {
-        pt_server_t *s = NULL;
-        if (keyed && !backup)       /* the ring holds the primaries */
+        /* A trial first, whatever the algorithm: a server that is down
+         * comes back only through one. */
+        pt_server_t *s = failed ? NULL : pt_balance_trial(u, backup, now);
+        if (s == NULL && keyed && !backup)  /* the ring holds the primaries */
             s = pt_balance_hash(u, st, key, failed, now);
         if (s == NULL)
-            s = failed ? pt_balance_next(u, failed, backup, now) : pt_balance_trial(u, backup, now);
-        if (s == NULL && !failed)
-            s = pt_balance_run(u, st, backup, now);
+            s = failed ? pt_balance_next(u, failed, backup, now)
+                       : pt_balance_run(u, st, backup, now);
         if (s)
             return s;
     }
@@ -587,8 +588,8 @@ int pt_upstream_server_set_drain(const pt_server_t *s, bool drain, const char *w
 
 void pt_upstream_state_each(const pt_conf_t *conf, pt_upstream_state_fn fn, void *data)
 {
-    pt_clock_update();
     uint64_t now_us = pt_balance_now_us();
+    pt_msec_t now = (pt_msec_t) (now_us / 1000);
 
     for (size_t i = 0; i < conf->nupstreams; i++) {
         const pt_upstream_t *u = &conf->upstreams[i];
@@ -603,7 +604,7 @@ void pt_upstream_state_each(const pt_conf_t *conf, pt_upstream_state_fn fn, void
                           : hs == PT_UPSTREAM_HEALTH_TRIAL ? "trial" : "down",
                 .inflight = pt_balance_inflight(s),
                 .weight = s->weight,
-                .effective_weight = pt_balance_weight(s, pt_clock_now),
+                .effective_weight = pt_balance_weight(s, now),
                 .drain = pt_balance_draining(s),
                 .drain_runtime = rec && atomic_load(&rec->lb_drain),
                 .ewma_us = pt_balance_ewma_value(s, now_us),

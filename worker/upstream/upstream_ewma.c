@@ -83,7 +83,8 @@ pt_server_t *pt_balance_ewma(const pt_upstream_t *u, pt_balance_state_t *st, boo
         if (s->backup != backup || !pt_balance_ok(st, s, now))
             continue;
         double lat = (double) pt_balance_ewma_value(s, now_us) + 1.0;
-        double cost = lat * (double) (pt_balance_inflight(s) + 1) / (double) pt_balance_weight(s, now);
+        double cost = lat * (double) (pt_balance_inflight(s) + 1)
+                      / (double) pt_balance_weight(s, now);
         if (best == SIZE_MAX || cost < best_cost) {
             best = (start + k) % n;
             best_cost = cost;

@@ -110,7 +110,8 @@ pt_server_t *pt_balance_hash(const pt_upstream_t *u, pt_balance_state_t *st, uin
     for (size_t i = 0; i < u->nservers; i++)
         st->load[i] = 0;            /* 1: looked at */
     size_t at = pt_hash_find(ring, key);
-    for (size_t k = 0; k < ring->n && seen < u->nservers; k++, at = at + 1 == ring->n ? 0 : at + 1) {
+    for (size_t k = 0; k < ring->n && seen < u->nservers;
+         k++, at = at + 1 == ring->n ? 0 : at + 1) {
         uint32_t i = ring->points[at].server;
         if (st->load[i])
             continue;
