@@ -482,6 +482,21 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
     return (pt_str_t) { out, n };
 }
 
+size_t pt_var_render_to(const pt_var_tpl_t *tpl, pt_request_t *r, char *out, size_t cap)
+{
+    char buf[PT_VAR_BUF];
+    size_t n = 0;
+
+    for (size_t i = 0; i < tpl->n; i++) {
+        const pt_var_seg_t *seg = &tpl->segs[i];
+        pt_str_t v = seg->get ? seg->get(r, seg->data, buf) : seg->text;
+        if (v.len && n < cap)
+            memcpy(out + n, v.p, pt_min(v.len, cap - n));
+        n += v.len;
+    }
+    return n;
+}
+
 static const void *pt_var_compile_row(pt_conf_ctx_t *cf, const config_setting_t *s,
                                       const char *text)
 {

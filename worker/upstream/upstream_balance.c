@@ -20,6 +20,7 @@
 
 #define PT_BALANCE_MAGIC    0x5054424cu     /* "PTBL": this layout */
 #define PT_BALANCE_ZONE     "portico.balance"
+#define PT_BALANCE_KEY_BUF  256             /* hash keys up to this render on the stack */
 
 const pt_conf_enum_t pt_balance_names[] = {
     { "round_robin", PT_BALANCE_ROUND_ROBIN }, { "least_conn", PT_BALANCE_LEAST_CONN },
@@ -187,10 +188,7 @@ void pt_balance_release(const pt_server_t *s, uint64_t busy_us)
 
 uint64_t pt_balance_now_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+    return pt_clock_now_us;
 }
 
 /* ---- load time ------------------------------------------------------------ */
@@ -504,11 +502,18 @@ static pt_server_t *pt_balance_run(const pt_upstream_t *u, pt_balance_state_t *s
  * or the template rendered empty). */
 static bool pt_balance_key(const pt_upstream_t *u, pt_request_t *r, uint64_t *key)
 {
+    char buf[PT_BALANCE_KEY_BUF];
+
     if (r == NULL)
         return false;
-    pt_str_t k = pt_var_render(u->hash_key.code, r, PT_VAR_RAW, false, 0);
-    if (k.len == 0)
+    size_t n = pt_var_render_to(u->hash_key.code, r, buf, sizeof(buf));
+    if (n == 0)
         return false;
+    if (n <= sizeof(buf)) {
+        *key = pt_hash(buf, n, 0);
+        return true;
+    }
+    pt_str_t k = pt_var_render(u->hash_key.code, r, PT_VAR_RAW, false, 0);   /* a long one */
     *key = pt_hash(k.p, k.len, 0);
     return true;
 }

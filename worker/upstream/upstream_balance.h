@@ -84,7 +84,8 @@ bool pt_balance_saturated(const pt_upstream_t *u);
 void pt_balance_acquire(const pt_server_t *s);
 void pt_balance_release(const pt_server_t *s, uint64_t busy_us);
 
-/* CLOCK_MONOTONIC in microseconds (ewma samples). */
+/* CLOCK_MONOTONIC in microseconds at this event-loop tick (ewma samples:
+ * from the tick a request got its connection to the tick it gave it back). */
 uint64_t pt_balance_now_us(void);
 
 /* ---- for the algorithm files ------------------------------------------- */

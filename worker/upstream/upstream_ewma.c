@@ -35,7 +35,9 @@ static double pt_ewma_keep(const pt_server_t *s, uint64_t at, uint64_t now_us)
 
     if (at == 0 || now_us <= at)
         return 1.0;
-    return pt_ewma_exp_neg((double) (now_us - at) / ((double) tau * 1000.0));
+    double x = (double) (now_us - at) / ((double) tau * 1000.0);
+    /* A busy server is sampled often: 1 - x is within 1e-4 there. */
+    return x < 1.0 / 64 ? 1.0 - x : pt_ewma_exp_neg(x);
 }
 
 void pt_balance_ewma_observe(const pt_server_t *s, uint64_t busy_us)
@@ -75,18 +77,20 @@ pt_server_t *pt_balance_ewma(const pt_upstream_t *u, pt_balance_state_t *st, boo
     uint64_t now_us = pt_balance_now_us();
     double best_cost = 0;
     size_t best = SIZE_MAX;
-    size_t n = u->nservers, start = st->rotate++ % n;
+    size_t n = u->nservers;
 
     /* Ties (no samples yet, or equal costs) start at a rotating server. */
-    for (size_t k = 0; k < n; k++) {
-        const pt_server_t *s = &u->servers[(start + k) % n];
+    if (++st->rotate >= n)
+        st->rotate = 0;
+    for (size_t k = 0, i = st->rotate; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+        const pt_server_t *s = &u->servers[i];
         if (s->backup != backup || !pt_balance_ok(st, s, now))
             continue;
         double lat = (double) pt_balance_ewma_value(s, now_us) + 1.0;
         double cost = lat * (double) (pt_balance_inflight(s) + 1)
                       / (double) pt_balance_weight(s, now);
         if (best == SIZE_MAX || cost < best_cost) {
-            best = (start + k) % n;
+            best = i;
             best_cost = cost;
         }
     }

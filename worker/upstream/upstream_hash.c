@@ -107,9 +107,12 @@ pt_server_t *pt_balance_hash(const pt_upstream_t *u, pt_balance_state_t *st, uin
 
     if (ring == NULL || ring->n == 0)
         return NULL;
+    size_t at = pt_hash_find(ring, key);
+    pt_server_t *first = &u->servers[ring->points[at].server];
+    if (first != skip && pt_balance_ok(st, first, now))
+        return first;               /* the usual case: the key's own server */
     for (size_t i = 0; i < u->nservers; i++)
         st->load[i] = 0;            /* 1: looked at */
-    size_t at = pt_hash_find(ring, key);
     for (size_t k = 0; k < ring->n && seen < u->nservers;
          k++, at = at + 1 == ring->n ? 0 : at + 1) {
         uint32_t i = ring->points[at].server;

@@ -285,6 +285,7 @@ static void test_counts(void)
 
 int main(void)
 {
+    pt_clock_update();
     arena = pt_arena_create(4096, 64 << 20);
     make(0, N, PT_BALANCE_ROUND_ROBIN, NULL);
     make(1, N, PT_BALANCE_ROUND_ROBIN, NULL);
