@@ -54,7 +54,7 @@ libportico_a_SOURCES += \
 	worker/upstream/subrequest_response.c \
 	worker/upstream/upstream_balance.c worker/upstream/upstream_balance.h \
 	worker/upstream/upstream_hash.c worker/upstream/upstream_ewma.c \
-	worker/upstream/upstream_state.h \
+	worker/upstream/upstream_state.c worker/upstream/upstream_state.h \
 	worker/upstream/upstream_queue.c worker/upstream/upstream_queue.h
 
 # proxy/: relaying a request to an upstream and its response back
