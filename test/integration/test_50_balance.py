@@ -127,10 +127,13 @@ def test_hash_keeps_each_key_and_moves_about_1_over_n_on_removal(portico):
 
 def test_least_conn_steers_new_work_away_across_workers(portico):
     # a holds /hold for 3 s; b answers everything at once.
+    # b weighs 3: a request still finishing on b (its worker has written the
+    # response and not yet counted it out) leaves b below a's 1 in flight.
     with Backend(named("a", 3.0, ["/hold"])) as a, Backend(named("b")) as b:
-        p = gateway(portico, "%s, %s" % (srv(a), srv(b)), 'balance = "least_conn";')
+        p = gateway(portico, "%s, %s" % (srv(a), srv(b, "weight = 3;")),
+                    'balance = "least_conn";')
         held, threads = [], []
-        for _ in range(10):                 # until a holds one (then b takes them)
+        for _ in range(30):                 # until a holds one (then b takes them)
             threads.append(hold(p.port, "/hold", held))
             time.sleep(0.1)
             if any(r.target == "/hold" for r in a.requests):
@@ -146,14 +149,15 @@ def test_least_conn_steers_new_work_away_across_workers(portico):
         assert all(r.status == 200 for r in held)
         # Nothing in flight any more: a takes its share again.
         got = [get(p.port, "/again").body for _ in range(20)]
-        assert got.count(b"a") >= 5, got
+        assert got.count(b"a") >= 3, got
 
 
 def test_random_two_choices_avoids_the_busy_server(portico):
     with Backend(named("a", 3.0, ["/hold"])) as a, Backend(named("b")) as b:
-        p = gateway(portico, "%s, %s" % (srv(a), srv(b)), 'balance = "random";')
+        p = gateway(portico, "%s, %s" % (srv(a), srv(b, "weight = 3;")),
+                    'balance = "random";')
         held, threads = [], []
-        for _ in range(20):
+        for _ in range(40):
             threads.append(hold(p.port, "/hold", held))
             time.sleep(0.1)
             if sum(1 for r in a.requests if r.target == "/hold") >= 1:

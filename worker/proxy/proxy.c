@@ -415,14 +415,16 @@ static void pt_proxy_unavailable(pt_proxy_t *p, const char *why)
     pt_http_error_fields(r, 503, why, &f, ra ? 1 : 0);
 }
 
+static const char pt_proxy_queue_out[] =
+    "every server of the upstream is at max_conns (waited queue_timeout)";
+
 /* Out of the max_conns queue: a server may have a slot now. */
 static void pt_proxy_dequeued(pt_upstream_waiter_t *w, bool timed_out)
 {
     pt_proxy_t *p = w->data;
 
     if (timed_out)
-        pt_proxy_unavailable(p, "every server of the upstream is at max_conns "
-                                "(waited queue_timeout)");
+        pt_proxy_unavailable(p, pt_proxy_queue_out);
     else
         pt_proxy_connect(p, NULL);
 }
@@ -491,10 +493,11 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         return;
     }
     if (p->tries == 0) {
-        if (pt_upstream_saturated(u)
-            && pt_upstream_queue_wait(&p->wait, u, pt_proxy_dequeued, p) == PT_OK)
+        int q = pt_upstream_saturated(u)
+                ? pt_upstream_queue_wait(&p->wait, u, pt_proxy_dequeued, p) : PT_DECLINED;
+        if (q == PT_OK)
             return;                 /* until a server has room, or queue_timeout */
-        pt_proxy_unavailable(p, pt_upstream_none_reason(u));
+        pt_proxy_unavailable(p, q == PT_AGAIN ? pt_proxy_queue_out : pt_upstream_none_reason(u));
         return;
     }
     /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */

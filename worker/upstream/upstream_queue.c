@@ -66,7 +66,9 @@ int pt_upstream_queue_wait(pt_upstream_waiter_t *w, const pt_upstream_t *u,
     bool again = w->deadline != 0;
 
     PT_ASSERT(!w->queued);
-    if (again ? now >= w->deadline : q->n >= (size_t) u->queue)
+    if (again && now >= w->deadline)
+        return PT_AGAIN;
+    if (!again && q->n >= (size_t) u->queue)
         return PT_DECLINED;
     if (!again) {
         w->deadline = now + u->queue_timeout;

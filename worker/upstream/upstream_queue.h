@@ -35,9 +35,9 @@ struct pt_upstream_waiter_s {
     pt_upstream_waiter_t *prev, *next;
 };
 
-/* Queue w (zeroed by its owner before its first wait) on u: PT_OK, or
- * PT_DECLINED when u has no queue, the queue is full or w's deadline has
- * passed. */
+/* Queue w (zeroed by its owner before its first wait) on u: PT_OK,
+ * PT_DECLINED when u has no queue or it is full, or PT_AGAIN when w was
+ * queued before and its deadline has passed (it waited queue_timeout). */
 int pt_upstream_queue_wait(pt_upstream_waiter_t *w, const pt_upstream_t *u,
                            pt_upstream_wake_pt wake, void *data);
 

@@ -56,3 +56,12 @@ void pt_upstream_state_each(const pt_conf_t *conf, pt_upstream_state_fn fn, void
         }
     }
 }
+
+int pt_upstream_server_start_ramp(const pt_server_t *s, const char *why)
+{
+    if (s->health == NULL || s->slow_start <= 0)
+        return PT_ERROR;
+    atomic_store(&s->health->lb_since, (int64_t) (pt_balance_now_us() / 1000));
+    pt_upstream_state_log(s, "slow start", why ? why : "started at run time");
+    return PT_OK;
+}

@@ -35,4 +35,9 @@ void pt_upstream_state_each(const pt_conf_t *conf, pt_upstream_state_fn fn, void
  * the server stays. PT_OK, or PT_ERROR when s has no shared record. */
 int pt_upstream_server_set_drain(const pt_server_t *s, bool drain, const char *why);
 
+/* Start s's slow start now (its weight ramps up over its slow_start),
+ * for every worker: a server that joins at run time (DNS). Logged with
+ * why. PT_OK, or PT_ERROR when s has no shared record or no slow_start. */
+int pt_upstream_server_start_ramp(const pt_server_t *s, const char *why);
+
 #endif

@@ -259,6 +259,13 @@ static void test_slow_start(void)
     atomic_store(&recs[0][0].state, PT_UPSTREAM_HEALTH_UP);
     pt_upstream_pick(&ups[0], NULL);
     is(atomic_load(&recs[0][0].lb_since), 106000, "down then up: the ramp starts");
+
+    /* Started at run time (a server DNS adds). */
+    pt_clock_update();
+    ok(pt_upstream_server_start_ramp(&servers[0][0], "resolved") == PT_OK, "ramp at run time");
+    ok(pt_balance_weight(&servers[0][0], pt_clock_now) < PT_BALANCE_SCALE, "  weight below full");
+    ok(pt_upstream_server_start_ramp(&servers[0][1], NULL) == PT_ERROR,
+       "  not for a server without slow_start");
 }
 
 static void state_cb(const pt_upstream_server_state_t *st, void *data)
