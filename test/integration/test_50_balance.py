@@ -5,12 +5,13 @@ slow servers gateway-wide, backups, slow start, drain, max_conns, and a
 client abort cancelling the upstream request and giving its count back.
 """
 import http.client
+import os
 import re
-import socket
+import signal
 import threading
 import time
 
-from backends import Backend, RawBackend, Response, connect, get, read_head, request
+from backends import Backend, RawBackend, Response, connect, get, read_head
 from conftest import free_ports, run_portico, wait_for
 
 CONF = """
@@ -367,8 +368,6 @@ def test_max_conns_queue_waits_for_a_slot_then_times_out(portico):
 
 
 def test_counts_of_a_crashed_worker_are_given_back(portico):
-    import os
-    import signal
     with Backend(named("a", 5.0, ["/hold"])) as a:
         p = gateway(portico, srv(a), "max_conns = 1;")
         held = []
@@ -380,5 +379,23 @@ def test_counts_of_a_crashed_worker_are_given_back(portico):
             os.kill(pid, signal.SIGKILL)
         p.wait_workers(2, exclude=old)
         p.wait_log(r"in-flight counts of dead worker \d+ released")
+        r = get(p.port, "/after")
+        assert r.status == 200 and r.body == b"a", r
+
+
+def test_counts_of_requests_cut_by_a_retiring_worker_are_given_back(portico):
+    with Backend(named("a", 5.0, ["/hold"])) as a:
+        p = gateway(portico, srv(a), "max_conns = 1;")
+        held = []
+        hold(p.port, "/hold", held)
+        wait_for(lambda: len(a.requests) == 1, 5, what="the held request")
+        old = set(p.workers())
+        # A reload whose old workers may finish for 300 ms only: the held
+        # request is cut, and its count must go with it.
+        p.reload(p.conf_text.replace("workers = 2;", 'workers = 2; drain_timeout = "300ms";'))
+        p.wait_workers(2, exclude=old)
+        wait_for(lambda: not set(p.workers()) & old and
+                 all(not os.path.exists("/proc/%d" % w) for w in old), 10,
+                 what="the old workers to exit")
         r = get(p.port, "/after")
         assert r.status == 200 and r.body == b"a", r
