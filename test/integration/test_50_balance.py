@@ -399,3 +399,25 @@ def test_counts_of_requests_cut_by_a_retiring_worker_are_given_back(portico):
                  what="the old workers to exit")
         r = get(p.port, "/after")
         assert r.status == 200 and r.body == b"a", r
+
+
+def test_slow_start_ramps_a_recovered_server_up(portico):
+    dead = free_ports(1)[0]
+    with Backend(named("a")) as a:
+        p = gateway(portico, '%s, { address = "127.0.0.1:%d"; }' % (srv(a), dead),
+                    'max_fails = 1; fail_timeout = "1s"; slow_start = "3s";')
+        cl = Client(p.port)
+        assert [cl.get()[0] for _ in range(4)] == [200] * 4      # b is found down
+        with Backend(named("b"), port=dead) as b:
+            wait_for(lambda: cl.get()[1] == "b", 5, interval=0.01,
+                     what="b's trial request")
+            # The next choice sees it up again: the ramp starts there.
+            first, n1 = share_b(cl, 1.0)
+            p.wait_log(r"server 127\.0\.0\.1:%d slow start: up again" % dead)
+            time.sleep(1.5)
+            after, n2 = share_b(cl, 0.5)
+            cl.close()
+            assert n1 > 20 and n2 > 10
+            # Weight t/3: about 1/7 of the first second's requests, then half.
+            assert first < 0.3, (first, after)
+            assert 0.4 <= after <= 0.6, (first, after)
