@@ -166,6 +166,7 @@ struct pt_upstream_s {
     /* balancing (worker/upstream/upstream_balance.h) */
     int balance;                /* PT_BALANCE_*; 0: smooth weighted round-robin */
     pt_conf_compiled_t hash_key;    /* balance "hash": a var.h template */
+    int64_t hash_load_bound;    /* balance "hash": % of a fair share a server may hold; 0: off */
     pt_msec_t ewma_decay;       /* balance "ewma": how fast latency is forgotten */
     int64_t max_conns;          /* servers' default */
     pt_msec_t slow_start;       /* servers' default */

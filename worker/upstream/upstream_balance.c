@@ -212,6 +212,11 @@ int pt_balance_conf(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_setting_t *
                       "e.g. hash_key = \"$remote_addr\"", u->name);
         return PT_ERROR;
     }
+    if (u->hash_load_bound > 0 && u->hash_load_bound < 100) {
+        pt_conf_error(cf, s, "upstream \"%s\": hash_load_bound is 0 (off) or 100 %% and more",
+                      u->name);
+        return PT_ERROR;
+    }
     if (u->balance != PT_BALANCE_HASH && u->hash_key.code != NULL) {
         pt_conf_error(cf, s, "upstream \"%s\": hash_key is only for balance = \"hash\"",
                       u->name);

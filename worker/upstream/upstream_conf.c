@@ -29,6 +29,7 @@ static const pt_conf_bounds_t pt_upstream_head_bounds = { 1024, 1024 * 1024 };
 static const pt_conf_bounds_t pt_upstream_weight_bounds = { 1, 1000 };
 static const pt_conf_bounds_t pt_upstream_fails_bounds = { 0, 1000000 };
 static const pt_conf_bounds_t pt_upstream_conns_bounds = { 0, 1000000 };
+static const pt_conf_bounds_t pt_upstream_bound_bounds = { 0, 10000 };
 
 static const pt_directive_t pt_upstream_directives[] = {
     { "servers", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(servers), NULL, NULL,
@@ -71,6 +72,9 @@ static const pt_directive_t pt_upstream_directives[] = {
       "how a server is chosen: round_robin, least_conn, random, hash or ewma" },
     { "hash_key", PT_CONF_COMPILED, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(hash_key), NULL,
       &pt_var_compiler, NULL, NULL, "balance \"hash\": the key, e.g. \"$remote_addr\"" },
+    { "hash_load_bound", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(hash_load_bound), "0",
+      &pt_upstream_bound_bounds, NULL, NULL,
+      "balance \"hash\": most in flight per server, in % of its fair share (0: no bound)" },
     { "ewma_decay", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(ewma_decay), "\"10s\"",
       &pt_conf_positive, NULL, NULL, "balance \"ewma\": how fast latency is forgotten" },
     { "max_conns", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(max_conns), "0",

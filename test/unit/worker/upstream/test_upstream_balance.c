@@ -160,6 +160,29 @@ static void test_hash_failover(void)
         atomic_store(&recs[0][i].down_until, INT64_MAX);
     }
     ok(pt_balance_hash(&ups[0], &st, key(1), NULL, 0) == NULL, "all down: none on the ring");
+
+    /* Bounded loads: the key's owner holding more than 125 % of its fair
+     * share of what is in flight passes the key on, to the next on the ring. */
+    make(0, 3, PT_BALANCE_HASH, NULL);
+    build(0);
+    own = pt_balance_hash_owner(&ups[0], key(2));
+    ups[0].hash_load_bound = 125;
+    ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) == own, "bounded: the owner while idle");
+    for (int i = 0; i < 3; i++)
+        atomic_store(&recs[0][i].lb_inflight, 4);
+    ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) == own,
+       "  4 in flight each: under the cap, ceil(13 x 1.25 / 3) = 6");
+    atomic_store(&recs[0][own->index].lb_inflight, 10);
+    next = pt_balance_hash(&ups[0], &st, key(2), NULL, 0);
+    ok(next && next != own, "  the owner at 10 (cap ceil(19 x 1.25 / 3) = 8): the next server");
+    atomic_store(&recs[0][own->index].lb_inflight, 1);
+    for (int i = 0; i < 3; i++)
+        if (&servers[0][i] != own)
+            atomic_store(&recs[0][i].lb_inflight, 0);
+    ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) != own,
+       "  at low load the cap is 1: one in flight already passes a key on");
+    ups[0].hash_load_bound = 0;
+    ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) == own, "unbounded: the owner, loaded or not");
 }
 
 static void test_least_conn(void)
