@@ -321,6 +321,9 @@ def test_config_errors_and_dump(tmp_path):
     path.write_text(base % 'balance = "hash";')
     r = run_portico("-t", "-c", str(path))
     assert r.returncode != 0 and "needs hash_key" in r.stderr, r.stderr
+    path.write_text(base % 'balance = "hash"; hash_key = "$uri"; hash_load_bound = 50;')
+    r = run_portico("-t", "-c", str(path))
+    assert r.returncode != 0 and "hash_load_bound is 0 (off) or 100" in r.stderr, r.stderr
     path.write_text(base % 'balance = "least_conn"; hash_key = "$uri";')
     r = run_portico("-t", "-c", str(path))
     assert r.returncode != 0 and "only for balance" in r.stderr, r.stderr
@@ -421,3 +424,26 @@ def test_slow_start_ramps_a_recovered_server_up(portico):
             # Weight t/3: about 1/7 of the first second's requests, then half.
             assert first < 0.3, (first, after)
             assert 0.4 <= after <= 0.6, (first, after)
+
+
+def test_hash_with_bounded_load_spills_a_busy_key_over(portico):
+    with Backend(named("a", 1.5, ["/hold"])) as a, Backend(named("b", 1.5, ["/hold"])) as b:
+        p = gateway(portico, "%s, %s" % (srv(a), srv(b)),
+                    'balance = "hash"; hash_key = "$http_x_user"; hash_load_bound = 100;')
+        hdr = (("X-User", "alice"),)
+        cl = Client(p.port)         # one worker: each count is back before the next request
+        owner = cl.get("/", dict(hdr))[1].encode()
+        results = []
+
+        def held():
+            results.append(get(p.port, "/hold", hdr, timeout=10))
+        t = threading.Thread(target=held, daemon=True)
+        t.start()
+        wait_for(lambda: any(r.target == "/hold" for r in a.requests + b.requests), 5,
+                 what="the held request")
+        # Its owner holds 1 of the 2 in flight, its share is 1: the key spills.
+        assert cl.get("/", dict(hdr))[1].encode() != owner
+        t.join(10)
+        assert results[0].body == owner
+        assert [cl.get("/", dict(hdr))[1].encode() for _ in range(3)] == [owner] * 3
+        cl.close()
