@@ -3,7 +3,8 @@
 One-worker portico, one upstream of three servers (the bench backend and
 two more of its kind, on ports of their own), once per algorithm in one
 run: round_robin (the default, the reference), least_conn, random (two
-choices), hash (on "$remote_addr$uri") and ewma. Instructions per request
+choices), hash (on "$remote_addr$uri"), hash with hash_load_bound = 125
+and ewma. Instructions per request
 come from callgrind over N1 and N2 keep-alive requests (the difference, so
 that start-up is left out); each algorithm is reported as a ratio to
 round_robin's (target: within 1.05).
@@ -32,6 +33,8 @@ VARIANTS = [("round_robin", ""),
             ("least_conn", 'balance = "least_conn";'),
             ("random", 'balance = "random";'),
             ("hash", 'balance = "hash"; hash_key = "$remote_addr$uri";'),
+            ("hash_bounded", 'balance = "hash"; hash_key = "$remote_addr$uri"; '
+                             'hash_load_bound = 125;'),
             ("ewma", 'balance = "ewma";')]
 
 

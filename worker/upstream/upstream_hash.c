@@ -96,40 +96,26 @@ const pt_server_t *pt_balance_hash_owner(const pt_upstream_t *u, uint64_t key)
     return &u->servers[ring->points[pt_hash_find(ring, key)].server];
 }
 
-/* hash_load_bound: the most in flight a server may hold before a key goes
- * past it on the ring: bound % of its weighted share of all in flight,
- * counting this request (consistent hashing with bounded loads). Sets
- * st->load to each primary's cap (-1: not ok). */
-static void pt_hash_caps(const pt_upstream_t *u, pt_balance_state_t *st, pt_msec_t now)
+/* With hash_load_bound: the first server from key's point that is ok and
+ * holds less than bound % of its weighted share of all in flight, this
+ * request included (consistent hashing with bounded loads): load < bound
+ * x total x w / W, compared without dividing. Each server looked at once. */
+static pt_server_t *pt_hash_bounded(const pt_upstream_t *u, pt_balance_state_t *st, size_t at,
+                                    const pt_server_t *skip, pt_msec_t now)
 {
+    const struct pt_upstream_ring_s *ring = u->ring;
     int64_t total = 1, weights = 0;
+    size_t seen = 0;
 
     for (size_t i = 0; i < u->nservers; i++) {
         const pt_server_t *s = &u->servers[i];
         st->load[i] = -1;
         if (s->backup || !pt_balance_ok(st, s, now))
             continue;
-        total += pt_balance_inflight(s);
+        st->load[i] = pt_balance_inflight(s);
+        total += st->load[i];
         weights += pt_balance_weight(s, now);
-        st->load[i] = 0;
     }
-    for (size_t i = 0; i < u->nservers && weights > 0; i++)
-        if (st->load[i] == 0) {
-            int64_t w = pt_balance_weight(&u->servers[i], now);
-            int64_t cap = (total * u->hash_load_bound * w + 100 * weights - 1) / (100 * weights);
-            st->load[i] = (int32_t) pt_min(pt_max(cap, (int64_t) 1), (int64_t) INT32_MAX);
-        }
-}
-
-/* With hash_load_bound: the first server from key's point that is ok and
- * under its cap (each looked at once). */
-static pt_server_t *pt_hash_bounded(const pt_upstream_t *u, pt_balance_state_t *st, size_t at,
-                                    const pt_server_t *skip, pt_msec_t now)
-{
-    const struct pt_upstream_ring_s *ring = u->ring;
-    size_t seen = 0;
-
-    pt_hash_caps(u, st, now);
     for (size_t k = 0; k < ring->n && seen < u->nservers;
          k++, at = at + 1 == ring->n ? 0 : at + 1) {
         uint32_t i = ring->points[at].server;
@@ -137,7 +123,9 @@ static pt_server_t *pt_hash_bounded(const pt_upstream_t *u, pt_balance_state_t *
             continue;               /* looked at */
         seen++;
         pt_server_t *s = &u->servers[i];
-        bool fits = st->load[i] >= 0 && pt_balance_inflight(s) < st->load[i];
+        bool fits = st->load[i] >= 0
+                    && (int64_t) st->load[i] * 100 * weights
+                       < total * u->hash_load_bound * pt_balance_weight(s, now);
         st->load[i] = -2;
         if (s != skip && fits)
             return s;
