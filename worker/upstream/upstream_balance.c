@@ -309,31 +309,24 @@ static void pt_balance_recovered(const pt_server_t *s, pt_msec_t now)
         pt_balance_server_log(s, "slow start", "up again");
 }
 
-bool pt_balance_ok(pt_balance_state_t *st, const pt_server_t *s, pt_msec_t now)
+void pt_balance_note(pt_balance_state_t *st, const pt_server_t *s, bool up, pt_msec_t now)
 {
-    bool up = pt_upstream_health_up(s);
+    uint8_t *seen = &st->was_down[s->index];
 
-    if (s->slow_start > 0 && s->health) {
-        uint8_t *seen = &st->was_down[s->index];
-        if (!up)
-            *seen = 1;
-        else if (*seen) {
-            *seen = 0;
-            pt_balance_recovered(s, now);
-        }
+    if (!up)
+        *seen = 1;
+    else if (*seen) {
+        *seen = 0;
+        pt_balance_recovered(s, now);
     }
-    return up && pt_balance_takes(s);
 }
 
-int64_t pt_balance_weight(const pt_server_t *s, pt_msec_t now)
+int64_t pt_balance_ramp(const pt_server_t *s, int64_t w, pt_msec_t now)
 {
-    int64_t w = s->weight * PT_BALANCE_SCALE;
+    int64_t since = atomic_load_explicit(&s->health->lb_since, memory_order_relaxed);
 
-    if (s->slow_start > 0 && s->health) {
-        int64_t since = atomic_load_explicit(&s->health->lb_since, memory_order_relaxed);
-        if (since != 0 && now - since < s->slow_start)
-            w = pt_max(w * pt_max(now - since, (int64_t) 0) / s->slow_start, (int64_t) 1);
-    }
+    if (since != 0 && now - since < s->slow_start)
+        w = pt_max(w * pt_max(now - since, (int64_t) 0) / s->slow_start, (int64_t) 1);
     return w;
 }
 

@@ -111,12 +111,29 @@ static inline bool pt_balance_takes(const pt_server_t *s)
            && (s->max_conns <= 0 || pt_balance_inflight(s) < s->max_conns);
 }
 
+/* Slow start: note whether s is up (a server this worker saw down and now
+ * sees up starts its ramp); s's weight w during the ramp. */
+void pt_balance_note(pt_balance_state_t *st, const pt_server_t *s, bool up, pt_msec_t now);
+int64_t pt_balance_ramp(const pt_server_t *s, int64_t w, pt_msec_t now);
+
 /* Whether s is up and takes a request now; notes a recovery for slow
- * start on the way. */
-bool pt_balance_ok(pt_balance_state_t *st, const pt_server_t *s, pt_msec_t now);
+ * start on the way. Inline: every algorithm asks it of every server. */
+static inline bool pt_balance_ok(pt_balance_state_t *st, const pt_server_t *s, pt_msec_t now)
+{
+    bool up = pt_upstream_health_up(s);
+
+    if (s->slow_start > 0 && s->health)
+        pt_balance_note(st, s, up, now);
+    return up && pt_balance_takes(s);
+}
 
 /* s's weight now, in 1/PT_BALANCE_SCALE (slow start ramps it). */
-int64_t pt_balance_weight(const pt_server_t *s, pt_msec_t now);
+static inline int64_t pt_balance_weight(const pt_server_t *s, pt_msec_t now)
+{
+    int64_t w = s->weight * PT_BALANCE_SCALE;
+
+    return s->slow_start > 0 && s->health ? pt_balance_ramp(s, w, now) : w;
+}
 
 /* Smooth WRR among the servers of group backup that are ok (also the
  * tie-break of least_conn: only == load[i] >= 0 servers take part when
