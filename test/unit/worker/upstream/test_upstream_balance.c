@@ -251,6 +251,13 @@ static void test_caps(void)
     ok(pt_upstream_pick(&ups[0], NULL) == NULL, "both at max_conns: none");
     ok(strstr(pt_upstream_none_reason(&ups[0]), "max_conns") != NULL, "  because of max_conns");
 
+    make(0, 2, PT_BALANCE_LEAST_CONN, NULL);
+    servers[0][1].backup = true;
+    servers[0][0].max_conns = 1;
+    ok(pt_upstream_pick(&ups[0], NULL) == &servers[0][0], "the primary under its cap");
+    atomic_store(&recs[0][0].lb_inflight, 1);
+    ok(pt_upstream_pick(&ups[0], NULL) == &servers[0][1], "the backup takes the overflow");
+
     make(0, 2, PT_BALANCE_ROUND_ROBIN, NULL);
     ok(pt_upstream_server_set_drain(&servers[0][0], true, NULL) == PT_OK, "drain at run time");
     is(count(&ups[0], 6, 1), 6, "a draining server gets nothing");
