@@ -8,6 +8,7 @@
 #include "common/clock.h"
 
 pt_msec_t pt_clock_now;
+uint64_t pt_clock_now_us;
 time_t pt_clock_wall;
 
 static uint64_t pt_clock_wall_msec;
@@ -72,6 +73,7 @@ pt_clock_update(void)
     clock_gettime(CLOCK_REALTIME, &wall);
 
     pt_clock_now = (pt_msec_t) mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+    pt_clock_now_us = (uint64_t) mono.tv_sec * 1000000 + (uint64_t) mono.tv_nsec / 1000;
     pt_clock_wall = wall.tv_sec;
     pt_clock_wall_msec = (uint64_t) wall.tv_sec * 1000 + (uint64_t) wall.tv_nsec / 1000000;
     pt_clock_ready = true;

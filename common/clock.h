@@ -13,6 +13,9 @@
  * timeouts, never goes back. */
 extern pt_msec_t pt_clock_now;
 
+/* The same instant in microseconds: for latencies finer than a ms. */
+extern uint64_t pt_clock_now_us;
+
 /* Wall-clock seconds (CLOCK_REALTIME) at the last pt_clock_update(). */
 extern time_t pt_clock_wall;
 

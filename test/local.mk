@@ -95,6 +95,10 @@ test_unit_worker_upstream_test_upstream_eject_LDADD = $(unit_ldadd)
 # dns: host-name servers, their slots and shared records
 UNIT_WORKER += test/unit/worker/upstream/test_upstream_dns
 test_unit_worker_upstream_test_upstream_dns_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/upstream/test_upstream_balance
+test_unit_worker_upstream_test_upstream_balance_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/http/test_http_cookie
+test_unit_worker_http_test_http_cookie_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_filter
 test_unit_worker_core_test_filter_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/proxy/test_proxy_head
@@ -175,6 +179,7 @@ INTEGRATION += test/integration/test_50_compress.py
 # issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
+INTEGRATION += test/integration/test_50_balance.py
 INTEGRATION += test/integration/test_60_reload_load.py
 # JWT and introspection (issue 12, the token half)
 INTEGRATION += test/integration/test_60_jwt.py
@@ -222,12 +227,16 @@ test_fuzz_fuzz_jwt_SOURCES = test/fuzz/fuzz_jwt.c worker/mod/auth/jwt/jwt_b64.c 
 	worker/mod/auth/jwt/jwt_keys.c
 test_fuzz_fuzz_jwt_LDADD = $(PT_LIBS)
 test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
+test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
+test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
-	test/fuzz/fuzz_jwt.c
+	test/fuzz/fuzz_jwt.c \
+	test/fuzz/fuzz_http_cookie.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

@@ -33,6 +33,7 @@ libportico_a_SOURCES += \
 	worker/http/http_names.c worker/http/http_semantics.c \
 	worker/http/uri.c worker/http/uri.h \
 	worker/http/http_chunked.c worker/http/http_chunked.h \
+	worker/http/http_cookie.c worker/http/http_cookie.h \
 	worker/http/request.c worker/http/request.h \
 	worker/http/request_id.c worker/http/request_id.h \
 	worker/http/request_log.c worker/http/request_log.h \
@@ -67,6 +68,12 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream_dns.c worker/upstream/upstream_dns.h \
 	worker/upstream/upstream_dns_conf.c worker/upstream/upstream_dns_zone.c \
 	worker/upstream/upstream_dns_ares.c worker/upstream/upstream_dns_ares.h
+# balancing: least_conn, hash, random, ewma; max_conns, slow_start, drain, the queue
+libportico_a_SOURCES += \
+	worker/upstream/upstream_balance.c worker/upstream/upstream_balance.h \
+	worker/upstream/upstream_hash.c worker/upstream/upstream_ewma.c \
+	worker/upstream/upstream_state.c worker/upstream/upstream_state.h \
+	worker/upstream/upstream_queue.c worker/upstream/upstream_queue.h
 
 # proxy/: relaying a request to an upstream and its response back
 libportico_a_SOURCES += \

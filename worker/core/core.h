@@ -151,6 +151,10 @@ struct pt_server_s {
     bool absent;                        /* no address in this slot now: never chosen */
     unsigned addr_version;              /* bumped when the slot's address changes or leaves */
     /* end dns */
+    /* balancing (worker/upstream/upstream_balance.h) */
+    int64_t max_conns;          /* in flight gateway-wide before the next server; 0: no cap */
+    pt_msec_t slow_start;       /* weight ramps up over this after recovery; 0: none */
+    bool drain;                 /* configured draining: no new requests */
 };
 
 struct pt_upstream_s {
@@ -189,6 +193,16 @@ struct pt_upstream_s {
     int resolve_required;       /* an unresolvable name at load is an error */
     struct pt_upstream_dns_s *dns;  /* its host-name servers; NULL: none */
     /* end dns */
+    /* balancing (worker/upstream/upstream_balance.h) */
+    int balance;                /* PT_BALANCE_*; 0: smooth weighted round-robin */
+    pt_conf_compiled_t hash_key;    /* balance "hash": a var.h template */
+    int64_t hash_load_bound;    /* balance "hash": % of a fair share a server may hold; 0: off */
+    pt_msec_t ewma_decay;       /* balance "ewma": how fast latency is forgotten */
+    int64_t max_conns;          /* servers' default */
+    pt_msec_t slow_start;       /* servers' default */
+    int64_t queue;              /* requests a worker holds while all are at max_conns */
+    pt_msec_t queue_timeout;    /* how long one waits there (503 beyond) */
+    struct pt_upstream_ring_s *ring;    /* balance "hash": the ring (upstream_hash.c) */
 };
 
 /* A file a module asked the master to open (pt_conf_file_add): one per

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/str.h"
 #include "worker/core/module.h"
+#include "worker/http/http_cookie.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/core/var.h"
@@ -57,8 +58,13 @@ static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf);
 static const void *pt_var_http_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
                                        pt_str_t rest);
 
+static pt_str_t pt_var_cookie(pt_request_t *r, const void *data, char *buf);
+static const void *pt_var_cookie_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         pt_str_t rest);
+
 static const pt_var_def_t pt_var_families[] = {
     { "http_NAME", pt_var_http, NULL, pt_var_http_compile },
+    { "cookie_NAME", pt_var_cookie, NULL, pt_var_cookie_compile },
     PT_VAR_DEF_END
 };
 
@@ -427,6 +433,35 @@ static pt_str_t pt_var_http(pt_request_t *r, const void *data, char *buf)
     return PT_STR_NULL;
 }
 
+/* $cookie_NAME: the cookie NAME as written (cookie names are
+ * case-sensitive), from the first Cookie field that has it. */
+static const void *pt_var_cookie_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
+                                         pt_str_t rest)
+{
+    pt_str_t *v = pt_arena_calloc(cf->arena, sizeof(*v));
+
+    (void) s;
+    if (v == NULL || (v->p = pt_arena_strndup(cf->arena, rest.p, rest.len)) == NULL)
+        return NULL;
+    v->len = rest.len;
+    return v;
+}
+
+static pt_str_t pt_var_cookie(pt_request_t *r, const void *data, char *buf)
+{
+    const pt_http_head_t *h = &r->head;
+
+    (void) buf;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->fields[i].id != PT_HDR_COOKIE)
+            continue;
+        pt_str_t v = pt_http_cookie(h->fields[i].value, *(const pt_str_t *) data);
+        if (v.p)
+            return v;
+    }
+    return PT_STR_NULL;
+}
+
 /* The length v takes once escaped. */
 static size_t pt_var_escaped_len(pt_str_t v, int escape)
 {
@@ -523,6 +558,21 @@ pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, boo
                                 pt_var_seg_escape(seg, escape));
     }
     return (pt_str_t) { out, n };
+}
+
+size_t pt_var_render_to(const pt_var_tpl_t *tpl, pt_request_t *r, char *out, size_t cap)
+{
+    char buf[PT_VAR_BUF];
+    size_t n = 0;
+
+    for (size_t i = 0; i < tpl->n; i++) {
+        const pt_var_seg_t *seg = &tpl->segs[i];
+        pt_str_t v = seg->get ? seg->get(r, seg->data, buf) : seg->text;
+        if (v.len && n < cap)
+            memcpy(out + n, v.p, pt_min(v.len, cap - n));
+        n += v.len;
+    }
+    return n;
 }
 
 static const void *pt_var_compile_row(pt_conf_ctx_t *cf, const config_setting_t *s,

@@ -60,6 +60,12 @@ pt_var_tpl_t *pt_var_compile(pt_conf_ctx_t *cf, const config_setting_t *s, const
 pt_str_t pt_var_render(const pt_var_tpl_t *tpl, pt_request_t *r, int escape, bool dash,
                        size_t max);
 
+/* Render tpl for r as is (no escaping, empty values empty) into out, up
+ * to cap bytes, without the arena: for a value needed only for a moment
+ * (a hash key). Returns the whole length; more than cap means out holds
+ * only its first cap bytes. */
+size_t pt_var_render_to(const pt_var_tpl_t *tpl, pt_request_t *r, char *out, size_t cap);
+
 /* Append value to out with the given escaping; returns bytes written
  * (at most cap: a value that does not fit is cut). */
 size_t pt_var_escape_into(char *out, size_t cap, pt_str_t value, int escape);

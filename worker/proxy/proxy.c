@@ -13,6 +13,8 @@
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_retry.h"
 
+#include <sys/socket.h>
+
 /* ---- driving both sides -------------------------------------------------- */
 
 /* What a failed connect counts as, for the health log line. */
@@ -414,6 +416,23 @@ static void pt_proxy_up_timeout(pt_timer_t *t)
                                                  : "upstream did not answer in time");
 }
 
+/* Whether the client closed its side before the response was complete,
+ * with nothing of a next request left to read: it is gone (a half-close
+ * looks the same and is treated the same), so the upstream request is
+ * cancelled rather than left to run for nobody. */
+static bool pt_proxy_client_gone(pt_proxy_t *p)
+{
+    pt_request_t *r = p->r;
+    pt_conn_t *c = r->conn;
+    char b;
+
+    if (!(c->io.flags & (PT_IO_HUP | PT_IO_EOF)) || !r->body_done || p->collecting
+        || p->state == PT_PROXY_TUNNEL || p->state == PT_PROXY_RESP_DONE
+        || (c->rbuf && r->body_pos < c->rbuf->last))
+        return false;
+    return c->io.ssl == NULL && recv(c->io.ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void pt_proxy_client_event(pt_request_t *r)
 {
     pt_proxy_t *p = r->proxy;
@@ -423,7 +442,57 @@ static void pt_proxy_client_event(pt_request_t *r)
         pt_request_abort(r, "client connection failed");
         return;
     }
+    if (pt_proxy_client_gone(p)) {
+        pt_proxy_release(p, false);
+        pt_request_abort(r, "client closed the connection before the response");
+        return;
+    }
     pt_proxy_run(p);
+}
+
+/* However the request ends (a path that ended it without the proxy, the
+ * connection closed under it at a drain timeout), the upstream connection
+ * is closed and its server's in-flight count given back. */
+static void pt_proxy_cleanup(void *data)
+{
+    pt_proxy_t *p = data;
+
+    pt_upstream_queue_cancel(&p->wait);
+    if (p->up) {
+        pt_upconn_t *up = p->up;
+        p->up = NULL;
+        pt_upstream_release(up, false);
+    }
+}
+
+/* No server can be tried now: 503, saying when the first may be
+ * (RFC 9110 10.2.3). */
+static void pt_proxy_unavailable(pt_proxy_t *p, const char *why)
+{
+    pt_request_t *r = p->r;
+    const pt_upstream_t *u = p->conf->upstream;
+    char *ra = pt_arena_sprintf(r->arena, "%lld",
+                                (long long) pt_upstream_health_retry_after(u, pt_clock_now));
+    pt_http_field_t f = { PT_STR("Retry-After"), { ra, ra ? strlen(ra) : 0 },
+                          PT_HDR_OTHER, 0 };
+
+    r->on_event = NULL;
+    pt_timer_del(&r->conn->timer);
+    pt_http_error_fields(r, 503, why, &f, ra ? 1 : 0);
+}
+
+static const char pt_proxy_queue_out[] =
+    "every server of the upstream is at max_conns (waited queue_timeout)";
+
+/* Out of the max_conns queue: a server may have a slot now. */
+static void pt_proxy_dequeued(pt_upstream_waiter_t *w, bool timed_out)
+{
+    pt_proxy_t *p = w->data;
+
+    if (timed_out)
+        pt_proxy_unavailable(p, pt_proxy_queue_out);
+    else
+        pt_proxy_connect(p, NULL);
 }
 
 static void pt_proxy_client_timeout(pt_timer_t *t)
@@ -456,6 +525,10 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
     pt_request_t *r = p->r;
     const pt_upstream_t *u = p->conf->upstream;
 
+    if (failed == NULL && pt_proxy_client_gone(p)) {
+        pt_request_abort(r, "client closed the connection before the response");
+        return;
+    }
     for (;;) {
         if (p->tries == 0) {
             p->first_try = pt_clock_now;
@@ -465,9 +538,9 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
             break;                  /* no retry after this failure */
         }
         p->retry_granted = false;
-        pt_server_t *s = pt_upstream_pick(u, failed);
+        pt_server_t *s = pt_upstream_choose(u, failed, r);
         if (s == NULL)
-            break;                  /* every server is down */
+            break;                  /* every server is down, draining or full */
         p->tries++;
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {
@@ -494,14 +567,11 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         return;
     }
     if (p->tries == 0) {
-        /* None could be tried: say when the first one may be (RFC 9110 10.2.3). */
-        char *ra = pt_arena_sprintf(r->arena, "%lld",
-                                    (long long) pt_upstream_health_retry_after(u, pt_clock_now));
-        pt_http_field_t f = { PT_STR("Retry-After"), { ra, ra ? strlen(ra) : 0 },
-                              PT_HDR_OTHER, 0 };
-        r->on_event = NULL;
-        pt_timer_del(&r->conn->timer);
-        pt_http_error_fields(r, 503, "every server of the upstream is down", &f, ra ? 1 : 0);
+        int q = pt_upstream_saturated(u)
+                ? pt_upstream_queue_wait(&p->wait, u, pt_proxy_dequeued, p) : PT_DECLINED;
+        if (q == PT_OK)
+            return;                 /* until a server has room, or queue_timeout */
+        pt_proxy_unavailable(p, q == PT_AGAIN ? pt_proxy_queue_out : pt_upstream_none_reason(u));
         return;
     }
     /* RFC 9110 15.6.5: a server that did not answer in time is a 504. */
@@ -674,6 +744,8 @@ int pt_proxy_start(pt_request_t *r, const pt_proxy_conf_t *pconf)
                      || (r->body_kind == PT_BODY_LENGTH
                          && r->conn->rbuf->last - r->body_pos >= r->body_left));
     p->replayable = p->replay_ok && p->at_hand;
+    if (pt_arena_cleanup_add(r->arena, pt_proxy_cleanup, p) != PT_OK)
+        return 500;
     r->proxy = p;
     r->on_event = pt_proxy_client_event;
     r->conn->timer.handler = pt_proxy_client_timeout;

@@ -20,6 +20,7 @@
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
 #include "worker/upstream/upstream.h"
+#include "worker/upstream/upstream_queue.h"
 
 /* Fields of an upstream response head, to begin with: 100 x 40 bytes stays
  * under the request arena's large-allocation threshold. A head with more
@@ -97,6 +98,7 @@ typedef struct {
     unsigned tries;             /* servers tried for this request */
     bool retried;               /* one retry after a dead keep-alive connection */
     bool connect_timed_out;     /* a connect timed out: 504 if no server answers */
+    pt_upstream_waiter_t wait;  /* every server at max_conns: waiting for one */
     int64_t max_forwards;       /* TRACE/OPTIONS: Max-Forwards received; -1: none */
 
     pt_str_t head;              /* the request head for the upstream (arena) */

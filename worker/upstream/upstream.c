@@ -9,6 +9,8 @@
 #include "worker/upstream/upstream_tls.h"
 #include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_balance.h"
+#include "worker/upstream/upstream_queue.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,8 +22,6 @@ typedef struct {
 
 typedef struct {
     pt_upstream_pool_t *pools;      /* one per server */
-    int64_t *current;               /* smooth WRR current weights */
-    int64_t total_weight;
     size_t idle;                    /* idle connections of this upstream */
 } pt_upstream_state_t;
 
@@ -40,13 +40,11 @@ int pt_upstream_init_worker(const pt_conf_t *conf)
         const pt_upstream_t *u = &conf->upstreams[i];
         pt_upstream_state_t *st = &pt_upstream_states[i];
         st->pools = calloc(u->nservers, sizeof(*st->pools));
-        st->current = calloc(u->nservers, sizeof(*st->current));
-        if (st->pools == NULL || st->current == NULL)
+        if (st->pools == NULL)
             return PT_ERROR;
-        for (size_t k = 0; k < u->nservers; k++)
-            st->total_weight += u->servers[k].weight;
     }
-    if (pt_upstream_dns_init_worker(conf) != PT_OK)    /* dns */
+    if (pt_upstream_dns_init_worker(conf) != PT_OK    /* dns */
+        || pt_balance_init_worker(conf) != PT_OK || pt_upstream_queue_init_worker(conf) != PT_OK)
         return PT_ERROR;
     return pt_upstream_tls_init_worker(conf);
 }
@@ -59,83 +57,34 @@ void pt_upstream_exit_worker(void)
         return;
     pt_upstream_dns_exit_worker();                  /* dns */
     pt_upstream_close_idle();
-    for (size_t i = 0; i < pt_upstream_conf->nupstreams; i++) {
+    for (size_t i = 0; i < pt_upstream_conf->nupstreams; i++)
         free(pt_upstream_states[i].pools);
-        free(pt_upstream_states[i].current);
-    }
     free(pt_upstream_states);
     pt_upstream_states = NULL;
+    pt_upstream_queue_exit_worker();
+    pt_balance_exit_worker();
     pt_upstream_tls_exit_worker();
-}
-
-/* Smooth weighted round-robin among the servers of u that are up and
- * have backup == backup: every one gains its weight, the richest is chosen
- * and pays the total of those that took part. NULL when none is up. */
-static pt_server_t *pt_upstream_wrr(const pt_upstream_t *u, pt_upstream_state_t *st,
-                                    bool backup)
-{
-    int64_t total = 0;
-    size_t best = SIZE_MAX;
-
-    for (size_t i = 0; i < u->nservers; i++) {
-        if (u->servers[i].backup != backup || !pt_upstream_health_up(&u->servers[i]))
-            continue;
-        st->current[i] += u->servers[i].weight;
-        total += u->servers[i].weight;
-        if (best == SIZE_MAX || st->current[i] > st->current[best])
-            best = i;
-    }
-    if (best == SIZE_MAX)
-        return NULL;
-    st->current[best] -= total;
-    return &u->servers[best];
-}
-
-/* A server of the group whose down time is over and whose trial this
- * caller won (it goes first, so a recovered server is seen at once). */
-static pt_server_t *pt_upstream_trial(const pt_upstream_t *u, bool backup, pt_msec_t now)
-{
-    for (size_t i = 0; i < u->nservers; i++) {
-        pt_server_t *s = &u->servers[i];
-        if (s->backup == backup && !pt_upstream_health_up(s)
-            && pt_upstream_health_usable(s, now))
-            return s;
-    }
-    return NULL;
-}
-
-/* After a failure: the first usable server after failed in the group
- * (failed itself last, as a lone server is its own retry). */
-static pt_server_t *pt_upstream_next(const pt_upstream_t *u, const pt_server_t *failed,
-                                     bool backup, pt_msec_t now)
-{
-    for (size_t k = 1; k <= u->nservers; k++) {
-        pt_server_t *s = &u->servers[(failed->index + k) % u->nservers];
-        if (s->backup == backup && pt_upstream_health_usable(s, now))
-            return s;
-    }
-    return NULL;
 }
 
 pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed)
 {
-    pt_upstream_state_t *st = &pt_upstream_states[u->index];
-    pt_msec_t now = pt_clock_now;
+    return pt_balance_choose(u, failed, NULL);
+}
 
-    /* One server, up: what every path below would choose (it is a primary:
-     * an upstream has one at least), without walking them. */
-    if (u->nservers == 1 && failed == NULL && pt_upstream_health_up(&u->servers[0]))
-        return &u->servers[0];
-    /* Backups only when no primary can be tried. */
-    for (int backup = 0; backup < 2; backup++) {
-        pt_server_t *s = failed ? pt_upstream_next(u, failed, backup, now)
-                                : pt_upstream_trial(u, backup, now);
-        if (s == NULL && !failed)
-            s = pt_upstream_wrr(u, st, backup);
-        if (s)
-            return s;
-    }
-    return NULL;
+pt_server_t *pt_upstream_choose(const pt_upstream_t *u, const pt_server_t *failed,
+                                pt_request_t *r)
+{
+    return pt_balance_choose(u, failed, r);
+}
+
+const char *pt_upstream_none_reason(const pt_upstream_t *u)
+{
+    return pt_balance_none_reason(u);
+}
+
+bool pt_upstream_saturated(const pt_upstream_t *u)
+{
+    return pt_balance_saturated(u);
 }
 
 static pt_upstream_pool_t *pt_upstream_pool(const pt_server_t *s)
@@ -198,6 +147,15 @@ static void pt_upstream_idle_timeout(pt_timer_t *t)
     pt_upstream_close(t->data);
 }
 
+/* u is handed out for a request: it counts as in flight to its server
+ * until pt_upstream_release. */
+static void pt_upstream_busy(pt_upconn_t *u)
+{
+    u->counted = true;
+    u->busy_us = u->server->upstream->balance == PT_BALANCE_EWMA ? pt_balance_now_us() : 0;
+    pt_balance_acquire(u->server);
+}
+
 pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
 {
     pt_upstream_pool_t *p = pt_upstream_pool(s);
@@ -211,6 +169,7 @@ pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
         }
         pt_timer_del(&u->timer);
         u->reused = true;
+        pt_upstream_busy(u);
         return u;
     }
 
@@ -236,6 +195,7 @@ pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
         errno = err;
         return NULL;
     }
+    pt_upstream_busy(u);
     return u;
 }
 
@@ -270,6 +230,16 @@ void pt_upstream_release(pt_upconn_t *u, bool keep)
     pt_upstream_state_t *st = &pt_upstream_states[up->index];
     pt_upstream_pool_t *p = pt_upstream_pool(u->server);
 
+    if (u->counted) {
+        /* ewma: how long it was busy, once connected (a failed connect
+         * says nothing of the server's latency) */
+        uint64_t busy = u->busy_us && u->connected
+                        ? pt_max(pt_balance_now_us() - u->busy_us, (uint64_t) 1) : 0;
+        u->counted = false;
+        pt_balance_release(u->server, busy);
+        if (up->queue > 0)
+            pt_upstream_queue_kick(up);
+    }
     u->handler = NULL;
     u->owner = NULL;
     pt_buf_put(u->buf);

@@ -25,18 +25,35 @@ struct pt_upconn_s {
     bool reused;                    /* taken from the idle pool */
     bool pooled;                    /* in the idle pool now */
     unsigned addr_version;          /* dns: server->addr_version at connect */
+    bool counted;                   /* in flight to server (upstream_balance.h) */
+    uint64_t busy_us;               /* balance "ewma": when it was handed out */
     pt_upconn_t *prev, *next;       /* idle pool */
 };
 
 int pt_upstream_init_worker(const pt_conf_t *conf);
 void pt_upstream_exit_worker(void);
 
-/* The next server of u by smooth weighted round-robin among the servers
- * that are up (a server whose down time is over and whose trial this call
- * won comes first); after a failure on failed, the next usable server
- * after it. Backups only when no primary can be tried. NULL: no server
- * can be tried now (upstream_health.h). */
+/* The next server of u for a request of r by u's balance algorithm
+ * (upstream_balance.h) among the servers that are up, not draining and
+ * under max_conns (a server whose down time is over and whose trial this
+ * call won comes first); after a failure on failed, another server (the
+ * next on the ring for hash, else the next usable one after it). Backups
+ * only when no primary can be tried. NULL: no server can be tried now
+ * (pt_upstream_none_reason says why). r may be NULL (an internal call:
+ * a hash upstream then goes round-robin). */
+pt_server_t *pt_upstream_choose(const pt_upstream_t *u, const pt_server_t *failed,
+                                pt_request_t *r);
+
+/* pt_upstream_choose without a request. */
 pt_server_t *pt_upstream_pick(const pt_upstream_t *u, const pt_server_t *failed);
+
+/* Why the last choose of u in this worker returned NULL, for the 503:
+ * every server down, draining, or at max_conns. */
+const char *pt_upstream_none_reason(const pt_upstream_t *u);
+
+/* Whether that was because every server that is up is at max_conns (a
+ * request may then wait in the upstream's queue: upstream_queue.h). */
+bool pt_upstream_saturated(const pt_upstream_t *u);
 
 /* An idle pooled connection to s (reused = true), or a new one whose
  * connect may still be in progress (connected = false). fresh: skip the

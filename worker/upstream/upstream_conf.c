@@ -13,6 +13,8 @@
 #include "worker/upstream/upstream_eject.h"
 #include "worker/upstream/upstream_probe.h"
 #include "worker/upstream/upstream_retry.h"
+#include "worker/core/var.h"
+#include "worker/upstream/upstream_balance.h"
 
 #define PT_UCONF_FIELD(f)   offsetof(pt_upstream_t, f)
 #define PT_UPSTREAM_ADDRS_MAX   64      /* addresses one server name may resolve to */
@@ -35,6 +37,8 @@ static const pt_conf_bounds_t pt_upstream_retries_bounds = { 0, 100 };
 static const pt_conf_bounds_t pt_upstream_percent_bounds = { 0, 100 };
 static const pt_conf_bounds_t pt_upstream_floor_bounds = { 0, 1000000 };
 static const pt_conf_strings_arg_t pt_upstream_retry_on_arg = { NULL, pt_upstream_retry_on_check };
+static const pt_conf_bounds_t pt_upstream_conns_bounds = { 0, 1000000 };
+static const pt_conf_bounds_t pt_upstream_bound_bounds = { 0, 10000 };
 
 static const pt_directive_t pt_upstream_directives[] = {
     { "servers", PT_CONF_CUSTOM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(servers), NULL, NULL,
@@ -91,12 +95,43 @@ static const pt_directive_t pt_upstream_directives[] = {
     { "retry_budget_floor", PT_CONF_UINT, PT_SCOPE_UPSTREAM,
       PT_UCONF_FIELD(retry_budget_floor), "3", &pt_upstream_floor_bounds, NULL, NULL,
       "retries per second allowed whatever the percentage" },
+    /* balancing (upstream_balance.h) */
+    { "balance", PT_CONF_ENUM, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(balance), "\"round_robin\"",
+      pt_balance_names, NULL, NULL,
+      "how a server is chosen: round_robin, least_conn, random, hash or ewma" },
+    { "hash_key", PT_CONF_COMPILED, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(hash_key), NULL,
+      &pt_var_compiler, NULL, NULL, "balance \"hash\": the key, e.g. \"$remote_addr\"" },
+    { "hash_load_bound", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(hash_load_bound), "0",
+      &pt_upstream_bound_bounds, NULL, NULL,
+      "balance \"hash\": most in flight per server, in % of its fair share (0: no bound)" },
+    { "ewma_decay", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(ewma_decay), "\"10s\"",
+      &pt_conf_positive, NULL, NULL, "balance \"ewma\": how fast latency is forgotten" },
+    { "max_conns", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(max_conns), "0",
+      &pt_upstream_conns_bounds, NULL, NULL,
+      "requests in flight per server, all workers (0: no cap); a server may set its own" },
+    { "slow_start", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(slow_start), "\"0s\"",
+      NULL, NULL, NULL, "a recovered or added server's weight ramps up over this" },
+    { "queue", PT_CONF_UINT, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(queue), "0",
+      &pt_upstream_keepalive_bounds, NULL, NULL,
+      "requests each worker holds while every server is at max_conns (0: 503 at once)" },
+    { "queue_timeout", PT_CONF_DURATION, PT_SCOPE_UPSTREAM, PT_UCONF_FIELD(queue_timeout),
+      "\"1s\"", &pt_conf_positive, NULL, NULL, "how long a request waits in the queue" },
     PT_DIRECTIVE_END
 };
 
 /* Resolve one "host:port" and append its addresses to u->servers. */
+/* A server's own settings beside its address (balancing: -1 is "the
+ * upstream's"). */
+typedef struct {
+    int64_t weight;
+    bool backup;
+    bool drain;
+    int64_t max_conns;
+    pt_msec_t slow_start;
+} pt_upstream_srv_conf_t;
+
 static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt_upstream_t *u,
-                                const char *name, int64_t weight, bool backup, size_t *cap)
+                                const char *name, const pt_upstream_srv_conf_t *sc, size_t *cap)
 {
     pt_sockaddr_t addrs[PT_UPSTREAM_ADDRS_MAX];
     size_t n;
@@ -131,8 +166,11 @@ static int pt_upstream_conf_add(pt_conf_ctx_t *cf, const config_setting_t *s, pt
         srv->addr = addrs[i];
         srv->upstream = u;
         srv->index = (unsigned) u->nservers;
-        srv->weight = weight;
-        srv->backup = backup;
+        srv->weight = sc->weight;
+        srv->backup = sc->backup;
+        srv->drain = sc->drain;
+        srv->max_conns = sc->max_conns;
+        srv->slow_start = sc->slow_start;
         srv->dns = dns;             /* dns */
         u->nservers++;
     }
@@ -146,8 +184,10 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
     int type = config_setting_type(s);
     size_t cap = 0;
 
+    const pt_upstream_srv_conf_t plain = { 1, false, false, -1, -1 };
+
     if (type == CONFIG_TYPE_STRING)
-        return pt_upstream_conf_add(cf, s, u, pt_conf_get_string(cf, s), 1, false, &cap);
+        return pt_upstream_conf_add(cf, s, u, pt_conf_get_string(cf, s), &plain, &cap);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
         pt_conf_error(cf, s, "\"servers\" must be a list of \"host:port\" or "
                       "{ address = \"host:port\"; weight = N; }");
@@ -157,8 +197,7 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
         const char *name = NULL;
-        int64_t weight = 1;
-        bool backup = false;
+        pt_upstream_srv_conf_t sc = plain;
 
         if (config_setting_type(e) == CONFIG_TYPE_STRING) {
             name = pt_conf_get_string(cf, e);
@@ -169,14 +208,23 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
                     name = pt_conf_get_string(cf, m);
                 } else if (strcmp(config_setting_name(m), "weight") == 0) {
                     if (pt_conf_get_uint(cf, m, pt_upstream_weight_bounds.min,
-                                         pt_upstream_weight_bounds.max, &weight) != PT_OK)
+                                         pt_upstream_weight_bounds.max, &sc.weight) != PT_OK)
                         return PT_ERROR;
-                } else if (strcmp(config_setting_name(m), "backup") == 0) {
+                } else if (strcmp(config_setting_name(m), "backup") == 0
+                           || strcmp(config_setting_name(m), "drain") == 0) {
                     if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
-                        pt_conf_error(cf, m, "\"backup\" is true or false");
+                        pt_conf_error(cf, m, "\"%s\" is true or false", config_setting_name(m));
                         return PT_ERROR;
                     }
-                    backup = config_setting_get_bool(m) != 0;
+                    *(config_setting_name(m)[0] == 'b' ? &sc.backup : &sc.drain)
+                        = config_setting_get_bool(m) != 0;
+                } else if (strcmp(config_setting_name(m), "max_conns") == 0) {
+                    if (pt_conf_get_uint(cf, m, pt_upstream_conns_bounds.min,
+                                         pt_upstream_conns_bounds.max, &sc.max_conns) != PT_OK)
+                        return PT_ERROR;
+                } else if (strcmp(config_setting_name(m), "slow_start") == 0) {
+                    if (pt_conf_get_duration(cf, m, &sc.slow_start) != PT_OK)
+                        return PT_ERROR;
                 } else {
                     pt_conf_error(cf, m, "unknown setting \"%s\" in a server",
                                   config_setting_name(m));
@@ -188,7 +236,7 @@ static int pt_upstream_conf_set_servers(pt_conf_ctx_t *cf, const config_setting_
         } else {
             pt_conf_error(cf, e, "a server is \"host:port\" or a group { address = ...; }");
         }
-        if (name == NULL || pt_upstream_conf_add(cf, e, u, name, weight, backup, &cap) != PT_OK)
+        if (name == NULL || pt_upstream_conf_add(cf, e, u, name, &sc, &cap) != PT_OK)
             return PT_ERROR;
     }
     if (u->nservers == 0) {
@@ -278,6 +326,8 @@ int pt_upstream_conf_parse(pt_conf_ctx_t *cf, pt_conf_t *conf, const config_sett
     if (rc == PT_OK)
         rc = pt_upstream_dns_conf_expand(cf, conf, u);
     /* end dns */
+    if (rc == PT_OK)
+        rc = pt_balance_conf(cf, conf, s, u);
     return rc;
 }
 
@@ -299,8 +349,15 @@ void pt_upstream_conf_dump(FILE *out, const pt_upstream_t *u, int indent)
         }
         /* end dns */
         pt_sock_ntop((const struct sockaddr *) &u->servers[i].addr.ss, addr, sizeof(addr));
-        fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 ";%s }", i ? ", " : " ", addr,
-                u->servers[i].weight, u->servers[i].backup ? " backup = true;" : "");
+        const pt_server_t *srv = &u->servers[i];
+        fprintf(out, "%s{ address = \"%s\"; weight = %" PRId64 ";%s", i ? ", " : " ", addr,
+                srv->weight, srv->backup ? " backup = true;" : "");
+        /* balancing: a server's own values, where they differ from the upstream's */
+        if (srv->max_conns != u->max_conns)
+            fprintf(out, " max_conns = %" PRId64 ";", srv->max_conns);
+        if (srv->slow_start != u->slow_start)
+            fprintf(out, " slow_start = \"%" PRId64 "ms\";", (int64_t) srv->slow_start);
+        fprintf(out, "%s }", srv->drain ? " drain = true;" : "");
     }
     fputs(" );\n", out);
     pt_conf_dump(out, pt_upstream_directives, PT_SCOPE_UPSTREAM, u, indent + 1);

@@ -89,6 +89,15 @@ struct pt_upstream_peer_s {
     _Atomic int64_t rate_start;     /* error_rate: when the current window began */
     _Atomic uint32_t rate_requests; /* error_rate: answers and failures in the window */
     _Atomic uint32_t rate_errors;   /* error_rate: errors among them */
+    /* balancing (upstream_balance.c): written by the workers with atomics;
+     * reset by the master when the record changes hands (lb_owner). */
+    _Atomic int32_t lb_inflight;    /* requests in flight to it, all workers */
+    _Atomic uint32_t lb_drain;      /* drained at run time (pt_upstream_server_set_drain) */
+    _Atomic int64_t lb_since;       /* slow start began, CLOCK_MONOTONIC ms; 0: none */
+    _Atomic uint64_t lb_ewma_us;    /* peak-EWMA latency, microseconds */
+    _Atomic int64_t lb_ewma_at;     /* when it was last updated, CLOCK_MONOTONIC us */
+    uint64_t lb_owner;              /* the hash the fields above belong to (master) */
+    uint32_t lb_column;             /* its column in the in-flight ledger, + 1 (master) */
 };
 
 /* One per upstream, keyed by its name. */

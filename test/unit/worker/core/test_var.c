@@ -309,6 +309,21 @@ static void test_many(void)
     is(strlen(cut), 128, "  and cut to 128 bytes, 2 of each value");
 }
 
+/* pt_var_render_to: as is, on the caller's buffer, the whole length
+ * returned even when it is cut; $cookie_NAME. */
+static void test_render_to(void)
+{
+    char buf[8];
+    pt_var_tpl_t *t = compile("$http_x_env:$uri");
+
+    size_t n = pt_var_render_to(t, &req, buf, sizeof(buf));
+    is(n, 11, "render_to: the whole length, 11");
+    ok(memcmp(buf, "canary:/", 8) == 0, "  its first 8 bytes in a buffer of 8");
+    add_field("Cookie", "theme=dark; session=s3cr3t", 26);
+    is_str(render("[$cookie_session][$cookie_Session][$cookie_theme]", PT_VAR_RAW, false, 0),
+           "[s3cr3t][][dark]", "$cookie_NAME: by exact name");
+}
+
 int main(void)
 {
     arena = pt_arena_create(1 << 16, 0);
@@ -320,6 +335,7 @@ int main(void)
     test_http_resolution();
     test_once();
     test_many();
+    test_render_to();
     pt_arena_destroy(arena);
     return done_testing();
 }
