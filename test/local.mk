@@ -98,6 +98,13 @@ UNIT_WORKER += test/unit/worker/mod/test_mod_skeleton
 test_unit_worker_mod_test_mod_skeleton_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/upstream/test_subrequest
 test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
+# mod/limit/ratelimit/
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
+test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_table
+test_unit_worker_mod_limit_ratelimit_test_limit_table_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_mod_ratelimit
+test_unit_worker_mod_limit_ratelimit_test_mod_ratelimit_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

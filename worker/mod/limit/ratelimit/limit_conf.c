@@ -223,7 +223,8 @@ static int pt_limit_plans_set(pt_conf_ctx_t *cf, const config_setting_t *s, void
     for (unsigned i = 0; i < n; i++) {
         const config_setting_t *m = config_setting_get_elem(s, i);
         const char *name = config_setting_name(m), *text = pt_conf_get_string(cf, m);
-        if (text == NULL)
+        /* libconfig's names go with its tree: keep a copy. */
+        if (text == NULL || (name = pt_arena_strndup(cf->arena, name, strlen(name))) == NULL)
             return PT_ERROR;
         plans->v[i].plan = (pt_str_t) { name, strlen(name) };
         plans->v[i].text = text;
