@@ -136,6 +136,7 @@ INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
+INTEGRATION += test/integration/test_50_ratelimit.py
 INTEGRATION += test/integration/test_60_reload_load.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
