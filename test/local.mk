@@ -103,6 +103,8 @@ UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
 test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_table
 test_unit_worker_mod_limit_ratelimit_test_limit_table_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_state
+test_unit_worker_mod_limit_ratelimit_test_limit_state_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_mod_ratelimit
 test_unit_worker_mod_limit_ratelimit_test_mod_ratelimit_LDADD = $(unit_ldadd)
 

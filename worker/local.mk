@@ -71,6 +71,7 @@ libportico_a_SOURCES += worker/mod/limit/ratelimit/mod_ratelimit.c \
 	worker/mod/limit/ratelimit/limit_headers.c worker/mod/limit/ratelimit/limit_headers.h \
 	worker/mod/limit/ratelimit/limit_key.c worker/mod/limit/ratelimit/limit_key.h \
 	worker/mod/limit/ratelimit/limit_parse.c worker/mod/limit/ratelimit/limit_parse.h \
+	worker/mod/limit/ratelimit/limit_state.c worker/mod/limit/ratelimit/limit_state.h \
 	worker/mod/limit/ratelimit/limit_table.c worker/mod/limit/ratelimit/limit_table.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c

@@ -335,3 +335,39 @@ def test_dry_run_refuses_nothing_and_logs_no_key(portico):
     p.wait_log(r'limit "trial" would refuse request \S+ \(dry run\), key #[0-9a-f]{16}')
     assert len(re.findall(r'limit "trial" would refuse', p.log())) == 3
     assert secret not in p.log()
+
+
+def test_quota_counts_survive_a_graceful_restart_with_a_state_file(portico):
+    import os
+    import pathlib
+    import shutil
+    import signal
+    import tempfile
+    # Workers may run as nobody: a directory they can reach and write.
+    state = pathlib.Path(tempfile.mkdtemp(prefix="portico-rl-"))
+    os.chmod(str(state), 0o1777)
+    try:
+        _restart_keeps_quota(portico, state, signal)
+    finally:
+        shutil.rmtree(str(state), ignore_errors=True)
+
+
+def _restart_keeps_quota(portico, state, signal):
+    port = free_ports(1)[0]
+    conf = """portico = { workers = 2; limit_state_file = "%s/limits.state"; };
+listen = ( "127.0.0.1:%d" );
+routes = ( { path = "/"; return = 200;
+    limits = { name = "daily"; zone = "q:64k"; key = "$http_x_key"; quota = 3;
+               period = "day"; }; } );
+""" % (state, port)
+    key = [("X-Key", "user-1")]
+    p = portico(conf, ports=[port], subdir="one")
+    p.wait_workers(2)
+    assert [get(port, "/", key).status for _ in range(2)] == [200, 200]
+    p.stop(signal.SIGQUIT)
+    assert "q " in (state / "limits.state").read_text()
+    p2 = portico(conf, ports=[port], subdir="two")
+    p2.wait_workers(2)
+    p2.wait_log(r'zone "q": 1 quota counts from')
+    assert [get(port, "/", key).status for _ in range(2)] == [200, 429]
+    assert get(port, "/", [("X-Key", "user-2")]).status == 200

@@ -29,6 +29,7 @@ typedef struct pt_limit_zone_s {
     size_t size;
     pt_limit_table_t *table;
     int cell;                   /* this worker's concurrency record; -1: none */
+    const char *state_file;     /* quotas across a restart (NULL: none) */
     struct pt_limit_zone_s *next;
 } pt_limit_zone_t;
 
@@ -82,6 +83,7 @@ typedef struct {
 } pt_limit_route_t;
 
 typedef struct {
+    const char *state_file;             /* STRING: UNSET NULL */
     pt_limit_zone_t *zones;             /* every zone a limit named (no row) */
 } pt_limit_main_t;
 

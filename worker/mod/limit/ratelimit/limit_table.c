@@ -49,7 +49,7 @@ void pt_limit_table_key(const pt_limit_table_t *t, const void *p, size_t n, pt_l
     uint64_t h = pt_hash(p, n, t->seed);
 
     k->fp = (h | 1) & ~PT_LIMIT_TAG_BUSY;
-    k->home = (h >> 17) % t->nentries;
+    k->home = (k->fp >> 17) % t->nentries;     /* from fp alone: a state file keeps fp */
     if (n <= PT_LIMIT_KEY_MAX && !(n > 0 && ((const uint8_t *) p)[0] == PT_LIMIT_KEY_DIGEST)) {
         k->len = (uint8_t) n;
         if (n)
@@ -61,6 +61,15 @@ void pt_limit_table_key(const pt_limit_table_t *t, const void *p, size_t n, pt_l
     k->bytes[0] = PT_LIMIT_KEY_DIGEST;
     memcpy(k->bytes + 1, d, sizeof(d));
     k->len = 1 + sizeof(d);
+}
+
+void pt_limit_table_key_stored(const pt_limit_table_t *t, uint64_t fp, const void *p, size_t n,
+                               pt_limit_key_t *k)
+{
+    k->fp = (fp | 1) & ~PT_LIMIT_TAG_BUSY;
+    k->home = (k->fp >> 17) % t->nentries;
+    k->len = (uint8_t) pt_min(n, (size_t) PT_LIMIT_KEY_MAX);
+    memcpy(k->bytes, p, k->len);
 }
 
 static inline pt_limit_entry_t *pt_limit_slot(pt_limit_table_t *t, const pt_limit_key_t *k,
@@ -165,6 +174,7 @@ pt_limit_entry_t *pt_limit_table_get(pt_limit_table_t *t, const pt_limit_key_t *
         for (unsigned i = 0; i < PT_LIMIT_CELLS; i++)
             atomic_store_explicit(&e->cells[i], 0, memory_order_relaxed);
         e->keylen = k->len;
+        e->kind = 0;
         memcpy(e->key, k->bytes, k->len);
         if (old && !(old & PT_LIMIT_TAG_BUSY))
             atomic_fetch_add_explicit(&t->evictions, 1, memory_order_relaxed);

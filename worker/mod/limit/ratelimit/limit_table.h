@@ -48,6 +48,7 @@ typedef struct {
     _Atomic uint64_t word;      /* the limit's state: GCRA TAT (ns), quota period|count */
     _Atomic uint16_t cells[PT_LIMIT_CELLS];     /* in-flight requests per process record */
     uint8_t keylen;
+    uint8_t kind;               /* the owner's tag of what word holds (a state file keeps quotas) */
     uint8_t key[PT_LIMIT_KEY_MAX];
 } __attribute__((aligned(64))) pt_limit_entry_t;
 
@@ -88,6 +89,11 @@ void pt_limit_table_key(const pt_limit_table_t *t, const void *p, size_t n, pt_l
  * holds in-flight requests. *created tells a new entry (word 0). */
 pt_limit_entry_t *pt_limit_table_get(pt_limit_table_t *t, const pt_limit_key_t *k,
                                      uint64_t now_ms, bool *created);
+
+/* A key as a state file kept it: its fingerprint and stored bytes (the
+ * table's seed must be the one they were made with). */
+void pt_limit_table_key_stored(const pt_limit_table_t *t, uint64_t fp, const void *p, size_t n,
+                               pt_limit_key_t *k);
 
 /* The entry of k if present, else NULL (no insert). */
 pt_limit_entry_t *pt_limit_table_find(pt_limit_table_t *t, const pt_limit_key_t *k);

@@ -33,8 +33,10 @@
 #include "worker/mod/limit/ratelimit/limit_gcra.h"
 #include "worker/mod/limit/ratelimit/limit_headers.h"
 #include "worker/mod/limit/ratelimit/limit_key.h"
+#include "worker/mod/limit/ratelimit/limit_state.h"
 #include "worker/mod/limit/ratelimit/limit_table.h"
 
+#include <errno.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +97,8 @@ static const pt_metric_def_t pt_ratelimit_metrics[] = {
 #define PT_RATELIMIT_FIELD(f)   offsetof(pt_limit_route_t, f)
 
 static const pt_directive_t pt_ratelimit_directives[] = {
+    { "limit_state_file", PT_CONF_STRING, PT_SCOPE_MAIN, offsetof(pt_limit_main_t, state_file),
+      NULL, NULL, NULL, NULL, "where quota counts are kept across a restart" },
     { "limits", PT_CONF_CUSTOM, PT_SCOPE_ROUTE, PT_RATELIMIT_FIELD(limits), NULL, NULL,
       pt_limit_conf_set, pt_limit_conf_dump, "the rate limits, concurrency limits and quotas" },
     { "limit_headers", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_RATELIMIT_FIELD(headers), "false",
@@ -157,10 +161,14 @@ static int pt_ratelimit_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_
         pt_module_phase_skip(route, &pt_ratelimit_module);
         return PT_OK;
     }
+    if (mc->state_file && mc->state_file[0] != '/'
+        && (mc->state_file = pt_conf_path(cf, mc->state_file)) == NULL)
+        return PT_ERROR;
     for (size_t i = 0; i < rc->limits->n; i++) {
         pt_limit_t *l = &rc->limits->v[i];
         if ((l->zone = pt_limit_conf_zone(cf, mc, l)) == NULL)
             return PT_ERROR;
+        l->zone->state_file = mc->state_file;
         if (pt_conf_zone_add(cf, conf, l->zone->name, l->zone->size, pt_ratelimit_module.name,
                              pt_ratelimit_module.zone_magic, pt_ratelimit_init_zone, l->zone)
             == NULL)
@@ -199,10 +207,19 @@ static int pt_ratelimit_init_zone(pt_zone_t *zone, pt_zone_t *old, void *data)
             size = n;
     if (mem == NULL)
         return PT_ERROR;
-    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t) sizeof(seed))
+    /* Quotas kept by a state file go with the seed their keys were
+     * hashed with. */
+    if ((lz->state_file == NULL || !pt_limit_state_seed(lz->state_file, lz->name, &seed))
+        && getrandom(&seed, sizeof(seed), 0) != (ssize_t) sizeof(seed))
         seed = (uint64_t) time(NULL) * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t) getpid();
     if ((t = pt_limit_table_init(mem, size, seed)) == NULL)
         return PT_ERROR;
+    if (lz->state_file) {
+        size_t n = pt_limit_state_load(lz->state_file, lz->name, t, PT_LIMIT_QUOTA);
+        if (n)
+            pt_log(PT_LOG_INFO, "zone \"%s\": %zu quota counts from %s", lz->name, n,
+                   lz->state_file);
+    }
     *pt_zone_root(zone) = t;
     lz->table = t;
     return PT_OK;
@@ -259,6 +276,10 @@ static void pt_ratelimit_exit_worker(const pt_conf_t *conf)
     pt_limit_main_t *mc = pt_ratelimit_main(conf);
 
     pt_ratelimit_retire();
+    if (mc && mc->state_file && mc->zones
+        && pt_limit_state_save(mc->state_file, mc->zones, PT_LIMIT_QUOTA) != PT_OK)
+        pt_log(PT_LOG_ERR, "cannot write limit_state_file %s: %s", mc->state_file,
+               strerror(errno));
     for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next) {
         if (z->table && z->cell >= 0)
             pt_limit_table_release_cell(z->table, z->cell, (int32_t) getpid());
@@ -323,6 +344,7 @@ static void pt_ratelimit_take(pt_request_t *r, pt_ratelimit_result_t *x, uint64_
         x->q = (uint64_t) l->quota;
         x->w = (uint64_t) pt_limit_period_seconds(l->period, wall);
         pt_quota_take((uint64_t) l->quota, l->period, word, wall, &x->a);
+        x->entry->kind = PT_LIMIT_QUOTA;        /* what a state file keeps */
         break;
     default: {
         /* Count first, then look: two workers racing for the last place
