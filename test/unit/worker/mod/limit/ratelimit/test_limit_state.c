@@ -76,5 +76,9 @@ int main(void)
     ok(!pt_limit_state_seed(path, "q", &seed), "a file of something else holds nothing");
     unlink(path);
     ok(!pt_limit_state_seed(path, "q", &seed), "no file, no seed");
+    free(z1.table);
+    free(z2.table);
+    free(t);
+    free(t2);
     return done_testing();
 }
