@@ -157,11 +157,7 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
-FUZZ_TARGETS += test/fuzz/fuzz_limit_parse
-test_fuzz_fuzz_limit_parse_SOURCES = test/fuzz/fuzz_limit_parse.c \
-	worker/mod/limit/ratelimit/limit_parse.c worker/mod/limit/ratelimit/limit_gcra.c
-test_fuzz_fuzz_limit_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_limit_parse.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c

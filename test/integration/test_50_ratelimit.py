@@ -166,11 +166,12 @@ def test_delay_holds_requests_in_order_at_the_rate(portico):
     for s in socks:
         s.close()
     assert [d[1] for d in done] == [200] * 6 + [429], done
-    assert done[6][0] < 0.1, "past the burst: refused at once"
+    assert done[6][0] < done[1][0], "past the burst: refused at once, not held: %s" % done
     times = [d[0] for d in done[:6]]
     assert times == sorted(times), "held requests leave in arrival order: %s" % times
     for i, t in enumerate(times):
-        assert abs(t - i * 0.1) < 0.05, "request %d answered at %.3f s: %s" % (i, t, times)
+        assert abs(t - times[0] - i * 0.1) < 0.06, \
+            "request %d answered at %.3f s: %s" % (i, t, times)
 
 
 def test_a_client_leaving_while_held_frees_its_place(portico):

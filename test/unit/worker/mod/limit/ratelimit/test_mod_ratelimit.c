@@ -8,6 +8,7 @@
 #include "worker/mod/limit/ratelimit/mod_ratelimit.c"
 
 #include "worker/core/conf.h"
+#include "worker/mod/limit/ratelimit/limit_parse.h"
 #include "test/unit/tap.h"
 
 #include <arpa/inet.h>
@@ -135,6 +136,40 @@ static void test_conf(void)
     for (size_t i = 0; i < pt_countof(bad); i++)
         is(route_from(bad[i], &route, &rc), PT_ERROR, "refused: %s", bad[i]);
     ok(cf.errors && strstr(cf.errors, "test.conf:"), "errors name the file");
+}
+
+static void test_grammars(void)
+{
+    static const struct { const char *in; int rc; uint64_t count, period_s; } rates[] = {
+        { "100r/s", PT_OK, 100, 1 }, { "6000r/m", PT_OK, 6000, 60 },
+        { "20r/h", PT_OK, 20, 3600 }, { "500r/d", PT_OK, 500, 86400 },
+        { "1000000000r/s", PT_OK, 1000000000, 1 }, { "007r/s", PT_OK, 7, 1 },
+        { "1000000001r/s", PT_ERROR, 0, 0 }, { "99999999999r/s", PT_ERROR, 0, 0 },
+        { "0r/s", PT_ERROR, 0, 0 }, { "r/s", PT_ERROR, 0, 0 }, { "10", PT_ERROR, 0, 0 },
+        { "10r", PT_ERROR, 0, 0 }, { "10r/", PT_ERROR, 0, 0 }, { "10r/sec", PT_ERROR, 0, 0 },
+        { "10 r/s", PT_ERROR, 0, 0 }, { "-1r/s", PT_ERROR, 0, 0 }, { "10R/s", PT_ERROR, 0, 0 },
+        { "", PT_ERROR, 0, 0 }, { "10r/s ", PT_ERROR, 0, 0 },
+    };
+    for (size_t i = 0; i < pt_countof(rates); i++) {
+        uint64_t count = 0, period = 0;
+        const char *why = NULL;
+        int rc = pt_limit_parse_rate(rates[i].in, strlen(rates[i].in), &count, &period, &why);
+        ok(rc == rates[i].rc && (rc != PT_OK || (count == rates[i].count
+                                                 && period == rates[i].period_s * PT_LIMIT_NS))
+           && why && *why, "rate \"%s\"", rates[i].in);
+    }
+    static const struct { const char *in; int rc; unsigned v4, v6; } nets[] = {
+        { "24", PT_OK, 24, 64 }, { "24_48", PT_OK, 24, 48 }, { "32_128", PT_OK, 32, 128 },
+        { "0_0", PT_OK, 0, 0 }, { "33", PT_ERROR, 0, 0 }, { "24_129", PT_ERROR, 0, 0 },
+        { "24_", PT_ERROR, 0, 0 }, { "_64", PT_ERROR, 0, 0 }, { "24x", PT_ERROR, 0, 0 },
+        { "24_64_1", PT_ERROR, 0, 0 }, { "", PT_ERROR, 0, 0 },
+    };
+    for (size_t i = 0; i < pt_countof(nets); i++) {
+        unsigned v4 = 99, v6 = 99;
+        int rc = pt_limit_parse_prefixes(nets[i].in, strlen(nets[i].in), &v4, &v6);
+        ok(rc == nets[i].rc && (rc != PT_OK || (v4 == nets[i].v4 && v6 == nets[i].v6)),
+           "prefixes \"%s\"", nets[i].in);
+    }
 }
 
 static void test_keys(void)
@@ -292,6 +327,7 @@ int main(void)
 {
     setup();
     test_conf();
+    test_grammars();
     test_keys();
     test_consumer_keys();
     test_phase();
