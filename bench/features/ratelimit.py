@@ -2,10 +2,12 @@
 
 Throughput (wrk, keep-alive, 4 workers) of the same proxy route without a
 limit, with a limit every worker hits on one key (the contended case: one
-GCRA word, compare-and-swap from all workers), and with a limit keyed by
-$request_id (distinct keys: every request a new key, so the insert and
-LRU-eviction path of a full zone); the limit is set so high that it never
-refuses. Rounds alternate the three servers; the figures are medians and
+GCRA word, compare-and-swap from all workers), with a limit keyed by
+$connection (distinct keys, stable per connection: a worker's connection
+serials, so a key is shared by at most one connection per worker), and
+keyed by $request_id (a new key for every request: the insert and
+LRU-eviction path of a full zone, the worst case); the limit is set so
+high that it never refuses. Rounds alternate the three servers; the figures are medians and
 ratios to the unlimited run. Instructions per request (callgrind, one
 worker) for no limit and for the one-key limit; they do not depend on the
 machine's load, so they are what to compare.
@@ -20,7 +22,8 @@ LIMIT = ('limits = { name = "bench"; zone = "bench:1M"; key = "%s"; '
 VARIANTS = [
     ("nolimit", None),
     ("one-key", "global"),
-    ("distinct-keys", "$request_id"),
+    ("distinct-keys", "$connection"),
+    ("new-key-each-request", "$request_id"),
 ]
 
 

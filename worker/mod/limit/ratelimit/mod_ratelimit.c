@@ -63,8 +63,9 @@ typedef struct {
     bool held;                  /* waiting for its turn (delay) */
     bool refused;
     bool released;
+    bool cleanup;               /* the arena cleanup is registered */
     unsigned n;
-    pt_ratelimit_result_t res[PT_LIMIT_PER_ROUTE_MAX];
+    pt_ratelimit_result_t res[];    /* one per limit of the route */
 } pt_ratelimit_ctx_t;
 
 static int pt_ratelimit_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
@@ -448,6 +449,28 @@ static void pt_ratelimit_cleanup(void *data)
     pt_ratelimit_release(data);
 }
 
+/* What a request holds past the phase (a concurrency share, a place in
+ * the delay queue) is given back when its arena goes, however it goes:
+ * registered only then, so a plain rate check costs no cleanup. */
+static int pt_ratelimit_guard(pt_ratelimit_ctx_t *ctx)
+{
+    if (ctx->cleanup)
+        return PT_OK;
+    if (pt_arena_cleanup_add(ctx->r->arena, pt_ratelimit_cleanup, ctx) != PT_OK)
+        return PT_ERROR;
+    ctx->cleanup = true;
+    return PT_OK;
+}
+
+/* Out of memory mid-check: give back what was taken. */
+static int pt_ratelimit_fail(pt_ratelimit_ctx_t *ctx)
+{
+    for (unsigned i = 0; i < ctx->n; i++)
+        pt_ratelimit_give_back(&ctx->res[i]);
+    ctx->released = true;
+    return 500;
+}
+
 static void pt_ratelimit_wake(pt_timer_t *t)
 {
     pt_ratelimit_ctx_t *ctx = t->data;
@@ -504,9 +527,12 @@ static int pt_ratelimit_limit(pt_request_t *r)
         return PT_DECLINED;
     if (rc == NULL || rc->limits == NULL)
         return PT_DECLINED;
-    if ((ctx = pt_arena_calloc(r->arena, sizeof(*ctx))) == NULL
-        || pt_arena_cleanup_add(r->arena, pt_ratelimit_cleanup, ctx) != PT_OK)
+    /* Sized for the route's limits, and only the head cleared: each
+     * result is set as its limit is checked. */
+    size_t head = offsetof(pt_ratelimit_ctx_t, res);
+    if ((ctx = pt_arena_alloc(r->arena, head + rc->limits->n * sizeof(ctx->res[0]))) == NULL)
         return 500;
+    memset(ctx, 0, head);
     r->ctx[pt_ratelimit_module.index] = ctx;
     ctx->r = r;
 
@@ -519,6 +545,8 @@ static int pt_ratelimit_limit(pt_request_t *r)
         pt_ratelimit_result_t *x = &ctx->res[ctx->n++];
         bool created;
         x->limit = l;
+        x->entry = NULL;
+        x->taken = false;
         if (l->zone->table == NULL || !pt_ratelimit_key(r, l, &x->key))
             continue;           /* an empty key is not limited */
         if (l->kind == PT_LIMIT_CONCURRENCY && l->zone->cell < 0)
@@ -532,6 +560,8 @@ static int pt_ratelimit_limit(pt_request_t *r)
         if (x->a.allowed) {
             x->taken = true;
             wait = pt_max(wait, x->a.wait);
+            if (l->kind == PT_LIMIT_CONCURRENCY && pt_ratelimit_guard(ctx) != PT_OK)
+                return pt_ratelimit_fail(ctx);
             continue;
         }
         if (l->dry_run == 1) {
@@ -549,6 +579,8 @@ static int pt_ratelimit_limit(pt_request_t *r)
     if (status)
         return pt_ratelimit_refuse(r, ctx, status, retry);
     if (wait) {
+        if (pt_ratelimit_guard(ctx) != PT_OK)
+            return pt_ratelimit_fail(ctx);
         ctx->held = true;
         pt_metric_inc(pt_ratelimit_metric_delayed, 1);
         pt_timer_prepare(&ctx->timer, pt_ratelimit_wake, ctx);
