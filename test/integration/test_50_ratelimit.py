@@ -170,7 +170,7 @@ def test_delay_holds_requests_in_order_at_the_rate(portico):
     times = [d[0] for d in done[:6]]
     assert times == sorted(times), "held requests leave in arrival order: %s" % times
     for i, t in enumerate(times):
-        assert abs(t - times[0] - i * 0.1) < 0.06, \
+        assert abs(t - times[0] - i * 0.1) < 0.07, \
             "request %d answered at %.3f s: %s" % (i, t, times)
 
 
@@ -193,7 +193,7 @@ def test_a_client_leaving_while_held_frees_its_place(portico):
     t = time.monotonic()
     r = get(p.port)
     assert r.status == 200, r.status
-    assert time.monotonic() - t < 0.6
+    assert time.monotonic() - t < 0.9     # one interval (0.5 s), give or take
     first.close()
 
 
