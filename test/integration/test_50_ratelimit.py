@@ -75,7 +75,7 @@ def test_idle_key_sends_burst_plus_one_then_429_with_fields(portico):
         assert state["t"] >= 1
     for r in answers[5:]:
         assert r.header("content-type") == "application/problem+json"
-        assert b'"status":429' in r.body
+        assert b'"status":429' in r.body and b'limit \\"per_ip\\" exceeded' in r.body, r.body
         retry = r.header("retry-after")
         assert retry and retry.isdigit() and int(retry) >= 1, retry
         state = sf_list(r.header("ratelimit"))

@@ -494,9 +494,11 @@ static void pt_ratelimit_held_event(pt_request_t *r)
     }
 }
 
-static int pt_ratelimit_refuse(pt_request_t *r, pt_ratelimit_ctx_t *ctx, unsigned status,
+static int pt_ratelimit_refuse(pt_request_t *r, pt_ratelimit_ctx_t *ctx, const pt_limit_t *by,
                                uint64_t retry)
 {
+    unsigned status = (unsigned) by->status;
+    const char *detail = pt_arena_sprintf(r->arena, "limit \"%s\" exceeded", by->name);
     pt_http_field_t f[3];
     unsigned nf = 0;
     char *ra = pt_arena_alloc(r->arena, 24);
@@ -514,7 +516,7 @@ static int pt_ratelimit_refuse(pt_request_t *r, pt_ratelimit_ctx_t *ctx, unsigne
         f[nf++] = (pt_http_field_t) { PT_STR("RateLimit-Policy"), policy, 0, 0 };
         f[nf++] = (pt_http_field_t) { PT_STR("RateLimit"), state, 0, 0 };
     }
-    pt_http_error_fields(r, status, "rate limit exceeded", f, nf);
+    pt_http_error_fields(r, status, detail ? detail : "rate limit exceeded", f, nf);
     return PT_DONE;
 }
 
@@ -538,7 +540,7 @@ static int pt_ratelimit_limit(pt_request_t *r)
 
     uint64_t now_ns = pt_ratelimit_now_ns(), wait = 0, retry = 0;
     int64_t wall = pt_ratelimit_now_wall();
-    unsigned status = 0;
+    const pt_limit_t *by = NULL;       /* the refusal that asks to wait longest */
 
     for (size_t i = 0; i < rc->limits->n; i++) {
         const pt_limit_t *l = &rc->limits->v[i];
@@ -571,13 +573,13 @@ static int pt_ratelimit_limit(pt_request_t *r)
                    (unsigned long long) x->key.fp);
             continue;
         }
-        if (status == 0 || x->a.retry > retry) {
-            status = (unsigned) l->status;
+        if (by == NULL || x->a.retry > retry) {
+            by = l;
             retry = x->a.retry;
         }
     }
-    if (status)
-        return pt_ratelimit_refuse(r, ctx, status, retry);
+    if (by)
+        return pt_ratelimit_refuse(r, ctx, by, retry);
     if (wait) {
         if (pt_ratelimit_guard(ctx) != PT_OK)
             return pt_ratelimit_fail(ctx);
