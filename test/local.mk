@@ -134,6 +134,15 @@ UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
 test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
 test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
+# mod/limit/ratelimit/
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
+test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_table
+test_unit_worker_mod_limit_ratelimit_test_limit_table_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_state
+test_unit_worker_mod_limit_ratelimit_test_limit_state_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_mod_ratelimit
+test_unit_worker_mod_limit_ratelimit_test_mod_ratelimit_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -180,6 +189,7 @@ INTEGRATION += test/integration/test_50_compress.py
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_50_balance.py
+INTEGRATION += test/integration/test_50_ratelimit.py
 INTEGRATION += test/integration/test_60_reload_load.py
 # JWT and introspection (issue 12, the token half)
 INTEGRATION += test/integration/test_60_jwt.py

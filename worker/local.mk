@@ -117,6 +117,15 @@ libportico_a_SOURCES += \
 libportico_a_SOURCES += \
 	worker/mod/auth/introspect/mod_introspect.c \
 	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h
+# mod/limit/ratelimit/: rate limits, throttling, concurrency limits, quotas
+libportico_a_SOURCES += worker/mod/limit/ratelimit/mod_ratelimit.c \
+	worker/mod/limit/ratelimit/limit_conf.c worker/mod/limit/ratelimit/limit_conf.h \
+	worker/mod/limit/ratelimit/limit_gcra.c worker/mod/limit/ratelimit/limit_gcra.h \
+	worker/mod/limit/ratelimit/limit_headers.c worker/mod/limit/ratelimit/limit_headers.h \
+	worker/mod/limit/ratelimit/limit_key.c worker/mod/limit/ratelimit/limit_key.h \
+	worker/mod/limit/ratelimit/limit_parse.c worker/mod/limit/ratelimit/limit_parse.h \
+	worker/mod/limit/ratelimit/limit_state.c worker/mod/limit/ratelimit/limit_state.h \
+	worker/mod/limit/ratelimit/limit_table.c worker/mod/limit/ratelimit/limit_table.h
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -23,6 +23,7 @@ extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
+extern pt_module_t pt_ratelimit_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -41,6 +42,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_acl_module,
+    &pt_ratelimit_module,       /* limit phase: rate, concurrency, quotas */
     &pt_accesslog_module,
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
