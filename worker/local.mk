@@ -88,7 +88,7 @@ libportico_a_SOURCES += \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
-	worker/mod/log/mod_accesslog.c \
+	worker/mod/log/mod_accesslog.c worker/mod/log/mod_debug.c \
 	worker/mod/filter/mod_hide_fields.c
 # filter/compress/: gzip and brotli response compression, gunzip
 libportico_a_SOURCES += \

@@ -21,6 +21,7 @@ extern pt_module_t pt_apikey_module;
 extern pt_module_t pt_basic_auth_module;
 extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_debug_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
 extern pt_module_t pt_ratelimit_module;
@@ -31,6 +32,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
+    &pt_debug_module,           /* post-read: trace debug_clients' requests (after realip) */
     &pt_address_module,         /* access: address rules, before any credential is read */
     &pt_geoip_module,           /* post-read: country field; access: country rules */
     &pt_consumers_module,       /* the declared consumers (no phase) */
