@@ -64,6 +64,15 @@ libportico_a_SOURCES += \
 	worker/mod/content/mod_echo.c \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/log/mod_accesslog.c
+# mod/cache/: the response cache (RFC 9111) in shared-memory zones
+libportico_a_SOURCES += \
+	worker/mod/cache/mod_cache.c worker/mod/cache/cache_module.h \
+	worker/mod/cache/cache_control.c worker/mod/cache/cache_control.h \
+	worker/mod/cache/cache_fresh.c worker/mod/cache/cache_fresh.h \
+	worker/mod/cache/cache_rules.c worker/mod/cache/cache_rules.h \
+	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \
+	worker/mod/cache/cache_serve.c worker/mod/cache/cache_serve.h \
+	worker/mod/cache/cache_revalidate.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

@@ -11,12 +11,15 @@ extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_cache_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
+    &pt_cache_module,           /* pre-content lookup; its filters store what upstream sent,
+                                 * so it comes before any body-transforming filter module */
     &pt_accesslog_module,
     NULL
 };

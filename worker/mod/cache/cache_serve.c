@@ -1,0 +1,262 @@
+/*
+ * cache_serve.c: stored responses to clients, with preconditions and
+ * byte ranges (see cache_serve.h).
+ */
+#include "common/pt.h"
+#include "common/str.h"
+#include "worker/http/http_error.h"
+#include "worker/http/request.h"
+#include "worker/http/response.h"
+#include "worker/mod/cache/cache_control.h"
+#include "worker/mod/cache/cache_rules.h"
+#include "worker/mod/cache/cache_serve.h"
+
+/* The next entity-tag of an If-Match / If-None-Match list, "W/" kept. */
+static bool pt_cache_next_etag(pt_str_t *list, pt_str_t *tag)
+{
+    const char *p = list->p, *end = list->p + list->len;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+        p++;
+    if (p == end)
+        return false;
+    const char *s = p;
+    if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+        p += 2;
+    if (p < end && *p == '"') {
+        p++;
+        while (p < end && *p != '"')
+            p++;
+        if (p < end)
+            p++;
+    } else {
+        while (p < end && *p != ',')
+            p++;
+    }
+    *tag = (pt_str_t) { s, (size_t) (p - s) };
+    list->p = p;
+    list->len = (size_t) (end - p);
+    return true;
+}
+
+static pt_str_t pt_cache_opaque(pt_str_t t, bool *weak)
+{
+    *weak = t.len >= 2 && t.p[0] == 'W' && t.p[1] == '/';
+    if (*weak) {
+        t.p += 2;
+        t.len -= 2;
+    }
+    return t;
+}
+
+bool pt_cache_etag_weak_eq(pt_str_t a, pt_str_t b)
+{
+    bool wa, wb;
+
+    a = pt_cache_opaque(a, &wa);
+    b = pt_cache_opaque(b, &wb);
+    return a.len >= 2 && a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+static bool pt_cache_etag_strong_eq(pt_str_t a, pt_str_t b)
+{
+    bool wa, wb;
+
+    a = pt_cache_opaque(a, &wa);
+    b = pt_cache_opaque(b, &wb);
+    return !wa && !wb && a.len >= 2 && a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* Whether any tag of the list matches etag (weak or strong comparison). */
+static bool pt_cache_etag_list_match(pt_str_t list, pt_str_t etag, bool strong)
+{
+    pt_str_t t = pt_str_trim_ows(list), tag;
+
+    if (t.len == 1 && t.p[0] == '*')
+        return true;
+    while (pt_cache_next_etag(&list, &tag))
+        if (etag.len && (strong ? pt_cache_etag_strong_eq(tag, etag)
+                                : pt_cache_etag_weak_eq(tag, etag)))
+            return true;
+    return false;
+}
+
+enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned nreq,
+                                          pt_str_t etag, int64_t last_modified)
+{
+    const pt_http_field_t *im = pt_cache_field(req, nreq, PT_STR("if-match"));
+    const pt_http_field_t *ius = pt_cache_field(req, nreq, PT_STR("if-unmodified-since"));
+    const pt_http_field_t *inm = pt_cache_field(req, nreq, PT_STR("if-none-match"));
+    const pt_http_field_t *ims = pt_cache_field(req, nreq, PT_STR("if-modified-since"));
+
+    if (im) {
+        if (!pt_cache_etag_list_match(im->value, etag, true))
+            return PT_CACHE_COND_412;
+    } else if (ius) {
+        int64_t d = pt_cache_parse_date(ius->value);
+        if (d >= 0 && last_modified >= 0 && last_modified > d)
+            return PT_CACHE_COND_412;
+    }
+    if (inm) {
+        /* every list field line counts */
+        for (unsigned i = 0; i < nreq; i++)
+            if (pt_str_caseeq_lit(req[i].name, "if-none-match")
+                && pt_cache_etag_list_match(req[i].value, etag, false))
+                return PT_CACHE_COND_304;
+        return PT_CACHE_COND_FULL;
+    }
+    if (ims) {
+        int64_t d = pt_cache_parse_date(ims->value);
+        if (d >= 0 && last_modified >= 0 && last_modified <= d)
+            return PT_CACHE_COND_304;
+    }
+    return PT_CACHE_COND_FULL;
+}
+
+static bool pt_cache_u64(const char *p, const char *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (p == end)
+        return false;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || x > UINT64_MAX / 10 - 1)
+            return false;
+        x = x * 10 + (uint64_t) (*p - '0');
+    }
+    *v = x;
+    return true;
+}
+
+int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last)
+{
+    pt_str_t s = pt_str_trim_ows(range);
+
+    if (s.len < 6 || strncasecmp(s.p, "bytes=", 6) != 0)
+        return 0;
+    s.p += 6;
+    s.len -= 6;
+    s = pt_str_trim_ows(s);
+    if (memchr(s.p, ',', s.len))
+        return 0;               /* several ranges: the whole body (RFC 9110 §14.2 allows) */
+    const char *dash = memchr(s.p, '-', s.len), *end = s.p + s.len;
+    if (dash == NULL)
+        return 0;
+    uint64_t a, b;
+    if (dash == s.p) {
+        if (!pt_cache_u64(dash + 1, end, &b))
+            return 0;
+        if (b == 0 || len == 0)
+            return -1;
+        *first = b >= len ? 0 : len - b;
+        *last = len - 1;
+        return 1;
+    }
+    if (!pt_cache_u64(s.p, dash, &a))
+        return 0;
+    if (dash + 1 == end) {
+        b = UINT64_MAX;
+    } else if (!pt_cache_u64(dash + 1, end, &b) || b < a) {
+        return 0;
+    }
+    if (a >= len)
+        return -1;
+    *first = a;
+    *last = b >= len ? len - 1 : b;
+    return 1;
+}
+
+/* RFC 9110 §15.4.5: what a 304 carries of the stored response. */
+static bool pt_cache_304_field(pt_str_t name)
+{
+    return pt_str_caseeq_lit(name, "content-location") || pt_str_caseeq_lit(name, "date")
+           || pt_str_caseeq_lit(name, "etag") || pt_str_caseeq_lit(name, "vary")
+           || pt_str_caseeq_lit(name, "cache-control") || pt_str_caseeq_lit(name, "expires")
+           || pt_str_caseeq_lit(name, "cache-status");
+}
+
+void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_str_t hide)
+{
+    unsigned max = o->nfields + 3;
+    pt_http_field_t *fields = pt_arena_alloc(r->arena, max * sizeof(*fields));
+    char *agebuf = pt_arena_alloc(r->arena, 24);
+
+    if (fields == NULL || agebuf == NULL) {
+        pt_http_error(r, 500, "out of memory serving from the cache");
+        return;
+    }
+    unsigned n = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), fields,
+                                        o->nfields);
+    if (hide.len)
+        for (unsigned i = 0; i < n; i++)
+            if (pt_cache_list_has(hide, fields[i].name))
+                fields[i].flags |= PT_FIELD_HIDDEN;
+    fields[n++] = (pt_http_field_t) { PT_STR("Age"),
+                                      { agebuf, pt_str_from_u64(agebuf, (uint64_t) age) },
+                                      PT_HDR_OTHER, 0 };
+    pt_str_t body = pt_cache_obj_part(o, PT_CACHE_BODY);
+    unsigned status = o->status;
+
+    const pt_http_field_t *f = pt_cache_field(fields, n, PT_STR("etag"));
+    pt_str_t etag = f ? f->value : PT_STR_NULL;
+    int64_t lm = (f = pt_cache_field(fields, n, PT_STR("last-modified")))
+                 ? pt_cache_parse_date(f->value) : -1;
+    if (lm < 0 && (f = pt_cache_field(fields, n, PT_STR("date"))))
+        lm = pt_cache_parse_date(f->value);     /* RFC 9111 §4.3.2 */
+
+    if (status == 200) {
+        switch (pt_cache_preconditions(r->head.fields, r->head.nfields, etag, lm)) {
+        case PT_CACHE_COND_412:
+            pt_http_error(r, 412, "a precondition of the request is false for the stored response");
+            return;
+        case PT_CACHE_COND_304: {
+            unsigned k = 0;
+            for (unsigned i = 0; i < n; i++)
+                if (!(fields[i].flags & PT_FIELD_HIDDEN)
+                    && (pt_cache_304_field(fields[i].name) || i == n - 1))
+                    fields[k++] = fields[i];
+            pt_response_send(r, 304, NULL, fields, k, NULL, 0);
+            return;
+        }
+        default:
+            break;
+        }
+        const pt_http_field_t *rg = pt_cache_field(r->head.fields, r->head.nfields,
+                                                   PT_STR("range"));
+        if (rg && r->head.method_id == PT_METHOD_GET) {
+            const pt_http_field_t *ir = pt_cache_field(r->head.fields, r->head.nfields,
+                                                       PT_STR("if-range"));
+            bool use = true;
+            if (ir) {
+                pt_str_t v = pt_str_trim_ows(ir->value);
+                if (v.len && (v.p[0] == '"' || v.p[0] == 'W'))
+                    use = etag.len && pt_cache_etag_strong_eq(v, etag);
+                else
+                    use = lm >= 0 && pt_cache_parse_date(v) == lm;
+            }
+            uint64_t a = 0, b = 0;
+            int k = use ? pt_cache_range(rg->value, body.len, &a, &b) : 0;
+            char *cr = pt_arena_alloc(r->arena, 80);
+            if (cr == NULL) {
+                pt_http_error(r, 500, "out of memory serving from the cache");
+                return;
+            }
+            if (k < 0) {
+                pt_http_field_t crf = { PT_STR("Content-Range"),
+                                        { cr, (size_t) snprintf(cr, 80, "bytes */%zu",
+                                                                body.len) }, PT_HDR_OTHER, 0 };
+                pt_http_error_fields(r, 416, "the range is outside the stored response", &crf, 1);
+                return;
+            }
+            if (k > 0) {
+                fields[n++] = (pt_http_field_t) {
+                    PT_STR("Content-Range"),
+                    { cr, (size_t) snprintf(cr, 80, "bytes %" PRIu64 "-%" PRIu64 "/%zu", a, b,
+                                            body.len) }, PT_HDR_OTHER, 0 };
+                pt_response_send(r, 206, NULL, fields, n, body.p + a, (size_t) (b - a + 1));
+                return;
+            }
+        }
+    }
+    pt_response_send(r, status, NULL, fields, n, body.p, body.len);
+}
