@@ -53,15 +53,13 @@ void pt_cache_cc_parse(pt_cache_cc_t *cc, pt_str_t value)
         while (p < end && pt_cache_tchar((unsigned char) *p))
             p++;
         pt_str_t name = { n, (size_t) (p - n) };
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
         pt_str_t v = PT_STR_NULL;
         bool has_value = false;
+        /* RFC 9110 §5.6.2 has no whitespace around '=': "max-age = 5" is
+         * a directive without a valid value (for max-age: stale). */
         if (p < end && *p == '=') {
             has_value = true;
             p++;
-            while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
             if (p < end && *p == '"') {
                 /* quoted-string: the value is its inside (escapes kept as
                  * written; field names and numbers have none) */

@@ -40,7 +40,7 @@ static bool pt_cache_field_unstored(pt_str_t name)
 }
 
 pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, unsigned nf,
-                              pt_str_t skip, bool keep_cookie, unsigned *np)
+                              pt_str_t skip, bool forwarding, unsigned *np)
 {
     size_t size = 0;
     unsigned n = 0;
@@ -54,8 +54,9 @@ pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, 
         for (unsigned i = 0; i < nf; i++) {
             const pt_http_field_t *f = &fields[i];
             if ((f->flags & 0x01) || f->name.len > UINT16_MAX || f->value.len > UINT32_MAX
-                || pt_cache_field_unstored(f->name)
-                || (!keep_cookie && pt_str_caseeq_lit(f->name, "set-cookie"))
+                || (pt_cache_field_unstored(f->name)
+                    && !(forwarding && pt_str_caseeq_lit(f->name, "age")))
+                || (!forwarding && pt_str_caseeq_lit(f->name, "set-cookie"))
                 || (skip.len && pt_cache_list_has(skip, f->name)))
                 continue;
             if (pass == 1) {
@@ -238,8 +239,13 @@ const char *pt_cache_storable(const pt_cache_policy_t *pol, const pt_cache_resp_
     const pt_http_field_t *f;
     int64_t date = (f = pt_cache_field(in->fields, in->nfields, PT_STR("date")))
                    ? pt_cache_parse_date(f->value) : -1;
-    int64_t age = (f = pt_cache_field(in->fields, in->nfields, PT_STR("age")))
-                  ? pt_cache_parse_delta(f->value) : -1;
+    int64_t age = -1;
+    if ((f = pt_cache_field(in->fields, in->nfields, PT_STR("age")))) {
+        /* a list ("Age: 10, 20") counts by its first member */
+        pt_str_t list = f->value, first;
+        if (pt_str_next_token(&list, &first))
+            age = pt_cache_parse_delta(first);
+    }
     int64_t expires = (f = pt_cache_field(in->fields, in->nfields, PT_STR("expires")))
                       ? pt_cache_parse_date(f->value) : -2;
     int64_t lm = (f = pt_cache_field(in->fields, in->nfields, PT_STR("last-modified")))

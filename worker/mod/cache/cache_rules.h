@@ -62,9 +62,11 @@ unsigned pt_cache_fields_unpack(pt_str_t blob, pt_http_field_t *fields, unsigned
 
 /* Pack fields (visible ones, except hop-by-hop and per-message ones) into
  * arena; PT_STR_NULL when out of memory. *n gets the count. skip: an
- * extra comma-separated list of names to leave out (private="..."). */
+ * extra comma-separated list of names to leave out (private="...").
+ * forwarding: for passing an answer on rather than storing it (Age and
+ * Set-Cookie kept). */
 pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, unsigned nf,
-                              pt_str_t skip, bool keep_cookie, unsigned *n);
+                              pt_str_t skip, bool forwarding, unsigned *n);
 
 /* The Vary key of a request for names (lowercase, comma-separated):
  * values joined per name with whitespace normalised; into arena. */

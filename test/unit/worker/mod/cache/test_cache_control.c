@@ -52,8 +52,12 @@ static void test_directives(void)
     cc = cc_of("max-stale=5, min-fresh=7, stale-while-revalidate=8, stale-if-error=9");
     ok(cc.max_stale == 5 && cc.min_fresh == 7 && cc.stale_while_revalidate == 8
        && cc.stale_if_error == 9, "numeric request and RFC 5861 directives");
-    cc = cc_of(" , ,foo=\"a,b\", max-age = 5 ,, bar");
+    cc = cc_of(" , ,foo=\"a,b\", max-age=5 ,, bar");
     is(cc.max_age, 5, "unknown directives and a quoted comma skipped");
+    cc = cc_of("max-age =60");
+    is(cc.max_age, 0, "space before '=': no valid value, stale");
+    cc = cc_of("max-age= 60");
+    is(cc.max_age, 0, "space after '=': no valid value, stale");
     cc = cc_of("");
     ok(cc.flags == 0 && cc.max_age == -1, "empty");
 }
