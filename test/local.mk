@@ -151,7 +151,12 @@ test_fuzz_fuzz_http_parse_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_chunked
 test_fuzz_fuzz_chunked_SOURCES = test/fuzz/fuzz_chunked.c worker/http/http_chunked.c
 test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# the cache's header parsers (issue 14)
+FUZZ_TARGETS += test/fuzz/fuzz_cache_control
+test_fuzz_fuzz_cache_control_SOURCES = test/fuzz/fuzz_cache_control.c \
+	worker/mod/cache/cache_control.c common/str.c
+test_fuzz_fuzz_cache_control_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
-	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c
+	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_cache_control.c

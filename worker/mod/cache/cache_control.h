@@ -60,4 +60,19 @@ int64_t pt_cache_parse_delta(pt_str_t s);
 /* Whether the comma-separated field-name list holds name (case-insensitive). */
 bool pt_cache_list_has(pt_str_t list, pt_str_t name);
 
+/* A Range field against a body of len bytes: 1 with [*first, *last] for
+ * one satisfiable range, 0 to send the whole body (no Range, not bytes,
+ * several ranges, bad syntax), -1 when unsatisfiable (416). */
+int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last);
+
+/* Whether ETag a weakly matches b (RFC 9110 §8.8.3.2). */
+bool pt_cache_etag_weak_eq(pt_str_t a, pt_str_t b);
+
+/* Whether ETag a matches b strongly (neither weak, same opaque tag). */
+bool pt_cache_etag_strong_eq(pt_str_t a, pt_str_t b);
+
+/* Whether an If-Match / If-None-Match list ("*", or entity-tags) matches
+ * etag, by strong or weak comparison. */
+bool pt_cache_etag_list_match(pt_str_t list, pt_str_t etag, bool strong);
+
 #endif

@@ -11,76 +11,6 @@
 #include "worker/mod/cache/cache_rules.h"
 #include "worker/mod/cache/cache_serve.h"
 
-/* The next entity-tag of an If-Match / If-None-Match list, "W/" kept. */
-static bool pt_cache_next_etag(pt_str_t *list, pt_str_t *tag)
-{
-    const char *p = list->p, *end = list->p + list->len;
-
-    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-        p++;
-    if (p == end)
-        return false;
-    const char *s = p;
-    if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
-        p += 2;
-    if (p < end && *p == '"') {
-        p++;
-        while (p < end && *p != '"')
-            p++;
-        if (p < end)
-            p++;
-    } else {
-        while (p < end && *p != ',')
-            p++;
-    }
-    *tag = (pt_str_t) { s, (size_t) (p - s) };
-    list->p = p;
-    list->len = (size_t) (end - p);
-    return true;
-}
-
-static pt_str_t pt_cache_opaque(pt_str_t t, bool *weak)
-{
-    *weak = t.len >= 2 && t.p[0] == 'W' && t.p[1] == '/';
-    if (*weak) {
-        t.p += 2;
-        t.len -= 2;
-    }
-    return t;
-}
-
-bool pt_cache_etag_weak_eq(pt_str_t a, pt_str_t b)
-{
-    bool wa, wb;
-
-    a = pt_cache_opaque(a, &wa);
-    b = pt_cache_opaque(b, &wb);
-    return a.len >= 2 && a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
-}
-
-static bool pt_cache_etag_strong_eq(pt_str_t a, pt_str_t b)
-{
-    bool wa, wb;
-
-    a = pt_cache_opaque(a, &wa);
-    b = pt_cache_opaque(b, &wb);
-    return !wa && !wb && a.len >= 2 && a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
-}
-
-/* Whether any tag of the list matches etag (weak or strong comparison). */
-static bool pt_cache_etag_list_match(pt_str_t list, pt_str_t etag, bool strong)
-{
-    pt_str_t t = pt_str_trim_ows(list), tag;
-
-    if (t.len == 1 && t.p[0] == '*')
-        return true;
-    while (pt_cache_next_etag(&list, &tag))
-        if (etag.len && (strong ? pt_cache_etag_strong_eq(tag, etag)
-                                : pt_cache_etag_weak_eq(tag, etag)))
-            return true;
-    return false;
-}
-
 enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned nreq,
                                           pt_str_t etag, int64_t last_modified)
 {
@@ -111,59 +41,6 @@ enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned n
             return PT_CACHE_COND_304;
     }
     return PT_CACHE_COND_FULL;
-}
-
-static bool pt_cache_u64(const char *p, const char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    if (p == end)
-        return false;
-    for (; p < end; p++) {
-        if (*p < '0' || *p > '9' || x > UINT64_MAX / 10 - 1)
-            return false;
-        x = x * 10 + (uint64_t) (*p - '0');
-    }
-    *v = x;
-    return true;
-}
-
-int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last)
-{
-    pt_str_t s = pt_str_trim_ows(range);
-
-    if (s.len < 6 || strncasecmp(s.p, "bytes=", 6) != 0)
-        return 0;
-    s.p += 6;
-    s.len -= 6;
-    s = pt_str_trim_ows(s);
-    if (memchr(s.p, ',', s.len))
-        return 0;               /* several ranges: the whole body (RFC 9110 §14.2 allows) */
-    const char *dash = memchr(s.p, '-', s.len), *end = s.p + s.len;
-    if (dash == NULL)
-        return 0;
-    uint64_t a, b;
-    if (dash == s.p) {
-        if (!pt_cache_u64(dash + 1, end, &b))
-            return 0;
-        if (b == 0 || len == 0)
-            return -1;
-        *first = b >= len ? 0 : len - b;
-        *last = len - 1;
-        return 1;
-    }
-    if (!pt_cache_u64(s.p, dash, &a))
-        return 0;
-    if (dash + 1 == end) {
-        b = UINT64_MAX;
-    } else if (!pt_cache_u64(dash + 1, end, &b) || b < a) {
-        return 0;
-    }
-    if (a >= len)
-        return -1;
-    *first = a;
-    *last = b >= len ? len - 1 : b;
-    return 1;
 }
 
 /* RFC 9110 §15.4.5: what a 304 carries of the stored response. */

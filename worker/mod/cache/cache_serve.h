@@ -22,14 +22,6 @@ enum pt_cache_cond { PT_CACHE_COND_FULL = 0, PT_CACHE_COND_304, PT_CACHE_COND_41
 enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned nreq,
                                           pt_str_t etag, int64_t last_modified);
 
-/* A Range field against a body of len bytes: 1 with [*first, *last] for
- * one satisfiable range, 0 to send the whole body (no Range, not bytes,
- * several ranges, bad syntax), -1 when unsatisfiable (416). */
-int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last);
-
-/* Whether ETag a weakly matches b (RFC 9110 §8.8.3.2). */
-bool pt_cache_etag_weak_eq(pt_str_t a, pt_str_t b);
-
 /* Answer r from o (a copy in r's arena) at current age `age`. hide: field
  * names not to send (no-cache="..." of a response not revalidated now). */
 void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_str_t hide);
