@@ -101,6 +101,8 @@ test_unit_worker_upstream_test_subrequest_LDADD = $(unit_ldadd)
 # the cache (issue 14): its header parser, freshness and age arithmetic, zone store
 UNIT_WORKER += test/unit/worker/mod/cache/test_cache_control
 test_unit_worker_mod_cache_test_cache_control_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/cache/test_cache_store
+test_unit_worker_mod_cache_test_cache_store_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

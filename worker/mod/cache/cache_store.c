@@ -178,6 +178,10 @@ int pt_cache_insert(pt_zone_t *zone, const pt_cache_key_t *k, const pt_cache_obj
             return PT_ERROR;
         size += parts[i].len;
     }
+    /* An object over half the zone would flush everything else for
+     * nothing it could keep for long: refused. */
+    if (size > pt_zone_size(zone) / 2)
+        return PT_ERROR;
     pt_cache_root_t *root = pt_cache_lock(zone);
     if (root == NULL)
         return PT_ERROR;

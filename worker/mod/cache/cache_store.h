@@ -92,7 +92,8 @@ enum pt_cache_found pt_cache_lookup(pt_zone_t *zone, const pt_cache_key_t *k,
 /* Store a response: hdr (kind, status, fresh, nfields, uri_len, ...) and
  * its parts (parts[PT_CACHE_KEY] is k->key). Replaces an object of the
  * same key and Vary key and the key's fill marker; evicts least recently
- * used objects for room. PT_OK, or PT_ERROR when it cannot fit. */
+ * used objects for room. PT_OK, or PT_ERROR when it cannot fit (an object
+ * over half the zone never does). */
 int pt_cache_insert(pt_zone_t *zone, const pt_cache_key_t *k, const pt_cache_obj_t *hdr,
                     const pt_str_t parts[PT_CACHE_NPARTS], int64_t now_ms);
 
