@@ -84,6 +84,8 @@ class Origin:
             if "cc304" in q:
                 h304 = [x for x in h304 if x[0] != "Cache-Control"] + [("Cache-Control", q["cc304"])]
             h304.append(("X-Updated", str(n)))
+            if "etag304" in q:
+                h304 = [x for x in h304 if x[0] != "ETag"] + [("ETag", '"%s"' % q["etag304"])]
             return Response(304, h304)
         status = int(q.get("status", "200"))
         if req.method == "DELETE" and u.path == "/keep2":
@@ -469,5 +471,45 @@ def test_cache_valid_and_key_directives(portico):
         r = get(p.port, "/kv?x=2")
         assert "hit" in status_of(r) and 'key="localhost/kv"' in status_of(r)
         assert o.count("/kv") == 1
+    finally:
+        o.close()
+
+
+def test_no_cache_request_and_response_revalidate(portico):
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        path = "/nc?cc=max-age%3D60&etag=n1"
+        get(p.port, path)
+        r = get(p.port, path, headers=[("Cache-Control", "no-cache")])
+        assert r.status == 200 and "fwd=request; fwd-status=304" in status_of(r), r.headers
+        assert o.backend.requests[-1].header("if-none-match") == '"n1"'
+        r = get(p.port, path, headers=[("Pragma", "no-cache")])
+        assert "fwd=request; fwd-status=304" in status_of(r)
+        # a stored no-cache response is validated before every use
+        path = "/nc2?cc=no-cache&etag=n2"
+        first = get(p.port, path)
+        for i in range(2):
+            r = get(p.port, path)
+            assert r.body == first.body and "fwd=stale; fwd-status=304" in status_of(r)
+        assert o.count("/nc2") == 3
+        # the client's own conditional, answered after the revalidation
+        r = get(p.port, path, headers=[("If-None-Match", '"n2"')])
+        assert r.status == 304 and "fwd-status=304" in status_of(r)
+    finally:
+        o.close()
+
+
+def test_304_with_another_strong_etag_is_refetched(portico):
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        path = "/mm?cc=max-age%3D1&etag=e1&etag304=e2"
+        first = get(p.port, path)
+        time.sleep(2.1)
+        r = get(p.port, path)
+        assert r.status == 200 and r.body != first.body, r.headers
+        assert o.count("/mm") == 3
+        assert o.backend.requests[-1].header("if-none-match") is None
     finally:
         o.close()

@@ -89,7 +89,7 @@ typedef struct {
     bool invalidate;            /* an unsafe method: §4.4 on success */
     bool authorized;
     bool capturing;
-    bool cleanup_set;
+    bool refetched;             /* a mismatched 304 was followed by a plain GET */
     pt_cache_cc_t req_cc;
     pt_cache_key_t key;
     int64_t request_ms;

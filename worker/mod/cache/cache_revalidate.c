@@ -57,8 +57,8 @@ static pt_upstream_t *pt_cache_upstream(const pt_route_t *route)
 static pt_subrequest_t *pt_cache_reval_start(pt_upstream_t *u, pt_arena_t *a, pt_str_t host,
                                              pt_str_t target, const pt_http_field_t *req,
                                              unsigned nreq, const pt_cache_obj_t *o,
-                                             size_t max_body, pt_subrequest_done_pt done,
-                                             void *data)
+                                             bool conditional, size_t max_body,
+                                             pt_subrequest_done_pt done, void *data)
 {
     pt_str_t *f = pt_arena_alloc(a, (2 * (size_t) nreq + 4) * sizeof(*f));
     size_t n = 0;
@@ -75,11 +75,11 @@ static pt_subrequest_t *pt_cache_reval_start(pt_upstream_t *u, pt_arena_t *a, pt
     unsigned ns = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), stored, 64);
     const pt_http_field_t *etag = pt_cache_field(stored, ns, PT_STR("etag"));
     const pt_http_field_t *lm = pt_cache_field(stored, ns, PT_STR("last-modified"));
-    if (etag) {
+    if (etag && conditional) {
         f[n++] = PT_STR("If-None-Match");
         f[n++] = etag->value;
     }
-    if (lm) {
+    if (lm && conditional) {
         f[n++] = PT_STR("If-Modified-Since");
         f[n++] = lm->value;
     }
@@ -193,6 +193,21 @@ static void pt_cache_failed(pt_request_t *r, pt_cache_ctx_t *ctx, unsigned statu
                       ? "the stored response must be revalidated and the upstream failed" : why;
 }
 
+/* Whether a 304 has a strong ETag other than the stored response's. */
+static bool pt_cache_304_mismatch(pt_subrequest_t *sr, const pt_cache_obj_t *o)
+{
+    pt_str_t tag = pt_subrequest_field(sr, "ETag");
+    pt_http_field_t stored[64];
+
+    if (tag.len == 0 || (tag.len >= 2 && tag.p[0] == 'W' && tag.p[1] == '/'))
+        return false;
+    unsigned ns = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), stored, 64);
+    const pt_http_field_t *etag = pt_cache_field(stored, ns, PT_STR("etag"));
+    return etag == NULL || !pt_cache_etag_strong_eq(tag, etag->value);
+}
+
+static int pt_cache_revalidate_as(pt_request_t *r, pt_cache_ctx_t *ctx, bool conditional);
+
 static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
 {
     pt_request_t *r = data;
@@ -207,6 +222,18 @@ static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
         return;
     }
     ctx->fwd_status = sr->status;
+    if (sr->status == 304 && pt_cache_304_mismatch(sr, ctx->obj)) {
+        /* §4.3.4: a 304 naming another strong validator updates nothing:
+         * ask again, unconditionally (once) */
+        if (!ctx->refetched) {
+            ctx->refetched = true;
+            if (pt_cache_revalidate_as(r, ctx, false) == PT_AGAIN)
+                return;
+        }
+        pt_cache_failed(r, ctx, 502, "the upstream's 304 does not match the stored response");
+        pt_request_resume(r);
+        return;
+    }
     if (sr->status == 304) {
         pt_cache_obj_t *o = pt_cache_refresh_304(r->arena, ctx->zone, cc, &ctx->key, ctx->obj,
                                                  sr, ctx->request_ms, ctx->authorized,
@@ -273,7 +300,7 @@ static pt_str_t pt_cache_target(pt_request_t *r)
     return (pt_str_t) { t, r->upstream_path.len + r->head.query.len + 1 };
 }
 
-int pt_cache_revalidate(pt_request_t *r, pt_cache_ctx_t *ctx)
+static int pt_cache_revalidate_as(pt_request_t *r, pt_cache_ctx_t *ctx, bool conditional)
 {
     pt_upstream_t *u = pt_cache_upstream(r->route);
 
@@ -284,6 +311,7 @@ int pt_cache_revalidate(pt_request_t *r, pt_cache_ctx_t *ctx)
         return 500;
     pt_subrequest_t *sr = pt_cache_reval_start(u, r->arena, r->head.host, target,
                                                r->head.fields, r->head.nfields, ctx->obj,
+                                               conditional,
                                                (size_t) ctx->conf->policy.max_object,
                                                pt_cache_revalidated, r);
     if (sr == NULL)
@@ -294,6 +322,11 @@ int pt_cache_revalidate(pt_request_t *r, pt_cache_ctx_t *ctx)
     }
     ctx->sr = sr;
     return PT_AGAIN;
+}
+
+int pt_cache_revalidate(pt_request_t *r, pt_cache_ctx_t *ctx)
+{
+    return pt_cache_revalidate_as(r, ctx, true);
 }
 
 /* ---- in the background: stale-while-revalidate ---------------------- */
@@ -392,7 +425,8 @@ void pt_cache_refresh_background(pt_request_t *r, pt_cache_ctx_t *ctx)
         host = (pt_str_t) { h, h ? r->head.host.len : 0 };
     }
     bg->sr = pt_cache_reval_start(u, a, host, target, bg->req, bg->nreq, bg->obj,
-                                  (size_t) ctx->conf->policy.max_object, pt_cache_bg_done, bg);
+                                  true, (size_t) ctx->conf->policy.max_object, pt_cache_bg_done,
+                                  bg);
     if (bg->sr == NULL) {
         pt_arena_destroy(a);
         return;

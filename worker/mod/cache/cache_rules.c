@@ -4,6 +4,8 @@
  */
 #include "common/pt.h"
 #include "common/str.h"
+
+#include <time.h>
 #include "worker/mod/cache/cache_rules.h"
 
 const pt_http_field_t *pt_cache_field(const pt_http_field_t *fields, unsigned n, pt_str_t name)
@@ -294,6 +296,26 @@ const char *pt_cache_storable(const pt_cache_policy_t *pol, const pt_cache_resp_
                                                   cc.private_fields, false, &n);
     if (parts[PT_CACHE_FIELDS].p == NULL)
         return "out of memory";
+    if (date < 0 && pt_cache_field(in->fields, in->nfields, PT_STR("date")) == NULL) {
+        /* RFC 9110 §6.6.1: a response without Date gets the time it was
+         * received, so hits say when it was made, not when served */
+        char *blob = pt_arena_alloc(arena, parts[PT_CACHE_FIELDS].len + 64);
+        if (blob == NULL)
+            return "out of memory";
+        memcpy(blob, parts[PT_CACHE_FIELDS].p, parts[PT_CACHE_FIELDS].len);
+        char d[40];
+        time_t t = (time_t) response_time;
+        struct tm tm;
+        size_t dl = gmtime_r(&t, &tm) ? strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S GMT", &tm)
+                                      : 0;
+        pt_cache_field_hdr_t fh = { 4, 0, (uint32_t) dl };
+        size_t at = parts[PT_CACHE_FIELDS].len;
+        memcpy(blob + at, &fh, sizeof(fh));
+        memcpy(blob + at + sizeof(fh), "Date", 4);
+        memcpy(blob + at + sizeof(fh) + 4, d, dl);
+        parts[PT_CACHE_FIELDS] = (pt_str_t) { blob, at + sizeof(fh) + 4 + dl };
+        n++;
+    }
     hdr->nfields = n;
     parts[PT_CACHE_VARY_NAMES] = vary;
     parts[PT_CACHE_VARY_KEY] = pt_cache_vary_key(arena, vary, in->req_fields, in->req_nfields);

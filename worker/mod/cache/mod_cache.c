@@ -830,7 +830,8 @@ static int pt_cache_pre_content(pt_request_t *r)
             pt_http_error(r, 504, "only-if-cached: the stored response is stale");
             return PT_DONE;
         }
-        ctx->fwd = "stale";
+        /* fresh by its own lights: the request's directives send it on */
+        ctx->fwd = obj->fresh.lifetime > ctx->age && !obj->fresh.no_cache ? "request" : "stale";
         int rc = pt_cache_revalidate(r, ctx);
         if (rc == PT_AGAIN)
             ctx->mode = PT_CACHE_MODE_WAIT;
