@@ -17,9 +17,10 @@ const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
+    &pt_cache_module,           /* its filters see (and store) what the handler made before
+                                 * any other module's filters change it: keep it first after
+                                 * the handlers (compression and per-request fields later) */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
-    &pt_cache_module,           /* pre-content lookup; its filters store what upstream sent,
-                                 * so it comes before any body-transforming filter module */
     &pt_accesslog_module,
     NULL
 };

@@ -466,11 +466,24 @@ def test_cache_valid_and_key_directives(portico):
     o = Origin()
     try:
         p = gateway(portico, o, route='cache_valid = [ "200 404 1m" ]; cache_status_key = true;'
-                                      'cache_key = [ "host", "path" ];')
+                                      'cache_key = [ "host", "path", '
+                                      '"header:X-Tenant-Identifier-With-A-Long-Name" ];')
         get(p.port, "/kv?x=1")
         r = get(p.port, "/kv?x=2")
-        assert "hit" in status_of(r) and 'key="localhost/kv"' in status_of(r)
+        assert "hit" in status_of(r), r.headers
+        assert 'key="localhost/kv' in status_of(r)
         assert o.count("/kv") == 1
+        t = [("X-Tenant-Identifier-With-A-Long-Name", "t1")]
+        r = get(p.port, "/kv?x=3", headers=t)
+        assert "fwd=uri-miss" in status_of(r) and o.count("/kv") == 2
+        assert "hit" in status_of(get(p.port, "/kv", headers=t))
+        # the tenant's copy and the other go together on invalidation
+        request(p.port, "DELETE /kv HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert "fwd=uri-miss" in status_of(get(p.port, "/kv", headers=t))
+        assert "fwd=uri-miss" in status_of(get(p.port, "/kv"))
+        # a 404 without freshness is kept for cache_valid's minute
+        get(p.port, "/kv404?status=404")
+        assert "hit" in status_of(get(p.port, "/kv404?status=404"))
     finally:
         o.close()
 

@@ -322,14 +322,16 @@ static int pt_cache_make_key(pt_request_t *r, const pt_cache_conf_t *cc, pt_cach
 {
     size_t extra = 0;
 
-    for (size_t i = 0; i < cc->nkey_headers; i++)
+    for (size_t i = 0; i < cc->nkey_headers; i++) {
+        extra += cc->key_headers[i].len + 2;
         for (unsigned j = 0; j < r->head.nfields; j++)
             if (pt_str_caseeq(r->head.fields[j].name, cc->key_headers[i]))
-                extra += r->head.fields[j].value.len + cc->key_headers[i].len + 4;
+                extra += r->head.fields[j].value.len + 1;
+    }
     if (cc->key_parts & PT_CACHE_K_CONSUMER)
         extra += 4 + (r->consumer ? r->consumer->id.len : 0);
     pt_str_t uri = pt_cache_uri(r->arena, cc, r->listener->tls != NULL, r->head.host,
-                                r->head.path, r->head.query, extra + 8 * cc->nkey_headers);
+                                r->head.path, r->head.query, extra);
     if (uri.p == NULL)
         return PT_ERROR;
     char *out = (char *) uri.p;
@@ -570,8 +572,7 @@ static int pt_cache_header_filter(pt_request_t *r, pt_response_t *resp)
             ctx->fwd_status = resp->status;
             if (ctx->invalidate && resp->status >= 200 && resp->status < 400) {
                 const pt_http_field_t *f;
-                pt_cache_invalidate_uri(r, ctx, r->head.target.len && r->head.target.p[0] == '/'
-                                        ? r->head.target : r->head.path);
+                pt_cache_invalidate_uri(r, ctx, r->head.target);
                 if ((f = pt_response_find(resp, PT_STR("Location"))))
                     pt_cache_invalidate_uri(r, ctx, f->value);
                 if ((f = pt_response_find(resp, PT_STR("Content-Location"))))
