@@ -42,7 +42,9 @@ static bool pt_cache_update_skip(pt_str_t name)
            || pt_str_caseeq_lit(name, "keep-alive") || pt_str_caseeq_lit(name, "transfer-encoding")
            || pt_str_caseeq_lit(name, "te") || pt_str_caseeq_lit(name, "upgrade")
            || pt_str_caseeq_lit(name, "trailer") || pt_str_caseeq_lit(name, "proxy-connection")
-           || pt_str_caseeq_lit(name, "x-request-id");
+           || pt_str_caseeq_lit(name, "x-request-id")
+           /* a shared cache hands no cookie of one client to others */
+           || pt_str_caseeq_lit(name, "set-cookie");
 }
 
 static pt_upstream_t *pt_cache_upstream(const pt_route_t *route)
