@@ -93,7 +93,9 @@ typedef struct {
     pt_cache_cc_t req_cc;
     pt_cache_key_t key;
     int64_t request_ms;
-    pt_cache_obj_t *obj;        /* a stored response (arena copy) */
+    pt_cache_obj_t *obj;        /* a stored response (pinned in the zone, or a refreshed
+                                 * copy in the arena) */
+    pt_cache_obj_t *pinned;     /* released when the request ends */
     pt_str_t hide;              /* no-cache fields not to serve */
     int64_t age;
     /* the capture of a response to store */

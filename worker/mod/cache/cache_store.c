@@ -11,7 +11,7 @@ typedef struct {
     uint32_t magic;
     uint32_t nbuckets;          /* a power of two */
     pt_cache_obj_t *lru_head, *lru_tail;
-    uint64_t objects, bytes, evictions;
+    uint64_t objects, bytes, evictions, pinned_dead;
     pt_cache_obj_t *buckets[];
 } pt_cache_root_t;
 
@@ -83,9 +83,28 @@ static void pt_cache_remove(pt_zone_t *zone, pt_cache_root_t *root, pt_cache_obj
     if (*pp)
         *pp = o->hnext;
     pt_cache_lru_unlink(root, o);
+    o->hnext = NULL;
     root->objects--;
     root->bytes -= o->size;
+    if (o->refs) {
+        o->dead = 1;            /* the last release frees it */
+        root->pinned_dead++;
+        return;
+    }
     pt_zone_free_locked(zone, o);
+}
+
+void pt_cache_release(pt_zone_t *zone, pt_cache_obj_t *o)
+{
+    pt_cache_root_t *root = pt_cache_lock(zone);
+
+    if (root == NULL)
+        return;
+    if (o->refs && --o->refs == 0 && o->dead) {
+        root->pinned_dead--;
+        pt_zone_free_locked(zone, o);
+    }
+    pt_cache_unlock(zone);
 }
 
 static bool pt_cache_key_eq(const pt_cache_obj_t *o, const pt_cache_key_t *k)
@@ -95,8 +114,8 @@ static bool pt_cache_key_eq(const pt_cache_obj_t *o, const pt_cache_key_t *k)
 }
 
 enum pt_cache_found pt_cache_lookup(pt_zone_t *zone, const pt_cache_key_t *k,
-                                    pt_cache_vary_match_pt match, void *data, pt_arena_t *arena,
-                                    int64_t now_ms, int64_t fill_ms, pt_cache_obj_t **copy)
+                                    pt_cache_vary_match_pt match, void *data, int64_t now_ms,
+                                    int64_t fill_ms, pt_cache_obj_t **copy)
 {
     pt_cache_root_t *root = pt_cache_lock(zone);
     enum pt_cache_found found = PT_CACHE_FOUND_MISS;
@@ -118,14 +137,13 @@ enum pt_cache_found pt_cache_lookup(pt_zone_t *zone, const pt_cache_key_t *k,
         found = PT_CACHE_FOUND_VARY_MISS;
     }
     if (o) {
-        pt_cache_obj_t *c = pt_arena_alloc(arena, o->size);
-        if (c) {
-            memcpy(c, o, o->size);
+        o->refs++;
+        if (root->lru_head != o) {
             pt_cache_lru_unlink(root, o);
             pt_cache_lru_push(root, o);
-            *copy = c;
-            found = PT_CACHE_FOUND_HIT;
         }
+        *copy = o;
+        found = PT_CACHE_FOUND_HIT;
     } else if (fill && fill->deadline_ms > now_ms) {
         if (fill->kind == PT_CACHE_OBJ_FILL)
             found = PT_CACHE_FOUND_FILLING;
@@ -201,6 +219,8 @@ int pt_cache_insert(pt_zone_t *zone, const pt_cache_key_t *k, const pt_cache_obj
     o->uri_len = (uint32_t) k->uri_len;
     o->stored_ms = now_ms;
     o->refresh_until_ms = 0;
+    o->refs = 0;
+    o->dead = 0;
     char *p = (char *) (o + 1);
     for (unsigned i = 0; i < PT_CACHE_NPARTS; i++) {
         if (i == PT_CACHE_BODY)
@@ -325,5 +345,6 @@ void pt_cache_store_stats(pt_zone_t *zone, pt_cache_stats_t *st)
     st->objects = root->objects;
     st->bytes = root->bytes;
     st->evictions = root->evictions;
+    st->pinned_dead = root->pinned_dead;
     pt_cache_unlock(zone);
 }

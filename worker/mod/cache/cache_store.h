@@ -6,9 +6,15 @@
  * a single upstream request, in any worker.
  *
  * Every call takes the zone's robust lock and holds it only for the index
- * work and the copy of one object in or out: never across I/O. A worker
- * that dies holding it leaves the lock to be recovered by the next taker
+ * work and the copy of one object in: never across I/O. A worker that
+ * dies holding it leaves the lock to be recovered by the next taker
  * (common/shmtx.c), and a fill marker of a dead filler expires.
+ *
+ * A hit is not copied out: the object is pinned (a count under the lock)
+ * and served from the zone until the request ends. An object removed
+ * while pinned leaves the index at once and is freed by its last
+ * release. (Objects pinned by a worker that crashed are never freed: the
+ * memory of its in-flight hits stays lost to the zone until a restart.)
  */
 #ifndef PT_CACHE_STORE_H
 #define PT_CACHE_STORE_H
@@ -18,7 +24,7 @@
 #include "common/shm.h"
 #include "worker/mod/cache/cache_fresh.h"
 
-#define PT_CACHE_ZONE_MAGIC     0x43414331u     /* "CAC1": the layout below */
+#define PT_CACHE_ZONE_MAGIC     0x43414332u     /* "CAC2": the layout below */
 
 enum pt_cache_kind {
     PT_CACHE_OBJ_FULL = 0,      /* a complete stored response */
@@ -37,8 +43,9 @@ struct pt_cache_obj_s {
     uint64_t hash;                  /* of the URI part of the key */
     size_t size;                    /* bytes of this block */
     uint8_t kind;
-    uint8_t vary_star;              /* unused: Vary: * is never stored */
+    uint8_t dead;                   /* out of the index, freed by the last release */
     uint16_t status;
+    uint32_t refs;                  /* requests serving it now (pt_cache_release) */
     uint32_t uri_len;               /* the key's leading URI part */
     uint32_t nfields;
     uint32_t len[PT_CACHE_NPARTS];  /* the parts' lengths (the body: below) */
@@ -50,7 +57,7 @@ struct pt_cache_obj_s {
     /* then the parts */
 };
 
-/* A part of a copied object. */
+/* A part of an object. */
 static inline pt_str_t pt_cache_obj_part(const pt_cache_obj_t *o, unsigned part)
 {
     const char *p = (const char *) (o + 1);
@@ -67,7 +74,7 @@ int pt_cache_store_init(pt_zone_t *zone, pt_zone_t *old);
 enum pt_cache_found {
     PT_CACHE_FOUND_MISS = 0,    /* nothing for the URI */
     PT_CACHE_FOUND_VARY_MISS,   /* responses for the key, none for these request fields */
-    PT_CACHE_FOUND_HIT,         /* *copy is set */
+    PT_CACHE_FOUND_HIT,         /* *obj is set, pinned */
     PT_CACHE_FOUND_FILLING,     /* another request is fetching it: wait */
     PT_CACHE_FOUND_FILLER,      /* a miss, and this request is now the filler */
     PT_CACHE_FOUND_VARY_FILLER  /* a Vary miss, and this request is now the filler */
@@ -82,12 +89,16 @@ typedef struct {
     uint64_t hash;
 } pt_cache_key_t;
 
-/* Look key up: a matching full object is copied into arena (*copy) and
- * made most recent. With fill_ms > 0 and no usable object, a fill marker
- * lasting fill_ms is set (FILLER) unless a live one exists (FILLING). */
+/* Look key up: a matching full object is pinned (*obj, read-only for the
+ * caller, who gives it back with pt_cache_release) and made most recent.
+ * With fill_ms > 0 and no usable object, a fill marker lasting fill_ms is
+ * set (FILLER) unless a live one exists (FILLING). */
 enum pt_cache_found pt_cache_lookup(pt_zone_t *zone, const pt_cache_key_t *k,
-                                    pt_cache_vary_match_pt match, void *data, pt_arena_t *arena,
-                                    int64_t now_ms, int64_t fill_ms, pt_cache_obj_t **copy);
+                                    pt_cache_vary_match_pt match, void *data, int64_t now_ms,
+                                    int64_t fill_ms, pt_cache_obj_t **obj);
+
+/* Unpin an object pt_cache_lookup returned. */
+void pt_cache_release(pt_zone_t *zone, pt_cache_obj_t *obj);
 
 /* Store a response: hdr (kind, status, fresh, nfields, uri_len, ...) and
  * its parts (parts[PT_CACHE_KEY] is k->key). Replaces an object of the
@@ -116,6 +127,7 @@ unsigned pt_cache_purge_prefix(pt_zone_t *zone, pt_str_t prefix);
 /* Counts, for tests and metrics. */
 typedef struct {
     uint64_t objects, bytes, evictions;
+    uint64_t pinned_dead;           /* removed, still being served */
 } pt_cache_stats_t;
 void pt_cache_store_stats(pt_zone_t *zone, pt_cache_stats_t *st);
 

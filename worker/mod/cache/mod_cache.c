@@ -645,6 +645,10 @@ static void pt_cache_cleanup(void *data)
     pt_cache_ctx_t *ctx = data;
 
     pt_timer_del(&ctx->timer);
+    if (ctx->pinned) {
+        pt_cache_release(ctx->zone, ctx->pinned);
+        ctx->pinned = NULL;
+    }
     if (ctx->filler) {
         pt_cache_fill_end(ctx->zone, &ctx->key, (int64_t) pt_clock_wall_ms(), 0);
         ctx->filler = false;
@@ -808,11 +812,13 @@ static int pt_cache_pre_content(pt_request_t *r)
     int64_t fill_ms = cc->lock == 1 && plain ? cc->lock_timeout : 0;
     pt_cache_obj_t *obj;
     enum pt_cache_found found = pt_cache_lookup(ctx->zone, &ctx->key, pt_cache_vary_matches, r,
-                                                r->arena, now_ms, fill_ms, &obj);
+                                                now_ms, fill_ms, &obj);
     ctx->mode = PT_CACHE_MODE_FETCH;
     switch (found) {
     case PT_CACHE_FOUND_HIT: {
-        ctx->obj = obj;
+        if (ctx->pinned)
+            pt_cache_release(ctx->zone, ctx->pinned);
+        ctx->obj = ctx->pinned = obj;
         enum pt_cache_use use = pt_cache_usable(&obj->fresh, &ctx->req_cc, now_ms / 1000,
                                                 &ctx->age);
         pt_str_t nc = pt_cache_obj_part(obj, PT_CACHE_NOCACHE_FIELDS);

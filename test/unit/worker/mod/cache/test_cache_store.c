@@ -49,7 +49,16 @@ static enum pt_cache_found get(pt_zone_t *z, pt_arena_t *a, const char *uri, con
                                int64_t now, int64_t fill_ms, pt_cache_obj_t **o)
 {
     pt_cache_key_t k = key_of(uri);
-    return pt_cache_lookup(z, &k, match, (void *) vary, a, now, fill_ms, o);
+    static pt_cache_obj_t *held;
+    /* as a request would at its end: the previous hit goes back */
+    if (held)
+        pt_cache_release(z, held);
+    held = NULL;
+    (void) a;
+    enum pt_cache_found f = pt_cache_lookup(z, &k, match, (void *) vary, now, fill_ms, o);
+    if (f == PT_CACHE_FOUND_HIT)
+        held = *o;
+    return f;
 }
 
 int main(void)
@@ -129,6 +138,20 @@ int main(void)
     is(get(z, a, "/e29", "", 1000, 0, &o), PT_CACHE_FOUND_HIT, "the newest stays");
     is(get(z, a, "/e1", "", 1000, 0, &o), PT_CACHE_FOUND_MISS, "the least recently used went");
     ok(put(z, "/huge", "", 2 * zsize, 1000) == PT_ERROR, "larger than the zone: refused");
+
+    /* a pinned object removed stays readable until released */
+    put(z, "/pin", "", 1000, 1000);
+    pt_cache_obj_t *pin = NULL;
+    pt_cache_key_t kpin = key_of("/pin");
+    is(pt_cache_lookup(z, &kpin, match, (void *) "", 1000, 0, &pin), PT_CACHE_FOUND_HIT, "pinned");
+    is(pt_cache_invalidate(z, PT_STR("/pin"), kpin.hash), 1u, "removed while pinned");
+    pt_cache_store_stats(z, &st);
+    is(st.pinned_dead, 1u, "kept until released");
+    ok(pin->body_len == 1000 && pt_cache_obj_part(pin, PT_CACHE_BODY).p[999] == 'b',
+       "still readable");
+    pt_cache_release(z, pin);
+    pt_cache_store_stats(z, &st);
+    is(st.pinned_dead, 0u, "freed by the release");
 
     /* a reload adopts the zone with its contents */
     pt_zone_t *z2 = pt_shm_zone_attach_owned(shm, "c", zsize, 2, "cache", PT_CACHE_ZONE_MAGIC,
