@@ -156,7 +156,7 @@ test_fuzz_fuzz_chunked_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 # the cache's header parsers (issue 14)
 FUZZ_TARGETS += test/fuzz/fuzz_cache_control
 test_fuzz_fuzz_cache_control_SOURCES = test/fuzz/fuzz_cache_control.c \
-	worker/mod/cache/cache_control.c common/str.c
+	worker/http/cache_control.c common/str.c
 test_fuzz_fuzz_cache_control_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif

@@ -38,7 +38,8 @@ libportico_a_SOURCES += \
 	worker/http/response.c worker/http/response.h \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
-	worker/http/http_error.c worker/http/http_error.h
+	worker/http/http_error.c worker/http/http_error.h \
+	worker/http/cache_control.c worker/http/cache_control.h
 
 # router/: routes and the compiled router
 libportico_a_SOURCES += \
@@ -67,7 +68,6 @@ libportico_a_SOURCES += \
 # mod/cache/: the response cache (RFC 9111) in shared-memory zones
 libportico_a_SOURCES += \
 	worker/mod/cache/mod_cache.c worker/mod/cache/cache_module.h \
-	worker/mod/cache/cache_control.c worker/mod/cache/cache_control.h \
 	worker/mod/cache/cache_fresh.c worker/mod/cache/cache_fresh.h \
 	worker/mod/cache/cache_rules.c worker/mod/cache/cache_rules.h \
 	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 
 static void check_view(pt_str_t v, const uint8_t *p, size_t n)
 {

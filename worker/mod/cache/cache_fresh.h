@@ -6,7 +6,7 @@
 #define PT_CACHE_FRESH_H
 
 #include "common/pt.h"
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 
 /* What a stored response's freshness rests on, fixed when it is stored. */
 typedef struct {

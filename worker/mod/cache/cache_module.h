@@ -13,8 +13,9 @@
 #include "worker/core/core.h"
 #include "worker/core/module.h"
 #include "worker/core/timer.h"
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 #include "worker/mod/cache/cache_rules.h"
+#include "worker/mod/cache/cache_serve.h"
 #include "worker/mod/cache/cache_store.h"
 
 extern pt_module_t pt_cache_module;
@@ -91,6 +92,7 @@ typedef struct {
     bool capturing;
     bool refetched;             /* a mismatched 304 was followed by a plain GET */
     pt_cache_cc_t req_cc;
+    pt_cache_req_t rq;
     pt_cache_key_t key;
     int64_t request_ms;
     pt_cache_obj_t *obj;        /* a stored response (pinned in the zone, or a refreshed

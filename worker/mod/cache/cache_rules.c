@@ -62,7 +62,9 @@ pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, 
                 || (skip.len && pt_cache_list_has(skip, f->name)))
                 continue;
             if (pass == 1) {
-                pt_cache_field_hdr_t h = { (uint16_t) f->name.len, 0, (uint32_t) f->value.len };
+                pt_cache_field_hdr_t h = { (uint16_t) f->name.len,
+                                           (uint8_t) pt_http_hdr_id(f->name.p, f->name.len), 0,
+                                           (uint32_t) f->value.len };
                 memcpy(out + at, &h, sizeof(h));
                 memcpy(out + at + sizeof(h), f->name.p, f->name.len);
                 memcpy(out + at + sizeof(h) + f->name.len, f->value.p, f->value.len);
@@ -93,7 +95,7 @@ unsigned pt_cache_fields_unpack(pt_str_t blob, pt_http_field_t *fields, unsigned
             break;
         pt_str_t name = { blob.p + at, h.name_len };
         fields[n++] = (pt_http_field_t) { name, { blob.p + at + h.name_len, h.value_len },
-                                          (uint8_t) pt_http_hdr_id(name.p, name.len), 0 };
+                                          h.id, 0 };
         at += h.name_len + h.value_len;
     }
     return n;
@@ -308,7 +310,7 @@ const char *pt_cache_storable(const pt_cache_policy_t *pol, const pt_cache_resp_
         struct tm tm;
         size_t dl = gmtime_r(&t, &tm) ? strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S GMT", &tm)
                                       : 0;
-        pt_cache_field_hdr_t fh = { 4, 0, (uint32_t) dl };
+        pt_cache_field_hdr_t fh = { 4, PT_HDR_DATE, 0, (uint32_t) dl };
         size_t at = parts[PT_CACHE_FIELDS].len;
         memcpy(blob + at, &fh, sizeof(fh));
         memcpy(blob + at + sizeof(fh), "Date", 4);

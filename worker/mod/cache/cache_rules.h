@@ -11,7 +11,7 @@
 #include "common/arena.h"
 #include "worker/core/core.h"
 #include "worker/http/http_parse.h"
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 #include "worker/mod/cache/cache_fresh.h"
 #include "worker/mod/cache/cache_store.h"
 
@@ -53,7 +53,8 @@ const char *pt_cache_storable(const pt_cache_policy_t *pol, const pt_cache_resp_
  * value. */
 typedef struct {
     uint16_t name_len;
-    uint16_t pad;
+    uint8_t id;                 /* the name's enum pt_http_hdr */
+    uint8_t pad;
     uint32_t value_len;
 } pt_cache_field_hdr_t;
 

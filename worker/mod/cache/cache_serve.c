@@ -7,7 +7,7 @@
 #include "worker/http/http_error.h"
 #include "worker/http/request.h"
 #include "worker/http/response.h"
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 #include "worker/mod/cache/cache_rules.h"
 #include "worker/mod/cache/cache_serve.h"
 
@@ -52,7 +52,54 @@ static bool pt_cache_304_field(pt_str_t name)
            || pt_str_caseeq_lit(name, "cache-status");
 }
 
-void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_str_t hide)
+void pt_cache_req_scan(const pt_request_t *r, pt_cache_req_t *rq, pt_cache_cc_t *cc)
+{
+    *rq = (pt_cache_req_t) { 0 };
+    pt_cache_cc_init(cc);
+    for (unsigned i = 0; i < r->head.nfields; i++) {
+        const pt_http_field_t *f = &r->head.fields[i];
+        switch (f->name.len) {
+        case 5:
+            if (rq->range == NULL && pt_str_caseeq_lit(f->name, "range"))
+                rq->range = f;
+            break;
+        case 6:
+            if (pt_str_caseeq_lit(f->name, "pragma")
+                && pt_cache_list_has(f->value, PT_STR("no-cache")))
+                rq->flags |= PT_CACHE_RQ_NOCACHE;
+            break;
+        case 8:
+            if (pt_str_caseeq_lit(f->name, "if-match"))
+                rq->flags |= PT_CACHE_RQ_PRECOND;
+            else if (rq->if_range == NULL && pt_str_caseeq_lit(f->name, "if-range"))
+                rq->if_range = f;
+            break;
+        case 13:
+            if (pt_str_caseeq_lit(f->name, "cache-control")) {
+                rq->flags |= PT_CACHE_RQ_CC;
+                pt_cache_cc_parse(cc, f->value);
+            } else if (pt_str_caseeq_lit(f->name, "if-none-match")) {
+                rq->flags |= PT_CACHE_RQ_PRECOND | PT_CACHE_RQ_VALIDATOR;
+            } else if (f->id == PT_HDR_AUTHORIZATION) {
+                rq->flags |= PT_CACHE_RQ_AUTH;
+            }
+            break;
+        case 17:
+            if (pt_str_caseeq_lit(f->name, "if-modified-since"))
+                rq->flags |= PT_CACHE_RQ_PRECOND | PT_CACHE_RQ_VALIDATOR;
+            break;
+        case 19:
+            if (pt_str_caseeq_lit(f->name, "if-unmodified-since"))
+                rq->flags |= PT_CACHE_RQ_PRECOND;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_str_t hide,
+                    const pt_cache_req_t *rq)
 {
     unsigned max = o->nfields + 3;
     pt_http_field_t *fields = pt_arena_alloc(r->arena, max * sizeof(*fields));
@@ -74,15 +121,23 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
     pt_str_t body = pt_cache_obj_part(o, PT_CACHE_BODY);
     unsigned status = o->status;
 
-    const pt_http_field_t *f = pt_cache_field(fields, n, PT_STR("etag"));
-    pt_str_t etag = f ? f->value : PT_STR_NULL;
-    int64_t lm = (f = pt_cache_field(fields, n, PT_STR("last-modified")))
-                 ? pt_cache_parse_date(f->value) : -1;
-    if (lm < 0 && (f = pt_cache_field(fields, n, PT_STR("date"))))
-        lm = pt_cache_parse_date(f->value);     /* RFC 9111 §4.3.2 */
+    pt_str_t etag = PT_STR_NULL;
+    int64_t lm = -1;
+    bool checks = status == 200 && ((rq->flags & PT_CACHE_RQ_PRECOND) || rq->range);
+    if (checks) {
+        const pt_http_field_t *f = pt_cache_field(fields, n, PT_STR("etag"));
+        etag = f ? f->value : PT_STR_NULL;
+        lm = (f = pt_cache_field(fields, n, PT_STR("last-modified")))
+             ? pt_cache_parse_date(f->value) : -1;
+        if (lm < 0 && (f = pt_cache_field(fields, n, PT_STR("date"))))
+            lm = pt_cache_parse_date(f->value);     /* RFC 9111 §4.3.2 */
+    }
 
-    if (status == 200) {
-        switch (pt_cache_preconditions(r->head.fields, r->head.nfields, etag, lm)) {
+    if (checks) {
+        enum pt_cache_cond cond = (rq->flags & PT_CACHE_RQ_PRECOND)
+            ? pt_cache_preconditions(r->head.fields, r->head.nfields, etag, lm)
+            : PT_CACHE_COND_FULL;
+        switch (cond) {
         case PT_CACHE_COND_412:
             pt_http_error(r, 412, "a precondition of the request is false for the stored response");
             return;
@@ -98,11 +153,9 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
         default:
             break;
         }
-        const pt_http_field_t *rg = pt_cache_field(r->head.fields, r->head.nfields,
-                                                   PT_STR("range"));
+        const pt_http_field_t *rg = rq->range;
         if (rg && r->head.method_id == PT_METHOD_GET) {
-            const pt_http_field_t *ir = pt_cache_field(r->head.fields, r->head.nfields,
-                                                       PT_STR("if-range"));
+            const pt_http_field_t *ir = rq->if_range;
             bool use = true;
             if (ir) {
                 pt_str_t v = pt_str_trim_ows(ir->value);

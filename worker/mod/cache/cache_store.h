@@ -24,7 +24,7 @@
 #include "common/shm.h"
 #include "worker/mod/cache/cache_fresh.h"
 
-#define PT_CACHE_ZONE_MAGIC     0x43414332u     /* "CAC2": the layout below */
+#define PT_CACHE_ZONE_MAGIC     0x43414333u     /* "CAC3": the layout below */
 
 enum pt_cache_kind {
     PT_CACHE_OBJ_FULL = 0,      /* a complete stored response */

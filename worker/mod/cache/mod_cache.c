@@ -447,6 +447,9 @@ static void pt_cache_invalidate_uri(pt_request_t *r, pt_cache_ctx_t *ctx, pt_str
 
 /* ---- Cache-Status ---------------------------------------------------------- */
 
+/* Append a literal. */
+#define PT_CACHE_PUT(lit)   (n += pt_str_put(out + n, (lit), sizeof(lit) - 1))
+
 static int pt_cache_status_field(pt_request_t *r, pt_response_t *resp, pt_cache_ctx_t *ctx,
                                  const pt_cache_conf_t *cc)
 {
@@ -463,27 +466,34 @@ static int pt_cache_status_field(pt_request_t *r, pt_response_t *resp, pt_cache_
         /* RFC 9211 §2: keep the caches nearer the origin, ours last */
         memcpy(out, prior->value.p, prior->value.len);
         n = prior->value.len;
-        n += pt_str_put(out + n, ", ", 2);
+        PT_CACHE_PUT(", ");
     }
     memcpy(out + n, cc->name_str.p, cc->name_str.len);
     n += cc->name_str.len;
     if (ctx == NULL) {
-        n += (size_t) snprintf(out + n, cap - n, "; fwd=bypass");
+        PT_CACHE_PUT("; fwd=bypass");
     } else if (ctx->fwd == NULL) {
-        n += (size_t) snprintf(out + n, cap - n, "; hit");
+        PT_CACHE_PUT("; hit");
     } else {
-        n += (size_t) snprintf(out + n, cap - n, "; fwd=%s", ctx->fwd);
-        if (ctx->fwd_status)
-            n += (size_t) snprintf(out + n, cap - n, "; fwd-status=%u", ctx->fwd_status);
+        PT_CACHE_PUT("; fwd=");
+        n += pt_str_put(out + n, ctx->fwd, strlen(ctx->fwd));
+        if (ctx->fwd_status) {
+            PT_CACHE_PUT("; fwd-status=");
+            n += pt_str_from_u64(out + n, ctx->fwd_status);
+        }
         if (ctx->stored)
-            n += (size_t) snprintf(out + n, cap - n, "; stored");
+            PT_CACHE_PUT("; stored");
         if (ctx->collapsed)
-            n += (size_t) snprintf(out + n, cap - n, "; collapsed");
+            PT_CACHE_PUT("; collapsed");
     }
-    if (ctx && ctx->has_ttl)
-        n += (size_t) snprintf(out + n, cap - n, "; ttl=%" PRId64, ctx->ttl);
+    if (ctx && ctx->has_ttl) {
+        PT_CACHE_PUT("; ttl=");
+        if (ctx->ttl < 0)
+            out[n++] = '-';
+        n += pt_str_from_u64(out + n, (uint64_t) (ctx->ttl < 0 ? -ctx->ttl : ctx->ttl));
+    }
     if (ctx && cc->status_key && ctx->key.key.len) {
-        n += pt_str_put(out + n, "; key=\"", 7);
+        PT_CACHE_PUT("; key=\"");
         for (size_t i = 0; i < ctx->key.key.len; i++) {
             unsigned char c = (unsigned char) ctx->key.key.p[i];
             if (c == '"' || c == '\\')
@@ -493,13 +503,15 @@ static int pt_cache_status_field(pt_request_t *r, pt_response_t *resp, pt_cache_
         out[n++] = '"';
     }
     if (ctx && ctx->detail) {
-        n += pt_str_put(out + n, "; detail=\"", 10);
+        PT_CACHE_PUT("; detail=\"");
         for (const char *p = ctx->detail; *p && n + 2 < cap; p++)
             if (*p != '"' && *p != '\\')
                 out[n++] = *p;
         out[n++] = '"';
     }
-    return pt_response_set(r, resp, PT_STR("Cache-Status"), (pt_str_t) { out, n });
+    pt_str_t v = { out, n };
+    return prior ? pt_response_set(r, resp, PT_STR("Cache-Status"), v)
+                 : pt_response_add(r, resp, PT_STR("Cache-Status"), v);
 }
 
 /* ---- filters ------------------------------------------------------------- */
@@ -513,8 +525,8 @@ static void pt_cache_hide_own(pt_response_t *resp, const pt_cache_ctx_t *ctx)
         const pt_http_field_t *f = &resp->fields[i];
         bool own = f->value.p >= ctx->own_lo && f->value.p < ctx->own_hi;
         if (own && !(f->flags & PT_FIELD_HIDDEN)) {
-            has_date |= pt_str_caseeq_lit(f->name, "date");
-            has_server |= pt_str_caseeq_lit(f->name, "server");
+            has_date |= f->id == PT_HDR_DATE;
+            has_server |= f->id == PT_HDR_SERVER;
         }
     }
     for (unsigned i = 0; i < resp->nfields; i++) {
@@ -726,15 +738,11 @@ static int pt_cache_start(pt_request_t *r, const pt_cache_conf_t *cc, pt_cache_c
     pt_timer_prepare(&ctx->timer, pt_cache_wake, r);
     if (pt_arena_cleanup_add(r->arena, pt_cache_cleanup, ctx) != PT_OK)
         return 500;
-    pt_cache_cc_fields(&ctx->req_cc, r->head.fields, r->head.nfields);
-    if (!pt_cache_field(r->head.fields, r->head.nfields, PT_STR("cache-control"))) {
-        /* RFC 9111 §5.4: Pragma: no-cache only counts without Cache-Control */
-        for (unsigned i = 0; i < r->head.nfields; i++)
-            if (pt_str_caseeq_lit(r->head.fields[i].name, "pragma")
-                && pt_cache_list_has(r->head.fields[i].value, PT_STR("no-cache")))
-                ctx->req_cc.flags |= PT_CC_NO_CACHE;
-    }
-    ctx->authorized = pt_request_field(r, PT_HDR_AUTHORIZATION) != NULL;
+    pt_cache_req_scan(r, &ctx->rq, &ctx->req_cc);
+    /* RFC 9111 §5.4: Pragma: no-cache only counts without Cache-Control */
+    if ((ctx->rq.flags & (PT_CACHE_RQ_CC | PT_CACHE_RQ_NOCACHE)) == PT_CACHE_RQ_NOCACHE)
+        ctx->req_cc.flags |= PT_CC_NO_CACHE;
+    ctx->authorized = (ctx->rq.flags & PT_CACHE_RQ_AUTH) != 0;
     if (pt_cache_make_key(r, cc, &ctx->key) != PT_OK)
         return 500;
     *out = ctx;
@@ -753,7 +761,7 @@ static int pt_cache_serve_obj(pt_request_t *r, pt_cache_ctx_t *ctx)
         pt_metric_inc(pt_cache_metric_hits, 1);
     if (ctx->collapsed && ctx->detail == NULL)
         ctx->detail = "collapsed";
-    pt_cache_serve(r, ctx->obj, ctx->age, ctx->hide);
+    pt_cache_serve(r, ctx->obj, ctx->age, ctx->hide, &ctx->rq);
     return PT_DONE;
 }
 
@@ -804,10 +812,8 @@ static int pt_cache_pre_content(pt_request_t *r)
         ctx->may_store = method == PT_METHOD_GET && !(ctx->req_cc.flags & PT_CC_NO_STORE);
     }
 
-    bool plain = ctx->may_store && !ctx->authorized
-                 && !pt_cache_field(r->head.fields, r->head.nfields, PT_STR("range"))
-                 && !pt_cache_field(r->head.fields, r->head.nfields, PT_STR("if-none-match"))
-                 && !pt_cache_field(r->head.fields, r->head.nfields, PT_STR("if-modified-since"));
+    bool plain = ctx->may_store && !ctx->authorized && ctx->rq.range == NULL
+                 && !(ctx->rq.flags & PT_CACHE_RQ_VALIDATOR);
     int64_t now_ms = (int64_t) pt_clock_wall_ms();
     int64_t fill_ms = cc->lock == 1 && plain ? cc->lock_timeout : 0;
     pt_cache_obj_t *obj;

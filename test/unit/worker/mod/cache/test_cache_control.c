@@ -5,7 +5,7 @@
  */
 #include "common/pt.h"
 
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 #include "worker/mod/cache/cache_fresh.h"
 #include "test/unit/tap.h"
 

@@ -1,9 +1,10 @@
 /*
- * cache_control.h: the caching header fields of RFC 9111 read into plain
- * values: Cache-Control directives (§5.2) of requests and responses, the
- * HTTP dates of Date, Expires and Last-Modified (RFC 9110 §5.6.7) and the
- * delta-seconds of Age. No allocation, no state: a parser the fuzzer and
- * the unit tests drive directly.
+ * cache_control.h: the header fields HTTP caching reads, as plain values:
+ * Cache-Control directives (RFC 9111 §5.2) of requests and responses, the
+ * HTTP dates of Date, Expires and Last-Modified (RFC 9110 §5.6.7), the
+ * delta-seconds of Age, byte ranges (RFC 9110 §14.1.2) and entity-tag
+ * lists (§8.8.3). HTTP semantics, no allocation, no state: the response
+ * cache (mod/cache/) uses it, the fuzzer and unit tests drive it directly.
  */
 #ifndef PT_CACHE_CONTROL_H
 #define PT_CACHE_CONTROL_H

@@ -4,7 +4,7 @@
  */
 #include "common/pt.h"
 #include "common/str.h"
-#include "worker/mod/cache/cache_control.h"
+#include "worker/http/cache_control.h"
 
 void pt_cache_cc_init(pt_cache_cc_t *cc)
 {
