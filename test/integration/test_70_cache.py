@@ -271,6 +271,15 @@ def test_conditional_and_range_requests_from_cache(portico):
         assert r.status == 206
         r = get(p.port, path, headers=[("Range", "bytes=0-9"), ("If-Range", '"zzz"')])
         assert r.status == 200 and len(r.body) == 1000
+        r = get(p.port, path, headers=[("Range", "bytes=0-4, 10-14, 5000-")])
+        ctype = r.header("content-type")
+        assert r.status == 206 and ctype.startswith("multipart/byteranges; boundary="), r.headers
+        boundary = ctype.split("boundary=")[1].encode()
+        parts = [x for x in r.body.split(b"--" + boundary) if x.strip() not in (b"", b"--")]
+        assert len(parts) == 2, r.body
+        assert b"Content-Range: bytes 0-4/1000" in parts[0] and parts[0].endswith(b"xxxxx\r\n")
+        assert b"Content-Range: bytes 10-14/1000" in parts[1]
+        assert b"Content-Type: text/plain" in parts[1]
         r = get(p.port, path, headers=[("If-Match", '"nope"')])
         assert r.status == 412
         assert o.count("/c") == 1

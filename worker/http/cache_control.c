@@ -314,21 +314,15 @@ static bool pt_cache_u64(const char *p, const char *end, uint64_t *v)
     return true;
 }
 
-int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last)
+/* One range-spec of a bytes= set: 1 with [*first, *last], -1 when it
+ * cannot be satisfied, 0 when it is not valid syntax. */
+static int pt_cache_range_spec(pt_str_t s, uint64_t len, uint64_t *first, uint64_t *last)
 {
-    pt_str_t s = pt_str_trim_ows(range);
-
-    if (s.len < 6 || strncasecmp(s.p, "bytes=", 6) != 0)
-        return 0;
-    s.p += 6;
-    s.len -= 6;
-    s = pt_str_trim_ows(s);
-    if (memchr(s.p, ',', s.len))
-        return 0;               /* several ranges: the whole body (RFC 9110 §14.2 allows) */
     const char *dash = memchr(s.p, '-', s.len), *end = s.p + s.len;
+    uint64_t a, b;
+
     if (dash == NULL)
         return 0;
-    uint64_t a, b;
     if (dash == s.p) {
         if (!pt_cache_u64(dash + 1, end, &b))
             return 0;
@@ -352,3 +346,43 @@ int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last
     return 1;
 }
 
+int pt_cache_ranges(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last, int max)
+{
+    pt_str_t s = pt_str_trim_ows(range), spec;
+    int n = 0;
+    bool any = false;
+
+    if (s.len < 6 || strncasecmp(s.p, "bytes=", 6) != 0)
+        return 0;
+    s.p += 6;
+    s.len -= 6;
+    while (pt_str_next_token(&s, &spec)) {
+        uint64_t a, b;
+        int k = pt_cache_range_spec(spec, len, &a, &b);
+        if (k == 0)
+            return 0;           /* RFC 9110 §14.2: an invalid set is ignored */
+        any = true;
+        if (k < 0)
+            continue;           /* unsatisfiable members drop out */
+        if (n == max)
+            return 0;           /* more than we serve as parts: the whole body */
+        first[n] = a;
+        last[n] = b;
+        n++;
+    }
+    if (!any)
+        return 0;
+    return n ? n : -1;
+}
+
+int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last)
+{
+    uint64_t f[1], l[1];
+    int n = pt_cache_ranges(range, len, f, l, 1);
+
+    if (n == 1) {
+        *first = f[0];
+        *last = l[0];
+    }
+    return n;
+}

@@ -61,9 +61,13 @@ int64_t pt_cache_parse_delta(pt_str_t s);
 /* Whether the comma-separated field-name list holds name (case-insensitive). */
 bool pt_cache_list_has(pt_str_t list, pt_str_t name);
 
-/* A Range field against a body of len bytes: 1 with [*first, *last] for
- * one satisfiable range, 0 to send the whole body (no Range, not bytes,
- * several ranges, bad syntax), -1 when unsatisfiable (416). */
+/* A Range field against a body of len bytes: the number n of satisfiable
+ * ranges, [first[i], last[i]] each, in the order asked (at most max); 0 to
+ * send the whole body (not bytes, bad syntax, more than max ranges); -1
+ * when none is satisfiable (416). */
+int pt_cache_ranges(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last, int max);
+
+/* pt_cache_ranges for one range: 1, 0 (also for several), or -1. */
 int pt_cache_range(pt_str_t range, uint64_t len, uint64_t *first, uint64_t *last);
 
 /* Whether ETag a weakly matches b (RFC 9110 §8.8.3.2). */

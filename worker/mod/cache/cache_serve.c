@@ -52,6 +52,56 @@ static bool pt_cache_304_field(pt_str_t name)
            || pt_str_caseeq_lit(name, "cache-status");
 }
 
+/* The most ranges one request gets as parts of a multipart/byteranges
+ * answer; more are answered with the whole body. */
+#define PT_CACHE_MAX_PARTS  16
+
+/* RFC 9110 §14.6: several ranges as a 206 multipart/byteranges, each part
+ * with the stored Content-Type and its Content-Range. */
+static void pt_cache_serve_parts(pt_request_t *r, pt_http_field_t *fields, unsigned n,
+                                 pt_str_t body, const uint64_t *first, const uint64_t *last,
+                                 unsigned k)
+{
+    pt_str_t type = PT_STR_NULL;
+    size_t size = 64;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (fields[i].id == PT_HDR_CONTENT_TYPE && !(fields[i].flags & PT_FIELD_HIDDEN)) {
+            type = fields[i].value;
+            fields[i].flags |= PT_FIELD_HIDDEN;
+        }
+    }
+    char boundary[48];
+    size_t bl = (size_t) snprintf(boundary, sizeof(boundary), "portico-%.*s",
+                                  (int) (r->id.len > 32 ? 32 : r->id.len), r->id.p);
+    for (unsigned i = 0; i < k; i++)
+        size += bl + type.len + 120 + (last[i] - first[i] + 1);
+    char *out = pt_arena_alloc(r->arena, size);
+    char *ct = pt_arena_alloc(r->arena, bl + 40);
+    if (out == NULL || ct == NULL) {
+        pt_http_error(r, 500, "out of memory serving from the cache");
+        return;
+    }
+    size_t at = 0;
+    for (unsigned i = 0; i < k; i++) {
+        at += (size_t) snprintf(out + at, size - at, "\r\n--%s\r\n", boundary);
+        if (type.len)
+            at += (size_t) snprintf(out + at, size - at, "Content-Type: %.*s\r\n",
+                                    (int) type.len, type.p);
+        at += (size_t) snprintf(out + at, size - at,
+                                "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%zu\r\n\r\n",
+                                first[i], last[i], body.len);
+        memcpy(out + at, body.p + first[i], (size_t) (last[i] - first[i] + 1));
+        at += (size_t) (last[i] - first[i] + 1);
+    }
+    at += (size_t) snprintf(out + at, size - at, "\r\n--%s--\r\n", boundary);
+    fields[n++] = (pt_http_field_t) {
+        PT_STR("Content-Type"),
+        { ct, (size_t) snprintf(ct, bl + 40, "multipart/byteranges; boundary=%s", boundary) },
+        PT_HDR_CONTENT_TYPE, 0 };
+    pt_response_send(r, 206, NULL, fields, n, out, at);
+}
+
 void pt_cache_req_scan(const pt_request_t *r, pt_cache_req_t *rq, pt_cache_cc_t *cc)
 {
     *rq = (pt_cache_req_t) { 0 };
@@ -101,7 +151,7 @@ void pt_cache_req_scan(const pt_request_t *r, pt_cache_req_t *rq, pt_cache_cc_t 
 void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_str_t hide,
                     const pt_cache_req_t *rq)
 {
-    unsigned max = o->nfields + 3;
+    unsigned max = o->nfields + 4;
     pt_http_field_t *fields = pt_arena_alloc(r->arena, max * sizeof(*fields));
     char *agebuf = pt_arena_alloc(r->arena, 24);
 
@@ -164,8 +214,13 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
                 else
                     use = lm >= 0 && pt_cache_parse_date(v) == lm;
             }
-            uint64_t a = 0, b = 0;
-            int k = use ? pt_cache_range(rg->value, body.len, &a, &b) : 0;
+            uint64_t fa[PT_CACHE_MAX_PARTS], la[PT_CACHE_MAX_PARTS];
+            int k = use ? pt_cache_ranges(rg->value, body.len, fa, la, PT_CACHE_MAX_PARTS) : 0;
+            if (k > 1) {
+                pt_cache_serve_parts(r, fields, n, body, fa, la, (unsigned) k);
+                return;
+            }
+            uint64_t a = fa[0], b = la[0];
             char *cr = pt_arena_alloc(r->arena, 80);
             if (cr == NULL) {
                 pt_http_error(r, 500, "out of memory serving from the cache");

@@ -77,6 +77,34 @@ static void test_dates(void)
     is(pt_cache_parse_delta(PT_STR("")), -1, "empty delta");
 }
 
+static void test_ranges(void)
+{
+    uint64_t f[4], l[4];
+
+    is(pt_cache_ranges(PT_STR("bytes=0-9"), 100, f, l, 4), 1, "one range");
+    ok(f[0] == 0 && l[0] == 9, "its bounds");
+    is(pt_cache_ranges(PT_STR("bytes=-10"), 100, f, l, 4), 1, "a suffix");
+    ok(f[0] == 90 && l[0] == 99, "the last ten");
+    is(pt_cache_ranges(PT_STR("bytes=50-"), 100, f, l, 4), 1, "open-ended");
+    ok(f[0] == 50 && l[0] == 99, "to the end");
+    is(pt_cache_ranges(PT_STR("bytes=0-1, 5-6,200-"), 100, f, l, 4), 2,
+       "two satisfiable of three");
+    ok(f[1] == 5 && l[1] == 6, "the second");
+    is(pt_cache_ranges(PT_STR("bytes=200-"), 100, f, l, 4), -1, "unsatisfiable");
+    is(pt_cache_ranges(PT_STR("bytes=-0"), 100, f, l, 4), -1, "an empty suffix");
+    is(pt_cache_ranges(PT_STR("bytes=5-1"), 100, f, l, 4), 0, "last before first: ignored");
+    is(pt_cache_ranges(PT_STR("items=0-1"), 100, f, l, 4), 0, "another unit: ignored");
+    is(pt_cache_ranges(PT_STR("bytes=0-1,2-3,4-5,6-7,8-9"), 100, f, l, 4), 0,
+       "more than max: the whole body");
+    is(pt_cache_range(PT_STR("bytes=0-1,2-3"), 100, f, l), 0, "one only: several ignored");
+    ok(pt_cache_etag_list_match(PT_STR("W/\"a\", \"b\""), PT_STR("\"b\""), true),
+       "strong match in a list");
+    ok(!pt_cache_etag_list_match(PT_STR("W/\"a\""), PT_STR("\"a\""), true),
+       "a weak tag never matches strongly");
+    ok(pt_cache_etag_list_match(PT_STR("W/\"a\""), PT_STR("\"a\""), false), "but weakly");
+    ok(!pt_cache_etag_list_match(PT_STR("a"), PT_STR("\"a\""), false), "unquoted is not a tag");
+}
+
 static void test_age(void)
 {
     /* §4.2.3: request sent at 100, response at 102 with Date 90 and Age 5 */
@@ -140,6 +168,7 @@ int main(void)
 {
     test_directives();
     test_dates();
+    test_ranges();
     test_age();
     test_lifetime();
     return done_testing();
