@@ -535,3 +535,25 @@ def test_304_with_another_strong_etag_is_refetched(portico):
         assert o.backend.requests[-1].header("if-none-match") is None
     finally:
         o.close()
+
+
+def test_purge_path_and_valid_override(portico):
+    o = Origin()
+    try:
+        p = gateway(portico, o, route='cache_purge_path = "/_cache/"; cache_valid_override = true;'
+                                      'cache_valid = [ "200 1m" ];')
+        r = get(p.port, "/ov?cc=max-age%3D1")
+        assert "ttl=60" in status_of(r), r.headers     # the route's minute, not the second
+        get(p.port, "/pp/a?cc=max-age%3D60")
+        get(p.port, "/pp/b?cc=max-age%3D60")
+        r = request(p.port, "POST /_cache/pp/a?cc=max-age%3D60 HTTP/1.1\r\nHost: localhost\r\n"
+                    "Content-Length: 0\r\nConnection: close\r\n\r\n")
+        assert r.status == 200 and r.json() == {"purged": 1, "key": "http://localhost/pp/a?cc=max-age%3D60"}
+        assert "fwd=uri-miss" in status_of(get(p.port, "/pp/a?cc=max-age%3D60"))
+        assert "hit" in status_of(get(p.port, "/pp/b?cc=max-age%3D60"))
+        r = request(p.port, "DELETE /_cache/pp/* HTTP/1.1\r\nHost: localhost\r\n"
+                    "Connection: close\r\n\r\n")
+        assert r.status == 200 and r.json()["purged"] == 2
+        assert o.count("/_cache/pp/a") == 0
+    finally:
+        o.close()

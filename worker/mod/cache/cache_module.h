@@ -39,6 +39,7 @@ typedef struct {
     int64_t max_object;
     const char **key;
     const char **valid;
+    int valid_override;
     int heuristic;
     pt_msec_t heuristic_max;
     int set_cookie;
@@ -46,6 +47,7 @@ typedef struct {
     pt_msec_t lock_timeout;
     int purge;
     const char **purge_allow;
+    const char *purge_path;
     int status_key;
     /* compiled by init_route */
     pt_cache_policy_t policy;
@@ -55,6 +57,7 @@ typedef struct {
     pt_cache_net_t *allow;
     size_t nallow;
     pt_str_t name_str;
+    pt_str_t purge_path_str;
 } pt_cache_conf_t;
 
 /* How a request's response is made, for the header filter. */

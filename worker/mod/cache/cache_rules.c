@@ -258,6 +258,12 @@ const char *pt_cache_storable(const pt_cache_policy_t *pol, const pt_cache_resp_
     int64_t request_time = in->request_ms / 1000, response_time = in->response_ms / 1000;
 
     int64_t lifetime = pt_cache_explicit_lifetime(&cc, date, expires, response_time);
+    if (lifetime >= 0 && pol->valid_override) {
+        /* the operator's TTL for the status wins over the upstream's */
+        int64_t ttl = pt_cache_valid_ttl(pol, status);
+        if (ttl >= 0)
+            lifetime = ttl;
+    }
     if (lifetime < 0) {
         bool by_default = pt_cache_status_heuristic(status) || (cc.flags & PT_CC_PUBLIC);
         int64_t ttl = pt_cache_valid_ttl(pol, status);

@@ -28,6 +28,7 @@ typedef struct {
     bool heuristic;             /* heuristic freshness (§4.2.2) */
     int64_t heuristic_max;      /* seconds */
     bool set_cookie;            /* store responses with Set-Cookie (the field stripped) */
+    bool valid_override;        /* valid's TTLs replace the response's own lifetime */
     int64_t max_object;         /* bytes of body */
 } pt_cache_policy_t;
 

@@ -68,6 +68,8 @@ static const pt_directive_t pt_cache_directives[] = {
       "what the key is made of" },
     { "cache_valid", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_CACHE_FIELD(valid), "[]", NULL, NULL,
       NULL, "freshness per status when the response gives none" },
+    { "cache_valid_override", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_CACHE_FIELD(valid_override),
+      "false", NULL, NULL, NULL, "cache_valid replaces the upstream's freshness too" },
     { "cache_heuristic", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_CACHE_FIELD(heuristic), "false",
       NULL, NULL, NULL, "heuristic freshness from Last-Modified" },
     { "cache_heuristic_max", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_CACHE_FIELD(heuristic_max),
@@ -82,6 +84,8 @@ static const pt_directive_t pt_cache_directives[] = {
       NULL, "accept the PURGE method" },
     { "cache_purge_allow", PT_CONF_STRINGS, PT_SCOPE_ROUTE, PT_CACHE_FIELD(purge_allow),
       "[\"127.0.0.1\", \"::1\"]", NULL, NULL, NULL, "client addresses that may purge" },
+    { "cache_purge_path", PT_CONF_STRING, PT_SCOPE_ROUTE, PT_CACHE_FIELD(purge_path), NULL,
+      NULL, NULL, NULL, "a path prefix whose requests purge what follows it" },
     { "cache_status_key", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_CACHE_FIELD(status_key), "false",
       NULL, NULL, NULL, "add the key to Cache-Status" },
     PT_DIRECTIVE_END
@@ -280,6 +284,15 @@ static int pt_cache_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
     cc->policy.heuristic = cc->heuristic == 1;
     cc->policy.heuristic_max = cc->heuristic_max / 1000;
     cc->policy.set_cookie = cc->set_cookie == 1;
+    cc->policy.valid_override = cc->valid_override == 1;
+    if (cc->purge_path) {
+        if (cc->purge_path[0] != '/' || cc->purge_path[strlen(cc->purge_path) - 1] != '/') {
+            pt_conf_error(cf, NULL, "route \"%s\" (line %u): cache_purge_path \"%s\" must start "
+                          "and end with \"/\"", route->name, route->line, cc->purge_path);
+            return PT_ERROR;
+        }
+        cc->purge_path_str = (pt_str_t) { cc->purge_path, strlen(cc->purge_path) };
+    }
     cc->policy.max_object = cc->max_object;
     if (pt_filter_add_header(cf, route, &pt_cache_module, pt_cache_header_filter) != PT_OK
         || pt_filter_add_body(cf, route, &pt_cache_module, pt_cache_body_filter) != PT_OK)
@@ -674,7 +687,7 @@ static void pt_cache_wake(pt_timer_t *t)
 
 /* ---- purge --------------------------------------------------------------- */
 
-static int pt_cache_purge(pt_request_t *r, pt_cache_ctx_t *ctx)
+static int pt_cache_purge(pt_request_t *r, pt_cache_ctx_t *ctx, pt_str_t path, pt_str_t query)
 {
     const pt_cache_conf_t *cc = ctx->conf;
     const struct sockaddr *sa = pt_request_client_sa(r);
@@ -688,7 +701,6 @@ static int pt_cache_purge(pt_request_t *r, pt_cache_ctx_t *ctx)
         pt_http_error(r, 403, "this client may not purge the cache");
         return PT_DONE;
     }
-    pt_str_t path = r->head.path;
     unsigned n;
     pt_str_t what;
     bool prefix = path.len && path.p[path.len - 1] == '*';
@@ -701,7 +713,7 @@ static int pt_cache_purge(pt_request_t *r, pt_cache_ctx_t *ctx)
         n = pt_cache_purge_prefix(ctx->zone, what);
     } else {
         what = pt_cache_uri(r->arena, cc, r->listener->tls != NULL, r->head.host, path,
-                            r->head.query, 0);
+                            query, 0);
         if (what.p == NULL)
             return 500;
         n = pt_cache_invalidate(ctx->zone, what, pt_hash(what.p, what.len, PT_CACHE_HASH_SEED));
@@ -801,10 +813,18 @@ static int pt_cache_pre_content(pt_request_t *r)
             ctx->fwd = "bypass";
             return PT_DECLINED;
         }
+        pt_str_t pp = cc->purge_path_str;
+        if (pp.len && r->head.path.len >= pp.len && memcmp(r->head.path.p, pp.p, pp.len) == 0
+            && (method == PT_METHOD_POST || method == PT_METHOD_DELETE
+                || (r->head.method.len == 5 && memcmp(r->head.method.p, "PURGE", 5) == 0))) {
+            /* POST /_purge/api/items purges /api/items (the slash stays) */
+            pt_str_t rest = { r->head.path.p + pp.len - 1, r->head.path.len - pp.len + 1 };
+            return pt_cache_purge(r, ctx, rest, r->head.query);
+        }
         if (method != PT_METHOD_GET && method != PT_METHOD_HEAD) {
-            if (cc->purge == 1 && pt_str_caseeq_lit(r->head.method, "PURGE")
-                && r->head.method.len == 5 && memcmp(r->head.method.p, "PURGE", 5) == 0)
-                return pt_cache_purge(r, ctx);
+            if (cc->purge == 1 && r->head.method.len == 5
+                && memcmp(r->head.method.p, "PURGE", 5) == 0)
+                return pt_cache_purge(r, ctx, r->head.path, r->head.query);
             ctx->fwd = "request";
             ctx->invalidate = method != PT_METHOD_OPTIONS && method != PT_METHOD_TRACE;
             return PT_DECLINED;
