@@ -361,6 +361,21 @@ def test_stale_if_error_with_the_backend_stopped(portico):
     assert r.status >= 500
 
 
+def test_route_stale_if_error_with_the_backend_stopped(portico):
+    o = Origin()
+    p = gateway(portico, o, route='cache_stale_if_error = "1m";')
+    path = "/rsie?cc=max-age%3D1"
+    first = get(p.port, path)
+    mr = "/rsie2?cc=max-age%3D1%2C+must-revalidate"
+    get(p.port, mr)
+    o.close()
+    time.sleep(2.1)
+    r = get(p.port, path)
+    assert r.status == 200 and r.body == first.body, r.headers
+    assert 'detail="stale-if-error"' in status_of(r)
+    assert get(p.port, mr).status == 504
+
+
 def test_collapsed_misses_make_one_upstream_request(portico):
     o = Origin()
     try:

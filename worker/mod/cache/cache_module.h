@@ -44,6 +44,7 @@ typedef struct {
     pt_msec_t heuristic_max;
     int set_cookie;
     int lock;
+    pt_msec_t stale_if_error;
     pt_msec_t lock_timeout;
     int purge;
     const char **purge_allow;

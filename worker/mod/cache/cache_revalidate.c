@@ -181,8 +181,12 @@ static void pt_cache_failed(pt_request_t *r, pt_cache_ctx_t *ctx, unsigned statu
                             const char *why)
 {
     int64_t now = (int64_t) pt_clock_wall_ms() / 1000;
+    pt_cache_fresh_t f = ctx->obj->fresh;
 
-    if (pt_cache_stale_if_error(&ctx->obj->fresh, &ctx->req_cc, now)) {
+    /* the route's window for responses that name none (cache_stale_if_error) */
+    if (f.sie < 0 && ctx->conf->stale_if_error > 0)
+        f.sie = ctx->conf->stale_if_error / 1000;
+    if (pt_cache_stale_if_error(&f, &ctx->req_cc, now)) {
         ctx->detail = "stale-if-error";
         ctx->age = pt_cache_current_age(&ctx->obj->fresh, now);
         ctx->hide = pt_cache_obj_part(ctx->obj, PT_CACHE_NOCACHE_FIELDS);

@@ -76,6 +76,8 @@ static const pt_directive_t pt_cache_directives[] = {
       "\"1d\"", &pt_conf_positive, NULL, NULL, "the longest heuristic freshness" },
     { "cache_set_cookie", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_CACHE_FIELD(set_cookie), "false",
       NULL, NULL, NULL, "store responses with Set-Cookie (without the field)" },
+    { "cache_stale_if_error", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_CACHE_FIELD(stale_if_error),
+      "\"0s\"", NULL, NULL, NULL, "stale-if-error for responses that give none" },
     { "cache_lock", PT_CONF_BOOL, PT_SCOPE_ROUTE, PT_CACHE_FIELD(lock), "true", NULL, NULL,
       NULL, "collapse concurrent misses into one upstream request" },
     { "cache_lock_timeout", PT_CONF_DURATION, PT_SCOPE_ROUTE, PT_CACHE_FIELD(lock_timeout),
