@@ -68,6 +68,7 @@ libportico_a_SOURCES += \
 # mod/cache/: the response cache (RFC 9111) in shared-memory zones
 libportico_a_SOURCES += \
 	worker/mod/cache/mod_cache.c worker/mod/cache/cache_module.h \
+	worker/mod/cache/cache_key.c \
 	worker/mod/cache/cache_fresh.c worker/mod/cache/cache_fresh.h \
 	worker/mod/cache/cache_rules.c worker/mod/cache/cache_rules.h \
 	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \

@@ -125,6 +125,28 @@ typedef struct {
     pt_str_t sr_body;
 } pt_cache_ctx_t;
 
+/* The seed of the index's hash of a key's URI part. */
+#define PT_CACHE_HASH_SEED      UINT64_C(0x9e3779b97f4a7c15)
+
+/* cache_key.c: the URI part of a key: [scheme "://"] [host] path
+ * ["?" query], with extra bytes of room after it (arena). */
+pt_str_t pt_cache_uri(pt_arena_t *a, const pt_cache_conf_t *cc, bool tls, pt_str_t host,
+                      pt_str_t path, pt_str_t query, size_t extra);
+
+/* cache_key.c: r's key as cc composes it. PT_OK or PT_ERROR (memory). */
+int pt_cache_make_key(pt_request_t *r, const pt_cache_conf_t *cc, pt_cache_key_t *k);
+
+/* cache_key.c: drop what is stored for ref (a target, absolute or
+ * origin-form) when it is on r's origin (§4.4). */
+void pt_cache_invalidate_uri(pt_request_t *r, pt_cache_ctx_t *ctx, pt_str_t ref);
+
+/* cache_key.c: "address" or "address/prefix". PT_OK or PT_ERROR. */
+int pt_cache_parse_net(const char *s, pt_cache_net_t *n);
+
+/* cache_key.c: answer a purge of path?query (a trailing '*': a prefix);
+ * PT_DONE, or a status. */
+int pt_cache_purge(pt_request_t *r, pt_cache_ctx_t *ctx, pt_str_t path, pt_str_t query);
+
 /* cache_revalidate.c: ask the upstream about ctx->obj (with its
  * validators when it has them) and decide in ctx->next, resuming r.
  * PT_AGAIN (started), PT_DECLINED (no upstream: fetch through the
