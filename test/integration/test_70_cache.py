@@ -204,6 +204,8 @@ def test_request_directives(portico):
         # max-age in the request: 50 is too old for 10
         r = get(p.port, base, headers=[("Cache-Control", "max-age=10")])
         assert "fwd=" in status_of(r)
+        r = get(p.port, base, headers=[("Cache-Control", "max-age=0")])
+        assert "fwd=request" in status_of(r), r.headers
         # min-fresh: 50 left is not 60
         r = get(p.port, base, headers=[("Cache-Control", "min-fresh=80")])
         assert "fwd=" in status_of(r)

@@ -75,7 +75,9 @@ enum pt_cache_use pt_cache_usable(const pt_cache_fresh_t *f, const pt_cache_cc_t
     *agep = age;
     if (f->no_cache || (req->flags & PT_CC_NO_CACHE))
         return PT_CACHE_USE_VALIDATE;
-    if (req->max_age >= 0 && age > req->max_age)
+    /* max-age=0 asks for a validated response, whatever the clock's
+     * one-second grain makes of the age */
+    if (req->max_age >= 0 && (age > req->max_age || req->max_age == 0))
         return PT_CACHE_USE_VALIDATE;
     if (req->min_fresh >= 0 && f->lifetime - age < req->min_fresh)
         return PT_CACHE_USE_VALIDATE;

@@ -175,15 +175,19 @@ enum pt_cache_found pt_cache_lookup(pt_zone_t *zone, const pt_cache_key_t *k,
     return found;
 }
 
-/* Whether o and hdr/parts are the same key and variant. */
+/* Whether stored o (of the same key) gives way to the response in parts:
+ * the same variant, or one of a Vary the resource no longer sends (the
+ * newest response's Vary says what the variants are). */
 static bool pt_cache_same_variant(const pt_cache_obj_t *o, const pt_str_t parts[])
 {
     pt_str_t vk = pt_cache_obj_part(o, PT_CACHE_VARY_KEY);
     pt_str_t vn = pt_cache_obj_part(o, PT_CACHE_VARY_NAMES);
 
-    return vk.len == parts[PT_CACHE_VARY_KEY].len && vn.len == parts[PT_CACHE_VARY_NAMES].len
-           && memcmp(vk.p, parts[PT_CACHE_VARY_KEY].p, vk.len) == 0
-           && memcmp(vn.p, parts[PT_CACHE_VARY_NAMES].p, vn.len) == 0;
+    if (vn.len != parts[PT_CACHE_VARY_NAMES].len
+        || memcmp(vn.p, parts[PT_CACHE_VARY_NAMES].p, vn.len) != 0)
+        return true;
+    return vk.len == parts[PT_CACHE_VARY_KEY].len
+           && memcmp(vk.p, parts[PT_CACHE_VARY_KEY].p, vk.len) == 0;
 }
 
 int pt_cache_insert(pt_zone_t *zone, const pt_cache_key_t *k, const pt_cache_obj_t *hdr,

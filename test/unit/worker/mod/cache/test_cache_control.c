@@ -133,6 +133,8 @@ static void test_age(void)
     f.must_revalidate = false;
     rq = cc_of("max-age=20");
     is(pt_cache_usable(&f, &rq, 120, &age), PT_CACHE_USE_VALIDATE, "request max-age");
+    rq = cc_of("max-age=0");
+    is(pt_cache_usable(&f, &rq, 90, &age), PT_CACHE_USE_VALIDATE, "request max-age=0");
     rq = cc_of("min-fresh=30");
     is(pt_cache_usable(&f, &rq, 125, &age), PT_CACHE_USE_VALIDATE, "min-fresh");
     is(pt_cache_usable(&f, &rq, 110, &age), PT_CACHE_USE_FRESH, "min-fresh met");

@@ -95,6 +95,12 @@ int main(void)
     pt_cache_key_t kv = key_of("/v");
     pt_cache_fill_end(z, &kv, 1000, 0);
 
+    /* a response with another Vary replaces the variants of the old one */
+    put(z, "/v3", "", 10, 1000);
+    put(z, "/v3", "en\n", 30, 1000);
+    is(get(z, a, "/v3", "", 1000, 0, &o), PT_CACHE_FOUND_VARY_MISS,
+       "the response without Vary went");
+
     /* fill markers */
     is(get(z, a, "/f", "", 1000, 500, &o), PT_CACHE_FOUND_FILLER, "the first miss fills");
     is(get(z, a, "/f", "", 1100, 500, &o), PT_CACHE_FOUND_FILLING, "the next one waits");
