@@ -95,6 +95,8 @@ class Origin:
             return Response(status, [("Content-Type", "text/plain")], b"upstream failure")
         size = int(q.get("size", "0"))
         body = (b"x" * size) if size else ("body %s %d" % (u.path, n)).encode()
+        if "empty" in q or status == 204:
+            body = b""
         return Response(status, h, body)
 
     def count(self, path):
@@ -185,7 +187,9 @@ def test_what_is_not_stored(portico):
                            ("/au3?cc=s-maxage%3D60", [("Authorization", "Bearer x")]),
                            ("/ex?exp=60", []),
                            ("/s404?cc=max-age%3D60&status=404", []),
-                           ("/s302?cc=max-age%3D60&status=302", [])]:
+                           ("/s302?cc=max-age%3D60&status=302", []),
+                           ("/s204?cc=max-age%3D60&status=204", []),
+                           ("/empty?cc=max-age%3D60&empty=1", [])]:
             get(p.port, path, headers=hdrs)
             r = get(p.port, path, headers=hdrs)
             assert "hit" in status_of(r), (path, r.headers)

@@ -382,6 +382,8 @@ static void pt_cache_hide_own(pt_response_t *resp, const pt_cache_ctx_t *ctx)
     }
 }
 
+static void pt_cache_capture_end(pt_cache_ctx_t *ctx);
+
 static void pt_cache_decide_store(pt_request_t *r, pt_response_t *resp, pt_cache_ctx_t *ctx)
 {
     const pt_cache_conf_t *cc = ctx->conf;
@@ -410,6 +412,8 @@ static void pt_cache_decide_store(pt_request_t *r, pt_response_t *resp, pt_cache
     ctx->len = 0;
     ctx->has_ttl = true;
     ctx->ttl = ctx->hdr.fresh.lifetime - ctx->hdr.fresh.corrected_initial_age;
+    if (resp->content_length == 0 || resp->status == 204)
+        pt_cache_capture_end(ctx);      /* no body will pass the body filter */
 }
 
 static int pt_cache_header_filter(pt_request_t *r, pt_response_t *resp)
