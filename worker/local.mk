@@ -40,7 +40,8 @@ libportico_a_SOURCES += \
 	worker/http/response.c worker/http/response.h \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
-	worker/http/http_error.c worker/http/http_error.h
+	worker/http/http_error.c worker/http/http_error.h \
+	worker/http/cache_control.c worker/http/cache_control.h
 # weighted Accept* lists (Accept-Encoding for compression)
 libportico_a_SOURCES += worker/http/http_accept.c worker/http/http_accept.h
 # X-Forwarded-For and Forwarded read from the right (trusted proxies)
@@ -126,6 +127,15 @@ libportico_a_SOURCES += worker/mod/limit/ratelimit/mod_ratelimit.c \
 	worker/mod/limit/ratelimit/limit_parse.c worker/mod/limit/ratelimit/limit_parse.h \
 	worker/mod/limit/ratelimit/limit_state.c worker/mod/limit/ratelimit/limit_state.h \
 	worker/mod/limit/ratelimit/limit_table.c worker/mod/limit/ratelimit/limit_table.h
+# mod/cache/: the response cache (RFC 9111) in shared-memory zones
+libportico_a_SOURCES += \
+	worker/mod/cache/mod_cache.c worker/mod/cache/cache_module.h \
+	worker/mod/cache/cache_key.c \
+	worker/mod/cache/cache_fresh.c worker/mod/cache/cache_fresh.h \
+	worker/mod/cache/cache_rules.c worker/mod/cache/cache_rules.h \
+	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \
+	worker/mod/cache/cache_serve.c worker/mod/cache/cache_serve.h \
+	worker/mod/cache/cache_revalidate.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

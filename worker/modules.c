@@ -25,11 +25,15 @@ extern pt_module_t pt_debug_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
 extern pt_module_t pt_ratelimit_module;
+extern pt_module_t pt_cache_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
+    &pt_cache_module,           /* its filters see (and store) what the handler made before
+                                 * any other module's filters change it: keep it first after
+                                 * the handlers (compression and per-request fields later) */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_debug_module,           /* post-read: trace debug_clients' requests (after realip) */
