@@ -292,9 +292,13 @@ def test_concurrency_released_on_client_abort_and_upstream_error(portico):
         gate.set()
         wait_for(lambda: get(p.port, "/fast").status == 200, 5,
                  what="the place freed after the client left")
-        # An upstream error ends the request too.
-        assert [get(p.port, "/broken").status for _ in range(3)] == [502] * 3
-        assert get(p.port, "/fast").status == 200
+        # An upstream error ends the request too. (The place is given back
+        # when the request ends, just after its answer went out: another
+        # worker may see the next request a moment before that.)
+        for _ in range(3):
+            assert get(p.port, "/broken").status == 502
+            wait_for(lambda: get(p.port, "/fast").status == 200, 5,
+                     what="the place freed after an upstream error")
 
 
 def test_counters_kept_across_reload_reset_when_the_zone_size_changes(portico):
