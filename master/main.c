@@ -131,18 +131,11 @@ int main(int argc, char **argv)
 
     /* The command line as given, for the master's title; then argv's
      * memory becomes the title (proctitle.h). */
-    size_t args_len = 1;
-    for (int i = 1; i < argc; i++)
-        args_len += strlen(argv[i]) + 1;
-    char *args = malloc(args_len);
-    if (args) {
-        args[0] = '\0';
-        for (int i = 1; i < argc; i++) {
-            strcat(args, " ");
-            strcat(args, argv[i]);
-        }
-        o.args = args;
-    }
+    static char args[1024];     /* the title shows at most this much of it */
+    size_t used = 0;
+    for (int i = 1; i < argc && used + 2 < sizeof(args); i++)
+        used += (size_t) snprintf(args + used, sizeof(args) - used, " %s", argv[i]);
+    o.args = args;
     pt_proctitle_init(argc, argv);
     pt_module_setup();
     opterr = 0;
