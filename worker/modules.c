@@ -9,6 +9,7 @@
 extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
+extern pt_module_t pt_admin_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_jwt_module;
 extern pt_module_t pt_introspect_module;
@@ -28,6 +29,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
+    &pt_admin_module,           /* content: the admin API and status page (issue 16) */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_address_module,         /* access: address rules, before any credential is read */
