@@ -286,11 +286,21 @@ def test_config_errors_name_file_and_line(tmp_path):
     check(tmp_path, '{ path = "/a/"; admin = true; admin_token_file = "/nonexistent/t"; }',
           r'admin_token_file "/nonexistent/t": No such file')
     check(tmp_path, '{ path = "/a/"; admin = true; admin_token_env = "PT_NO_SUCH_VAR_X"; }',
-          r'admin_token_env "PT_NO_SUCH_VAR_X": empty or unset')
+          r'admin_token_env "PT_NO_SUCH_VAR_X": the environment variable is empty or unset')
     empty = os.path.join(str(tmp_path), "empty.token")
     open(empty, "w").close()
     check(tmp_path, '{ path = "/a/"; admin = true; admin_token_file = "%s"; }' % empty,
-          r'empty or unset')
+          r'the file is empty')
     check(tmp_path, '{ path = "/a/"; admin = true; admin_token_file = "x"; '
           'admin_token_env = "Y"; }', r'not both')
     check(tmp_path, '{ path = "/a/"; admin = true; return = 204; }', r'give a route one of')
+
+
+def test_admin_settings_in_defaults_apply_to_admin_routes_only(tmp_path):
+    path = os.path.join(str(tmp_path), "ok.conf")
+    with open(path, "w") as f:
+        f.write('listen = ( "127.0.0.1:1" );\n'
+                'defaults = { admin_allow = [ "10.0.0.0/8" ]; admin_token_label = "x"; };\n'
+                'routes = ( { path = "/a/"; admin = true; }, { path = "/"; return = 204; } );\n')
+    r = run_portico("-t", "-c", path)
+    assert r.returncode == 0, r.stderr

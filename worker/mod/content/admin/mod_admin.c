@@ -106,10 +106,12 @@ static int pt_admin_read_token(pt_conf_ctx_t *cf, pt_route_t *route, pt_admin_co
             printable = false;
     if (n == 0 || n > PT_ADMIN_TOKEN_MAX || !printable) {
         /* The message never quotes the token. */
+        const char *why = n > PT_ADMIN_TOKEN_MAX ? "longer than 1024 bytes"
+                          : n > 0 ? "the token must be printable ASCII without spaces"
+                          : ac->token_file ? "the file is empty"
+                          : "the environment variable is empty or unset";
         pt_conf_error(cf, NULL, "route \"%s\" (line %u): %s \"%s\": %s", route->name,
-                      route->line, what, name, n == 0 ? "empty or unset"
-                      : n > PT_ADMIN_TOKEN_MAX ? "longer than 1024 bytes"
-                      : "the token must be printable ASCII without spaces");
+                      route->line, what, name, why);
         memset(buf, 0, sizeof(buf));
         return PT_ERROR;
     }
@@ -124,10 +126,17 @@ static int pt_admin_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 {
     pt_admin_conf_t *ac = rconf;
 
+    const pt_admin_conf_t *dc = dconf;
+
     (void) conf;
-    (void) dconf;
     if (ac->enabled != 1) {
-        if (ac->allow || ac->token_file || ac->token_env || ac->client_cert == 1) {
+        /* Set on this route itself (not inherited from defaults { }):
+         * most likely a route that was meant to be the admin one. */
+        if ((ac->allow && ac->allow != dc->allow)
+            || (ac->token_file && ac->token_file != dc->token_file)
+            || (ac->token_env && ac->token_env != dc->token_env)
+            || (ac->token_label && ac->token_label != dc->token_label)
+            || (ac->client_cert == 1 && dc->client_cert != 1)) {
             pt_conf_error(cf, NULL, "route \"%s\" (line %u): admin_* directives need "
                           "admin = true on the route", route->name, route->line);
             return PT_ERROR;
