@@ -192,6 +192,7 @@ EXTRA_DIST += test/integration/jwtmake.py
 # issue 16 (admin): the admin API and the status page
 INTEGRATION += test/integration/test_70_admin_api.py
 INTEGRATION += test/integration/test_70_admin_page.py
+INTEGRATION += test/integration/test_70_admin_tls.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
