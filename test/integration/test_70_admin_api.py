@@ -121,6 +121,9 @@ def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
         assert st == 200 and set(allv) == {"config", "upstreams", "stats", "zones", "actions"}
         assert allv["zones"] == {} and allv["actions"] == []
         assert TOKEN not in p.log()
+        dump = run_portico("-T", "-c", p.conf_path)
+        assert dump.returncode == 0 and "admin_token_file" in dump.stdout
+        assert TOKEN not in dump.stdout + dump.stderr
 
 
 def test_drain_moves_traffic_and_enable_brings_it_back(portico, tmp_path):
