@@ -121,3 +121,72 @@ def test_status_page_in_chromium(portico, tmp_path):
         assert os.path.getsize(shot) > 10000
         with open(shot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+FAKE_STATUS = {
+    "config": {"generation": 3, "workers": {"list": [{"pid": 11, "status": "serving"}]},
+               "routes": [{"name": "api", "path": "/api/", "handler": "proxy"}]},
+    "upstreams": [{"name": "b", "servers": [
+        {"name": "10.0.0.1:80", "health": "down", "drain": False, "inflight": 0,
+         "weight": 1, "ejected": True}]}],
+    "stats": {"requests": 100, "gateway_errors": 0, "metrics": {}, "routes": [
+        {"name": "api", "requests": 100, "errors": 3, "latency_us": {
+            "bounds": [1000, 5000, 10000, 50000, "+Inf"], "buckets": [50, 40, 9, 1, 0],
+            "count": 100, "sum": 300000}}]},
+    "zones": {"cache": {"hits": 75, "misses": 25}, "ratelimit": {"refused": 12},
+              "metrics": {"top_consumers": [{"name": "alice", "requests": 10}]}},
+    "actions": ["cache.purge"],
+}
+
+
+def test_status_page_shows_module_data(portico, tmp_path):
+    """What the page makes of data the modules and labeled metrics will
+    give (percentiles from buckets, hit ratio, refusals, top consumers,
+    a down server), with the page portico serves and a stand-in API."""
+    import http.server
+    import json
+    port, aport = free_ports(2)
+    with Backend(named("a")) as a, Backend(named("b")) as b:
+        env = dict(os.environ, PT_TEST_PAGE_TOKEN=TOKEN)
+        portico(CONF % dict(port=port, aport=aport, a=a.port, b=b.port),
+                ports=[port, aport], env=env)
+        c = http.client.HTTPConnection("127.0.0.1", aport, timeout=10)
+        c.request("GET", "/admin/")
+        page = c.getresponse().read()
+        c.close()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body, ctype = (page, "text/html") if self.path == "/ops/" else \
+                (json.dumps(FAKE_STATUS).encode(), "application/json")
+            self.send_response(200 if self.path in ("/ops/", "/ops/api/status") else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        dom = chromium(tmp_path, "http://127.0.0.1:%d/ops/" % srv.server_address[1],
+                       "--dump-dom")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert by_id(dom, "err") == ""
+    assert by_id(dom, "gen") == "generation 3"
+    assert by_id(dom, "cache") == "hit ratio 75.00 % (75 hits, 25 misses)"
+    assert by_id(dom, "ratelimit") == "12 requests refused"
+    assert by_id(dom, "consumers") == "alice: 10"
+    # p50 1 ms, p90 5 ms, p99 10 ms: linear inside the buckets
+    assert by_id(dom, "lat") == "1.00 ms / 5.00 ms / 10 ms"
+    assert re.search(r"<td>api</td><td>proxy</td><td class=\"n\">[\d.]+</td>"
+                     r"<td class=\"n\">[\d.]+ %</td><td class=\"n\">1\.00 ms</td>"
+                     r"<td class=\"n\">5\.00 ms</td><td class=\"n\">10 ms</td>", dom), dom
+    assert re.search(r'<tr class="server srv-down"><td>b</td><td>10\.0\.0\.1:80</td>'
+                     r'<td><span><span class="dot down"></span>down</span></td>'
+                     r'<td class="n">0</td><td class="n">1</td><td>yes</td><td>no</td>', dom)

@@ -14,6 +14,8 @@
 
 /* Largest JSON body an action takes. */
 #define PT_ADMIN_BODY_MAX       (64 * 1024)
+/* Most buckets of a route's latency histogram the API shows. */
+#define PT_ADMIN_BUCKETS_MAX    64
 /* Longest bearer token. */
 #define PT_ADMIN_TOKEN_MAX      1024
 
@@ -34,18 +36,19 @@ json_t *pt_admin_read_config(const pt_conf_t *conf);
 json_t *pt_admin_read_upstreams(const pt_conf_t *conf);
 json_t *pt_admin_read_stats(const pt_conf_t *conf);
 
-/* The request counters of one route (admin_stats.c): false when the
- * metrics of this build do not count by route. */
+/* The request counters of each route (admin_stats.c), out[i] for
+ * conf->routes[i]: false when the metrics of this build do not count by
+ * route. One call for all routes, so a reader walks the metrics once. */
 typedef struct {
     uint64_t requests;
     uint64_t errors;            /* 5xx answers */
     const uint64_t *bounds;     /* latency histogram, in microseconds; NULL: none */
     unsigned nbounds;
-    uint64_t buckets[64];       /* nbounds + 1 counts, not cumulative */
+    uint64_t buckets[PT_ADMIN_BUCKETS_MAX];     /* nbounds + 1 counts, not cumulative */
     uint64_t sum_us;
 } pt_admin_route_stats_t;
 
-bool pt_admin_stats_route(const pt_route_t *route, pt_admin_route_stats_t *out);
+bool pt_admin_stats_routes(const pt_conf_t *conf, pt_admin_route_stats_t *out);
 
 /* The workers of this generation (admin_workers.c). */
 json_t *pt_admin_read_workers(const pt_conf_t *conf);
