@@ -121,6 +121,22 @@ static int pt_admin_read_token(pt_conf_ctx_t *cf, pt_route_t *route, pt_admin_co
     return ac->token ? PT_OK : PT_ERROR;
 }
 
+static bool pt_admin_same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool pt_admin_same_allow(const pt_cidr_list_t *a, const pt_cidr_list_t *b)
+{
+    if (a == NULL || b == NULL || a->n != b->n)
+        return a == b || ((a ? a->n : 0) == 0 && (b ? b->n : 0) == 0);
+    for (size_t i = 0; i < a->n; i++)
+        if (memcmp(&a->v[i].net, &b->v[i].net, sizeof(pt_addr_t)) != 0
+            || a->v[i].bits != b->v[i].bits)
+            return false;
+    return true;
+}
+
 static int pt_admin_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *route,
                                void *rconf, const void *dconf)
 {
@@ -130,12 +146,13 @@ static int pt_admin_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
 
     (void) conf;
     if (ac->enabled != 1) {
-        /* Set on this route itself (not inherited from defaults { }):
-         * most likely a route that was meant to be the admin one. */
-        if ((ac->allow && ac->allow != dc->allow)
-            || (ac->token_file && ac->token_file != dc->token_file)
-            || (ac->token_env && ac->token_env != dc->token_env)
-            || (ac->token_label && ac->token_label != dc->token_label)
+        /* Set on this route itself, not inherited from defaults { }
+         * (compared by value: -T writes inherited values into each
+         * route and its output must load again): most likely a route
+         * that was meant to be the admin one. */
+        if (!pt_admin_same_allow(ac->allow, dc->allow)
+            || !pt_admin_same_str(ac->token_file, dc->token_file)
+            || !pt_admin_same_str(ac->token_env, dc->token_env)
             || (ac->client_cert == 1 && dc->client_cert != 1)) {
             pt_conf_error(cf, NULL, "route \"%s\" (line %u): admin_* directives need "
                           "admin = true on the route", route->name, route->line);
