@@ -307,3 +307,21 @@ def test_admin_settings_in_defaults_apply_to_admin_routes_only(tmp_path):
                 'routes = ( { path = "/a/"; admin = true; }, { path = "/"; return = 204; } );\n')
     r = run_portico("-t", "-c", path)
     assert r.returncode == 0, r.stderr
+
+
+def test_drain_survives_a_reload_and_the_generation_shows(portico, tmp_path):
+    with Backend(named("a")) as a, Backend(named("b")) as b:
+        p = start(portico, tmp_path, a, b)
+        srv_a = "127.0.0.1:%d" % a.port
+        assert ask(p.aport, "POST", "/admin/api/servers/drain",
+                   {"upstream": "b", "server": srv_a})[0] == 200
+        old = p.workers()
+        p.reload()
+        p.wait_workers(2, exclude=old)
+        cfg = wait_for(lambda: (lambda c: c if c["generation"] == 2 else None)(
+            ask(p.aport, "GET", "/admin/api/config")[2]), 10, what="generation 2")
+        assert {w["generation"] for w in cfg["workers"]["list"]
+                if w["status"] == "serving"} == {2}
+        s0 = ask(p.aport, "GET", "/admin/api/upstreams")[2][0]["servers"][0]
+        assert s0["name"] == srv_a and s0["drain_runtime"] is True
+        assert set(who(p.port, 10)) == {"b"}
