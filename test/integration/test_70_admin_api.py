@@ -117,6 +117,8 @@ def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
         assert s1["metrics"]["portico_requests_total"] == s1["requests"]
         assert [x["name"] for x in s1["routes"]] == ["route1", "route2"]
 
+        st, _, idx = ask(p.aport, "GET", "/admin/api")
+        assert st == 200 and "api/upstreams" in idx["get"] and "api/servers/drain" in idx["post"]
         st, _, allv = ask(p.aport, "GET", "/admin/api/status")
         assert st == 200 and set(allv) == {"config", "upstreams", "stats", "zones", "actions"}
         assert allv["zones"] == {} and allv["actions"] == []

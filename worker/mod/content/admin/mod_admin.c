@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 
 extern const char pt_admin_status_html[];
 extern const size_t pt_admin_status_html_len;
@@ -469,7 +470,12 @@ static int pt_admin_content(pt_request_t *r)
     const pt_conf_t *conf = r->conf;
     if (get) {
         json_t *v = NULL;
-        if (pt_admin_is(rest, "api/status"))
+        if (pt_admin_is(rest, "api") || pt_admin_is(rest, "api/"))
+            v = json_pack("{s:[s,s,s,s,s,s],s:[s,s,s,s]}", "get", "api/status",
+                          "api/config", "api/upstreams", "api/stats", "api/zones",
+                          "api/actions", "post", "api/servers/drain", "api/servers/enable",
+                          "api/actions/NAME", "DELETE api/servers/drain");
+        else if (pt_admin_is(rest, "api/status"))
             v = pt_admin_read_all(conf);
         else if (pt_admin_is(rest, "api/config"))
             v = pt_admin_read_config(conf);
