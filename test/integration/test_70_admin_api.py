@@ -92,7 +92,7 @@ def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
         assert cfg["upstreams"] == [{"name": "b", "line": 4, "servers": [
             "127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port]}]
         w = cfg["workers"]
-        assert w["master_pid"] == p.pid and w["configured"] == 2
+        assert w["master_pid"] == p.pid and w["configured"] == 2 and w["serving"] == 2
         assert sorted(x["pid"] for x in w["list"]) == p.workers()
         assert {(x["status"], x["generation"]) for x in w["list"]} == {("serving", 1)}
         assert w["answering_pid"] in p.workers()
@@ -327,3 +327,15 @@ def test_drain_survives_a_reload_and_the_generation_shows(portico, tmp_path):
         s0 = ask(p.aport, "GET", "/admin/api/upstreams")[2][0]["servers"][0]
         assert s0["name"] == srv_a and s0["drain_runtime"] is True
         assert set(who(p.port, 10)) == {"b"}
+
+
+def test_admin_on_a_regex_route(portico):
+    port = free_ports(1)[0]
+    portico('listen = ( "127.0.0.1:%d" );\n'
+            'routes = ( { path_regex = "^/ops/(v[0-9]+/)?"; admin = true; } );\n' % port,
+            ports=[port])
+    st, _, cfg = ask(port, "GET", "/ops/v1/api/config", token=None)
+    assert st == 200 and cfg["routes"][0]["match"] == "regex"
+    st, r, _ = ask(port, "GET", "/ops/v1/", token=None)
+    assert st == 200 and r.getheader("Content-Type").startswith("text/html")
+    assert ask(port, "GET", "/ops/v1/api/nothing", token=None)[0] == 404

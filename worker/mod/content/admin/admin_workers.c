@@ -37,6 +37,7 @@ json_t *pt_admin_read_workers(const pt_conf_t *conf)
     json_object_set_new(o, "master_pid", json_integer(master));
     json_object_set_new(o, "answering_pid", json_integer((json_int_t) getpid()));
     json_object_set_new(o, "list", list);
+    json_object_set_new(o, "serving", json_integer(0));
     snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", master, master);
     FILE *f = fopen(path, "re");
     if (f == NULL)
@@ -63,5 +64,10 @@ json_t *pt_admin_read_workers(const pt_conf_t *conf)
         json_array_append_new(list, w);
     }
     fclose(f);
+    size_t serving = 0;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        serving += strcmp(json_string_value(json_object_get(json_array_get(list, i),
+                                                            "status")), "serving") == 0;
+    json_object_set_new(o, "serving", json_integer((json_int_t) serving));
     return o;
 }
