@@ -206,6 +206,7 @@ INTEGRATION += test/integration/test_60_introspect.py
 EXTRA_DIST += test/integration/jwtmake.py
 # issue 16 (admin): the admin API and the status page
 INTEGRATION += test/integration/test_70_admin_api.py
+INTEGRATION += test/integration/test_70_admin_modules.py
 INTEGRATION += test/integration/test_70_admin_page.py
 INTEGRATION += test/integration/test_70_admin_tls.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
