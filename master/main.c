@@ -69,6 +69,9 @@ static void pt_main_version(void)
     if (pcre_len > 0 && pcre_len <= sizeof(pcre))
         pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     printf("portico %s\n", PACKAGE_VERSION);
+#ifdef PT_SANITIZERS
+    printf("built with: ASan+UBSan\n");
+#endif
     printf("libraries:\n");
     printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("  libconfig %d.%d.%d (compiled in: it has no run-time version call)\n",
@@ -84,9 +87,6 @@ static void pt_main_version(void)
 #ifdef PT_HAVE_BROTLI
     uint32_t bv = BrotliEncoderVersion();
     printf("  brotli %u.%u.%u\n", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
-#endif
-#ifdef PT_SANITIZERS
-    printf("built with: ASan+UBSan\n");
 #endif
     printf("modules:");
     for (size_t i = 0; i < pt_nmodules; i++)
