@@ -211,6 +211,8 @@ INTEGRATION += test/integration/test_70_admin_page.py
 INTEGRATION += test/integration/test_70_admin_tls.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
+# issue 17, second half: guards for the gateway modules' surviving mutants
+INTEGRATION += test/integration/test_80_issue17_gateway.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py

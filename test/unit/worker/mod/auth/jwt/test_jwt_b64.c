@@ -40,6 +40,7 @@ int main(void)
      * past the last byte. */
     const char *bad[] = { "Zm8=", "Zm9v====", "Zg==", "a+b/", "ab/c", "Zm 9v", "Zm9v\n",
                           "\tZm9v", "Z", "Zm9vY", "Zh", "Zm9", "Zm+", "A-z_4MF", "ab.c",
+                          "A", "Zm9vA", "AAAAA",  /* 1 mod 4, its 6 bits zero (issue 17) */
                           "Zm\x009v" };
     for (size_t i = 0; i < pt_countof(bad); i++)
         is(pt_jwt_b64_decode(bad[i], i == pt_countof(bad) - 1 ? 6 : strlen(bad[i]), out), -1,
