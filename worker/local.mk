@@ -11,7 +11,8 @@ libportico_a_SOURCES += worker/modules.c worker/protocols.c \
 	worker/core/filter.c worker/core/filter.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
 	worker/core/file_conf.c worker/core/file_conf.h \
-	worker/core/metrics.c worker/core/metrics.h
+	worker/core/metrics.c worker/core/metrics.h \
+	worker/core/metrics_family.c worker/core/metrics_int.h
 # the phase engine and the consumer (who is asking) that its phases set
 libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 
@@ -89,6 +90,8 @@ libportico_a_SOURCES += \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c \
+	worker/mod/log/mod_metrics.c worker/mod/log/metrics_route.h \
+	worker/mod/log/metrics_expo.c worker/mod/log/metrics_expo.h \
 	worker/mod/filter/mod_hide_fields.c
 # filter/compress/: gzip and brotli response compression, gunzip
 libportico_a_SOURCES += \

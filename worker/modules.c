@@ -21,6 +21,7 @@ extern pt_module_t pt_apikey_module;
 extern pt_module_t pt_basic_auth_module;
 extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_metrics_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
 
@@ -42,6 +43,7 @@ const pt_module_t *const pt_modules[] = {
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_acl_module,
     &pt_accesslog_module,
+    &pt_metrics_module,         /* log: counts every request; metrics_endpoint answers */
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL

@@ -95,7 +95,7 @@ static unsigned pt_skeleton_metric_requests;
  * pt_metric_inc(id, n) in a worker is one relaxed atomic add. */
 static const pt_metric_def_t pt_skeleton_metrics[] = {
     { "portico_skeleton_requests_total", "requests the skeleton saw", PT_METRIC_COUNTER,
-      NULL, 0, &pt_skeleton_metric_requests },
+      NULL, 0, &pt_skeleton_metric_requests, NULL, NULL, 0, 0 },
     PT_METRIC_END
 };
 
