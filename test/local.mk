@@ -165,6 +165,7 @@ INTEGRATION += test/integration/test_40_module_conf.py
 INTEGRATION += test/integration/test_45_robustness.py
 INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
+INTEGRATION += test/integration/test_50_metrics.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 # active health checks, retries with a budget, outlier ejection

@@ -155,6 +155,8 @@ struct pt_server_s {
     int64_t max_conns;          /* in flight gateway-wide before the next server; 0: no cap */
     pt_msec_t slow_start;       /* weight ramps up over this after recovery; 0: none */
     bool drain;                 /* configured draining: no new requests */
+    /* metrics: first value of its series (upstream_metrics.h); 0: not counted */
+    unsigned metric_id;
 };
 
 struct pt_upstream_s {

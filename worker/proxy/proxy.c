@@ -11,6 +11,7 @@
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_metrics.h"
 #include "worker/upstream/upstream_retry.h"
 
 #include <sys/socket.h>
@@ -31,8 +32,10 @@ static void pt_proxy_release(pt_proxy_t *p, bool keep)
     if (up == NULL)
         return;
     p->up = NULL;
-    if (p->r->upstream_ms < 0)
+    if (p->r->upstream_ms < 0) {
         p->r->upstream_ms = pt_clock_now - p->up_start;
+        pt_upstream_metric_response(p->server, p->r->upstream_ms);
+    }
     if (keep)
         up->nrequests++;
     pt_upstream_release(up, keep);
@@ -379,6 +382,7 @@ static void pt_proxy_up_event(pt_upconn_t *up)
             return;
         }
         pt_timer_del(&up->timer);
+        pt_upstream_metric_connect(p->server, pt_clock_now - p->up_start);
     }
     pt_proxy_run(p);
 }
@@ -542,6 +546,7 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         if (s == NULL)
             break;                  /* every server is down, draining or full */
         p->tries++;
+        pt_upstream_metric_try(s, p->tries > 1);
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {
             pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed", u->name,

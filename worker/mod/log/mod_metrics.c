@@ -21,6 +21,7 @@
 #include "worker/http/request.h"
 #include "worker/mod/log/metrics_expo.h"
 #include "worker/mod/log/metrics_route.h"
+#include "worker/upstream/upstream_metrics.h"
 
 typedef struct {
     int enabled;
@@ -172,7 +173,8 @@ static int pt_metrics_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
         return PT_OK;
     }
     /* route="" for requests no route matched (404s, refused heads) */
-    if ((mc->unrouted = pt_metrics_declare(cf, conf, "")) == 0)
+    if ((mc->unrouted = pt_metrics_declare(cf, conf, "")) == 0
+        || pt_upstream_metrics_conf(cf, conf) != PT_OK)
         return PT_ERROR;
     if (mc->consumers == 0)
         return PT_OK;
