@@ -19,6 +19,7 @@ libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/cons
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/io.c worker/net/io.h \
 	worker/net/conn.c worker/net/conn.h worker/net/proto.c worker/net/proto.h \
+	worker/net/conn_metrics.c worker/net/conn_metrics.h \
 	worker/net/listen_conf.c
 
 # tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI

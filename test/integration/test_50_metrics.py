@@ -239,3 +239,68 @@ def test_parser_rejects_malformed_text():
         except promtext.FormatError:
             continue
         raise AssertionError("accepted: %r" % text)
+
+
+def test_connections_by_listener(portico):
+    p = start(portico)
+    socks = []
+    for _ in range(3):              # keep-alive connections left idle after a request
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+        s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"ok"):
+            data += s.recv(4096)
+        socks.append(s)
+    half = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    half.sendall(b"GET /api HTTP/1.1\r\n")          # a head in progress: active
+    socks.append(half)
+    listener = "127.0.0.1:%d" % p.port
+    fams = settled(p.port, "portico_connections", 3, listener=listener, state="idle")
+    assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 3
+    # the half head and the scrape's own connection
+    assert promtext.value(fams, "portico_connections", listener=listener, state="active") == 2
+    assert fams["portico_connections"]["type"] == "gauge"
+    accepted = promtext.value(fams, "portico_connections_accepted_total", listener=listener)
+    assert accepted >= 5
+    for s in socks:
+        s.close()
+    fams = settled(p.port, "portico_connections", 0, listener=listener, state="idle")
+    assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 0
+    assert promtext.value(fams, "portico_connections", listener=listener, state="active") == 1
+
+
+def test_tls_handshakes_and_resumptions(portico, tmp_path):
+    import ssl
+    import subprocess
+    key, crt = str(tmp_path / "k.pem"), str(tmp_path / "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    tls_port, port = free_ports(2)
+    conf = """portico = { workers = 4; };
+listen = ( { name = "tls"; address = "127.0.0.1:%d";
+             tls = { certificates = ( { cert = "%s"; key = "%s"; } ); }; },
+           { name = "plain"; address = "127.0.0.1:%d"; } );
+routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
+           { name = "api"; path = "/"; return = 204; } );
+""" % (tls_port, crt, key, port)
+    p = portico(conf, ports=[tls_port, port])
+    p.wait_workers(4)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    session, reused = None, 0
+    for _ in range(4):
+        raw = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+            reused += s.session_reused
+            session = s.session
+    assert reused == 3
+    fams = settled(port, "portico_tls_handshakes_total", 4, listener="tls")
+    assert promtext.value(fams, "portico_tls_handshakes_total", listener="tls") == 4
+    assert promtext.value(fams, "portico_tls_resumptions_total", listener="tls") == 3
+    assert promtext.value(fams, "portico_tls_handshakes_total", listener="plain") is None

@@ -86,6 +86,7 @@ struct pt_listener_s {
      * protocol starts at once. */
     void (*handshake)(pt_conn_t *c);
     const pt_proto_t *proto;    /* the protocol spoken (net/proto.h); NULL: the default */
+    unsigned metric_id;         /* metrics: its series (net/conn_metrics.h); 0: none */
 };
 
 /* Per-request settings every layer reads: a route, defaults in

@@ -21,6 +21,7 @@
 #include "worker/http/request.h"
 #include "worker/mod/log/metrics_expo.h"
 #include "worker/mod/log/metrics_route.h"
+#include "worker/net/conn_metrics.h"
 #include "worker/upstream/upstream_metrics.h"
 
 typedef struct {
@@ -174,7 +175,8 @@ static int pt_metrics_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
     }
     /* route="" for requests no route matched (404s, refused heads) */
     if ((mc->unrouted = pt_metrics_declare(cf, conf, "")) == 0
-        || pt_upstream_metrics_conf(cf, conf) != PT_OK)
+        || pt_upstream_metrics_conf(cf, conf) != PT_OK
+        || pt_conn_metrics_conf(cf, conf) != PT_OK)
         return PT_ERROR;
     if (mc->consumers == 0)
         return PT_OK;
