@@ -242,6 +242,17 @@ int pt_metrics_conf(pt_conf_ctx_t *cf, pt_conf_t *conf)
     set->nslots = conf->main.workers > 0 ? (unsigned) conf->main.workers
                   : cpus > 0 ? (unsigned) cpus : 1;
     set->nslots = pt_min(set->nslots, PT_METRICS_SLOTS);
+    if (pt_metric_families_check(cf, set) != PT_OK)
+        return PT_ERROR;
+    /* Every worker has a block of every series: say so rather than fail
+     * later for want of shared memory. */
+    if (conf->main.shm_size > 0 && pt_metrics_bytes(set) > (size_t) conf->main.shm_size / 2) {
+        pt_conf_error(cf, NULL, "the metrics of %zu values for %u workers need %zu MiB of "
+                      "shared memory, more than half of shm_size: raise shm_size or set "
+                      "metrics = false", set->nvalues, set->nslots,
+                      pt_metrics_bytes(set) >> 20);
+        return PT_ERROR;
+    }
     set->layout = pt_metrics_layout(set);
     snprintf(name, sizeof(name), "portico.metrics.%016" PRIx64, set->layout);
     z->name = pt_arena_strndup(cf->arena, name, strlen(name));

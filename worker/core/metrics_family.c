@@ -159,16 +159,6 @@ unsigned pt_metric_series_add(pt_conf_ctx_t *cf, pt_metric_family_t *f,
             if (g == f)
                 set = z->data;
     PT_ASSERT(set);
-    for (const pt_metric_series_t *s = f->series; s; s = s->next) {
-        unsigned i = 0;
-        while (i < f->nfree && strcmp(s->values[i], values[i]) == 0)
-            i++;
-        if (i == f->nfree) {
-            pt_conf_error(cf, NULL, "metric %s: two series with the same labels (\"%s\")",
-                          f->def->name, f->nfree ? values[0] : "");
-            return 0;
-        }
-    }
     size_t values_n = (size_t) f->ncombo * f->width;
     pt_metric_series_t *s = pt_arena_calloc(cf->arena, sizeof(*s));
     if (s == NULL || set->nvalues + values_n > UINT32_MAX / 2)
@@ -182,6 +172,52 @@ unsigned pt_metric_series_add(pt_conf_ctx_t *cf, pt_metric_family_t *f,
     f->tail = &s->next;
     f->nseries++;
     return s->id;
+}
+
+static uint64_t pt_metric_series_hash(const pt_metric_family_t *f, const pt_metric_series_t *s)
+{
+    uint64_t h = 0x5e51e5;
+
+    for (unsigned i = 0; i < f->nfree; i++)
+        h = pt_hash(s->values[i], strlen(s->values[i]) + 1, h);
+    return h;
+}
+
+static bool pt_metric_series_same(const pt_metric_family_t *f, const pt_metric_series_t *a,
+                                  const pt_metric_series_t *b)
+{
+    for (unsigned i = 0; i < f->nfree; i++)
+        if (strcmp(a->values[i], b->values[i]) != 0)
+            return false;
+    return true;
+}
+
+int pt_metric_families_check(pt_conf_ctx_t *cf, const pt_metrics_set_t *set)
+{
+    for (const pt_metric_family_t *f = set->families; f; f = f->next) {
+        if (f->nseries < 2)
+            continue;
+        /* Two series of the same labels would be one line twice: a hash
+         * set, so that 10,000 routes cost no quadratic scan. */
+        size_t cap = 16;
+        while (cap < 2 * f->nseries)
+            cap *= 2;
+        const pt_metric_series_t **t = pt_arena_calloc(cf->arena, cap * sizeof(*t));
+        if (t == NULL)
+            return PT_ERROR;
+        for (const pt_metric_series_t *s = f->series; s; s = s->next) {
+            size_t i = (size_t) pt_metric_series_hash(f, s) & (cap - 1);
+            for (; t[i]; i = (i + 1) & (cap - 1)) {
+                if (pt_metric_series_same(f, t[i], s)) {
+                    pt_conf_error(cf, NULL, "metric %s: two series with the same labels "
+                                  "(\"%s\")", f->def->name, f->nfree ? s->values[0] : "");
+                    return PT_ERROR;
+                }
+            }
+            t[i] = s;
+        }
+    }
+    return PT_OK;
 }
 
 /* ---- run time: the name tables ----------------------------------------- */

@@ -80,6 +80,8 @@ pt_metric_family_t *pt_metric_family_new(const pt_metric_def_t *def, pt_arena_t 
 uint64_t pt_metric_family_hash(const pt_metric_family_t *f, uint64_t h);
 size_t pt_metric_family_values(const pt_metric_family_t *f);    /* a static one's */
 pt_metrics_set_t *pt_metrics_set_of(pt_conf_ctx_t *cf, pt_conf_t *conf);
+/* Load time: PT_ERROR (in cf) when a family has two series of the same labels. */
+int pt_metric_families_check(pt_conf_ctx_t *cf, const pt_metrics_set_t *set);
 /* The static family registered at id, or NULL. */
 pt_metric_family_t *pt_metric_static_family(unsigned id);
 

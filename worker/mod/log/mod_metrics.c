@@ -148,12 +148,10 @@ static int pt_metrics_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t 
     pt_metrics_conf_t *mc = rconf;
     const pt_metrics_main_t *main = pt_metrics_main(conf);
 
-    if (main->enabled == 1) {
-        if ((mc->ids = pt_metrics_declare(cf, conf, route->name)) == 0)
-            return PT_ERROR;
-    } else {
+    /* The series are declared in init_main, once route names are known
+     * to be unique. */
+    if (main->enabled != 1)
         pt_module_phase_skip(route, &pt_metrics_module);
-    }
     if (mc->endpoint != 1)
         return PT_OK;
     if (route->handler) {
@@ -172,6 +170,12 @@ static int pt_metrics_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
     if (mc->enabled != 1) {
         pt_metrics_disable(cf, conf);
         return PT_OK;
+    }
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        pt_route_t *route = &conf->routes[i];
+        pt_metrics_conf_t *rc = pt_route_mod_conf(route, pt_metrics_module);
+        if ((rc->ids = pt_metrics_declare(cf, conf, route->name)) == 0)
+            return PT_ERROR;
     }
     /* route="" for requests no route matched (404s, refused heads) */
     if ((mc->unrouted = pt_metrics_declare(cf, conf, "")) == 0
