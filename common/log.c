@@ -275,6 +275,18 @@ pt_log(int level, const char *fmt, ...)
 }
 
 void
+pt_log_always(int level, const char *fmt, ...)
+{
+    va_list ap;
+    int saved = errno;
+
+    va_start(ap, fmt);
+    pt_log_write(level, 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void
 pt_log_errno(int level, int err, const char *fmt, ...)
 {
     va_list ap;

@@ -69,6 +69,10 @@ void pt_log_set_ident(const char *role, int slot);
 /* Logs one line at level if level <= pt_log_level. errno is preserved. */
 void pt_log(int level, const char *fmt, ...) PT_PRINTF(2, 3);
 
+/* pt_log whatever pt_log_level says: for debug lines asked for one
+ * request at a time (debug_clients). */
+void pt_log_always(int level, const char *fmt, ...) PT_PRINTF(2, 3);
+
 /* pt_log, then ": <strerror(err)>" appended to the message (nothing for err 0). */
 void pt_log_errno(int level, int err, const char *fmt, ...) PT_PRINTF(3, 4);
 

@@ -136,6 +136,20 @@ UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
 test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
 test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
+# mod/limit/ratelimit/
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
+test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_table
+test_unit_worker_mod_limit_ratelimit_test_limit_table_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_state
+test_unit_worker_mod_limit_ratelimit_test_limit_state_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_mod_ratelimit
+test_unit_worker_mod_limit_ratelimit_test_mod_ratelimit_LDADD = $(unit_ldadd)
+# the cache (issue 14): its header parser, freshness and age arithmetic, zone store
+UNIT_WORKER += test/unit/worker/mod/cache/test_cache_control
+test_unit_worker_mod_cache_test_cache_control_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/cache/test_cache_store
+test_unit_worker_mod_cache_test_cache_store_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -183,6 +197,7 @@ INTEGRATION += test/integration/test_50_compress.py
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_50_balance.py
+INTEGRATION += test/integration/test_50_ratelimit.py
 INTEGRATION += test/integration/test_60_reload_load.py
 # JWT and introspection (issue 12, the token half)
 INTEGRATION += test/integration/test_60_jwt.py
@@ -194,6 +209,7 @@ INTEGRATION += test/integration/test_80_issue17_guards.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
+INTEGRATION += test/integration/test_70_cache.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py \
 	test/integration/mmdb_writer.py
@@ -233,13 +249,19 @@ test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
 test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
 test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# the cache's header parsers (issue 14)
+FUZZ_TARGETS += test/fuzz/fuzz_cache_control
+test_fuzz_fuzz_cache_control_SOURCES = test/fuzz/fuzz_cache_control.c \
+	worker/http/cache_control.c common/str.c
+test_fuzz_fuzz_cache_control_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
 	test/fuzz/fuzz_jwt.c \
-	test/fuzz/fuzz_http_cookie.c
+	test/fuzz/fuzz_http_cookie.c \
+	test/fuzz/fuzz_cache_control.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

@@ -49,6 +49,8 @@ def blocks(text):
             m = re.search(r":\s*(?:upstream|upstreams|route|routes|portico|listen)\s+([a-z_]+)$",
                           title)
             group = m.group(1) if m and m.group(1) not in ("entries", "and") else None
+            if re.search(r":\s*limits$", title):
+                group = "limits"
         if lines[i] == ".EX":
             start = i + 1
             j = start
@@ -61,7 +63,7 @@ def blocks(text):
 
 CONFIG_LINE = re.compile(r"""^\s*(
     $ | [#/].* | [})\]][;,)\s]* | @include\s+".*" |
-    [A-Za-z_][\w-]*\s*[=:].* | \{.* | "[^"]*"\s*[,;]?\s*.* | \(.* )$""", re.X)
+    [A-Za-z_][\w-]*\s*=.* | \{.* | "[^"]*"\s*[,;]?\s*.* | \(.* )$""", re.X)
 
 
 def is_config(body):
@@ -101,6 +103,9 @@ def wraps(frag, port, be):
     entries = [l.strip().rstrip(",") for l in frag.split("\n") if l.strip().startswith("{")]
     if entries:
         yield "%s\n%s\nroutes = ( %s );" % (listen, ups, ",\n".join(entries))
+    # Route settings that need a limit on the route.
+    yield ('%s\n%s\nroutes = ( { name = "x"; path = "/x/"; proxy = "api"; limits = ( { name = "ex"; '
+           'zone = "ex:1M"; rate = "10r/s"; } ); %s }, %s );' % (listen, ups, frag, route))
     # TLS blocks: of a listener (its certificate is not there: only that
     # error may remain) and of an upstream.
     yield ('listen = ( { address = "127.0.0.1:%d"; tls = { certificates = ( { cert = '
@@ -143,7 +148,15 @@ def loads(d, frag, group=None):
     """(True, None) when one wrapping of frag loads, else (False, errors)."""
     errors = []
     candidates = list(wraps(frag, 18080, 18081))
-    if group:
+    if group == "limits":
+        # A rate-limit entry needs a zone and one kind (rate, concurrency,
+        # quota): the example gives what it documents, the rest is made up.
+        for extra in ("", 'zone = "ex:1M"; ', 'zone = "ex:1M"; rate = "10r/s"; ',
+                      'rate = "10r/s"; ', 'zone = "ex:1M"; rate = "10r/s"; burst = 10; ',
+                      'zone = "ex:1M"; period = "day"; ', 'zone = "ex:1M"; quota = 100; '):
+            entry = "limits = ( { name = \"ex\"; %s%s } );" % (extra, frag)
+            candidates = list(wraps(entry, 18080, 18081)) + candidates
+    elif group:
         candidates = list(wraps("%s = { %s };" % (group, frag), 18080, 18081)) + candidates
     for conf in candidates:
         path = os.path.join(d, "ex.conf")

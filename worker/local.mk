@@ -42,7 +42,8 @@ libportico_a_SOURCES += \
 	worker/http/response.c worker/http/response.h \
 	worker/http/h1/h1_write.c worker/http/h1/h1_write.h \
 	worker/http/h1/h1_conn.c worker/http/h1/h1_conn.h \
-	worker/http/http_error.c worker/http/http_error.h
+	worker/http/http_error.c worker/http/http_error.h \
+	worker/http/cache_control.c worker/http/cache_control.h
 # weighted Accept* lists (Accept-Encoding for compression)
 libportico_a_SOURCES += worker/http/http_accept.c worker/http/http_accept.h
 # X-Forwarded-For and Forwarded read from the right (trusted proxies)
@@ -91,7 +92,7 @@ libportico_a_SOURCES += \
 	worker/mod/access/mod_tls_route.c \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
-	worker/mod/log/mod_accesslog.c \
+	worker/mod/log/mod_accesslog.c worker/mod/log/mod_debug.c \
 	worker/mod/log/mod_metrics.c worker/mod/log/metrics_route.h \
 	worker/mod/log/metrics_expo.c worker/mod/log/metrics_expo.h \
 	worker/mod/filter/mod_hide_fields.c
@@ -122,6 +123,24 @@ libportico_a_SOURCES += \
 libportico_a_SOURCES += \
 	worker/mod/auth/introspect/mod_introspect.c \
 	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h
+# mod/limit/ratelimit/: rate limits, throttling, concurrency limits, quotas
+libportico_a_SOURCES += worker/mod/limit/ratelimit/mod_ratelimit.c \
+	worker/mod/limit/ratelimit/limit_conf.c worker/mod/limit/ratelimit/limit_conf.h \
+	worker/mod/limit/ratelimit/limit_gcra.c worker/mod/limit/ratelimit/limit_gcra.h \
+	worker/mod/limit/ratelimit/limit_headers.c worker/mod/limit/ratelimit/limit_headers.h \
+	worker/mod/limit/ratelimit/limit_key.c worker/mod/limit/ratelimit/limit_key.h \
+	worker/mod/limit/ratelimit/limit_parse.c worker/mod/limit/ratelimit/limit_parse.h \
+	worker/mod/limit/ratelimit/limit_state.c worker/mod/limit/ratelimit/limit_state.h \
+	worker/mod/limit/ratelimit/limit_table.c worker/mod/limit/ratelimit/limit_table.h
+# mod/cache/: the response cache (RFC 9111) in shared-memory zones
+libportico_a_SOURCES += \
+	worker/mod/cache/mod_cache.c worker/mod/cache/cache_module.h \
+	worker/mod/cache/cache_key.c \
+	worker/mod/cache/cache_fresh.c worker/mod/cache/cache_fresh.h \
+	worker/mod/cache/cache_rules.c worker/mod/cache/cache_rules.h \
+	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \
+	worker/mod/cache/cache_serve.c worker/mod/cache/cache_serve.h \
+	worker/mod/cache/cache_revalidate.c
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

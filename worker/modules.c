@@ -22,15 +22,22 @@ extern pt_module_t pt_basic_auth_module;
 extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 extern pt_module_t pt_metrics_module;
+extern pt_module_t pt_debug_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
+extern pt_module_t pt_ratelimit_module;
+extern pt_module_t pt_cache_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
+    &pt_cache_module,           /* its filters see (and store) what the handler made before
+                                 * any other module's filters change it: keep it first after
+                                 * the handlers (compression and per-request fields later) */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
+    &pt_debug_module,           /* post-read: trace debug_clients' requests (after realip) */
     &pt_address_module,         /* access: address rules, before any credential is read */
     &pt_geoip_module,           /* post-read: country field; access: country rules */
     &pt_consumers_module,       /* the declared consumers (no phase) */
@@ -42,6 +49,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_auth_module,            /* post-access: any/all decision, identity fields */
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_acl_module,
+    &pt_ratelimit_module,       /* limit phase: rate, concurrency, quotas */
     &pt_accesslog_module,
     &pt_metrics_module,         /* log: counts every request; metrics_endpoint answers */
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */

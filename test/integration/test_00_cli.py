@@ -293,7 +293,7 @@ def test_t_duplicate_route_names(tmp_path):
     r = run_portico("-t", "-c", conf)
     assert r.returncode == 1
     assert re.search(re.escape(conf) + r':4: route name "a" is already used by the route at '
-                     r'line 3', r.stderr), r.stderr
+                     + re.escape(conf) + r':3', r.stderr), r.stderr
     conf = write(tmp_path, L + 'routes = (\n  { path = "/"; return = 200; },\n'
                  '  { name = "route1"; path = "/x"; return = 200; }\n);\n')
     r = run_portico("-t", "-c", conf)

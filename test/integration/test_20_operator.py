@@ -335,3 +335,40 @@ def test_error_log_lines_about_a_request_carry_its_context(portico):
     # Timestamps have milliseconds and the UTC offset.
     assert re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d{4} \[", line), line
     be.close()
+
+
+def test_debug_clients_traces_one_client_only(portico):
+    """debug_clients: requests from a chosen address write debug lines (the
+    phases, the route, the upstream try, the outcome) while log_level stays
+    "info"; other clients' requests write none (issue 15)."""
+    import socket
+    from backends import Backend, Response, Reader, read_response
+    be = Backend(lambda req: Response(200, [], b"ok"))
+    port = free_ports(1)[0]
+    p = portico('portico = { workers = 1; log_level = "info"; debug_clients = [ "127.0.0.2" ]; };\n'
+                'listen = ( "0.0.0.0:%d" );\n'
+                'upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };\n'
+                'routes = ( { name = "api"; path = "/api/"; proxy = "b"; } );\n'
+                % (port, be.port), ports=[port])
+
+    def ask(src, path):
+        with socket.socket() as s:
+            s.bind((src, 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % path)
+            return read_response(Reader(s, 5))
+
+    assert ask("127.0.0.1", b"/api/quiet").status == 200
+    assert ask("127.0.0.2", b"/api/traced").status == 200
+    lines = wait_for(lambda: [l for l in p.log().splitlines() if "[debug]" in l and "done:" in l]
+                     and [l for l in p.log().splitlines() if "[debug]" in l], timeout=5,
+                     what="the traced request's debug lines")
+    text = "\n".join(lines)
+    assert "client: 127.0.0.2" in text and "127.0.0.1," not in text.replace("upstream", "")
+    assert "/api/traced" in text and "/api/quiet" not in text
+    assert "route: api" in text
+    assert re.search(r"phase [a-z-]+: \w+ (declined|done|answered)", text), text
+    assert "upstream b: try 1 on 127.0.0.1:%d" % be.port in text
+    assert re.search(r"done: status 200, \d+ bytes sent", text), text
+    be.close()

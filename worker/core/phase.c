@@ -2,6 +2,7 @@
  * phase.c: the phase engine (see phase.h).
  */
 #include "common/pt.h"
+#include "common/log.h"
 #include "worker/core/module.h"
 #include "worker/core/phase.h"
 #include "worker/http/request.h"
@@ -36,6 +37,21 @@ void pt_phase_build(pt_phase_engine_t *e, const pt_module_t *const *modules)
     }
 }
 
+/* A traced request (mod_debug): which handler of which phase said what. */
+static void pt_phase_debug(const pt_request_t *r, const pt_phase_entry_t *ph, int rc)
+{
+    static const char *const phases[PT_PHASE_MAX] = {
+        [PT_PHASE_POST_READ] = "post-read", [PT_PHASE_ACCESS] = "access",
+        [PT_PHASE_POST_ACCESS] = "post-access", [PT_PHASE_LIMIT] = "limit",
+        [PT_PHASE_PRE_CONTENT] = "pre-content",
+    };
+    const char *what = rc == PT_DECLINED ? "declined" : rc == PT_OK ? "done"
+                       : rc == PT_AGAIN ? "waits" : rc == PT_DONE ? "answered" : "refused";
+
+    pt_log_always(PT_LOG_DEBUG, "request %.*s: phase %s: %s %s (%d)", (int) r->id.len, r->id.p,
+                  phases[ph->phase], ph->module->name, what, rc);
+}
+
 /* Handlers from r->phase_index up to entry end (a phase's start): PT_OK
  * when all of them are through, else what stopped them. */
 static int pt_phase_handlers(const pt_phase_engine_t *e, pt_request_t *r, unsigned end)
@@ -51,6 +67,8 @@ static int pt_phase_handlers(const pt_phase_engine_t *e, pt_request_t *r, unsign
             continue;
         }
         int rc = ph->handler(r);
+        if (pt_unlikely(r->debug))
+            pt_phase_debug(r, ph, rc);
         if (rc == PT_DECLINED) {
             r->phase_index++;
         } else if (rc == PT_OK) {

@@ -290,6 +290,9 @@ static int pt_request_route(pt_request_t *r)
     r->upstream_path = res.upstream_path;
     r->route_allow = res.allow;
     unsigned status = res.status;
+    pt_request_debug(r, "route: %s (path %.*s, upstream path %.*s)",
+                     r->route ? r->route->name : "none", (int) r->path.len, r->path.p,
+                     (int) r->upstream_path.len, r->upstream_path.p ? r->upstream_path.p : "");
     if (r->route == NULL) {
         pt_http_error(r, status ? status : 404, status == 405
                       ? "method not allowed on this route" : "no route matches");

@@ -89,6 +89,7 @@ struct pt_request_s {
      * Read it with pt_request_client_sa/_ip, never c->peer directly. */
     const struct sockaddr *client_sa;
     const char *client_ip;
+    bool debug;                     /* traced: pt_request_debug writes (mod_debug sets it) */
 
     pt_request_handler_pt on_event;   /* who handles client events now */
     void *proxy;                    /* proxy state while proxying */

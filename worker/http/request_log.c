@@ -24,7 +24,7 @@ static void pt_request_log_v(pt_request_t *r, int level, int err, const char *fm
     const pt_http_head_t *h = &r->head;
     pt_str_t host = h->authority.len ? h->authority : h->host;
 
-    if (level > pt_log_level)
+    if (level > pt_log_level && !(level == PT_LOG_DEBUG && r->debug))
         return;
     /* The path only: a query may hold an API key or a token, which must
      * never reach a log. */
@@ -49,7 +49,7 @@ static void pt_request_log_v(pt_request_t *r, int level, int err, const char *fm
     off = pt_min(off, sizeof(msg) - 1);
     if (r->upstream_addr && off < sizeof(msg) - 1)
         snprintf(msg + off, sizeof(msg) - off, ", upstream: \"%s\"", r->upstream_addr);
-    pt_log(level, "%s", msg);
+    pt_log_always(level, "%s", msg);
 }
 
 void pt_request_log_line(pt_request_t *r, int level, const char *fmt, ...)
@@ -67,5 +67,16 @@ void pt_request_log_errno(pt_request_t *r, int level, int err, const char *fmt, 
 
     va_start(ap, fmt);
     pt_request_log_v(r, level, err, fmt, ap);
+    va_end(ap);
+}
+
+void pt_request_debug(pt_request_t *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!r->debug)
+        return;
+    va_start(ap, fmt);
+    pt_request_log_v(r, PT_LOG_DEBUG, 0, fmt, ap);
     va_end(ap);
 }

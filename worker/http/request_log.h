@@ -21,4 +21,8 @@ void pt_request_log_line(pt_request_t *r, int level, const char *fmt, ...) PT_PR
 void pt_request_log_errno(pt_request_t *r, int level, int err, const char *fmt, ...)
     PT_PRINTF(4, 5);
 
+/* A debug line about r, written when r is traced (r->debug: log_level
+ * "debug", or the client is in debug_clients), whatever log_level says. */
+void pt_request_debug(pt_request_t *r, const char *fmt, ...) PT_PRINTF(2, 3);
+
 #endif

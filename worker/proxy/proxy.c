@@ -10,6 +10,7 @@
 #include "worker/core/filter.h"
 #include "worker/http/http_error.h"
 #include "worker/proxy/proxy.h"
+#include "worker/http/request_log.h"
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_metrics.h"
 #include "worker/upstream/upstream_retry.h"
@@ -547,6 +548,8 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
             break;                  /* every server is down, draining or full */
         p->tries++;
         pt_upstream_metric_try(s, p->tries > 1);
+        pt_request_debug(r, "upstream %s: try %u on %s (balance %d)", u->name, p->tries,
+                         s->name, u->balance);
         pt_upconn_t *up = pt_upstream_get(s, false);
         if (up == NULL) {
             pt_log_errno(PT_LOG_ERR, errno, "upstream %s: connect to %s failed", u->name,

@@ -127,6 +127,17 @@ int pt_h1_write_sink(pt_body_chain_t *bc, pt_span_t *in)
 {
     pt_h1_out_t *o = bc->data;
 
+    /* The body's last span, alone, while nothing is held: handed on by
+     * reference (filter.h: its bytes stay valid until the output is
+     * flushed, and nothing follows a LAST), so a whole body made by the
+     * gateway is not copied once more. */
+    if (!o->chunked && o->len == 0 && in && in->next == NULL && (in->flags & PT_SPAN_LAST)) {
+        o->p = (char *) in->data.p;
+        o->len = in->data.len;
+        o->cap = 0;
+        return PT_OK;
+    }
+
     for (pt_span_t *s = in; s; s = s->next) {
         size_t need = s->data.len + PT_H1_CHUNK_HEAD_MAX + 2 + pt_h1_write_last_chunk.len;
         if (o->len + need > o->cap) {

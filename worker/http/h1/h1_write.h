@@ -36,7 +36,9 @@ size_t pt_h1_write_chunk_head(char *out, size_t len);
  * gateway frames the body itself: what the last stage passes on, copied
  * into one block of arena memory that is used again once it has been
  * flushed (the caller sets len to 0), as chunks when chunked (the last
- * chunk after a PT_SPAN_LAST). */
+ * chunk after a PT_SPAN_LAST). Unchunked, a lone LAST span arriving while
+ * nothing is held is referenced instead of copied (p points at its bytes,
+ * cap is 0): read p and len, never write through p. */
 typedef struct {
     pt_arena_t *arena;
     char *p;

@@ -139,11 +139,14 @@ int main(void)
     unsigned id;
     bool adopted;
 
+    /* The core's three, then what the compiled-in modules declare. */
+    size_t modules = 0;
+    for (size_t i = 0; pt_modules[i]; i++)
+        for (const pt_metric_def_t *d = pt_modules[i]->metrics; d && d->name; d++)
+            modules++;
     pt_metrics_setup();
-    /* The core's three, then the modules' (auth's two labeled families). */
     size_t base = pt_metrics_count();
-    ok(base >= 3, "the core's three metrics and the modules' (%zu)", base);
-    size_t values0 = pt_metrics_nvalues;
+    is(base, 3 + modules, "the core's three metrics, then the modules'");
     ok(strcmp(pt_metrics_get(0, &id)->name, "portico_requests_total") == 0
        && id == PT_METRIC_REQUESTS, "requests counter at its fixed id");
     ok(strcmp(pt_metrics_get(1, &id)->name, "portico_gateway_errors_total") == 0
@@ -168,8 +171,10 @@ int main(void)
         is(test_read1(PT_METRIC_DISCARDED), 4, "its counts land there, a histogram's too");
         is(test_read1(PT_METRIC_REQUESTS), 0, "and not in requests");
     }
+    size_t first = pt_metrics_nvalues;
     ok(pt_metrics_register(test_defs) == PT_OK, "declare a counter and a histogram");
-    is(test_hits, values0, "the counter's id follows the registered ones");
+    is(test_hits, first, "the counter's id follows the values already declared");
+    ok(first >= PT_METRIC_CORE_MAX, "which come after the core's");
     is(test_latency, test_hits + 1, "the histogram's id follows the counter");
     is(pt_metrics_count(), base + 2, "two more metrics");
 
