@@ -306,16 +306,13 @@ void pt_metric_observe(unsigned id, uint64_t value)
 
 void pt_metric_observe_def(const pt_metric_def_t *d, unsigned id, uint64_t value)
 {
-    unsigned lo = 0, hi = d->nbounds;
+    unsigned lo = 0;
 
-    /* The first bound >= value; nbounds is the +Inf bucket. */
-    while (lo < hi) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if (d->bounds[mid] >= value)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
+    /* The first bound >= value; nbounds is the +Inf bucket. From the
+     * bottom: most latencies fall in the first buckets, and there are
+     * at most 62 of them. */
+    while (lo < d->nbounds && d->bounds[lo] < value)
+        lo++;
     atomic_fetch_add_explicit(&pt_metrics_slot[id + lo], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&pt_metrics_slot[id + d->nbounds + 1], value,
                               memory_order_relaxed);
