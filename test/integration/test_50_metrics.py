@@ -304,3 +304,26 @@ routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
     assert promtext.value(fams, "portico_tls_handshakes_total", listener="tls") == 4
     assert promtext.value(fams, "portico_tls_resumptions_total", listener="tls") == 3
     assert promtext.value(fams, "portico_tls_handshakes_total", listener="plain") is None
+
+
+def test_rate_limit_refusals_by_limit(portico):
+    port = free_ports(1)[0]
+    conf = """portico = { workers = 4; };
+listen = ( "127.0.0.1:%d" );
+routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
+  { name = "api"; path = "/"; return = 204;
+    limits = ( { name = "tight"; zone = "rl:1M"; key = "$remote_addr"; rate = "1r/m";
+                 burst = 2; },
+               { name = "watch"; zone = "rl:1M"; key = "$remote_addr"; rate = "1r/m";
+                 burst = 1; dry_run = true; } ); } );
+""" % port
+    p = portico(conf, ports=[port])
+    p.wait_workers(4)
+    codes = [send(port, "/x")[0].status for _ in range(6)]
+    assert codes.count(204) == 3 and codes.count(429) == 3, codes
+    fams = settled(port, "portico_limit_refusals_total", 3, limit="tight", mode="enforce")
+    assert promtext.value(fams, "portico_limit_refusals_total", limit="tight",
+                          mode="enforce") == 3
+    # the dry-run limit would have refused all but its first (burst 1)
+    assert promtext.value(fams, "portico_limit_refusals_total", limit="watch",
+                          mode="dry_run") >= 2
