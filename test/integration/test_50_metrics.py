@@ -327,3 +327,28 @@ routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
     # the dry-run limit would have refused all but its first (burst 1)
     assert promtext.value(fams, "portico_limit_refusals_total", limit="watch",
                           mode="dry_run") >= 2
+
+
+def test_cache_results_by_cache(portico):
+    with Backend(lambda req: Response(200, [("Content-Type", "text/plain"),
+                                            ("Cache-Control", "max-age=60")], b"c")) as be:
+        port = free_ports(1)[0]
+        conf = """portico = { workers = 4; };
+listen = ( "127.0.0.1:%d" );
+upstreams = { b = { servers = [ "127.0.0.1:%d" ]; }; };
+routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
+  { name = "c"; path = "/"; proxy = "b"; cache_zone = "c1:4M"; cache_name = "edge"; } );
+""" % (port, be.port)
+        p = portico(conf, ports=[port])
+        p.wait_workers(4)
+        assert send(port, "/x")[0].getheader("Cache-Status").startswith("edge; fwd=uri-miss")
+        for _ in range(3):
+            assert send(port, "/x")[0].getheader("Cache-Status").startswith("edge; hit")
+        r, _ = send(port, "/x", "POST", body=b"1")
+        post_status = r.getheader("Cache-Status")
+        fams = settled(port, "portico_cache_responses_total", 3, cache="edge", result="hit")
+        v = {dict(ls)["result"]: x for (n, ls), x in
+             fams["portico_cache_responses_total"]["samples"].items()}
+        # a POST goes by the cache (Cache-Status fwd=request)
+        assert "fwd=request" in post_status
+        assert v == {"miss": 1, "hit": 3, "bypass": 1}, v
