@@ -255,6 +255,8 @@ def test_connections_by_listener(portico):
     half.sendall(b"GET /api HTTP/1.1\r\n")          # a head in progress: active
     socks.append(half)
     listener = "127.0.0.1:%d" % p.port
+    # the half head is accepted by some worker a moment after connect returns
+    settled(p.port, "portico_connections", 2, listener=listener, state="active")
     fams = settled(p.port, "portico_connections", 3, listener=listener, state="idle")
     assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 3
     # the half head and the scrape's own connection

@@ -33,13 +33,15 @@ static void pt_proxy_release(pt_proxy_t *p, bool keep)
     if (up == NULL)
         return;
     p->up = NULL;
-    if (p->r->upstream_ms < 0) {
+    bool first = p->r->upstream_ms < 0;
+    if (first)
         p->r->upstream_ms = pt_clock_now - p->up_start;
-        pt_upstream_metric_response(p->server, p->r->upstream_ms);
-    }
     if (keep)
         up->nrequests++;
     pt_upstream_release(up, keep);
+    /* after the release: the server's place is free as soon as can be */
+    if (first)
+        pt_upstream_metric_response(p->server, p->r->upstream_ms);
 }
 
 void pt_proxy_release_close(pt_proxy_t *p)
