@@ -69,6 +69,9 @@ static void pt_main_version(void)
     if (pcre_len > 0 && pcre_len <= sizeof(pcre))
         pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     printf("portico %s\n", PACKAGE_VERSION);
+#ifdef PT_SANITIZERS
+    printf("built with: ASan+UBSan\n");
+#endif
     printf("libraries:\n");
     printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("  libconfig %d.%d.%d (compiled in: it has no run-time version call)\n",
@@ -84,9 +87,6 @@ static void pt_main_version(void)
 #ifdef PT_HAVE_BROTLI
     uint32_t bv = BrotliEncoderVersion();
     printf("  brotli %u.%u.%u\n", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
-#endif
-#ifdef PT_SANITIZERS
-    printf("built with: ASan+UBSan\n");
 #endif
     printf("modules:");
     for (size_t i = 0; i < pt_nmodules; i++)
@@ -131,18 +131,11 @@ int main(int argc, char **argv)
 
     /* The command line as given, for the master's title; then argv's
      * memory becomes the title (proctitle.h). */
-    size_t args_len = 1;
-    for (int i = 1; i < argc; i++)
-        args_len += strlen(argv[i]) + 1;
-    char *args = malloc(args_len);
-    if (args) {
-        args[0] = '\0';
-        for (int i = 1; i < argc; i++) {
-            strcat(args, " ");
-            strcat(args, argv[i]);
-        }
-        o.args = args;
-    }
+    static char args[1024];     /* the title shows at most this much of it */
+    size_t used = 0;
+    for (int i = 1; i < argc && used + 2 < sizeof(args); i++)
+        used += (size_t) snprintf(args + used, sizeof(args) - used, " %s", argv[i]);
+    o.args = args;
     pt_proctitle_init(argc, argv);
     pt_module_setup();
     opterr = 0;

@@ -150,6 +150,9 @@ UNIT_WORKER += test/unit/worker/mod/cache/test_cache_control
 test_unit_worker_mod_cache_test_cache_control_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/cache/test_cache_store
 test_unit_worker_mod_cache_test_cache_store_LDADD = $(unit_ldadd)
+# issue 16 (admin): the registry of zone readers and actions
+UNIT_WORKER += test/unit/worker/mod/content/admin/test_admin_hooks
+test_unit_worker_mod_content_admin_test_admin_hooks_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -204,6 +207,11 @@ INTEGRATION += test/integration/test_60_jwt.py
 INTEGRATION += test/integration/test_60_jwt_jwks.py
 INTEGRATION += test/integration/test_60_introspect.py
 EXTRA_DIST += test/integration/jwtmake.py
+# issue 16 (admin): the admin API and the status page
+INTEGRATION += test/integration/test_70_admin_api.py
+INTEGRATION += test/integration/test_70_admin_modules.py
+INTEGRATION += test/integration/test_70_admin_page.py
+INTEGRATION += test/integration/test_70_admin_tls.py
 INTEGRATION += test/integration/test_80_issue10_upgrade.py
 INTEGRATION += test/integration/test_80_issue17_guards.py
 INTEGRATION += test/integration/test_80_issue10_chunked.py

@@ -141,6 +141,20 @@ libportico_a_SOURCES += \
 	worker/mod/cache/cache_store.c worker/mod/cache/cache_store.h \
 	worker/mod/cache/cache_serve.c worker/mod/cache/cache_serve.h \
 	worker/mod/cache/cache_revalidate.c
+# mod/content/admin/: the admin API and the live status page (issue 16);
+# status.html is compiled in as a C array by embed.sh
+libportico_a_SOURCES += \
+	worker/mod/content/admin/mod_admin.c worker/mod/content/admin/admin_int.h \
+	worker/mod/content/admin/admin_read.c worker/mod/content/admin/admin_stats.c \
+	worker/mod/content/admin/admin_workers.c \
+	worker/mod/content/admin/admin_hooks.c worker/mod/content/admin/admin_hooks.h
+nodist_libportico_a_SOURCES = worker/mod/content/admin/status_html.c
+worker/mod/content/admin/status_html.c: $(srcdir)/worker/mod/content/admin/status.html \
+		$(srcdir)/worker/mod/content/admin/embed.sh
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(SHELL) $(srcdir)/worker/mod/content/admin/embed.sh \
+		$(srcdir)/worker/mod/content/admin/status.html $@
+CLEANFILES += worker/mod/content/admin/status_html.c
+EXTRA_DIST += worker/mod/content/admin/status.html worker/mod/content/admin/embed.sh
 # the copy-me module: compiled, so it keeps up with module.h, but not listed
 libportico_a_SOURCES += worker/mod/mod_skeleton.c
 EXTRA_DIST += worker/README

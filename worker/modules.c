@@ -9,6 +9,7 @@
 extern pt_module_t pt_proxy_module;
 extern pt_module_t pt_return_module;
 extern pt_module_t pt_echo_module;
+extern pt_module_t pt_admin_module;
 extern pt_module_t pt_tls_route_module;
 extern pt_module_t pt_jwt_module;
 extern pt_module_t pt_introspect_module;
@@ -35,6 +36,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_cache_module,           /* its filters see (and store) what the handler made before
                                  * any other module's filters change it: keep it first after
                                  * the handlers (compression and per-request fields later) */
+    &pt_admin_module,           /* content: the admin API and status page (issue 16) */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_debug_module,           /* post-read: trace debug_clients' requests (after realip) */

@@ -460,7 +460,7 @@ static pt_server_t *pt_balance_trial(const pt_upstream_t *u, bool backup, pt_mse
 {
     for (size_t i = 0; i < u->nservers; i++) {
         pt_server_t *s = &u->servers[i];
-        if (s->backup == backup && !pt_upstream_health_up(s) && pt_balance_takes(s)
+        if (!s->absent && s->backup == backup && !pt_upstream_health_up(s) && pt_balance_takes(s)
             && pt_upstream_health_usable(s, now))
             return s;
     }

@@ -120,6 +120,8 @@ int64_t pt_balance_ramp(const pt_server_t *s, int64_t w, pt_msec_t now);
  * start on the way. Inline: every algorithm asks it of every server. */
 static inline bool pt_balance_ok(pt_balance_state_t *st, const pt_server_t *s, pt_msec_t now)
 {
+    if (s->absent)                  /* dns: an empty slot, never a candidate */
+        return false;
     bool up = pt_upstream_health_up(s);
 
     if (s->slow_start > 0 && s->health)

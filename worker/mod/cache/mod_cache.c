@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/conf.h"
 #include "common/hash.h"
+#include "common/log.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "common/units.h"
@@ -22,6 +23,7 @@
 #include "worker/http/request.h"
 #include "worker/http/response.h"
 #include "worker/mod/cache/cache_module.h"
+#include "worker/mod/content/admin/admin_hooks.h"
 #include "worker/mod/cache/cache_serve.h"
 
 /* How often a collapsed request looks whether the fill is done. */
@@ -125,11 +127,79 @@ static const pt_directive_t pt_cache_directives[] = {
     PT_DIRECTIVE_END
 };
 
+/* ---- the admin API (worker/mod/content/admin/admin_hooks.h) ---------------- */
+
+static const pt_conf_t *pt_cache_admin_conf;   /* this worker's, for the action */
+
+/* "cache": the counters the status page turns into a hit ratio. */
+static json_t *pt_cache_admin_read(void *data)
+{
+    uint64_t hits = 0, misses = 0, stores = 0;
+
+    pt_metrics_read(pt_cache_metric_hits, &hits, 1);
+    pt_metrics_read(pt_cache_metric_misses, &misses, 1);
+    pt_metrics_read(pt_cache_metric_stores, &stores, 1);
+    return json_pack("{s:I,s:I,s:I}", "hits", (json_int_t) hits, "misses", (json_int_t) misses,
+                     "stores", (json_int_t) stores);
+}
+
+/* "cache.purge" { "prefix": "..." }: every stored response whose key (as
+ * cache_status_key shows it) starts with prefix, in every cache zone of
+ * the running configuration; "" purges all. */
+static unsigned pt_cache_admin_purge(const json_t *body, json_t **answer, const char **why,
+                                     void *data)
+{
+    const json_t *p = json_object_get(body, "prefix");
+    pt_zone_t *seen[64];
+    size_t nseen = 0;
+    unsigned n = 0;
+
+    if (!json_is_string(p)) {
+        *why = "cache.purge takes { \"prefix\": \"...\" } (\"\" for everything)";
+        return 400;
+    }
+    pt_str_t prefix = { json_string_value(p), json_string_length(p) };
+    for (size_t i = 0; pt_cache_admin_conf && i < pt_cache_admin_conf->nroutes; i++) {
+        const pt_cache_conf_t *cc = pt_route_mod_conf(&pt_cache_admin_conf->routes[i],
+                                                      pt_cache_module);
+        pt_zone_t *z = cc && cc->zone ? pt_zone_conf_zone(cc->zone) : NULL;
+        bool dup = false;
+        for (size_t k = 0; k < nseen && !dup; k++)
+            dup = seen[k] == z;
+        if (z == NULL || dup || nseen == pt_countof(seen))
+            continue;
+        seen[nseen++] = z;
+        n += pt_cache_purge_prefix(z, prefix);
+    }
+    *answer = json_pack("{s:I,s:I}", "purged", (json_int_t) n, "zones", (json_int_t) nseen);
+    pt_log(PT_LOG_NOTICE, "cache: %u responses purged through the admin API (prefix \"%.*s\")",
+           n, (int) pt_min(prefix.len, (size_t) 200), prefix.p);
+    return 200;
+}
+
+static int pt_cache_init_worker(const pt_conf_t *conf)
+{
+    bool used = false;
+
+    pt_cache_admin_conf = conf;
+    for (size_t i = 0; i < conf->nroutes && !used; i++) {
+        const pt_cache_conf_t *cc = pt_route_mod_conf(&conf->routes[i], pt_cache_module);
+        used = cc && cc->zone;
+    }
+    if (!used)
+        return PT_OK;           /* nothing to show or purge */
+    if (pt_admin_zone_reader_add("cache", pt_cache_admin_read, NULL) != PT_OK
+        || pt_admin_action_add("cache.purge", pt_cache_admin_purge, NULL) != PT_OK)
+        return PT_ERROR;
+    return PT_OK;
+}
+
 pt_module_t pt_cache_module = {
     .name = "cache",
     .directives = pt_cache_directives,
     .route_conf_size = sizeof(pt_cache_conf_t),
     .init_route = pt_cache_init_route,
+    .init_worker = pt_cache_init_worker,
     .exit_worker = pt_cache_exit_worker,
     .phase = {
         [PT_PHASE_PRE_CONTENT] = pt_cache_pre_content,

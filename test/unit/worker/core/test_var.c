@@ -77,13 +77,17 @@ static pt_conn_t conn;
 static pt_listener_t listener;
 static pt_route_t route;
 static pt_buf_t rbuf;
-static pt_http_field_t fields[8];
+static pt_http_field_t fields[16];
 static char wire[] = "GET /a/b?x=1 HTTP/1.1\r\nHost: api.test\r\n\r\n";
 
 static void add_field(const char *name, const char *value, size_t vlen)
 {
     pt_http_head_t *h = &req.head;
 
+    if (h->nfields == sizeof(fields) / sizeof(fields[0])) {
+        diag("test_var: more fields than the array holds");
+        exit(1);
+    }
     fields[h->nfields++] = (pt_http_field_t) {
         { name, strlen(name) }, { value, vlen }, (uint8_t) pt_http_hdr_id(name, strlen(name)), 0
     };

@@ -29,6 +29,7 @@
 #include "worker/http/response.h"
 #include "worker/net/conn.h"
 #include "worker/net/io.h"
+#include "worker/mod/content/admin/admin_hooks.h"
 #include "worker/mod/limit/ratelimit/limit_conf.h"
 #include "worker/mod/limit/ratelimit/limit_gcra.h"
 #include "worker/mod/limit/ratelimit/limit_headers.h"
@@ -266,11 +267,28 @@ static void pt_ratelimit_sweep(pt_timer_t *tm)
     pt_timer_set(tm, PT_RATELIMIT_SWEEP_MS);
 }
 
+/* "ratelimit" in the admin API: what the limits decided, gateway-wide. */
+static json_t *pt_ratelimit_admin_read(void *data)
+{
+    uint64_t v[4] = { 0 };
+
+    pt_metrics_read(pt_ratelimit_metric_allowed, &v[0], 1);
+    pt_metrics_read(pt_ratelimit_metric_refused, &v[1], 1);
+    pt_metrics_read(pt_ratelimit_metric_delayed, &v[2], 1);
+    pt_metrics_read(pt_ratelimit_metric_dry_run, &v[3], 1);
+    return json_pack("{s:I,s:I,s:I,s:I}", "allowed", (json_int_t) v[0], "refused",
+                     (json_int_t) v[1], "delayed", (json_int_t) v[2], "dry_run",
+                     (json_int_t) v[3]);
+}
+
 static int pt_ratelimit_init_worker(const pt_conf_t *conf)
 {
     pt_limit_main_t *mc = pt_ratelimit_main(conf);
 
     pt_ratelimit_conf_worker = conf;
+    if (mc && mc->zones
+        && pt_admin_zone_reader_add("ratelimit", pt_ratelimit_admin_read, NULL) != PT_OK)
+        return PT_ERROR;
     for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next) {
         if (z->table == NULL)
             continue;
