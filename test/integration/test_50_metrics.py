@@ -266,7 +266,8 @@ def test_connections_by_listener(portico):
     assert accepted >= 5
     for s in socks:
         s.close()
-    fams = settled(p.port, "portico_connections", 0, listener=listener, state="idle")
+    settled(p.port, "portico_connections", 0, listener=listener, state="idle")
+    fams = settled(p.port, "portico_connections", 1, listener=listener, state="active")
     assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 0
     assert promtext.value(fams, "portico_connections", listener=listener, state="active") == 1
 
