@@ -70,6 +70,8 @@ test_unit_worker_router_test_router_LDADD = $(unit_ldadd)
 test_unit_worker_router_test_router_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pt_str_caseeq
 UNIT_WORKER += test/unit/worker/core/test_metrics
 test_unit_worker_core_test_metrics_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/log/test_metrics_expo
+test_unit_worker_mod_log_test_metrics_expo_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/core/test_file_conf
 test_unit_worker_core_test_file_conf_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/net/test_conn
@@ -182,6 +184,7 @@ INTEGRATION += test/integration/test_40_module_conf.py
 INTEGRATION += test/integration/test_45_robustness.py
 INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
+INTEGRATION += test/integration/test_50_metrics.py
 INTEGRATION += test/integration/test_50_tls.py
 INTEGRATION += test/integration/test_50_upstream_health.py
 # active health checks, retries with a budget, outlier ejection
@@ -220,7 +223,7 @@ INTEGRATION += test/integration/test_70_cache.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py \
 	test/integration/mmdb_writer.py
-EXTRA_DIST += test/integration/dnsserver.py
+EXTRA_DIST += test/integration/dnsserver.py test/integration/promtext.py
 
 # --- fuzz targets (./configure CC=clang --enable-fuzzing) ---
 if FUZZING

@@ -11,13 +11,15 @@ libportico_a_SOURCES += worker/modules.c worker/protocols.c \
 	worker/core/filter.c worker/core/filter.h \
 	worker/core/var.c worker/core/var.h worker/core/zone_conf.c \
 	worker/core/file_conf.c worker/core/file_conf.h \
-	worker/core/metrics.c worker/core/metrics.h
+	worker/core/metrics.c worker/core/metrics.h \
+	worker/core/metrics_family.c worker/core/metrics_int.h
 # the phase engine and the consumer (who is asking) that its phases set
 libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/io.c worker/net/io.h \
 	worker/net/conn.c worker/net/conn.h worker/net/proto.c worker/net/proto.h \
+	worker/net/conn_metrics.c worker/net/conn_metrics.h \
 	worker/net/listen_conf.c
 
 # tls/: record I/O and handshakes, the tls blocks, shared ticket keys, SNI
@@ -56,6 +58,7 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
 	worker/upstream/upstream_tls.c worker/upstream/upstream_tls.h \
 	worker/upstream/upstream_health.c worker/upstream/upstream_health.h \
+	worker/upstream/upstream_metrics.c worker/upstream/upstream_metrics.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
 	worker/upstream/subrequest_response.c
 # active health checks, retries with a budget, outlier ejection
@@ -90,6 +93,8 @@ libportico_a_SOURCES += \
 	worker/mod/auth/mod_auth.c worker/mod/auth/auth.c worker/mod/auth/auth.h \
 	worker/mod/auth/auth_int.h \
 	worker/mod/log/mod_accesslog.c worker/mod/log/mod_debug.c \
+	worker/mod/log/mod_metrics.c worker/mod/log/metrics_route.h \
+	worker/mod/log/metrics_expo.c worker/mod/log/metrics_expo.h \
 	worker/mod/filter/mod_hide_fields.c
 # filter/compress/: gzip and brotli response compression, gunzip
 libportico_a_SOURCES += \

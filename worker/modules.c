@@ -22,6 +22,7 @@ extern pt_module_t pt_apikey_module;
 extern pt_module_t pt_basic_auth_module;
 extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
+extern pt_module_t pt_metrics_module;
 extern pt_module_t pt_debug_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
@@ -52,6 +53,7 @@ const pt_module_t *const pt_modules[] = {
     &pt_acl_module,
     &pt_ratelimit_module,       /* limit phase: rate, concurrency, quotas */
     &pt_accesslog_module,
+    &pt_metrics_module,         /* log: counts every request; metrics_endpoint answers */
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL

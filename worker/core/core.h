@@ -86,6 +86,7 @@ struct pt_listener_s {
      * protocol starts at once. */
     void (*handshake)(pt_conn_t *c);
     const pt_proto_t *proto;    /* the protocol spoken (net/proto.h); NULL: the default */
+    unsigned metric_id;         /* metrics: its series (net/conn_metrics.h); 0: none */
 };
 
 /* Per-request settings every layer reads: a route, defaults in
@@ -155,6 +156,8 @@ struct pt_server_s {
     int64_t max_conns;          /* in flight gateway-wide before the next server; 0: no cap */
     pt_msec_t slow_start;       /* weight ramps up over this after recovery; 0: none */
     bool drain;                 /* configured draining: no new requests */
+    /* metrics: first value of its series (upstream_metrics.h); 0: not counted */
+    unsigned metric_id;
 };
 
 struct pt_upstream_s {

@@ -22,6 +22,22 @@
  * zone: the new generation's values start at zero, while the old
  * generation keeps counting into the old zone until it exits and the
  * zone is collected.
+ *
+ * Labels (metrics-labels block, below): a labeled family is a set of
+ * series, each one tuple of label values with values of its own in every
+ * block. Three ways to name the series, all bounded:
+ *   - at load time, in the conf (pt_metric_family_add, pt_metric_series_add):
+ *     one series per route, per server, per listener; ids per conf;
+ *   - enumerated labels (a def's enums): every value of a fixed list, e.g.
+ *     code 1xx..5xx, method GET..other; a series holds every combination;
+ *   - at run time (a def's cap, or pt_metric_family_dynamic): the first
+ *     cap distinct values seen by any worker get a series each, in a table
+ *     of the zone claimed by compare-and-swap; the rest count into one
+ *     series whose free labels are all "other" (a value "other" counts there
+ *     too). Modules declare such a family statically in pt_module_t.metrics
+ *     with labels and cap: its id is fixed like an unlabeled metric's.
+ * Series declared one after another get consecutive ids, so a caller can
+ * keep one base id for several families (an upstream server's).
  */
 #ifndef PT_METRICS_H
 #define PT_METRICS_H
@@ -35,9 +51,15 @@
 /* Blocks in a zone: the most workers a generation can have. */
 #define PT_METRICS_SLOTS        512
 /* Values all metrics together may take in a block. */
-#define PT_METRICS_VALUES_MAX   1024
+#define PT_METRICS_VALUES_MAX   4096
 
-enum pt_metric_type { PT_METRIC_COUNTER = 0, PT_METRIC_HISTOGRAM };
+/* A gauge is a counter that also goes down (pt_metric_dec); every slot
+ * holds its own share, the sum is the gauge. */
+enum pt_metric_type { PT_METRIC_COUNTER = 0, PT_METRIC_HISTOGRAM, PT_METRIC_GAUGE };
+
+#define PT_METRIC_LABELS_MAX    4       /* labels of a family */
+#define PT_METRIC_WIDTH_MAX     64      /* values of one series: a histogram's bounds + 2 */
+#define PT_METRIC_VALUE_MAX     128     /* bytes of the run-time values of one series */
 
 /* The core's metrics, with fixed ids. */
 enum {
@@ -54,9 +76,17 @@ typedef struct {
     const uint64_t *bounds;         /* histogram: ascending bucket upper bounds */
     unsigned nbounds;
     unsigned *id;                   /* set at registration; NULL: not wanted */
+    /* labels (all optional): names, NULL-terminated; those with an enums
+     * entry take that list's values (NULL-terminated) and come after the
+     * free ones */
+    const char *const *labels;
+    const char *const *const *enums;
+    unsigned cap;                   /* static family: run-time series (free labels) */
+    unsigned scale;                 /* histogram: units of a bound per exposed 1 (1000000 for
+                                     * microseconds shown as seconds); 0: 1 */
 } pt_metric_def_t;
 
-#define PT_METRIC_END   { NULL, NULL, 0, NULL, 0, NULL }
+#define PT_METRIC_END   { NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, 0, 0 }
 
 /* The block this process counts into: its worker slot's, or its own. */
 extern _Atomic uint64_t *pt_metrics_slot;
@@ -65,6 +95,16 @@ extern _Atomic uint64_t *pt_metrics_slot;
 static inline void pt_metric_inc(unsigned id, uint64_t n)
 {
     atomic_fetch_add_explicit(&pt_metrics_slot[id], n, memory_order_relaxed);
+}
+
+/* Whether this process counts labeled series (metrics = false: not). */
+extern bool pt_metrics_live;
+
+/* Take n from gauge id (the slot's share may go below zero: the sum is
+ * what counts). */
+static inline void pt_metric_dec(unsigned id, uint64_t n)
+{
+    atomic_fetch_sub_explicit(&pt_metrics_slot[id], n, memory_order_relaxed);
 }
 
 /* Count value in histogram id: the first bucket whose bound is >= value
@@ -106,5 +146,89 @@ size_t pt_metrics_read(unsigned id, uint64_t *out, size_t n);
  * listing them all. */
 size_t pt_metrics_count(void);
 const pt_metric_def_t *pt_metrics_get(size_t i, unsigned *id);
+
+/* ---- metrics-labels: labeled families ---------------------------------- */
+
+typedef struct pt_metric_family_s pt_metric_family_t;
+
+/* Load time (init_route, init_main), in conf: the family of def (static
+ * memory; def->id is not used). Adding the same def again returns the
+ * same family. NULL with an error in cf. */
+pt_metric_family_t *pt_metric_family_add(pt_conf_ctx_t *cf, pt_conf_t *conf,
+                                         const pt_metric_def_t *def);
+/* Load time: the family of def with up to cap series named at run time
+ * (pt_metric_find), the rest "other". */
+pt_metric_family_t *pt_metric_family_dynamic(pt_conf_ctx_t *cf, pt_conf_t *conf,
+                                             const pt_metric_def_t *def, unsigned cap);
+/* Load time: a series of f for values (one per free label, copied);
+ * returns its first value's id, or 0 with an error in cf (a second series
+ * of the same values, too many values). When the family has enumerated
+ * labels, combination k (row-major over the enums, last label fastest)
+ * is at id + k * width (width: 1, or a histogram's nbounds + 2). */
+unsigned pt_metric_series_add(pt_conf_ctx_t *cf, pt_metric_family_t *f,
+                              const char *const *values);
+/* Load time: metrics = false for conf: pt_metric_live() says no in its
+ * workers (labeled counting stops; the zone stays, reading works). */
+void pt_metrics_disable(pt_conf_ctx_t *cf, pt_conf_t *conf);
+
+/* Run time: the series of f (or of static family id, pt_metric_find_id)
+ * for values (one per free label), claiming one in the zone's table if
+ * needed: its first value's id; "other"'s when the table is full or a
+ * value does not fit; 0 when this process has no zone (do not count). */
+unsigned pt_metric_find(const pt_metric_family_t *f, const pt_str_t *values);
+unsigned pt_metric_find_id(unsigned id, const pt_str_t *values);
+
+/* Counting into a labeled series: nothing when metrics are off or id is 0. */
+static inline void pt_metric_add(unsigned id, uint64_t n)
+{
+    if (pt_metrics_live && id)
+        atomic_fetch_add_explicit(&pt_metrics_slot[id], n, memory_order_relaxed);
+}
+static inline void pt_metric_sub(unsigned id, uint64_t n)
+{
+    if (pt_metrics_live && id)
+        atomic_fetch_sub_explicit(&pt_metrics_slot[id], n, memory_order_relaxed);
+}
+/* Observe value in the histogram series id of family def. */
+void pt_metric_observe_def(const pt_metric_def_t *def, unsigned id, uint64_t value);
+static inline void pt_metric_observe_in(const pt_metric_def_t *def, unsigned id,
+                                        uint64_t value)
+{
+    if (pt_metrics_live && id)
+        pt_metric_observe_def(def, id, value);
+}
+
+/* ---- metrics-read: what a reader (/metrics, the admin API) walks ------- */
+
+/* One series as the walk gives it: the family's def, its label names and
+ * values (nlabels of each, enumerated ones included), and its values
+ * summed over every slot: a counter's or gauge's in v[0]; a histogram's
+ * bucket counts (not cumulative, +Inf last: nbounds + 1) then its sum. */
+typedef struct {
+    const pt_metric_def_t *def;
+    unsigned nlabels;
+    const char *const *names;
+    const char *values[PT_METRIC_LABELS_MAX];
+    size_t value_len[PT_METRIC_LABELS_MAX];
+    const uint64_t *v;
+    size_t nv;
+} pt_metric_sample_t;
+
+/* Called once per family before its samples (first == true, s->v NULL)
+ * and once per series; return false to stop the walk. */
+typedef bool (*pt_metrics_each_pt)(void *arg, const pt_metric_sample_t *s, bool first);
+
+/* Walk every metric of this process's conf: the unlabeled ones, static
+ * families, then conf's families, in declaration order. Series of a
+ * counter or histogram that never counted are left out (a gauge's are
+ * not). Bounded work: no lock, one pass over the zone. */
+void pt_metrics_each(pt_metrics_each_pt cb, void *arg);
+
+/* A series' values summed (as pt_metric_sample_t.v) by its id and its
+ * family's width; into out[0..n). */
+void pt_metrics_sum(unsigned id, size_t width, uint64_t *out);
+
+/* The number of values a histogram or counter def takes. */
+size_t pt_metric_width(const pt_metric_def_t *def);
 
 #endif

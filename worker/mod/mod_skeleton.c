@@ -92,10 +92,22 @@ static pt_str_t pt_skeleton_var_seen(pt_request_t *r, const void *data, char *bu
 static unsigned pt_skeleton_metric_requests;
 
 /* Counters and histograms, summed over the workers' shared-memory slots;
- * pt_metric_inc(id, n) in a worker is one relaxed atomic add. */
+ * pt_metric_inc(id, n) in a worker is one relaxed atomic add.
+ *
+ * Labeled families (worker/core/metrics.h):
+ *  - named at run time, with a cap, declared here: add labels and a cap,
+ *      static const char *const by_zone[] = { "zone", NULL };
+ *      { "portico_skeleton_hits_total", "hits by zone", PT_METRIC_COUNTER, NULL, 0,
+ *        &hits_id, by_zone, NULL, 64, 0 },
+ *    and count with pt_metric_add(pt_metric_find_id(hits_id, &zone_name), 1);
+ *  - known at load time (one series per limit, per zone): in init_main,
+ *      f = pt_metric_family_add(cf, conf, &def);
+ *      id = pt_metric_series_add(cf, f, (const char *[]) { name });
+ *    keep id in the main or route conf, and count with pt_metric_add(id, 1).
+ * pt_metric_add counts nothing when metrics = false. */
 static const pt_metric_def_t pt_skeleton_metrics[] = {
     { "portico_skeleton_requests_total", "requests the skeleton saw", PT_METRIC_COUNTER,
-      NULL, 0, &pt_skeleton_metric_requests },
+      NULL, 0, &pt_skeleton_metric_requests, NULL, NULL, 0, 0 },
     PT_METRIC_END
 };
 

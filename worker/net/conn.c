@@ -7,6 +7,7 @@
 #include "common/sock.h"
 #include "worker/core/module.h"
 #include "worker/net/conn.h"
+#include "worker/net/conn_metrics.h"
 #include "worker/net/proto.h"
 
 #include <arpa/inet.h>
@@ -148,6 +149,7 @@ void pt_conn_accept(pt_event_t *ev, uint32_t events)
             pt_conn_list->prev = c;
         pt_conn_list = c;
         pt_conn_active++;
+        pt_conn_metric_open(c);
         if (pt_unlikely(pt_conn_naccept_hooks) && pt_conn_accept_hooks_run(c) != PT_OK) {
             pt_conn_close(c);
             continue;
@@ -174,6 +176,7 @@ void pt_conn_close(pt_conn_t *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     pt_conn_active--;
+    pt_conn_metric_close(c);
     pt_event_defer_free(c, pt_conn_free_struct);
     if (pt_conn_hooks.on_closed)
         pt_conn_hooks.on_closed();

@@ -36,6 +36,7 @@ struct pt_conn_s {
     unsigned nrequests;
     bool closing;                   /* no more requests on this connection */
     bool lingering;
+    bool metric_idle;               /* counted as idle (net/conn_metrics.h) */
     pt_conn_t *prev, *next;         /* all connections of this worker */
 };
 

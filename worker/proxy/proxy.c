@@ -12,6 +12,7 @@
 #include "worker/proxy/proxy.h"
 #include "worker/http/request_log.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_metrics.h"
 #include "worker/upstream/upstream_retry.h"
 
 #include <sys/socket.h>
@@ -32,11 +33,15 @@ static void pt_proxy_release(pt_proxy_t *p, bool keep)
     if (up == NULL)
         return;
     p->up = NULL;
-    if (p->r->upstream_ms < 0)
+    bool first = p->r->upstream_ms < 0;
+    if (first)
         p->r->upstream_ms = pt_clock_now - p->up_start;
     if (keep)
         up->nrequests++;
     pt_upstream_release(up, keep);
+    /* after the release: the server's place is free as soon as can be */
+    if (first)
+        pt_upstream_metric_response(p->server, p->r->upstream_ms);
 }
 
 void pt_proxy_release_close(pt_proxy_t *p)
@@ -380,6 +385,7 @@ static void pt_proxy_up_event(pt_upconn_t *up)
             return;
         }
         pt_timer_del(&up->timer);
+        pt_upstream_metric_connect(p->server, pt_clock_now - p->up_start);
     }
     pt_proxy_run(p);
 }
@@ -543,6 +549,7 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
         if (s == NULL)
             break;                  /* every server is down, draining or full */
         p->tries++;
+        pt_upstream_metric_try(s, p->tries > 1);
         pt_request_debug(r, "upstream %s: try %u on %s (balance %d)", u->name, p->tries,
                          s->name, u->balance);
         pt_upconn_t *up = pt_upstream_get(s, false);

@@ -6,6 +6,7 @@
  */
 #include "common/pt.h"
 #include "common/log.h"
+#include "worker/net/conn_metrics.h"
 #include "worker/net/proto.h"
 #include "worker/tls/tls.h"
 
@@ -270,6 +271,7 @@ static void pt_tls_handshake_handler(pt_conn_t *c)
         return;
     }
     pt_timer_del(&c->timer);
+    pt_conn_metric_tls(c, SSL_session_reused(c->io.ssl) == 1);
     /* ALPN may have chosen a protocol other than the listener's. */
     const unsigned char *alpn = NULL;
     unsigned alpn_len = 0;

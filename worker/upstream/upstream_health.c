@@ -11,6 +11,7 @@
 #include "worker/core/conf.h"
 #include "worker/upstream/upstream_eject.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_metrics.h"
 #include "worker/upstream/upstream_probe.h"
 #include "worker/upstream/upstream_retry.h"
 
@@ -271,6 +272,7 @@ void pt_upstream_health_fail(const pt_server_t *s, const char *reason, pt_msec_t
     const pt_upstream_t *u = s->upstream;
 
     pt_upstream_eject_error(s, reason, now);
+    pt_upstream_metric_error(s);
     if (rec == NULL || u->max_fails == 0)
         return;
     uint32_t st = atomic_load(&rec->state);

@@ -11,6 +11,7 @@
 #include "worker/http/h1/h1_conn.h"
 #include "worker/http/http_parse.h"
 #include "worker/http/request.h"
+#include "worker/net/conn_metrics.h"
 #include "worker/net/conn.h"
 #include "worker/net/proto.h"
 
@@ -39,6 +40,7 @@ static void pt_h1_conn_timeout(pt_timer_t *t)
 
 static void pt_h1_conn_wait(pt_conn_t *c, bool first)
 {
+    pt_conn_metric_idle(c, !first);
     c->handler = pt_h1_conn_read_handler;
     c->timer.handler = pt_h1_conn_timeout;
     pt_timer_set(&c->timer, first ? c->listener->c.header_timeout
@@ -159,6 +161,7 @@ static void pt_h1_conn_read_handler(pt_conn_t *c)
                 return;
             }
             c->req = r;
+            pt_conn_metric_idle(c, false);
         }
         if (got && pt_h1_conn_head_slow(r, got_n)) {
             pt_request_reject(r, 408, "request head sent too slowly");

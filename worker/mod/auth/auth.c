@@ -9,6 +9,31 @@
 #include "worker/mod/auth/auth.h"
 #include "worker/mod/auth/auth_int.h"
 
+/* metrics: accepted and refused by mechanism and reason. Both are static
+ * strings of the mechanisms (no credential in them), named at run time
+ * into a capped table. */
+static unsigned pt_auth_metric_accepted, pt_auth_metric_refused;
+static const char *const pt_auth_metric_mech[] = { "mechanism", NULL };
+static const char *const pt_auth_metric_mech_reason[] = { "mechanism", "reason", NULL };
+
+const pt_metric_def_t pt_auth_metrics[] = {
+    { "portico_auth_accepted_total", "credentials accepted, by mechanism", PT_METRIC_COUNTER,
+      NULL, 0, &pt_auth_metric_accepted, pt_auth_metric_mech, NULL, 16, 0 },
+    { "portico_auth_refused_total", "credentials refused, by mechanism and reason",
+      PT_METRIC_COUNTER, NULL, 0, &pt_auth_metric_refused, pt_auth_metric_mech_reason, NULL,
+      64, 0 },
+    PT_METRIC_END
+};
+
+static void pt_auth_count(unsigned id, const char *mechanism, const char *reason)
+{
+    pt_str_t v[2] = { { mechanism, strlen(mechanism) }, { reason, reason ? strlen(reason) : 0 } };
+
+    if (pt_metrics_live)
+        pt_metric_add(pt_metric_find_id(id, v), 1);
+}
+/* end metrics */
+
 pt_auth_state_t *pt_auth_state(pt_request_t *r)
 {
     pt_auth_state_t *st = r->ctx[pt_auth_module.index];
@@ -38,6 +63,7 @@ int pt_auth_accept(pt_request_t *r, const pt_consumer_t *c, const char *mechanis
 
     if (st == NULL)
         return 500;
+    pt_auth_count(pt_auth_metric_accepted, mechanism, NULL);
     if (!st->accepted) {
         st->accepted = mechanism;
         r->consumer = c;
@@ -62,6 +88,7 @@ int pt_auth_refuse(pt_request_t *r, unsigned status, const char *challenge,
         return 500;
     pt_log(PT_LOG_INFO, "%s: %s refused with %u: %s", pt_request_client_ip(r), mechanism,
            status, reason);
+    pt_auth_count(pt_auth_metric_refused, mechanism, reason);
     if (st->status == 0 || pt_auth_rank(status) > pt_auth_rank(st->status)) {
         st->status = status;
         st->reason = reason;

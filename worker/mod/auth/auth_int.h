@@ -36,4 +36,7 @@ pt_auth_state_t *pt_auth_state(pt_request_t *r);
 /* Answer r with the refusal st holds. */
 void pt_auth_answer(pt_request_t *r, const pt_auth_state_t *st);
 
+/* Accepted and refused counts (auth.c), registered with the module. */
+extern const pt_metric_def_t pt_auth_metrics[];
+
 #endif

@@ -121,4 +121,5 @@ pt_module_t pt_auth_module = {
     .phase = {
         [PT_PHASE_POST_ACCESS] = pt_auth_post_access,
     },
+    .metrics = pt_auth_metrics,     /* auth.c */
 };

@@ -39,13 +39,49 @@ static int pt_cache_body_filter(pt_body_chain_t *bc, pt_span_t *in);
 
 static unsigned pt_cache_metric_hits, pt_cache_metric_misses, pt_cache_metric_stores;
 
+/* metrics: responses by cache name and result (named at run time, capped) */
+static unsigned pt_cache_metric_results;
+static const char *const pt_cache_metric_result_names[] = { "hit", "stale", "revalidated",
+                                                            "miss", "bypass", NULL };
+static const char *const pt_cache_metric_labels[] = { "cache", "result", NULL };
+static const char *const *const pt_cache_metric_enums[] = { NULL, pt_cache_metric_result_names,
+                                                            NULL };
+
+/* The result Cache-Status tells, as an index of pt_cache_metric_result_names. */
+static void pt_cache_count_result(const pt_cache_ctx_t *ctx, const pt_cache_conf_t *cc)
+{
+    unsigned k;
+
+    if (!pt_metrics_live)
+        return;
+    /* fwd=bypass, method or request (RFC 9211): the request, not the
+     * store, sent it on */
+    if (ctx == NULL || (ctx->fwd && (strcmp(ctx->fwd, "bypass") == 0
+                                     || strcmp(ctx->fwd, "method") == 0
+                                     || strcmp(ctx->fwd, "request") == 0)))
+        k = 4;
+    else if (ctx->mode == PT_CACHE_MODE_SUBRESP)
+        k = 2;
+    else if (ctx->fwd == NULL)
+        k = ctx->detail && strncmp(ctx->detail, "stale", 5) == 0 ? 1
+            : ctx->detail && strcmp(ctx->detail, "max-stale") == 0 ? 1 : 0;
+    else
+        k = 3;
+    unsigned id = pt_metric_find_id(pt_cache_metric_results, &cc->name_str);
+    pt_metric_add(id ? id + k : 0, 1);
+}
+/* end metrics */
+
 static const pt_metric_def_t pt_cache_metrics[] = {
+    { "portico_cache_responses_total", "responses of cached routes by cache and result",
+      PT_METRIC_COUNTER, NULL, 0, &pt_cache_metric_results, pt_cache_metric_labels,
+      pt_cache_metric_enums, 64, 0 },
     { "portico_cache_hits_total", "responses served from a cache zone", PT_METRIC_COUNTER,
-      NULL, 0, &pt_cache_metric_hits },
+      NULL, 0, &pt_cache_metric_hits, NULL, NULL, 0, 0 },
     { "portico_cache_misses_total", "cacheable requests forwarded upstream", PT_METRIC_COUNTER,
-      NULL, 0, &pt_cache_metric_misses },
+      NULL, 0, &pt_cache_metric_misses, NULL, NULL, 0, 0 },
     { "portico_cache_stores_total", "responses stored in a cache zone", PT_METRIC_COUNTER,
-      NULL, 0, &pt_cache_metric_stores },
+      NULL, 0, &pt_cache_metric_stores, NULL, NULL, 0, 0 },
     PT_METRIC_END
 };
 
@@ -516,6 +552,7 @@ static int pt_cache_header_filter(pt_request_t *r, pt_response_t *resp)
             break;
         }
     }
+    pt_cache_count_result(ctx, cc);
     return pt_cache_status_field(r, resp, ctx, cc) == PT_OK ? PT_OK : 500;
 }
 

@@ -1,21 +1,32 @@
 /*
  * admin_stats.c: what the admin API reads from metrics (worker/core/
  * metrics.h). pt_admin_stats_routes is the one place that knows how the
- * metrics count by route: today's metrics.h counts requests gateway-wide
- * only, so it answers false and the routes show no counters; once the
- * labeled metrics land it reads them here (one walk of the series with a
- * "route" label), and nothing else changes.
+ * metrics count by route: mod_metrics' per-route series, read with
+ * pt_metrics_route_read (false when metrics = false).
  */
 #include "common/pt.h"
 #include "worker/core/metrics.h"
 #include "worker/mod/content/admin/admin_int.h"
+#include "worker/mod/log/metrics_route.h"
 
 #include <stdlib.h>
 
 bool pt_admin_stats_routes(const pt_conf_t *conf, pt_admin_route_stats_t *out)
 {
     memset(out, 0, conf->nroutes * sizeof(*out));
-    return false;
+    /* mod_metrics keeps each route's series (worker/mod/log/metrics_route.h) */
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        pt_metrics_route_stats_t st;
+        if (pt_metrics_route_read(conf, &conf->routes[i], &st) != PT_OK)
+            return false;           /* metrics = false */
+        out[i].requests = st.requests;
+        out[i].errors = st.errors;
+        out[i].bounds = pt_metrics_latency_us;
+        out[i].nbounds = PT_METRICS_LATENCY_BUCKETS;
+        memcpy(out[i].buckets, st.latency, sizeof(st.latency));
+        out[i].sum_us = st.latency_sum_us;
+    }
+    return true;
 }
 
 static json_t *pt_admin_histogram(const uint64_t *bounds, unsigned nbounds,
@@ -73,7 +84,8 @@ json_t *pt_admin_read_stats(const pt_conf_t *conf)
         unsigned id;
         const pt_metric_def_t *d = pt_metrics_get(i, &id);
         size_t n = pt_metrics_read(id, v, PT_METRICS_VALUES_MAX);
-        if (d == NULL || n == 0 || n > PT_METRICS_VALUES_MAX)
+        /* a labeled family is many series: the walk (pt_metrics_each) has them */
+        if (d == NULL || d->labels || n == 0 || n > PT_METRICS_VALUES_MAX)
             continue;
         if (d->type == PT_METRIC_HISTOGRAM && n == d->nbounds + 2u)
             json_object_set_new(all, d->name, pt_admin_histogram(d->bounds, d->nbounds, v,

@@ -82,17 +82,37 @@ static int pt_ratelimit_header_filter(pt_request_t *r, pt_response_t *resp);
 static unsigned pt_ratelimit_metric_allowed, pt_ratelimit_metric_refused,
     pt_ratelimit_metric_delayed, pt_ratelimit_metric_dry_run, pt_ratelimit_metric_unlimited;
 
+/* metrics: refusals by limit name (named at run time, capped; a limit
+ * past the cap is "other") and mode: enforced, or dry run */
+static unsigned pt_ratelimit_metric_by_limit;
+static const char *const pt_ratelimit_metric_modes[] = { "enforce", "dry_run", NULL };
+static const char *const pt_ratelimit_metric_labels[] = { "limit", "mode", NULL };
+static const char *const *const pt_ratelimit_metric_enums[] = { NULL,
+                                                                pt_ratelimit_metric_modes,
+                                                                NULL };
+
+static void pt_ratelimit_count_refusal(const pt_limit_t *l, bool dry_run)
+{
+    unsigned id = pt_metrics_live ? pt_metric_find_id(pt_ratelimit_metric_by_limit,
+                                                      &l->name_str) : 0;
+    pt_metric_add(id ? id + dry_run : 0, 1);
+}
+/* end metrics */
+
 static const pt_metric_def_t pt_ratelimit_metrics[] = {
+    { "portico_limit_refusals_total", "refusals by limit, enforced or in a dry run",
+      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_by_limit, pt_ratelimit_metric_labels,
+      pt_ratelimit_metric_enums, 256, 0 },
     { "portico_limit_allowed_total", "requests every limit of their route let through",
-      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_allowed },
+      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_allowed, NULL, NULL, 0, 0 },
     { "portico_limit_refused_total", "requests a limit refused", PT_METRIC_COUNTER, NULL, 0,
-      &pt_ratelimit_metric_refused },
+      &pt_ratelimit_metric_refused, NULL, NULL, 0, 0 },
     { "portico_limit_delayed_total", "requests held for their turn (delay)",
-      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_delayed },
+      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_delayed, NULL, NULL, 0, 0 },
     { "portico_limit_dry_run_total", "requests a dry-run limit would have refused",
-      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_dry_run },
+      PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_dry_run, NULL, NULL, 0, 0 },
     { "portico_limit_unlimited_total", "limit checks skipped: the zone's window was all in "
-      "flight", PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_unlimited },
+      "flight", PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_unlimited, NULL, NULL, 0, 0 },
     PT_METRIC_END
 };
 
@@ -526,6 +546,7 @@ static int pt_ratelimit_refuse(pt_request_t *r, pt_ratelimit_ctx_t *ctx, const p
     for (unsigned i = 0; i < ctx->n; i++)
         pt_ratelimit_give_back(&ctx->res[i]);
     pt_metric_inc(pt_ratelimit_metric_refused, 1);
+    pt_ratelimit_count_refusal(by, false);
     if (ra) {
         size_t n = pt_str_from_u64(ra, pt_limit_seconds_up(retry));
         f[nf++] = (pt_http_field_t) { PT_STR("Retry-After"), { ra, n }, 0, 0 };
@@ -586,6 +607,7 @@ static int pt_ratelimit_limit(pt_request_t *r)
         }
         if (l->dry_run == 1) {
             pt_metric_inc(pt_ratelimit_metric_dry_run, 1);
+            pt_ratelimit_count_refusal(l, true);
             pt_log(PT_LOG_INFO, "limit \"%s\" would refuse request %.*s (dry run), "
                    "key #%016llx", l->name, (int) r->id.len, r->id.p,
                    (unsigned long long) x->key.fp);
