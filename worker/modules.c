@@ -23,11 +23,16 @@ extern pt_module_t pt_acl_module;
 extern pt_module_t pt_accesslog_module;
 extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
+/* traffic steering (issue 16) */
+extern pt_module_t pt_trace_module;
+extern pt_module_t pt_headers_module;
+extern pt_module_t pt_split_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
     &pt_return_module,
     &pt_echo_module,
+    &pt_trace_module,           /* access, first: every request gets its trace ids */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_address_module,         /* access: address rules, before any credential is read */
@@ -42,6 +47,9 @@ const pt_module_t *const pt_modules[] = {
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_acl_module,
     &pt_accesslog_module,
+    &pt_split_module,           /* pre-content: the upstream of a canary share */
+    &pt_headers_module,         /* pre-content: request fields, after every access decision;
+                                 * header filter: response fields */
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL
