@@ -101,7 +101,9 @@ libportico_a_SOURCES += \
 	worker/mod/log/trace/mod_trace.c worker/mod/log/trace/trace_context.c \
 	worker/mod/log/trace/trace_context.h \
 	worker/mod/filter/mod_headers.c \
-	worker/mod/content/mod_split.c
+	worker/mod/content/mod_split.c \
+	worker/mod/access/version/mod_api_version.c \
+	worker/mod/access/version/version_parse.c worker/mod/access/version/version_parse.h
 # issue 12 (authx): consumers, API keys, basic auth, ACL, address rules,
 # trusted proxies, GeoIP
 libportico_a_SOURCES += \

@@ -27,6 +27,7 @@ extern pt_module_t pt_compress_module;
 extern pt_module_t pt_trace_module;
 extern pt_module_t pt_headers_module;
 extern pt_module_t pt_split_module;
+extern pt_module_t pt_api_version_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -47,6 +48,7 @@ const pt_module_t *const pt_modules[] = {
     /* access rules by consumer (post-access, after the decision) below it */
     &pt_acl_module,
     &pt_accesslog_module,
+    &pt_api_version_module,     /* a route match hook, Deprecation fields (header filter) */
     &pt_split_module,           /* pre-content: the upstream of a canary share */
     &pt_headers_module,         /* pre-content: request fields, after every access decision;
                                  * header filter: response fields */
