@@ -177,6 +177,16 @@ INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_50_upstream_dns.py
 INTEGRATION += test/integration/test_50_compress.py
 # issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
+# issue 16 (traffic): trace context, API version parameters; tracing,
+# header transforms, canary splits and versioning against real backends
+UNIT_WORKER += test/unit/worker/mod/log/trace/test_trace_context
+test_unit_worker_mod_log_trace_test_trace_context_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/access/version/test_version_parse
+test_unit_worker_mod_access_version_test_version_parse_LDADD = $(unit_ldadd)
+INTEGRATION += test/integration/test_70_traffic_headers.py
+INTEGRATION += test/integration/test_70_traffic_trace.py
+INTEGRATION += test/integration/test_70_traffic_split.py
+INTEGRATION += test/integration/test_70_traffic_version.py
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_50_balance.py
@@ -230,13 +240,23 @@ test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
 test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
 test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# issue 16 (traffic): traceparent/tracestate, the Accept version parameter
+FUZZ_TARGETS += test/fuzz/fuzz_trace_context
+test_fuzz_fuzz_trace_context_SOURCES = test/fuzz/fuzz_trace_context.c \
+	worker/mod/log/trace/trace_context.c
+test_fuzz_fuzz_trace_context_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_version_accept
+test_fuzz_fuzz_version_accept_SOURCES = test/fuzz/fuzz_version_accept.c \
+	worker/mod/access/version/version_parse.c common/str.c
+test_fuzz_fuzz_version_accept_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
 	test/fuzz/fuzz_jwt.c \
-	test/fuzz/fuzz_http_cookie.c
+	test/fuzz/fuzz_http_cookie.c \
+	test/fuzz/fuzz_trace_context.c test/fuzz/fuzz_version_accept.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

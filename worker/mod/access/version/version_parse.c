@@ -84,6 +84,10 @@ pt_str_t pt_version_from_accept(pt_str_t accept, pt_str_t name, char *buf)
             }
             p++;
             pt_str_t v = pt_version_param_value(&p, end, buf);
+            while (p < end && pt_version_ows((unsigned char) *p))
+                p++;
+            if (p < end && *p != ';' && *p != ',')
+                v = PT_STR_NULL;    /* "version=a b": not a parameter value */
             if (pname.len == 1 && (pname.p[0] == 'q' || pname.p[0] == 'Q')) {
                 /* q=0, 0.0, 0.00, 0.000 */
                 refused = v.len >= 1 && v.p[0] == '0';
