@@ -123,7 +123,7 @@ def test_version_errors_at_load(tmp_path):
                         'api_sunset = "2025-01-01";')
     assert r.returncode != 0 and "before" in r.stderr
     r = check(tmp_path, 'api_deprecation = "2026-01-01";')
-    assert r.returncode != 0 and "needs api_version" in r.stderr
+    assert r.returncode != 0 and "need api_version" in r.stderr
     r = check(tmp_path, 'api_version = "2"; api_deprecation = "@1735689600"; '
                         'api_successor = "<bad>";')
     assert r.returncode != 0 and "URI references" in r.stderr

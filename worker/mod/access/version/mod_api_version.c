@@ -325,9 +325,10 @@ static int pt_api_version_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_rout
 
     pt_module_phase_skip(route, &pt_api_version_module);
     if (vc->versions == NULL) {
-        if (vc->deprecation) {
-            pt_conf_error(cf, NULL, "route \"%s\" (line %u): api_deprecation needs "
-                          "api_version", route->name, route->line);
+        if (vc->deprecation || vc->sunset || vc->successor || vc->policy) {
+            pt_conf_error(cf, NULL, "route \"%s\" (line %u): api_deprecation, api_sunset, "
+                          "api_successor and api_deprecation_link need api_version",
+                          route->name, route->line);
             return PT_ERROR;
         }
         return PT_OK;
