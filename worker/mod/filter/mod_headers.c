@@ -21,14 +21,15 @@
 #include "worker/http/request.h"
 #include "worker/http/response.h"
 
-#define PT_HEADERS_VALUE_MAX    4096    /* a rendered value is cut to this */
+#define PT_HEADERS_VALUE_MAX    4096    /* a longer rendered value is left out */
 
 enum { PT_HEADERS_REMOVE = 0, PT_HEADERS_SET, PT_HEADERS_ADD, PT_HEADERS_APPEND, PT_HEADERS_OPS };
 
 /* One compiled operation: a field name and, but for remove, its value. */
 typedef struct {
     pt_str_t name;
-    const pt_var_tpl_t *value;
+    const pt_var_tpl_t *value;  /* NULL: literal holds the value (no variables) */
+    pt_str_t literal;
 } pt_headers_op_t;
 
 /* request_headers = { } or response_headers = { }: the lists as written,
@@ -150,7 +151,9 @@ static int pt_headers_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
                                       "character", what, (int) name.len, name.p);
                         return PT_ERROR;
                     }
-                if ((hs->ops[op][k].value = pt_var_compile(cf, s, t)) == NULL)
+                if (strchr(t, '$') == NULL)     /* no variables: nothing to render */
+                    hs->ops[op][k].literal = (pt_str_t) { t, text.len };
+                else if ((hs->ops[op][k].value = pt_var_compile(cf, s, t)) == NULL)
                     return PT_ERROR;
             }
         }
@@ -193,8 +196,16 @@ static void pt_headers_conf_dump(FILE *out, const void *field, const pt_directiv
  * valid field value: the field is then left out. */
 static pt_str_t pt_headers_render(pt_request_t *r, const pt_headers_op_t *op, bool request)
 {
-    pt_str_t v = pt_var_render(op->value, r, PT_VAR_RAW, false, PT_HEADERS_VALUE_MAX);
+    if (op->value == NULL)
+        return op->literal;     /* checked at load */
+    pt_str_t v = pt_var_render(op->value, r, PT_VAR_RAW, false, 0);
 
+    if (v.len > PT_HEADERS_VALUE_MAX) {
+        pt_log(PT_LOG_WARN, "route %s: %s field \"%.*s\" dropped: its value is longer than "
+               "%d bytes", r->route->name, request ? "request" : "response",
+               (int) op->name.len, op->name.p, PT_HEADERS_VALUE_MAX);
+        return PT_STR_NULL;
+    }
     if (!pt_headers_value_ok(v)) {
         pt_log(PT_LOG_WARN, "route %s: %s field \"%.*s\" dropped: its value holds a control "
                "character", r->route->name, request ? "request" : "response",
