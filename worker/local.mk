@@ -100,6 +100,7 @@ libportico_a_SOURCES += \
 libportico_a_SOURCES += \
 	worker/mod/log/trace/mod_trace.c worker/mod/log/trace/trace_context.c \
 	worker/mod/log/trace/trace_context.h \
+	worker/mod/log/trace/trace_export.c worker/mod/log/trace/trace_export.h \
 	worker/mod/filter/mod_headers.c \
 	worker/mod/content/mod_split.c \
 	worker/mod/access/version/mod_api_version.c \

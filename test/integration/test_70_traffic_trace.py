@@ -5,7 +5,7 @@ malformed one starts a new trace and drops tracestate; tracestate is kept
 the access log."""
 import re
 
-from backends import Backend, get
+from backends import Backend, Response, get
 from conftest import free_ports, wait_for
 
 CONF = """
@@ -120,4 +120,74 @@ def test_tracing_off_forwards_nothing_new(portico, tmp_path):
     assert be.requests[-1].header_all("traceparent") == ["00-%s-%s-01" % (TRACE, PARENT)]
     get(port, "/off/y")
     assert be.requests[-1].header("traceparent") is None
+    be.close()
+
+
+EXPORT_CONF = """
+portico = { workers = 1; trace_export_upstream = "collector"; trace_export_interval = "%(iv)s";
+            trace_export_queue = %(queue)d; trace_service_name = "edge"; };
+listen = ( "127.0.0.1:%(port)d" );
+upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; };
+              collector = { servers = [ "127.0.0.1:%(col)d" ]; }; };
+routes = (
+  { name = "unsampled"; path = "/u/"; proxy = "b"; tracing = true; trace_sample = 0; },
+  { name = "api"; path = "/"; proxy = "b"; tracing = true; }
+);
+"""
+
+
+def spans_of(col):
+    import json
+    out = []
+    for req in list(col.requests):
+        assert req.method == "POST" and req.target == "/v1/traces"
+        assert req.header("content-type") == "application/json"
+        doc = json.loads(req.body)
+        rs = doc["resourceSpans"][0]
+        assert rs["resource"]["attributes"][0] == {"key": "service.name",
+                                                   "value": {"stringValue": "edge"}}
+        out.append(rs["scopeSpans"][0]["spans"])
+    return out
+
+
+def test_sampled_spans_are_exported_as_otlp_json(portico, tmp_path):
+    be = Backend()
+    col = Backend(lambda req: Response(200, [("Content-Type", "application/json")], b"{}"))
+    port = free_ports(1)[0]
+    portico(EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="100ms", queue=100),
+            ports=[port])
+    tid, span, _, _ = sent(be, port, "/a?x=1", [("traceparent", "00-%s-%s-01" % (TRACE, PARENT))])
+    sent(be, port, "/u/not-sampled")
+    for i in range(3):
+        sent(be, port, "/n%d" % i)
+    wait_for(lambda: sum(len(s) for s in spans_of(col)) >= 4, what="exported spans")
+    spans = [s for batch in spans_of(col) for s in batch]
+    assert len(spans) == 4                  # the unsampled one is not exported
+    first = [s for s in spans if s["traceId"] == TRACE][0]
+    assert first["spanId"] == span and first["parentSpanId"] == PARENT
+    assert first["name"] == "GET api" and first["kind"] == 2
+    attrs = {a["key"]: a["value"] for a in first["attributes"]}
+    assert attrs["url.path"] == {"stringValue": "/a"}
+    assert attrs["http.response.status_code"] == {"intValue": "200"}
+    assert int(first["endTimeUnixNano"]) >= int(first["startTimeUnixNano"]) > 1.6e18
+    assert all("parentSpanId" not in s for s in spans if s["traceId"] != TRACE)
+    be.close()
+    col.close()
+
+
+def test_a_full_export_queue_drops_spans_never_requests(portico, tmp_path):
+    be = Backend()
+    col = Backend(lambda req: Response(200, [], b""))
+    port = free_ports(1)[0]
+    p = portico(EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="500ms", queue=2),
+                ports=[port])
+    for i in range(8):
+        assert get(port, "/q%d" % i).status == 200
+    wait_for(lambda: "spans dropped" in p.log(), what="the drop warning")
+    wait_for(lambda: col.requests, what="an export")
+    assert all(len(b) <= 2 for b in spans_of(col))
+    # A collector that is down: requests are served all the same.
+    col.close()
+    for i in range(5):
+        assert get(port, "/down%d" % i).status == 200
     be.close()

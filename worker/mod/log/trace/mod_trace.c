@@ -9,6 +9,8 @@
  * belongs to the trace that was refused). The sampled flag of a trace
  * that comes in is kept; a new trace is sampled at trace_sample percent.
  * $trace_id, $span_id and $parent_span_id show the ids in the access log.
+ * With trace_export_upstream (portico { }), sampled spans are posted as
+ * OTLP/HTTP JSON to that collector (trace_export.c).
  *
  * The access phase handler comes first in that phase (worker/modules.c),
  * so requests refused by authentication are traced and logged too.
@@ -16,10 +18,13 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "common/str.h"
+#include "common/clock.h"
+#include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/core/var.h"
 #include "worker/http/request.h"
 #include "worker/mod/log/trace/trace_context.h"
+#include "worker/mod/log/trace/trace_export.h"
 
 #include <sys/random.h>
 
@@ -38,15 +43,48 @@ typedef struct {
     bool has_parent;
 } pt_trace_ctx_t;
 
+typedef struct {
+    const char *upstream_name;  /* STRING: UNSET NULL */
+    const char *path;
+    pt_msec_t interval;
+    int64_t queue;
+    const char *service;
+    pt_trace_export_conf_t export;  /* compiled by init_main */
+} pt_trace_main_t;
+
 extern pt_module_t pt_trace_module;
 
 static const pt_conf_bounds_t pt_trace_sample_bounds = { 0, 100 };
+static const pt_conf_bounds_t pt_trace_queue_bounds = { 1, 65536 };
+static const pt_conf_bounds_t pt_trace_interval_bounds = { 10, 3600000 };
+
+static const pt_metric_def_t pt_trace_metrics[] = {
+    { "portico_trace_spans_exported_total", "spans the collector accepted",
+      PT_METRIC_COUNTER, NULL, 0, &pt_trace_metric_exported },
+    { "portico_trace_spans_dropped_total", "spans dropped: the export queue was full",
+      PT_METRIC_COUNTER, NULL, 0, &pt_trace_metric_dropped },
+    { "portico_trace_spans_failed_total", "spans lost: the collector failed or refused",
+      PT_METRIC_COUNTER, NULL, 0, &pt_trace_metric_failed },
+    PT_METRIC_END
+};
 
 static const pt_directive_t pt_trace_directives[] = {
     { "tracing", PT_CONF_BOOL, PT_SCOPE_ROUTE, offsetof(pt_trace_conf_t, enabled), "false",
       NULL, NULL, NULL, "W3C Trace Context: propagate traceparent and tracestate" },
     { "trace_sample", PT_CONF_UINT, PT_SCOPE_ROUTE, offsetof(pt_trace_conf_t, sample), "100",
       &pt_trace_sample_bounds, NULL, NULL, "percent of new traces marked sampled" },
+    { "trace_export_upstream", PT_CONF_STRING, PT_SCOPE_MAIN,
+      offsetof(pt_trace_main_t, upstream_name), NULL, NULL, NULL, NULL,
+      "the OTLP/HTTP collector sampled spans are posted to" },
+    { "trace_export_path", PT_CONF_STRING, PT_SCOPE_MAIN, offsetof(pt_trace_main_t, path),
+      "\"/v1/traces\"", NULL, NULL, NULL, "the collector's path" },
+    { "trace_export_interval", PT_CONF_DURATION, PT_SCOPE_MAIN,
+      offsetof(pt_trace_main_t, interval), "\"1s\"", &pt_trace_interval_bounds, NULL, NULL,
+      "how often each worker posts what it queued" },
+    { "trace_export_queue", PT_CONF_UINT, PT_SCOPE_MAIN, offsetof(pt_trace_main_t, queue),
+      "2048", &pt_trace_queue_bounds, NULL, NULL, "spans a worker holds; more are dropped" },
+    { "trace_service_name", PT_CONF_STRING, PT_SCOPE_MAIN, offsetof(pt_trace_main_t, service),
+      "\"portico\"", NULL, NULL, NULL, "service.name of the exported spans" },
     PT_DIRECTIVE_END
 };
 
@@ -229,13 +267,82 @@ static int pt_trace_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *r
     return PT_OK;
 }
 
+static int pt_trace_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
+{
+    pt_trace_main_t *mc = mconf;
+
+    mc->export = (pt_trace_export_conf_t) { NULL, mc->path, mc->interval, (size_t) mc->queue,
+                                            mc->service };
+    if (mc->upstream_name == NULL)
+        return PT_OK;
+    for (size_t i = 0; i < conf->nupstreams && mc->export.upstream == NULL; i++)
+        if (strcmp(conf->upstreams[i].name, mc->upstream_name) == 0)
+            mc->export.upstream = &conf->upstreams[i];
+    if (mc->export.upstream == NULL) {
+        pt_conf_error(cf, NULL, "trace_export_upstream: no upstream named \"%s\"",
+                      mc->upstream_name);
+        return PT_ERROR;
+    }
+    if (mc->path[0] != '/') {
+        pt_conf_error(cf, NULL, "trace_export_path \"%s\" must start with \"/\"", mc->path);
+        return PT_ERROR;
+    }
+    return PT_OK;
+}
+
+static int pt_trace_init_worker(const pt_conf_t *conf)
+{
+    const pt_trace_main_t *mc = conf->mod_main[pt_trace_module.index];
+
+    return pt_trace_export_start(&mc->export);
+}
+
+static void pt_trace_exit_worker(const pt_conf_t *conf)
+{
+    pt_trace_export_stop();
+}
+
+/* A sampled span goes to the export queue (when there is a collector). */
+static void pt_trace_log(pt_request_t *r)
+{
+    const pt_trace_ctx_t *ctx = r->ctx[pt_trace_module.index];
+    const pt_trace_main_t *mc = r->conf->mod_main[pt_trace_module.index];
+    pt_trace_span_t span;
+    struct timespec now;
+
+    if (ctx == NULL || !(ctx->flags & PT_TRACE_FLAG_SAMPLED) || mc->export.upstream == NULL)
+        return;
+    memcpy(span.trace_id, ctx->trace_id, sizeof(span.trace_id));
+    memcpy(span.span_id, ctx->span_id, sizeof(span.span_id));
+    memcpy(span.parent_id, ctx->parent_id, sizeof(span.parent_id));
+    span.has_parent = ctx->has_parent;
+    span.status = (uint16_t) r->status;
+    span.start_ns = r->start_wall_ms * UINT64_C(1000000);
+    clock_gettime(CLOCK_REALTIME, &now);
+    span.end_ns = (uint64_t) now.tv_sec * UINT64_C(1000000000) + (uint64_t) now.tv_nsec;
+    if (span.end_ns < span.start_ns)
+        span.end_ns = span.start_ns;
+    snprintf(span.method, sizeof(span.method), "%.*s", (int) r->head.method.len,
+             r->head.method.p);
+    snprintf(span.path, sizeof(span.path), "%.*s", (int) r->head.path.len, r->head.path.p);
+    span.route = r->route ? r->route->name : NULL;
+    (void) pt_trace_export_add(&span);
+}
+
 pt_module_t pt_trace_module = {
     .name = "trace",
     .directives = pt_trace_directives,
+    .main_conf_size = sizeof(pt_trace_main_t),
     .route_conf_size = sizeof(pt_trace_conf_t),
+    .init_main = pt_trace_init_main,
     .init_route = pt_trace_init_route,
+    .init_worker = pt_trace_init_worker,
+    .exit_worker = pt_trace_exit_worker,
+    .retire = pt_trace_export_retire,
     .phase = {
         [PT_PHASE_ACCESS] = pt_trace_access,
     },
+    .log = pt_trace_log,
+    .metrics = pt_trace_metrics,
     .vars = pt_trace_vars,
 };
