@@ -83,7 +83,8 @@ pt_str_t pt_version_from_accept(pt_str_t accept, pt_str_t name, char *buf)
                 continue;
             }
             p++;
-            pt_str_t v = pt_version_param_value(&p, end, buf);
+            char scratch[PT_VERSION_MAX];
+            pt_str_t v = pt_version_param_value(&p, end, scratch);
             while (p < end && pt_version_ows((unsigned char) *p))
                 p++;
             if (p < end && *p != ';' && *p != ',')
@@ -94,6 +95,12 @@ pt_str_t pt_version_from_accept(pt_str_t accept, pt_str_t name, char *buf)
                 for (size_t i = 1; refused && i < v.len; i++)
                     refused = (i == 1 && v.p[i] == '.') || (i > 1 && v.p[i] == '0');
             } else if (found.p == NULL && pt_str_caseeq(pname, name) && pt_version_valid(v)) {
+                /* An unescaped value lives in scratch, which the next
+                 * parameter reuses: it goes to the caller's buffer. */
+                if (v.p == scratch) {
+                    memcpy(buf, scratch, v.len);
+                    v.p = buf;
+                }
                 found = v;
             }
             while (p < end && pt_version_ows((unsigned char) *p))

@@ -30,6 +30,7 @@ static const struct {
     { "", NULL },
     { ";;;,,,=;=", NULL },
     { "a/b;version=1;version=2", "1" },
+    { "a/b;version=\"2\\.1\";v=\"x\\y\";q=\"1\\0\"", "2.1" },   /* later escapes keep it */
 };
 
 static const struct {
