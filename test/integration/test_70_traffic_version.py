@@ -58,6 +58,8 @@ def test_versions_from_path_header_accept_query_and_the_default(portico, tmp_pat
     # None named: the default (2).
     who_, r = who(port, "/users")
     assert who_ == "v2" and r.header("x-api-version") == "2"
+    # A first segment that is not v<digit>... names no version: the default.
+    assert who(port, "/videos/1")[0] == "v2"
     # The path comes first, then the header (api_version_from's order).
     assert who(port, "/v1/x", [("Accept-Version", "2")])[0] == "v1"
     # A version no route serves falls through to the next route.

@@ -122,7 +122,8 @@ pt_str_t pt_version_from_path(pt_str_t path)
         return PT_STR_NULL;
     const char *slash = memchr(path.p + 1, '/', path.len - 1);
     pt_str_t v = { path.p + 2, (slash ? (size_t) (slash - path.p) : path.len) - 2 };
-    return pt_version_valid(v) ? v : PT_STR_NULL;
+    /* A digit first: "/v2beta/" is a version, "/videos/" is not. */
+    return pt_version_valid(v) && v.p[0] >= '0' && v.p[0] <= '9' ? v : PT_STR_NULL;
 }
 
 pt_str_t pt_version_from_query(pt_str_t query, pt_str_t name)

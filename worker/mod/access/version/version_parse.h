@@ -23,7 +23,8 @@ bool pt_version_valid(pt_str_t v);
 pt_str_t pt_version_from_accept(pt_str_t accept, pt_str_t name, char *buf);
 
 /* "/v2/..." or "/v2": the version after "v" (or "V") of the first path
- * segment; PT_STR_NULL when that segment is not one. */
+ * segment, which must start with a digit ("/videos" names none);
+ * PT_STR_NULL when that segment is not one. */
 pt_str_t pt_version_from_path(pt_str_t path);
 
 /* The value of argument name in a raw query ("a=1&version=2"), when it is

@@ -37,7 +37,7 @@ static const struct {
     const char *path, *want;
 } paths[] = {
     { "/v2/users", "2" }, { "/V2/users", "2" }, { "/v2", "2" }, { "/v2.1/x", "2.1" },
-    { "/v/x", NULL }, { "/version/x", "ersion" }, { "/x/v2", NULL }, { "/", NULL },
+    { "/v/x", NULL }, { "/version/x", NULL }, { "/videos", NULL }, { "/v2beta/x", "2beta" }, { "/x/v2", NULL }, { "/", NULL },
     { "", NULL }, { "/v2%20/x", NULL },
 };
 
