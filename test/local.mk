@@ -197,6 +197,16 @@ INTEGRATION += test/integration/test_60_hide_fields.py
 INTEGRATION += test/integration/test_50_upstream_dns.py
 INTEGRATION += test/integration/test_50_compress.py
 # issue 12 (authx): address rules, trusted proxies, GeoIP; keys, basic, ACL
+# issue 16 (traffic): trace context, API version parameters; tracing,
+# header transforms, canary splits and versioning against real backends
+UNIT_WORKER += test/unit/worker/mod/log/trace/test_trace_context
+test_unit_worker_mod_log_trace_test_trace_context_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/access/version/test_version_parse
+test_unit_worker_mod_access_version_test_version_parse_LDADD = $(unit_ldadd)
+INTEGRATION += test/integration/test_70_traffic_headers.py
+INTEGRATION += test/integration/test_70_traffic_trace.py
+INTEGRATION += test/integration/test_70_traffic_split.py
+INTEGRATION += test/integration/test_70_traffic_version.py
 INTEGRATION += test/integration/test_60_access_address.py
 INTEGRATION += test/integration/test_60_auth_keys_basic.py
 INTEGRATION += test/integration/test_50_balance.py
@@ -264,6 +274,15 @@ FUZZ_TARGETS += test/fuzz/fuzz_cache_control
 test_fuzz_fuzz_cache_control_SOURCES = test/fuzz/fuzz_cache_control.c \
 	worker/http/cache_control.c common/str.c
 test_fuzz_fuzz_cache_control_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+# issue 16 (traffic): traceparent/tracestate, the Accept version parameter
+FUZZ_TARGETS += test/fuzz/fuzz_trace_context
+test_fuzz_fuzz_trace_context_SOURCES = test/fuzz/fuzz_trace_context.c \
+	worker/mod/log/trace/trace_context.c
+test_fuzz_fuzz_trace_context_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_version_accept
+test_fuzz_fuzz_version_accept_SOURCES = test/fuzz/fuzz_version_accept.c \
+	worker/mod/access/version/version_parse.c common/str.c
+test_fuzz_fuzz_version_accept_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
@@ -272,6 +291,7 @@ EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_jwt.c \
 	test/fuzz/fuzz_http_cookie.c \
 	test/fuzz/fuzz_cache_control.c
+	test/fuzz/fuzz_trace_context.c test/fuzz/fuzz_version_accept.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
 EXTRA_DIST += test/mutate/run test/mutate/mutants.txt test/mutate/RESULTS.md

@@ -102,6 +102,15 @@ libportico_a_SOURCES += \
 	worker/mod/filter/compress/compress_accept.c worker/mod/filter/compress/compress_accept.h \
 	worker/mod/filter/compress/compress_stream.c worker/mod/filter/compress/compress_stream.h \
 	worker/mod/filter/compress/compress_zlib.c worker/mod/filter/compress/compress_brotli.c
+# issue 16 (traffic): tracing, header transforms, canary splits, versioning
+libportico_a_SOURCES += \
+	worker/mod/log/trace/mod_trace.c worker/mod/log/trace/trace_context.c \
+	worker/mod/log/trace/trace_context.h \
+	worker/mod/log/trace/trace_export.c worker/mod/log/trace/trace_export.h \
+	worker/mod/filter/mod_headers.c \
+	worker/mod/content/mod_split.c \
+	worker/mod/access/version/mod_api_version.c \
+	worker/mod/access/version/version_parse.c worker/mod/access/version/version_parse.h
 # issue 12 (authx): consumers, API keys, basic auth, ACL, address rules,
 # trusted proxies, GeoIP
 libportico_a_SOURCES += \

@@ -28,6 +28,11 @@ extern pt_module_t pt_hide_fields_module;
 extern pt_module_t pt_compress_module;
 extern pt_module_t pt_ratelimit_module;
 extern pt_module_t pt_cache_module;
+/* traffic steering (issue 16) */
+extern pt_module_t pt_trace_module;
+extern pt_module_t pt_headers_module;
+extern pt_module_t pt_split_module;
+extern pt_module_t pt_api_version_module;
 
 const pt_module_t *const pt_modules[] = {
     &pt_proxy_module,
@@ -37,6 +42,7 @@ const pt_module_t *const pt_modules[] = {
                                  * any other module's filters change it: keep it first after
                                  * the handlers (compression and per-request fields later) */
     &pt_admin_module,           /* content: the admin API and status page (issue 16) */
+    &pt_trace_module,           /* access, first: every request gets its trace ids */
     &pt_tls_route_module,       /* access phase: redirect to https before any other check */
     &pt_realip_module,          /* post-read: the client behind trusted proxies */
     &pt_debug_module,           /* post-read: trace debug_clients' requests (after realip) */
@@ -54,6 +60,10 @@ const pt_module_t *const pt_modules[] = {
     &pt_ratelimit_module,       /* limit phase: rate, concurrency, quotas */
     &pt_accesslog_module,
     &pt_metrics_module,         /* log: counts every request; metrics_endpoint answers */
+    &pt_api_version_module,     /* a route match hook, Deprecation fields (header filter) */
+    &pt_split_module,           /* pre-content: the upstream of a canary share */
+    &pt_headers_module,         /* pre-content: request fields, after every access decision;
+                                 * header filter: response fields */
     &pt_hide_fields_module,     /* header filter: fields that reveal the backend */
     &pt_compress_module,        /* filters: after any filter that must see what the upstream sent */
     NULL

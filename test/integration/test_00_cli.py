@@ -292,6 +292,7 @@ def test_t_duplicate_route_names(tmp_path):
                  '  { path = "/y"; return = 200; name = "route1"; }\n);\n')
     r = run_portico("-t", "-c", conf)
     assert r.returncode == 1
+    # The first route's place is named as file:line (issue 15, @include).
     assert re.search(re.escape(conf) + r':4: route name "a" is already used by the route at '
                      + re.escape(conf) + r':3', r.stderr), r.stderr
     conf = write(tmp_path, L + 'routes = (\n  { path = "/"; return = 200; },\n'

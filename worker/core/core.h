@@ -31,6 +31,7 @@ typedef struct pt_errpage_s pt_errpage_t;
 typedef struct pt_zone_req_s pt_zone_req_t;
 typedef struct pt_response_s pt_response_t;
 typedef struct pt_filters_s pt_filters_t;
+struct pt_router_key_s;         /* [traffic steering] router/router.h, for route->match */
 struct pt_zone_s;
 
 /* Process settings: the portico { } block. */
@@ -123,6 +124,9 @@ struct pt_route_s {
     pt_route_header_t *headers;
     size_t nheaders;
     uint64_t listeners;         /* bit per listener index; 0: all */
+    /* [traffic steering] a module's own condition (an API version), set in
+     * its init_route and asked after the router's own; NULL: none. */
+    bool (*match)(const pt_route_t *route, const struct pt_router_key_s *key);
     /* rewrite of the forwarded path */
     int strip_prefix;
     const char *replace_prefix;

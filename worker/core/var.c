@@ -253,6 +253,14 @@ size_t pt_var_escape_into(char *out, size_t cap, pt_str_t v, int escape)
         /* Valid JSON whatever a client sent (8-bit obs-text included). */
         return pt_str_json_escape_cut(out, cap, v.p, v.len);
     }
+    if (escape == PT_VAR_RAW) {
+        /* As is: one copy, not a byte loop (header transforms render
+         * with it per request). */
+        n = pt_min(v.len, cap);
+        if (n)
+            memcpy(out, v.p, n);
+        return n;
+    }
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char) v.p[i];
         if (escape == PT_VAR_LOG && pt_var_log_escaped(c)) {

@@ -283,7 +283,7 @@ static int pt_request_route(pt_request_t *r)
     }
     pt_router_key_t key = {
         r->head.authority.len ? r->head.authority : r->head.host, r->path, r->head.method,
-        r->head.method_id, r->head.fields, r->head.nfields, r->listener->index
+        r->head.method_id, r->head.fields, r->head.nfields, r->listener->index, r->head.query
     };
     pt_router_result_t res;
     r->route = pt_router_match(r->conf->router, &key, r->arena, &res);

@@ -93,6 +93,9 @@ struct pt_request_s {
 
     pt_request_handler_pt on_event;   /* who handles client events now */
     void *proxy;                    /* proxy state while proxying */
+    /* [traffic steering] another upstream than the route's proxy one, chosen
+     * by a module before content (a canary split); NULL: the route's. */
+    pt_upstream_t *upstream_override;
     void *ctx[PT_MODULES_MAX];
 };
 

@@ -420,6 +420,8 @@ static pt_route_t *pt_router_pick(pt_router_walk_t *w, const pt_router_list_t *l
             continue;
         if (!pt_router_headers_ok(k, &l->v[i]))
             continue;
+        if (rt->match && !rt->match(rt, k))     /* [traffic steering] */
+            continue;
         if (!pt_router_method_ok(w, rt)) {
             w->method_mismatch = true;
             w->allow |= rt->methods;

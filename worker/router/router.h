@@ -23,7 +23,7 @@
 
 /* What a request is matched on. The caller builds it from its request
  * object (the router knows none); every view stays the caller's. */
-typedef struct {
+typedef struct pt_router_key_s {
     pt_str_t host;                  /* the target's authority, else the Host value, as sent */
     pt_str_t path;                  /* normalised */
     pt_str_t method;
@@ -31,6 +31,7 @@ typedef struct {
     const pt_http_field_t *fields;  /* the head's fields */
     unsigned nfields;
     unsigned listener;              /* index of the listener the request came on */
+    pt_str_t query;                 /* [traffic steering] the raw query, for route->match */
 } pt_router_key_t;
 
 /* What a match yields besides the route. */

@@ -4,6 +4,7 @@
  * (auth.h says how). It holds no credential of its own.
  */
 #include "common/pt.h"
+#include "common/log.h"
 #include "common/conf.h"
 #include "common/str.h"
 #include "worker/core/module.h"
@@ -88,6 +89,16 @@ static pt_str_t pt_auth_join_groups(pt_request_t *r, const pt_consumer_t *c)
     return (pt_str_t) { p, n };
 }
 
+/* A value that may go into a field line: no CR, LF or other control (a
+ * token claim "eve\r\nX-Admin: 1" would otherwise split the head). */
+static bool pt_auth_value_ok(pt_str_t v)
+{
+    for (size_t i = 0; i < v.len; i++)
+        if (((unsigned char) v.p[i] < 0x20 && v.p[i] != '\t') || v.p[i] == 0x7f)
+            return false;
+    return true;
+}
+
 /* After every mechanism had its say: an "any" route none accepted is
  * refused here; then the identity fields go to the upstream. */
 static int pt_auth_post_access(pt_request_t *r)
@@ -106,10 +117,18 @@ static int pt_auth_post_access(pt_request_t *r)
     if (c == NULL)
         return PT_DECLINED;
     pt_str_t values[3] = { c->id, pt_auth_join_groups(r, c), c->plan };
-    for (unsigned i = 0; i < 3; i++)
-        if (ac->names[i].len && values[i].len
-            && pt_request_field_add(r, ac->names[i], values[i]) != PT_OK)
+    for (unsigned i = 0; i < 3; i++) {
+        if (ac->names[i].len == 0 || values[i].len == 0)
+            continue;
+        if (!pt_auth_value_ok(values[i])) {
+            pt_log(PT_LOG_WARN, "route %s: identity field \"%.*s\" dropped: the value holds "
+                   "a control character", r->route->name, (int) ac->names[i].len,
+                   ac->names[i].p);
+            continue;
+        }
+        if (pt_request_field_add(r, ac->names[i], values[i]) != PT_OK)
             return 500;
+    }
     return PT_DECLINED;
 }
 

@@ -178,7 +178,19 @@ static int pt_proxy_check_upgrade(pt_conf_ctx_t *cf, const config_setting_t *s, 
 
 static int pt_proxy_content(pt_request_t *r)
 {
-    return pt_proxy_start(r, r->route->mod_conf[pt_proxy_module.index]);
+    const pt_proxy_conf_t *pc = r->route->mod_conf[pt_proxy_module.index];
+
+    /* [traffic steering] a module chose another upstream (mod_split.c): the
+     * route's settings with that upstream, whose own rules then apply. */
+    if (r->upstream_override && r->upstream_override != pc->upstream) {
+        pt_proxy_conf_t *o = pt_arena_alloc(r->arena, sizeof(*o));
+        if (o == NULL)
+            return 500;
+        *o = *pc;
+        o->upstream = r->upstream_override;
+        pc = o;
+    }
+    return pt_proxy_start(r, pc);
 }
 
 static int pt_proxy_init_worker(const pt_conf_t *conf)

@@ -283,7 +283,7 @@ static pt_route_t *match(const pt_router_t *rt, pt_request_t *r, const char *hos
     }
     r->path = (pt_str_t) { path, strlen(path) };
     pt_router_key_t key = { r->head.host, r->path, r->head.method, r->head.method_id,
-                            r->head.fields, r->head.nfields, r->listener->index };
+                            r->head.fields, r->head.nfields, r->listener->index, r->head.query };
     pt_router_result_t res;
     pt_route_t *got = pt_router_match(rt, &key, arena, &res);
     r->upstream_path = res.upstream_path;
