@@ -52,3 +52,30 @@ def test_cache_and_ratelimit_in_the_admin_api(portico):
     status, out = ask(aport, "POST", "/admin/api/actions/cache.purge", {"key": "x"})
     assert status == 400 and out["status"] == 400
     be.close()
+
+
+def test_ratelimit_reset_from_the_admin_api(portico):
+    """"ratelimit.reset" gives one key of one limit its allowance back at
+    run time; other keys and unknown limits are told apart."""
+    be = Backend(lambda req: Response(200, [], b"ok"))
+    port, aport = free_ports(2)
+    conf = (CONF % dict(port=port, aport=aport, be=be.port)).replace(
+        'cache_zone = "c:1M";', "").replace(
+        'rate = "1000r/s"; burst = 1000;', 'rate = "1r/m"; key = "$remote_addr";')
+    portico(conf, ports=[port, aport])
+    assert get(port, "/x").status == 200
+    assert get(port, "/x").status == 429
+    status, out = ask(aport, "POST", "/admin/api/actions/ratelimit.reset",
+                      {"limit": "ip", "key": "127.0.0.1"})
+    assert status == 200 and out == {"limit": "ip", "reset": True}, out
+    assert get(port, "/x").status == 200
+    assert get(port, "/x").status == 429
+    status, out = ask(aport, "POST", "/admin/api/actions/ratelimit.reset",
+                      {"limit": "ip", "key": "192.0.2.9"})
+    assert status == 200 and out["reset"] is False
+    status, out = ask(aport, "POST", "/admin/api/actions/ratelimit.reset",
+                      {"limit": "nope", "key": "127.0.0.1"})
+    assert status == 404
+    status, out = ask(aport, "POST", "/admin/api/actions/ratelimit.reset", {"limit": "ip"})
+    assert status == 400
+    be.close()

@@ -281,13 +281,55 @@ static json_t *pt_ratelimit_admin_read(void *data)
                      (json_int_t) v[3]);
 }
 
+/* "ratelimit.reset" { "limit": NAME, "key": VALUE }: the key's state of
+ * that limit starts over (a rate's allowance and a quota's count back to
+ * full); requests in flight keep their concurrency places. VALUE is the
+ * key as the limit's template renders it for a request. */
+static unsigned pt_ratelimit_admin_reset(const json_t *body, json_t **answer, const char **why,
+                                         void *data)
+{
+    const char *name = json_string_value(json_object_get(body, "limit"));
+    const json_t *key = json_object_get(body, "key");
+    const pt_conf_t *conf = pt_ratelimit_conf_worker;
+
+    if (name == NULL || !json_is_string(key) || json_string_length(key) == 0
+        || json_string_length(key) > PT_LIMIT_KEY_RENDER_MAX) {
+        *why = "ratelimit.reset takes { \"limit\": \"name\", \"key\": \"value\" }";
+        return 400;
+    }
+    for (size_t i = 0; conf && i < conf->nroutes; i++) {
+        const pt_limit_route_t *rc = pt_route_mod_conf(&conf->routes[i], pt_ratelimit_module);
+        for (size_t k = 0; rc && rc->limits && k < rc->limits->n; k++) {
+            const pt_limit_t *l = &rc->limits->v[k];
+            if (strcmp(l->name, name) != 0 || l->zone->table == NULL)
+                continue;
+            char buf[8 + PT_LIMIT_KEY_RENDER_MAX];
+            pt_limit_key_t lk;
+            size_t n = json_string_length(key);
+            memcpy(buf, &l->name_hash, 8);
+            memcpy(buf + 8, json_string_value(key), n);
+            pt_limit_table_key(l->zone->table, buf, 8 + n, &lk);
+            pt_limit_entry_t *e = pt_limit_table_find(l->zone->table, &lk);
+            if (e)
+                atomic_store(&e->word, 0);
+            pt_log(PT_LOG_NOTICE, "limit \"%s\": a key %s through the admin API", name,
+                   e ? "reset" : "asked to be reset had no state");
+            *answer = json_pack("{s:s,s:b}", "limit", name, "reset", e != NULL);
+            return 200;
+        }
+    }
+    *why = "no limit of that name";
+    return 404;
+}
+
 static int pt_ratelimit_init_worker(const pt_conf_t *conf)
 {
     pt_limit_main_t *mc = pt_ratelimit_main(conf);
 
     pt_ratelimit_conf_worker = conf;
     if (mc && mc->zones
-        && pt_admin_zone_reader_add("ratelimit", pt_ratelimit_admin_read, NULL) != PT_OK)
+        && (pt_admin_zone_reader_add("ratelimit", pt_ratelimit_admin_read, NULL) != PT_OK
+            || pt_admin_action_add("ratelimit.reset", pt_ratelimit_admin_reset, NULL) != PT_OK))
         return PT_ERROR;
     for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next) {
         if (z->table == NULL)
