@@ -355,3 +355,31 @@ routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
         # a POST goes by the cache (Cache-Status fwd=request)
         assert "fwd=request" in post_status
         assert v == {"miss": 1, "hit": 3, "bypass": 1}, v
+
+
+def test_the_exposition_reads_with_prometheus_client(portico):
+    """The text parses with the Prometheus project's own Python parser
+    (Debian's python3-prometheus-client), and the values it reads agree."""
+    import pytest
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        pytest.skip("python3-prometheus-client is not installed")
+    p = start(portico)
+    for _ in range(9):
+        assert send(p.port, "/api")[0].status == 200
+    settled(p.port, "portico_http_requests_total", 9, route="api", code="2xx", method="GET")
+    r, data = send(p.port, "/metrics")
+    fams = {f.name: f for f in text_string_to_metric_families(data.decode())}
+    # prometheus_client names a counter family without its _total.
+    req = fams["portico_http_requests"]
+    assert req.type == "counter"
+    got = [s.value for s in req.samples if s.name == "portico_http_requests_total"
+           and s.labels == {"route": "api", "code": "2xx", "method": "GET"}]
+    assert got == [9.0], got
+    hist = fams["portico_http_request_duration_seconds"]
+    assert hist.type == "histogram"
+    buckets = [s for s in hist.samples if s.name.endswith("_bucket") and s.labels["route"] == "api"]
+    count = [s.value for s in hist.samples if s.name.endswith("_count")
+             and s.labels["route"] == "api"]
+    assert buckets and buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == count[0]
