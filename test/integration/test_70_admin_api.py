@@ -114,7 +114,8 @@ def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
         # each poll adds one: the first answer at >= 11 is 11 plus polls
         n = wait_for(counted, 5, what="the counter")
         assert 11 <= n <= 20, n
-        assert s1["metrics"]["portico_requests_total"] == s1["requests"]
+        # the two are read one after the other: a request may end in between
+        assert 0 <= s1["metrics"]["portico_requests_total"] - s1["requests"] <= 2
         assert [x["name"] for x in s1["routes"]] == ["route1", "route2"]
 
         st, _, idx = ask(p.aport, "GET", "/admin/api")
