@@ -27,14 +27,25 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "UndefinedBehaviorSanitizer", "assertion failed")
 
 
+_handed_out = set()
+
+
 def free_ports(n=1):
-    """n distinct TCP ports free on 127.0.0.1 right now."""
+    """n distinct TCP ports free on 127.0.0.1 right now, none handed out
+    before in this process: a test that keeps a port dead (nothing
+    listening) must not see the kernel give it to the gateway next."""
     socks, ports = [], []
-    for _ in range(n):
+    tries = 0
+    while len(ports) < n and tries < 1000:
+        tries += 1
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
+        port = s.getsockname()[1]
+        socks.append(s)             # held until the end: no port twice in this call
+        if port in _handed_out:
+            continue
+        ports.append(port)
+        _handed_out.add(port)
     for s in socks:
         s.close()
     return ports
