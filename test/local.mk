@@ -290,7 +290,7 @@ EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
 	test/fuzz/fuzz_jwt.c \
 	test/fuzz/fuzz_http_cookie.c \
-	test/fuzz/fuzz_cache_control.c
+	test/fuzz/fuzz_cache_control.c \
 	test/fuzz/fuzz_trace_context.c test/fuzz/fuzz_version_accept.c
 
 # --- mutation testing (slow; not part of check): test/mutate/run ---
