@@ -191,8 +191,13 @@ def test_environment_variables_in_strings(tmp_path, portico):
 
 
 def _title(pid):
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        return f.read().replace(b"\0", b" ").decode().strip()
+    """What ps shows for pid; "" for a process that has just exited (an
+    idle worker of the old generation leaves during a reload)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode().strip()
+    except (ProcessLookupError, FileNotFoundError):
+        return ""
 
 
 def test_process_titles_say_what_each_process_is(portico):
