@@ -58,6 +58,7 @@ libportico_a_SOURCES += \
 	worker/upstream/upstream.c worker/upstream/upstream.h worker/upstream/upstream_conf.c \
 	worker/upstream/upstream_tls.c worker/upstream/upstream_tls.h \
 	worker/upstream/upstream_health.c worker/upstream/upstream_health.h \
+	worker/upstream/upstream_record.c worker/upstream/upstream_record.h \
 	worker/upstream/upstream_metrics.c worker/upstream/upstream_metrics.h \
 	worker/upstream/subrequest.c worker/upstream/subrequest.h \
 	worker/upstream/subrequest_response.c

@@ -67,7 +67,7 @@ static void pt_balance_cell_drain(pt_balance_zone_t *bz, pt_balance_cell_t *cell
         int32_t n = atomic_exchange(&cell->count[c], 0);
         pt_upstream_peer_t *rec = bz->column[c];
         if (n == 0 || rec == NULL || rec->lb_column != c + 1
-            || rec->lb_owner != (rec->hash ^ bz->epoch))
+            || rec->lb_owner != (rec->tag.hash ^ bz->epoch))
             continue;
         atomic_fetch_sub(&rec->lb_inflight, n);
     }
@@ -132,13 +132,13 @@ static int pt_balance_zone_init(pt_zone_t *zone, pt_zone_t *old, void *data)
             pt_upstream_peer_t *rec = s->health;
             if (rec == NULL)
                 continue;
-            if (rec->lb_owner != (rec->hash ^ bz->epoch)) {
+            if (rec->lb_owner != (rec->tag.hash ^ bz->epoch)) {
                 atomic_store(&rec->lb_inflight, 0);
                 atomic_store(&rec->lb_drain, 0);
                 atomic_store(&rec->lb_ewma_us, 0);
                 atomic_store(&rec->lb_ewma_at, 0);
                 atomic_store(&rec->lb_since, old && s->slow_start > 0 ? pt_clock_now : 0);
-                rec->lb_owner = rec->hash ^ bz->epoch;
+                rec->lb_owner = rec->tag.hash ^ bz->epoch;
                 if (old && s->slow_start > 0)
                     pt_balance_server_log(s, "slow start", "added by reload");
             }

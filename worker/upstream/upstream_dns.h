@@ -33,6 +33,7 @@
 #include "common/sock.h"
 #include "worker/core/core.h"
 #include "worker/core/timer.h"
+#include "worker/upstream/upstream_record.h"
 
 #define PT_UPSTREAM_DNS_SLOTS_MAX   32      /* upper bound of max_addresses */
 #define PT_UPSTREAM_DNS_RESOLVERS_MAX   8
@@ -61,11 +62,11 @@ struct pt_upstream_dns_rec_s {
     _Atomic int64_t next_at;        /* CLOCK_MONOTONIC ms the next resolution is due */
     uint32_t nslots;
     uint32_t naddrs;
-    uint64_t hash;                  /* of key; 0: a free record */
-    unsigned generation;            /* newest generation using it (master only) */
+    pt_upstream_tag_t tag;
     char key[PT_UPSTREAM_DNS_KEY];  /* "upstream/host:port", possibly cut */
     pt_upstream_dns_slot_t slots[PT_UPSTREAM_DNS_SLOTS_MAX];
 };
+PT_UPSTREAM_KEY_AFTER_TAG(pt_upstream_dns_rec_t);
 
 typedef struct pt_upstream_dns_s pt_upstream_dns_t;
 

@@ -205,29 +205,13 @@ static pt_upstream_dns_rec_t *pt_upstream_dns_claim(pt_upstream_dns_zone_t *dz, 
                                                     unsigned generation, unsigned keep,
                                                     bool *fresh)
 {
-    uint64_t h = pt_hash(key, strlen(key), 0) | 1;      /* 0 marks a free record */
-    pt_upstream_dns_rec_t *free_rec = NULL, *stale = NULL;
-
-    *fresh = false;
-    for (uint32_t i = 0; i < dz->nrecords; i++) {
-        pt_upstream_dns_rec_t *rec = &dz->records[i];
-        if (rec->hash == h && strcmp(rec->key, key) == 0) {
-            rec->generation = generation;
-            return rec;
-        }
-        if (rec->hash == 0 && free_rec == NULL)
-            free_rec = rec;
-        else if (rec->hash != 0 && stale == NULL && rec->generation + keep < generation)
-            stale = rec;
+    pt_upstream_table_t t = PT_UPSTREAM_TABLE(dz->records, dz->nrecords, pt_upstream_dns_rec_t,
+                                              tag, key);
+    pt_upstream_dns_rec_t *rec = pt_upstream_record_claim(&t, key, generation, keep, fresh);
+    if (rec != NULL && *fresh) {
+        memset(rec, 0, sizeof(*rec));
+        pt_upstream_record_name(&t, rec, key, generation);
     }
-    pt_upstream_dns_rec_t *rec = free_rec ? free_rec : stale;
-    if (rec == NULL)
-        return NULL;
-    memset(rec, 0, sizeof(*rec));
-    rec->hash = h;
-    rec->generation = generation;
-    snprintf(rec->key, sizeof(rec->key), "%s", key);
-    *fresh = true;
     return rec;
 }
 
@@ -288,7 +272,7 @@ int pt_upstream_dns_zone_init(pt_zone_t *zone, pt_zone_t *old, void *data)
 {
     pt_conf_t *conf = data;
     pt_upstream_dns_zone_t *dz = *pt_zone_root(zone);
-    char key[PT_UPSTREAM_DNS_KEY];
+    char key[4 * PT_UPSTREAM_DNS_KEY];  /* hashed whole, kept cut in the record */
 
     if (old == NULL || dz == NULL || dz->magic != PT_UPSTREAM_DNS_MAGIC) {
         if (dz == NULL && (dz = pt_zone_alloc(zone, sizeof(*dz))) == NULL)

@@ -85,27 +85,14 @@ static pt_upstream_peer_t *pt_upstream_health_claim(pt_upstream_health_zone_t *h
                                                     const char *key, unsigned generation,
                                                     unsigned keep, unsigned probe)
 {
-    uint64_t h = pt_hash(key, strlen(key), 0) | 1;      /* 0 marks a free record */
-    pt_upstream_peer_t *free_rec = NULL, *stale = NULL;
-
-    for (uint32_t i = 0; i < hz->nrecords; i++) {
-        pt_upstream_peer_t *rec = &hz->records[i];
-        if (rec->hash == h && strcmp(rec->key, key) == 0) {
-            rec->generation = generation;
-            return rec;
-        }
-        if (rec->hash == 0 && free_rec == NULL)
-            free_rec = rec;
-        else if (rec->hash != 0 && stale == NULL && rec->generation + keep < generation)
-            stale = rec;
+    pt_upstream_table_t t = PT_UPSTREAM_TABLE(hz->records, hz->nrecords, pt_upstream_peer_t,
+                                              tag, key);
+    bool fresh;
+    pt_upstream_peer_t *rec = pt_upstream_record_claim(&t, key, generation, keep, &fresh);
+    if (rec != NULL && fresh) {
+        pt_upstream_health_reset(rec, probe);
+        pt_upstream_record_name(&t, rec, key, generation);
     }
-    pt_upstream_peer_t *rec = free_rec ? free_rec : stale;
-    if (rec == NULL)
-        return NULL;
-    pt_upstream_health_reset(rec, probe);
-    rec->hash = h;
-    rec->generation = generation;
-    snprintf(rec->key, sizeof(rec->key), "%s", key);
     return rec;
 }
 
@@ -115,27 +102,14 @@ static pt_upstream_group_t *pt_upstream_health_group(pt_upstream_health_zone_t *
                                                      const char *name, unsigned generation,
                                                      unsigned keep)
 {
-    uint64_t h = pt_hash(name, strlen(name), 0) | 1;
-    pt_upstream_group_t *free_rec = NULL, *stale = NULL;
-
-    for (uint32_t i = 0; i < PT_UPSTREAM_HEALTH_GROUPS; i++) {
-        pt_upstream_group_t *g = &hz->groups[i];
-        if (g->hash == h && strncmp(g->key, name, sizeof(g->key) - 1) == 0) {
-            g->generation = generation;
-            return g;
-        }
-        if (g->hash == 0 && free_rec == NULL)
-            free_rec = g;
-        else if (g->hash != 0 && stale == NULL && g->generation + keep < generation)
-            stale = g;
+    pt_upstream_table_t t = PT_UPSTREAM_TABLE(hz->groups, PT_UPSTREAM_HEALTH_GROUPS,
+                                              pt_upstream_group_t, tag, key);
+    bool fresh;
+    pt_upstream_group_t *g = pt_upstream_record_claim(&t, name, generation, keep, &fresh);
+    if (g != NULL && fresh) {
+        memset(g, 0, sizeof(*g));
+        pt_upstream_record_name(&t, g, name, generation);
     }
-    pt_upstream_group_t *g = free_rec ? free_rec : stale;
-    if (g == NULL)
-        return NULL;
-    memset(g, 0, sizeof(*g));
-    g->hash = h;
-    g->generation = generation;
-    snprintf(g->key, sizeof(g->key), "%s", name);
     return g;
 }
 
@@ -143,7 +117,7 @@ int pt_upstream_health_zone_init(pt_zone_t *zone, pt_zone_t *old, void *data)
 {
     pt_conf_t *conf = data;
     pt_upstream_health_zone_t *hz = *pt_zone_root(zone);
-    char key[PT_UPSTREAM_HEALTH_KEY];
+    char key[4 * PT_UPSTREAM_HEALTH_KEY];   /* hashed whole, kept cut in the record */
 
     if (old == NULL || hz == NULL || hz->magic != PT_UPSTREAM_HEALTH_MAGIC) {
         if (hz == NULL && (hz = pt_zone_alloc(zone, sizeof(*hz))) == NULL)

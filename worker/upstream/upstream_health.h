@@ -43,6 +43,7 @@
 #include "common/pt.h"
 #include "common/conf.h"
 #include "worker/core/core.h"
+#include "worker/upstream/upstream_record.h"
 
 #define PT_UPSTREAM_HEALTH_UP       0u
 #define PT_UPSTREAM_HEALTH_DOWN     1u
@@ -74,8 +75,7 @@ struct pt_upstream_peer_s {
     _Atomic uint32_t fails;         /* consecutive failures in the window */
     _Atomic int64_t window_start;   /* CLOCK_MONOTONIC ms (system-wide) */
     _Atomic int64_t down_until;     /* CLOCK_MONOTONIC ms; trial re-granted after it */
-    uint64_t hash;                  /* of key; 0: a free record */
-    unsigned generation;            /* newest generation using it (master only) */
+    pt_upstream_tag_t tag;
     char key[PT_UPSTREAM_HEALTH_KEY];   /* "upstream/address", possibly cut */
     /* probes, ejection */
     _Atomic uint32_t probe;         /* PT_UPSTREAM_PROBE_*; written by the lease holder */
@@ -99,12 +99,12 @@ struct pt_upstream_peer_s {
     uint64_t lb_owner;              /* the hash the fields above belong to (master) */
     uint32_t lb_column;             /* its column in the in-flight ledger, + 1 (master) */
 };
+PT_UPSTREAM_KEY_AFTER_TAG(pt_upstream_peer_t);
 
 /* One per upstream, keyed by its name. */
 struct pt_upstream_group_s {
-    uint64_t hash;                  /* 0: a free record */
-    unsigned generation;            /* newest generation using it (master only) */
-    char key[PT_UPSTREAM_GROUP_KEY];
+    pt_upstream_tag_t tag;
+    char key[PT_UPSTREAM_GROUP_KEY];    /* the upstream's name, possibly cut */
     /* Probe lease: owner pid << 42 | expiry (CLOCK_MONOTONIC ms, 42 bits);
      * 0: nobody. One CAS takes, renews or hands it back. */
     _Atomic uint64_t lease;
@@ -115,6 +115,7 @@ struct pt_upstream_group_s {
     _Atomic uint32_t retried[PT_UPSTREAM_BUDGET_SECONDS];
     _Atomic int64_t budget_logged;  /* the second the last "budget exhausted" was logged */
 };
+PT_UPSTREAM_KEY_AFTER_TAG(pt_upstream_group_t);
 
 /* What the record says of a server now, for metrics and the admin API. */
 typedef struct {

@@ -101,6 +101,19 @@ int main(void)
     ok(a->health != ra && a->health != rk && pt_upstream_health_up(a),
        "a new server gets a fresh record");
 
+    /* Keys longer than a record holds are told apart by their whole hash. */
+    char longname[PT_UPSTREAM_HEALTH_KEY + 20];
+    memset(longname, 'u', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    up.name = longname;
+    conf.generation = 3;
+    ok(pt_upstream_health_zone_init(z, z, &conf) == PT_OK && a->health != k->health,
+       "two servers of a long upstream name get two records");
+    pt_upstream_peer_t *la = a->health;
+    conf.generation = 4;
+    ok(pt_upstream_health_zone_init(z, z, &conf) == PT_OK && a->health == la,
+       "  and keep them on reload");
+
     pt_shm_destroy(shm);
     pt_upstream_exit_worker();
     return done_testing();
