@@ -134,6 +134,11 @@ def test_introspection(portico, tmp_path):
     # No token at all.
     r = get(port, "/api/x")
     assert r.status == 401 and r.header("www-authenticate") == 'Bearer realm="api"'
+    # RFC 6750 §2.1: "Bearer" 1*SP b64token.
+    r = get(port, "/api/x", headers=[("Authorization", "bearer   good-token")])
+    assert r.status == 200, r.status
+    r = get(port, "/api/x", headers=[("Authorization", "Bearer good-token!")])
+    assert r.status == 401 and "invalid_token" in r.header("www-authenticate")
 
     # The endpoint is down: 503 by default, 401 where configured.
     assert bearer(port, "/down/x", "good-token").status == 503

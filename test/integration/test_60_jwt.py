@@ -276,10 +276,13 @@ def test_ecdsa_signatures_must_be_r_s_of_the_exact_length(env):
 
 def test_bearer_syntax(env):
     tok = jm.token(env["keys"]["ec256"], "ES256", claims())
-    for value in ("bearer " + tok, "BEARER " + tok):
+    # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is
+    # case-insensitive (RFC 9110 §11.1).
+    for value in ("bearer " + tok, "BEARER " + tok, "Bearer   " + tok):
         r, reached = call(env, "/pem/x", headers=[("Authorization", value)])
-        assert r.status == 200 and reached
-    for value in ("Bearer  " + tok, "Bearer " + tok + " x", "Bearer", "Bearer " + tok + ","):
+        assert r.status == 200 and reached, value
+    for value in ("Bearer " + tok + " x", "Bearer", "Bearer ", "Bearer " + tok + ",",
+                  "Bearer\t" + tok, "Bearer " + tok[:5] + "!" + tok[5:]):
         r, reached = call(env, "/pem/x", headers=[("Authorization", value)])
         assert r.status == 401 and not reached, value
     r, reached = call(env, "/pem/x", headers=[("Authorization", "Bearer " + tok),

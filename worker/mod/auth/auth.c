@@ -123,3 +123,47 @@ void pt_auth_strip_field(pt_request_t *r, pt_str_t name)
         if (pt_str_caseeq(r->head.fields[i].name, name))
             r->head.fields[i].flags |= PT_FIELD_NOFORWARD;
 }
+
+/* b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+static bool pt_auth_b64char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+        || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+}
+
+static bool pt_auth_b64token(pt_str_t t)
+{
+    size_t i = 0;
+
+    while (i < t.len && pt_auth_b64char((unsigned char) t.p[i]))
+        i++;
+    if (i == 0)
+        return false;
+    while (i < t.len && t.p[i] == '=')
+        i++;
+    return i == t.len;
+}
+
+pt_auth_bearer_t pt_auth_bearer(const pt_request_t *r, pt_str_t *tok)
+{
+    const pt_http_field_t *auth = NULL;
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < r->head.nfields; i++)
+        if (r->head.fields[i].id == PT_HDR_AUTHORIZATION) {
+            auth = &r->head.fields[i];
+            n++;
+        }
+    if (auth == NULL)
+        return PT_AUTH_BEARER_NONE;
+    pt_str_t v = auth->value;
+    if (v.len < 6 || strncasecmp(v.p, "Bearer", 6) != 0 || (v.len > 6 && v.p[6] != ' '))
+        return PT_AUTH_BEARER_NONE;
+    size_t i = 6;
+    while (i < v.len && v.p[i] == ' ')
+        i++;
+    *tok = (pt_str_t) { v.p + i, v.len - i };
+    if (n > 1 || !pt_auth_b64token(*tok))
+        return PT_AUTH_BEARER_MALFORMED;
+    return PT_AUTH_BEARER_FOUND;
+}

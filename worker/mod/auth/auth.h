@@ -56,4 +56,14 @@ int pt_auth_refuse(pt_request_t *r, unsigned status, const char *challenge,
  * not travel on: Authorization, an API-key header). */
 void pt_auth_strip_field(pt_request_t *r, pt_str_t name);
 
+/* The bearer token of r's Authorization field (RFC 6750 §2.1:
+ * "Bearer" in any case, 1*SP, one b64token). */
+typedef enum {
+    PT_AUTH_BEARER_NONE = 0,    /* no Authorization field, or another scheme */
+    PT_AUTH_BEARER_FOUND,       /* *tok points into the field */
+    PT_AUTH_BEARER_MALFORMED    /* "Bearer" with no token, a bad one, or two fields */
+} pt_auth_bearer_t;
+
+pt_auth_bearer_t pt_auth_bearer(const pt_request_t *r, pt_str_t *tok);
+
 #endif

@@ -296,41 +296,6 @@ static int pt_introspect_init_zone(struct pt_zone_s *zone, struct pt_zone_s *old
 
 /* ---- per request ---- */
 
-/* The token of "Authorization: Bearer <b64token>" (RFC 6750 §2.1);
- * 0: none, 1: found, -1: malformed. */
-static int pt_introspect_bearer(const pt_request_t *r, pt_str_t *tok)
-{
-    const pt_http_field_t *auth = NULL;
-    unsigned n = 0;
-
-    for (unsigned i = 0; i < r->head.nfields; i++)
-        if (r->head.fields[i].id == PT_HDR_AUTHORIZATION) {
-            auth = &r->head.fields[i];
-            n++;
-        }
-    if (auth == NULL)
-        return 0;
-    pt_str_t v = auth->value;
-    if (v.len == 6 && strncasecmp(v.p, "Bearer", 6) == 0)
-        return -1;
-    if (v.len <= 7 || strncasecmp(v.p, "Bearer ", 7) != 0)
-        return 0;
-    if (n > 1)
-        return -1;
-    *tok = (pt_str_t) { v.p + 7, v.len - 7 };
-    size_t i = 0;
-    for (; i < tok->len; i++) {
-        unsigned char c = (unsigned char) tok->p[i];
-        if (!(pt_introspect_unreserved(c) || c == '+' || c == '/'))
-            break;
-    }
-    if (i == 0)
-        return -1;
-    while (i < tok->len && tok->p[i] == '=')
-        i++;
-    return i == tok->len ? 1 : -1;
-}
-
 static bool pt_introspect_jwt_shaped(pt_str_t s)
 {
     unsigned dots = 0;
@@ -535,10 +500,10 @@ static int pt_introspect_access(pt_request_t *r)
         return pt_auth_refuse(r, (unsigned) ic->failure, ic->failure == 401
                               ? ic->challenge_none : NULL, "introspect", ctx->why);
     }
-    int found = pt_introspect_bearer(r, &tok);
-    if (found == 0)
+    pt_auth_bearer_t found = pt_auth_bearer(r, &tok);
+    if (found == PT_AUTH_BEARER_NONE)
         return pt_auth_refuse(r, 401, ic->challenge_none, "introspect", "no bearer token");
-    if (found < 0)
+    if (found == PT_AUTH_BEARER_MALFORMED)
         return pt_auth_refuse(r, 401, ic->challenge_invalid, "introspect",
                               "the Authorization field is not \"Bearer\" and one token");
     if (tok.len > PT_INTROSPECT_TOKEN_MAX)

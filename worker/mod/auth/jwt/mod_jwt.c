@@ -445,51 +445,21 @@ static void pt_jwt_exit_worker(const pt_conf_t *conf)
 
 /* ---- per request ---- */
 
-/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
- * "+" / "/" ) *"=". */
-static bool pt_jwt_b64token(pt_str_t t)
-{
-    size_t i = 0;
-
-    for (; i < t.len; i++) {
-        unsigned char c = (unsigned char) t.p[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-              || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
-            break;
-    }
-    if (i == 0)
-        return false;
-    while (i < t.len && t.p[i] == '=')
-        i++;
-    return i == t.len;
-}
-
 enum { PT_JWT_NONE = 0, PT_JWT_FOUND, PT_JWT_MALFORMED };
 
-/* The bearer token of r: from Authorization ("Bearer" in any case, one
- * space, one b64token), else from the route's cookie. */
+/* The bearer token of r: from Authorization (pt_auth_bearer), else from
+ * the route's cookie. */
 static int pt_jwt_find_token(pt_request_t *r, const pt_jwt_conf_t *jc, pt_str_t *tok,
                              bool *from_header)
 {
-    const pt_http_field_t *auth = NULL;
-    unsigned nauth = 0;
-
-    for (unsigned i = 0; i < r->head.nfields; i++)
-        if (r->head.fields[i].id == PT_HDR_AUTHORIZATION) {
-            auth = &r->head.fields[i];
-            nauth++;
-        }
-    if (auth) {
-        pt_str_t v = auth->value;
-        if (v.len > 7 && strncasecmp(v.p, "Bearer ", 7) == 0) {
-            if (nauth > 1)
-                return PT_JWT_MALFORMED;
-            *tok = (pt_str_t) { v.p + 7, v.len - 7 };
-            *from_header = true;
-            return pt_jwt_b64token(*tok) ? PT_JWT_FOUND : PT_JWT_MALFORMED;
-        }
-        if (v.len == 6 && strncasecmp(v.p, "Bearer", 6) == 0)
-            return PT_JWT_MALFORMED;
+    switch (pt_auth_bearer(r, tok)) {
+    case PT_AUTH_BEARER_FOUND:
+        *from_header = true;
+        return PT_JWT_FOUND;
+    case PT_AUTH_BEARER_MALFORMED:
+        return PT_JWT_MALFORMED;
+    case PT_AUTH_BEARER_NONE:
+        break;
     }
     if (jc->cookie[0] == '\0')
         return PT_JWT_NONE;
