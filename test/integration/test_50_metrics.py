@@ -318,7 +318,9 @@ routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
     limits = ( { name = "tight"; zone = "rl:1M"; key = "$remote_addr"; rate = "1r/m";
                  burst = 2; },
                { name = "watch"; zone = "rl:1M"; key = "$remote_addr"; rate = "1r/m";
-                 burst = 1; dry_run = true; } ); } );
+                 burst = 1; dry_run = true; } ); },
+  { name = "paced"; path = "/paced"; return = 204;
+    limits = ( { name = "paced"; zone = "rl:1M"; rate = "2r/s"; burst = 5; delay = 0; } ); } );
 """ % port
     p = portico(conf, ports=[port])
     p.wait_workers(4)
@@ -330,6 +332,20 @@ routes = ( { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
     # the dry-run limit would have refused all but its first (burst 1)
     assert promtext.value(fams, "portico_limit_refusals_total", limit="watch",
                           mode="dry_run") >= 2
+    # What each limit let through: tight all three that passed; watch its
+    # burst + 1 of them (it would have refused the third); none of the refused.
+    assert promtext.value(fams, "portico_limit_requests_total", limit="tight",
+                          result="allowed") == 3
+    assert promtext.value(fams, "portico_limit_requests_total", limit="watch",
+                          result="allowed") == 2
+    # One at once, then each waits its turn (one every 500 ms).
+    codes = [send(port, "/paced")[0].status for _ in range(3)]
+    assert codes == [204, 204, 204], codes
+    fams = settled(port, "portico_limit_requests_total", 2, limit="paced", result="delayed")
+    assert promtext.value(fams, "portico_limit_requests_total", limit="paced",
+                          result="allowed") == 1
+    assert promtext.value(fams, "portico_limit_requests_total", limit="paced",
+                          result="delayed") == 2
 
 
 def test_cache_results_by_cache(portico):

@@ -97,12 +97,35 @@ static void pt_ratelimit_count_refusal(const pt_limit_t *l, bool dry_run)
                                                       &l->name_str) : 0;
     pt_metric_add(id ? id + dry_run : 0, 1);
 }
+
+/* and the requests each limit let through, at once or after a wait */
+static unsigned pt_ratelimit_metric_passed;
+static const char *const pt_ratelimit_metric_results[] = { "allowed", "delayed", NULL };
+static const char *const pt_ratelimit_metric_passed_labels[] = { "limit", "result", NULL };
+static const char *const *const pt_ratelimit_metric_passed_enums[] = {
+    NULL, pt_ratelimit_metric_results, NULL };
+
+static void pt_ratelimit_count_passed(const pt_ratelimit_ctx_t *ctx)
+{
+    if (!pt_metrics_live)
+        return;
+    for (unsigned i = 0; i < ctx->n; i++) {
+        const pt_ratelimit_result_t *x = &ctx->res[i];
+        if (!x->taken)
+            continue;
+        unsigned id = pt_metric_find_id(pt_ratelimit_metric_passed, &x->limit->name_str);
+        pt_metric_add(id ? id + (x->a.wait > 0) : 0, 1);
+    }
+}
 /* end metrics */
 
 static const pt_metric_def_t pt_ratelimit_metrics[] = {
     { "portico_limit_refusals_total", "refusals by limit, enforced or in a dry run",
       PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_by_limit, pt_ratelimit_metric_labels,
       pt_ratelimit_metric_enums, 256, 0 },
+    { "portico_limit_requests_total", "requests each limit let through, allowed at once or "
+      "delayed", PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_passed,
+      pt_ratelimit_metric_passed_labels, pt_ratelimit_metric_passed_enums, 256, 0 },
     { "portico_limit_allowed_total", "requests every limit of their route let through",
       PT_METRIC_COUNTER, NULL, 0, &pt_ratelimit_metric_allowed, NULL, NULL, 0, 0 },
     { "portico_limit_refused_total", "requests a limit refused", PT_METRIC_COUNTER, NULL, 0,
@@ -667,12 +690,14 @@ static int pt_ratelimit_limit(pt_request_t *r)
             return pt_ratelimit_fail(ctx);
         ctx->held = true;
         pt_metric_inc(pt_ratelimit_metric_delayed, 1);
+        pt_ratelimit_count_passed(ctx);
         pt_timer_prepare(&ctx->timer, pt_ratelimit_wake, ctx);
         pt_timer_set(&ctx->timer, (pt_msec_t) ((wait + 999999) / 1000000));
         r->on_event = pt_ratelimit_held_event;
         return PT_AGAIN;
     }
     pt_metric_inc(pt_ratelimit_metric_allowed, 1);
+    pt_ratelimit_count_passed(ctx);
     return PT_DECLINED;
 }
 
