@@ -138,7 +138,10 @@ def test_accuracy_across_four_workers_one_key_and_two(portico):
         for key in ("a", "b"):
             got = sum(1 for r in be.requests if r.header("x-key") == key)
             want = rate * elapsed + burst + 1
-            assert abs(got - want) <= 0.02 * want, (key, got, want, sent)
+            # Never more than the rate allows (2 %). Fewer when this client,
+            # on a loaded machine, stalls longer than the burst lasts
+            # (100 ms): the lower bound allows for that.
+            assert 0.95 * want <= got <= 1.02 * want, (key, got, want, sent)
         # Well above the rate: most were refused.
         assert sent > 3 * 2 * rate * elapsed, sent
 
@@ -169,8 +172,11 @@ def test_delay_holds_requests_in_order_at_the_rate(portico):
     assert done[6][0] < done[1][0], "past the burst: refused at once, not held: %s" % done
     times = [d[0] for d in done[:6]]
     assert times == sorted(times), "held requests leave in arrival order: %s" % times
+    # Request i leaves i intervals after the first arrived: never sooner
+    # (t0 is before the first was sent); later only by how late this loaded
+    # client reads it.
     for i, t in enumerate(times):
-        assert abs(t - times[0] - i * 0.1) < 0.07, \
+        assert i * 0.1 - 0.02 <= t < i * 0.1 + 0.3, \
             "request %d answered at %.3f s: %s" % (i, t, times)
 
 
