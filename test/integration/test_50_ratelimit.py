@@ -199,7 +199,7 @@ def test_a_client_leaving_while_held_frees_its_place(portico):
     t = time.monotonic()
     r = get(p.port)
     assert r.status == 200, r.status
-    assert time.monotonic() - t < 0.9     # one interval (0.5 s), give or take
+    assert time.monotonic() - t < 1.5     # one interval (0.5 s); behind the three, 2 s
     first.close()
 
 
