@@ -733,11 +733,11 @@ def test_upstream_refused_502(portico):
 
 
 def test_upstream_read_timeout_504(portico):
-    be = Backend(lambda req: (time.sleep(1.5), Response(200, [], b"late"))[1])
+    be = Backend(lambda req: (time.sleep(3), Response(200, [], b"late"))[1])
     p = gateway(portico, [be], upstream='read_timeout = "300ms";')
     t = time.monotonic()
     problem(get(p.port, "/"), 504)
-    assert time.monotonic() - t < 1.4
+    assert time.monotonic() - t < 2.5       # the timeout, not the upstream's answer
     be.close()
 
 
