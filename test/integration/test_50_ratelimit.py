@@ -220,6 +220,8 @@ def test_several_limits_none_counts_a_refused_request(portico):
     # Both limits are reported; the one that refused says r=0.
     state = sf_list(refused.header("ratelimit"))
     assert state["slow"]["r"] == 0 and "daily" in state
+    # The quota's share was given back: 3 counted of 4, one remains.
+    assert state["daily"]["r"] == 1, state
     assert int(refused.header("retry-after")) >= 19     # 1r/m: ~20 s to the next
     # The quota counted the 3 allowed requests only: one is left.
     assert get(p.port, "/quota", key).status == 200

@@ -476,6 +476,9 @@ static void pt_ratelimit_give_back(pt_ratelimit_result_t *x)
     if (!x->taken)
         return;
     x->taken = false;
+    /* A refused request's RateLimit field shows the share as returned. */
+    if (x->a.allowed && x->a.remaining < x->q)
+        x->a.remaining++;
     switch (x->limit->kind) {
     case PT_LIMIT_RATE:
         pt_gcra_rollback(x->gcra, &x->entry->word);
