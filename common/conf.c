@@ -52,12 +52,24 @@ static size_t pt_conf_field_size(int type)
     }
 }
 
+const char *pt_conf_copied(const pt_conf_ctx_t *cf, const char *file)
+{
+    int fd;
+    char end;
+
+    if (cf->copy_of && sscanf(file, "/proc/self/fd/%d%c", &fd, &end) == 1 && fd >= 0
+        && fd < cf->ncopy_of && cf->copy_of[fd])
+        return cf->copy_of[fd];
+    return file;
+}
+
 /* file as libconfig names it, as a path usable from here. */
 static const char *pt_conf_name(const pt_conf_ctx_t *cf, const char *file, char *buf,
                                 size_t len)
 {
     if (file == NULL)
         return cf->file;
+    file = pt_conf_copied(cf, file);
     if (file[0] == '/' || cf->include_dir == NULL)
         return file;
     /* conf_load hands libconfig the main file by its base name, from

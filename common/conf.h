@@ -127,6 +127,8 @@ struct pt_conf_ctx_s {
     char *errors;           /* "file:line: message\n" lines, arena memory */
     size_t errors_len;
     void *data;             /* the conf being built (the caller's), for setters */
+    const char **copy_of;   /* by fd: the file memory file /proc/self/fd/N copies */
+    int ncopy_of;
 };
 
 /* One table and the struct its offsets point into, for pt_conf_walk(). */
@@ -149,6 +151,10 @@ void pt_conf_error_at(pt_conf_ctx_t *cf, const char *file, unsigned line, const 
  * named relative to cf->include_dir by libconfig), into buf. */
 const char *pt_conf_file(const pt_conf_ctx_t *cf, const config_setting_t *s, char *buf,
                          size_t len);
+
+/* The file a memory copy of an included file (conf_include.c) stands
+ * for, as the @include named it; any other name as it is. */
+const char *pt_conf_copied(const pt_conf_ctx_t *cf, const char *file);
 
 /* The line of setting s. libconfig stamps a string element of a list or
  * array with the line of the token after it, which is wrong when the

@@ -6,8 +6,6 @@
  * names no table knows are errors, so typos do not pass silently.
  */
 #include "common/pt.h"
-#include <sys/mman.h>
-#include <glob.h>
 #include <ctype.h>
 #include "common/conf.h"
 #include "common/log.h"
@@ -397,6 +395,18 @@ static char *pt_conf_take_errors(pt_conf_ctx_t *cf)
     return strdup(text);
 }
 
+/* The file libconfig blames, opened from the include dir (where we are
+ * while it reads): the main file when it read the main file's expanded
+ * text, the copied file for a copy. */
+static FILE *pt_conf_open_source(const pt_conf_ctx_t *cf, const char *file)
+{
+    if (file == NULL) {
+        const char *base = strrchr(cf->file, '/');
+        return fopen(cf->include_dir && base ? base + 1 : cf->file, "r");
+    }
+    return fopen(pt_conf_copied(cf, file), "r");
+}
+
 /* libconfig says "cannot open include file" without naming it: find the
  * @include on the line it blames (we are in the include dir) and say
  * which file and why. */
@@ -406,7 +416,7 @@ static void pt_conf_include_error(pt_conf_ctx_t *cf, const config_t *lc)
     unsigned line = (unsigned) config_error_line(lc), n = 0;
     char *text = NULL, *end = NULL;
     size_t cap = 0;
-    FILE *f = file ? fopen(file, "r") : NULL;
+    FILE *f = pt_conf_open_source(cf, file);
 
     while (f && n < line && getline(&text, &cap, f) >= 0) {
         if (++n < line || (name = strstr(text, "@include")) == NULL)
@@ -433,7 +443,7 @@ static void pt_conf_syntax_error(pt_conf_ctx_t *cf, const config_t *lc)
 {
     const char *file = config_error_file(lc), *text = config_error_text(lc);
     unsigned line = (unsigned) config_error_line(lc);
-    FILE *f = file ? fopen(file, "r") : NULL;
+    FILE *f = pt_conf_open_source(cf, file);
     char *buf = NULL;
     size_t len = 0;
 
@@ -524,117 +534,6 @@ static void pt_conf_syntax_error(pt_conf_ctx_t *cf, const config_t *lc)
     free(buf);
 }
 
-/* @include with a glob (libconfig 1.5 has none): each @include
- * line of the main file whose name has *, ? or [ becomes one @include of
- * an in-memory file that @includes every match, in sorted order, so every
- * line keeps its number. A glob that matches nothing includes nothing.
- * Returns the new text (malloc'd) or NULL when there is nothing to expand
- * (*failed false) or on an error (*failed true, reported). The memory
- * files' descriptors go into fds (at most PT_CONF_GLOBS_MAX). */
-#define PT_CONF_GLOBS_MAX   16
-
-static char *pt_conf_expand_globs(pt_conf_ctx_t *cf, const char *file, int *fds, size_t *nfds,
-                                  bool *failed)
-{
-    FILE *f = fopen(file, "r");
-    char *line = NULL, *out = NULL;
-    size_t cap = 0, outlen = 0;
-    bool any = false;
-    unsigned lineno = 0;
-    FILE *mem = NULL;
-
-    *failed = false;
-    *nfds = 0;
-    if (f == NULL)
-        return NULL;
-    mem = open_memstream(&out, &outlen);
-    if (mem == NULL) {
-        fclose(f);
-        return NULL;
-    }
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        const char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char pattern[4096];
-        const char *q, *e;
-        if (strncmp(p, "@include", 8) != 0 || (q = strchr(p + 8, '"')) == NULL
-            || (e = strchr(q + 1, '"')) == NULL || (size_t) (e - q - 1) >= sizeof(pattern)
-            || strcspn(q + 1, "*?[") >= (size_t) (e - q - 1)) {
-            fwrite(line, 1, (size_t) n, mem);
-            continue;
-        }
-        memcpy(pattern, q + 1, (size_t) (e - q - 1));
-        pattern[e - q - 1] = '\0';
-        if (*nfds == PT_CONF_GLOBS_MAX) {
-            pt_conf_error_at(cf, cf->file, lineno, "at most %d @include globs",
-                             PT_CONF_GLOBS_MAX);
-            *failed = true;
-            break;
-        }
-        glob_t g;
-        int rc = glob(pattern, GLOB_ERR, NULL, &g);
-        if (rc != 0 && rc != GLOB_NOMATCH) {
-            pt_conf_error_at(cf, cf->file, lineno, "@include \"%s\": cannot read the "
-                             "directory: %s", pattern, strerror(errno));
-            *failed = true;
-            break;
-        }
-        int fd = memfd_create("portico-include", MFD_CLOEXEC);
-        FILE *idx = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
-        if (idx == NULL) {
-            pt_conf_error_at(cf, cf->file, lineno, "@include \"%s\": %s", pattern,
-                             strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            if (rc == 0)
-                globfree(&g);
-            *failed = true;
-            break;
-        }
-        for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++)
-            fprintf(idx, "@include \"%s\"\n", g.gl_pathv[i]);
-        fclose(idx);
-        if (rc == 0)
-            globfree(&g);
-        fds[(*nfds)++] = fd;
-        fprintf(mem, "@include \"/proc/self/fd/%d\"\n", fd);
-        any = true;
-    }
-    free(line);
-    fclose(f);
-    fclose(mem);
-    if (!any || *failed) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* config_read_file, with the main file's @include globs expanded; -1 when
- * the expansion failed (and said why). */
-static int pt_conf_read_globbed(pt_conf_ctx_t *cf, config_t *lc, const char *file)
-{
-    int fds[PT_CONF_GLOBS_MAX];
-    size_t nfds = 0;
-    bool failed;
-    char *text = pt_conf_expand_globs(cf, file, fds, &nfds, &failed);
-    int rc;
-
-    if (failed) {
-        for (size_t i = 0; i < nfds; i++)
-            close(fds[i]);
-        return -1;          /* reported */
-    }
-    rc = text ? config_read_string(lc, text) : config_read_file(lc, file);
-    free(text);
-    for (size_t i = 0; i < nfds; i++)
-        close(fds[i]);
-    return rc;
-}
-
 /* Parse path into lc. libconfig 1.5 puts its include dir in front of every
  * @include name, absolute ones too, so instead of setting one we read from
  * inside the main file's directory: relative names resolve there, absolute
@@ -658,7 +557,7 @@ static int pt_conf_read(pt_conf_ctx_t *cf, config_t *lc, const char *path)
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         pt_conf_error(cf, NULL, "is a directory, not a configuration file");
         rc = PT_ERROR;
-    } else if ((read = pt_conf_read_globbed(cf, lc, moved ? basename(base) : path)) == -1) {
+    } else if ((read = pt_conf_include_read(cf, lc, moved ? basename(base) : path)) == -1) {
         rc = PT_ERROR;
     } else if (read != CONFIG_TRUE) {
         if (config_error_type(lc) == CONFIG_ERR_FILE_IO)

@@ -5,11 +5,17 @@
 #define PT_CONF_LOAD_H
 
 #include "common/pt.h"
+#include "common/conf.h"
 #include "worker/core/core.h"
 
 /* Read, validate and compile path. On success the conf; on failure NULL
  * and *errors gets "file:line: message" lines (malloc'd, caller frees). */
 pt_conf_t *pt_conf_load(const char *path, unsigned generation, char **errors);
+
+/* config_read_file of file, with @include globs expanded in it and in
+ * every file it includes (conf_include.c): libconfig's answer, or -1
+ * when the expansion failed (reported). */
+int pt_conf_include_read(pt_conf_ctx_t *cf, config_t *lc, const char *file);
 
 /* Free a conf and what it holds (regexes, file fds). NULL is fine. */
 void pt_conf_free(pt_conf_t *conf);

@@ -309,6 +309,49 @@ def test_include_globs_and_drop_in_routes(tmp_path, portico):
     b.close()
 
 
+def test_include_globs_nest(tmp_path, portico):
+    """An included file may @include a glob of its own, at any depth; an
+    error in a file reached that way names that file and line, and a file
+    that includes itself is refused."""
+    from backends import get
+    port = free_ports(1)[0]
+    svc = tmp_path / "services"
+    (svc / "shop" / "routes.d").mkdir(parents=True)
+    (svc / "shop.conf").write_text('# the shop service\n'
+                                   '@include "services/shop/routes.d/*.conf"\n')
+    (svc / "shop" / "routes.d" / "1-cart.conf").write_text(
+        'routes_cart = ( { name = "cart"; path = "/cart/"; return = 201; } );\n')
+    (svc / "shop" / "routes.d" / "2-pay.conf").write_text(
+        'routes_pay = ( { name = "pay"; path = "/pay/"; return = 202; } );\n')
+    main = ('portico = { workers = 1; };\nlisten = ( "127.0.0.1:%d" );\n'
+            '@include "services/*.conf"\n'
+            'routes = ( { name = "home"; path = "/"; return = 204; } );\n' % port)
+    p = portico(main, ports=[port])
+    assert get(port, "/cart/x").status == 201
+    assert get(port, "/pay/x").status == 202
+    assert get(port, "/").status == 204
+
+    def check():
+        return run_portico("-t", "-c", p.conf_path, "-p", str(tmp_path / "t.pid"))
+    # A literal @include of a file that holds a glob works the same.
+    (svc / "shop.conf").write_text('\n@include "services/shop/inner.conf"\n')
+    (svc / "shop" / "inner.conf").write_text('@include "services/shop/routes.d/*.conf"\n')
+    assert check().returncode == 0
+    # Errors name the real file and line, never a memory file.
+    (svc / "shop" / "routes.d" / "2-pay.conf").write_text(
+        '\nroutes_pay = ( { name = "pay"; path = "/pay/"; retrun = 202; } );\n')
+    r = check()
+    assert r.returncode != 0
+    assert "%s:2:" % (svc / "shop" / "routes.d" / "2-pay.conf") in r.stderr, r.stderr
+    assert "/proc/self/fd" not in r.stderr, r.stderr
+    (svc / "shop" / "routes.d" / "2-pay.conf").write_text('routes_pay = ( { name = "pay"\n')
+    r = check()
+    assert r.returncode != 0 and "/proc/self/fd" not in r.stderr, r.stderr
+    (svc / "shop" / "routes.d" / "2-pay.conf").write_text('@include "services/*.conf"\n')
+    r = check()
+    assert r.returncode != 0 and "include each other" in r.stderr, r.stderr
+
+
 def test_error_log_lines_about_a_request_carry_its_context(portico):
     """A line about a request names the client, host, request line, request
     id and, once chosen, the upstream server (issue 15)."""
