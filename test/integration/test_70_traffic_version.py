@@ -89,15 +89,26 @@ def test_a_deprecated_version_announces_its_end(portico, tmp_path):
     v2.close()
 
 
-def test_deprecated_use_is_logged_once_a_second(portico, tmp_path):
+def test_deprecated_use_is_logged_once_a_second_and_counted_by_route(portico, tmp_path):
+    import promtext
     v1, v2 = named("v1"), named("v2")
     port = free_ports(1)[0]
-    p = portico(CONF % dict(port=port, v1=v1.port, v2=v2.port), ports=[port])
+    conf = CONF.replace("routes = (", 'routes = (\n  { name = "metrics"; path = "/metrics"; '
+                        'metrics_endpoint = true; },', 1)
+    p = portico(conf % dict(port=port, v1=v1.port, v2=v2.port), ports=[port])
     for _ in range(20):
         get(port, "/v1/x")
+    get(port, "/v2/x")
     wait_for(lambda: "deprecated API version 1 used by 127.0.0.1" in p.log(),
              what="deprecation log line")
     assert p.log().count("deprecated API version 1") <= 2
+
+    def counted():
+        fams = promtext.parse(get(port, "/metrics").body.decode())
+        return promtext.value(fams, "portico_api_deprecated_requests_total", route="v1")
+    wait_for(lambda: counted() == 20, what="20 deprecated responses of route v1")
+    fams = promtext.parse(get(port, "/metrics").body.decode())
+    assert promtext.value(fams, "portico_api_deprecated_requests_total", route="v2") is None
     v1.close()
     v2.close()
 

@@ -87,11 +87,15 @@ static const pt_directive_t pt_api_version_directives[] = {
     PT_DIRECTIVE_END
 };
 
+/* metrics: responses of deprecated versions by route (named at run time,
+ * capped; past the cap "other") */
 static unsigned pt_api_metric_deprecated;
+static const char *const pt_api_metric_labels[] = { "route", NULL };
 
 static const pt_metric_def_t pt_api_version_metrics[] = {
-    { "portico_api_deprecated_requests_total", "responses of deprecated API versions",
-      PT_METRIC_COUNTER, NULL, 0, &pt_api_metric_deprecated, NULL, NULL, 0, 0 },
+    { "portico_api_deprecated_requests_total", "responses of deprecated API versions, by "
+      "route", PT_METRIC_COUNTER, NULL, 0, &pt_api_metric_deprecated, pt_api_metric_labels,
+      NULL, 256, 0 },
     PT_METRIC_END
 };
 
@@ -360,7 +364,10 @@ static int pt_api_version_filter(pt_request_t *r, pt_response_t *resp)
         || (vc->link_field.len
             && pt_response_add(r, resp, PT_STR("Link"), vc->link_field) != PT_OK))
         return 500;
-    pt_metric_inc(pt_api_metric_deprecated, 1);
+    if (pt_metrics_live) {
+        pt_str_t route = { r->route->name, strlen(r->route->name) };
+        pt_metric_add(pt_metric_find_id(pt_api_metric_deprecated, &route), 1);
+    }
     time_t now = time(NULL);
     if (now != vc->last_log) {
         vc->last_log = now;
