@@ -57,27 +57,14 @@ CASES = [("off", conf(False)), ("admin", conf(True))]
 
 
 def run(bench):
-    n1, n2 = (300, 2300) if bench.quick else (1000, 11000)
-    out = {"n1": n1, "n2": n2, "cases": {}}
-    for tag, make in CASES:
-        ir1, _, _ = bench.callgrind_once("portico", n1, "admin-" + tag, {"conf": make}, "/small")
-        ir2, _, _ = bench.callgrind_once("portico", n2, "admin-" + tag, {"conf": make}, "/small")
-        out["cases"][tag] = {"ir_per_request": round((ir2 - ir1) / (n2 - n1))}
-    base = out["cases"]["off"]["ir_per_request"]
-    for c in out["cases"].values():
-        c["extra"] = c["ir_per_request"] - base
-        c["ratio"] = round(c["ir_per_request"] / base, 4) if base else None
-    return out
+    return bench.ir_cases("admin-", [(t, m, "/small") for t, m in CASES])
 
 
 def render(res):
     L = ["## Admin API (issue 16): cost to normal traffic, instructions per request", "",
          "callgrind, N1 = %d and N2 = %d keep-alive requests to a proxied route; "
          "\"admin\" adds an admin listener and route the traffic never reaches."
-         % (res["n1"], res["n2"]), "",
-         "| config | Ir / request | extra | vs off |", "|---|---:|---:|---:|"]
-    for tag, c in res["cases"].items():
-        L.append("| %s | %d | %+d | %.4f |" % (tag, c["ir_per_request"], c["extra"],
-                                                c["ratio"] or 0))
+         % (res["n1"], res["n2"]), ""]
+    L += ir_table(res, "config")
     L.append("")
     return "\n".join(L)

@@ -49,27 +49,13 @@ CASES = [
 
 
 def run(bench):
-    n1, n2 = (300, 2300) if bench.quick else (1000, 11000)
-    out = {"n1": n1, "n2": n2, "cases": {}}
-    for tag, make in CASES:
-        ir1, _, _ = bench.callgrind_once("portico", n1, "traffic-" + tag, {"conf": make}, "/small")
-        ir2, _, _ = bench.callgrind_once("portico", n2, "traffic-" + tag, {"conf": make}, "/small")
-        out["cases"][tag] = {"ir_per_request": round((ir2 - ir1) / (n2 - n1))}
-    base = out["cases"]["none"]["ir_per_request"]
-    for tag in out["cases"]:
-        c = out["cases"][tag]
-        c["extra"] = c["ir_per_request"] - base
-        c["ratio"] = round(c["ir_per_request"] / base, 3) if base else None
-    return out
+    return bench.ir_cases("traffic-", [(t, m, "/small") for t, m in CASES])
 
 
 def render(res):
     L = ["## Traffic steering (issue 16): instructions per request", "",
          "callgrind, N1 = %d and N2 = %d keep-alive requests, one proxied route."
-         % (res["n1"], res["n2"]), "",
-         "| route | Ir / request | extra | vs none |", "|---|---:|---:|---:|"]
-    for tag, c in res["cases"].items():
-        L.append("| %s | %d | %+d | %.3f |" % (tag, c["ir_per_request"], c["extra"],
-                                               c["ratio"] or 0))
+         % (res["n1"], res["n2"]), ""]
+    L += ir_table(res, "route")
     L.append("")
     return "\n".join(L)
