@@ -356,10 +356,11 @@ def test_body_min_rate_does_not_count_a_slow_upstream(portico):
     portico(CONF.replace('proxy = "b";', 'proxy = "b"; client_max_body_size = "64m";')
             % dict(port=port, be=be.port, main="", upstream="", route=STREAM,
                    listen='body_min_rate = "8M"; min_rate_window = "1s";'), ports=[port])
-    with connect(port) as s:
+    # sendall's timeout is for all 24 MB: room for a loaded sanitizer build.
+    with connect(port, timeout=40) as s:
         s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body))
         s.sendall(body)
-        resp = read_response(Reader(s, 10))
+        resp = read_response(Reader(s, 40))
     assert resp.status == 200, resp
     assert got == [len(body)]
     be.close()

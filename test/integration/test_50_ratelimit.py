@@ -173,7 +173,9 @@ def test_delay_holds_requests_in_order_at_the_rate(portico):
     for s in socks:
         s.close()
     assert [d[1] for d in done] == [200] * 6 + [429], done
-    assert done[6][0] < done[1][0], "past the burst: refused at once, not held: %s" % done
+    # Held, it would leave after the sixth (0.6 s): it is answered before
+    # the sixth leaves (0.5 s), however late this loaded client reads it.
+    assert done[6][0] < done[5][0], "past the burst: refused at once, not held: %s" % done
     times = [d[0] for d in done[:6]]
     assert times == sorted(times), "held requests leave in arrival order: %s" % times
     # Request i leaves i intervals after the first arrived: never sooner
