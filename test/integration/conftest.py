@@ -10,6 +10,7 @@ Ports: `free_ports(n)` gives n ports nothing listens on; tests format them
 into their config text.
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -30,16 +31,42 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
 _handed_out = set()
 
 
+def _port_range():
+    """Ports below the kernel's ephemeral range: the source port of no
+    client connection (each test makes thousands) can take one between
+    free_ports and the gateway's bind. None when that range is too small."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (10000, low - 1) if low - 1 - 10000 >= 2000 else None
+
+
+_RANGE = _port_range()
+_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
+def _candidate():
+    if _RANGE is None:
+        return 0                    # let the kernel choose
+    return _rng.randint(*_RANGE)
+
+
 def free_ports(n=1):
     """n distinct TCP ports free on 127.0.0.1 right now, none handed out
     before in this process: a test that keeps a port dead (nothing
-    listening) must not see the kernel give it to the gateway next."""
+    listening) must not see it given to the gateway next."""
     socks, ports = [], []
     tries = 0
     while len(ports) < n and tries < 1000:
         tries += 1
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", _candidate()))
+        except OSError:
+            s.close()
+            continue
         port = s.getsockname()[1]
         socks.append(s)             # held until the end: no port twice in this call
         if port in _handed_out:
@@ -48,6 +75,7 @@ def free_ports(n=1):
         _handed_out.add(port)
     for s in socks:
         s.close()
+    assert len(ports) == n, "no %d free ports" % n
     return ports
 
 
