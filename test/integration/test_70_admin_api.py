@@ -183,8 +183,13 @@ def test_action_validation(portico, tmp_path):
         problem(ask(p.aport, "POST", "/admin/api/actions/cache.purge", {"key": "/x"}), 404,
                 r"not built")
         problem(ask(p.aport, "GET", "/admin/api/nope"), 404, r"no such admin endpoint")
-        problem(ask(p.aport, "PUT", "/admin/api/stats", b"{}"), 405, r"GET, POST")
-        problem(ask(p.aport, "POST", "/admin/", b"{}"), 405, r"GET")
+        res = ask(p.aport, "PUT", "/admin/api/stats", b"{}")
+        problem(res, 405, r"GET, POST")
+        # A 405 lists what the resource takes (RFC 9110 15.5.6), not nothing.
+        assert res[1].getheader("Allow") == "GET, HEAD, POST, DELETE"
+        res = ask(p.aport, "POST", "/admin/", b"{}")
+        problem(res, 405, r"GET")
+        assert res[1].getheader("Allow") == "GET, HEAD"
         # Nothing changed.
         ups = ask(p.aport, "GET", "/admin/api/upstreams")[2]
         assert not any(s["drain"] for s in ups[0]["servers"])

@@ -454,6 +454,7 @@ static int pt_admin_content(pt_request_t *r)
         return PT_OK;
     if (page) {
         if (!get) {
+            r->route_allow = "GET, HEAD";   /* a 405 must list them (RFC 9110 15.5.6) */
             pt_http_error(r, 405, "the status page is read with GET");
             return PT_OK;
         }
@@ -510,6 +511,7 @@ static int pt_admin_content(pt_request_t *r)
         }
     }
     if (!get && !post && !del) {
+        r->route_allow = "GET, HEAD, POST, DELETE";
         pt_http_error(r, 405, "the admin API takes GET, POST and DELETE");
         return PT_OK;
     }
