@@ -191,3 +191,27 @@ def test_a_full_export_queue_drops_spans_never_requests(portico, tmp_path):
     for i in range(5):
         assert get(port, "/down%d" % i).status == 200
     be.close()
+
+
+SAMPLE_CONF = """
+portico = { workers = 1; };
+listen = ( "127.0.0.1:%(port)d" );
+routes = ( { path = "/"; tracing = true; trace_sample = 56; return = 204;
+             response_headers = { set = [ "X-Sampled: $trace_sampled" ]; }; } );
+"""
+
+
+def test_trace_sample_is_the_share_of_new_traces(portico):
+    import http.client
+    port = free_ports(1)[0]
+    portico(SAMPLE_CONF % dict(port=port), ports=[port])
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    n, sampled = 1500, 0
+    for _ in range(n):
+        c.request("GET", "/")
+        r = c.getresponse()
+        r.read()
+        sampled += r.getheader("X-Sampled") == "1"
+    c.close()
+    # 56 % of 1500 is 840 (sd 19); a draw of one byte % 100 gave 65.6 % (984).
+    assert 760 <= sampled <= 920, sampled
