@@ -127,5 +127,11 @@ def test_managed_and_malformed_fields_are_refused_at_load(tmp_path):
     assert r.returncode != 0 and "unknown variable" in r.stderr
     r = check(tmp_path, 'request_headers = { sett = [ "X-A: 1" ]; };')
     assert r.returncode != 0
+    # A literal is checked as a rendered value is: DEL (0x7f) is a control
+    # character too and never reaches the wire (it did, written as \x7f).
+    for ctl in ("\\x7f", "\\x01", "\\r\\n"):
+        for way in ("request_headers", "response_headers"):
+            r = check(tmp_path, '%s = { set = [ "X-A: a%sb" ]; };' % (way, ctl))
+            assert r.returncode != 0 and "control character" in r.stderr, (way, ctl)
     r = check(tmp_path, 'response_headers = { set = [ "Host: fine-in-a-response" ]; };')
     assert r.returncode == 0, r.stderr

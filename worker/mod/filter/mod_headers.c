@@ -156,12 +156,12 @@ static int pt_headers_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
                     return PT_ERROR;
                 memcpy(t, text.p, text.len);
                 t[text.len] = '\0';
-                for (size_t i = 0; i < text.len; i++)
-                    if ((unsigned char) t[i] < 0x20 && t[i] != '\t') {
-                        pt_conf_error(cf, s, "%s: the value of \"%.*s\" holds a control "
-                                      "character", what, (int) name.len, name.p);
-                        return PT_ERROR;
-                    }
+                /* The rule a rendered value meets (DEL included). */
+                if (!pt_headers_value_ok((pt_str_t) { t, text.len })) {
+                    pt_conf_error(cf, s, "%s: the value of \"%.*s\" holds a control "
+                                  "character", what, (int) name.len, name.p);
+                    return PT_ERROR;
+                }
                 if (strchr(t, '$') == NULL)     /* no variables: nothing to render */
                     hs->ops[op][k].literal = (pt_str_t) { t, text.len };
                 else if ((hs->ops[op][k].value = pt_var_compile(cf, s, t)) == NULL)
