@@ -215,3 +215,35 @@ def test_trace_sample_is_the_share_of_new_traces(portico):
     c.close()
     # 56 % of 1500 is 840 (sd 19); a draw of one byte % 100 gave 65.6 % (984).
     assert 760 <= sampled <= 920, sampled
+
+
+def test_a_retiring_worker_posts_what_it_holds(portico, tmp_path):
+    be = Backend()
+    col = Backend(lambda req: Response(200, [("Content-Type", "application/json")], b"{}"))
+    port = free_ports(1)[0]
+    conf = EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="1h", queue=2048)
+    p = portico(conf, ports=[port])
+    old = p.workers()
+    # More than one POST holds (512), and no timer fires before the reload.
+    n = 700
+    for i in range(n):
+        assert get(port, "/r%d" % i).status == 200
+    assert col.requests == []
+    p.reload(conf)
+    p.wait_workers(1, exclude=old)
+    got = lambda: sum(len(s) for s in spans_of(col))
+    wait_for(lambda: got() >= n, timeout=10, what="the retiring worker's spans")
+    assert got() == n
+    # Released once posted: it does not wait for drain_timeout to exit.
+    import os
+    def gone():
+        for pid in old:
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                pass
+        return True
+    wait_for(gone, timeout=5, what="the old worker's exit")
+    be.close()
+    col.close()
