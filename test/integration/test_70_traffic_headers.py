@@ -117,6 +117,16 @@ def test_managed_and_malformed_fields_are_refused_at_load(tmp_path):
         r = check(tmp_path, 'request_headers = { set = [ "%s: x" ]; };' % name)
         assert r.returncode != 0, name
         assert '"%s" is managed by portico' % name in r.stderr and "p.conf:5" in r.stderr
+    # The proxy drops a request's X-Request-ID (it sends the gateway's id)
+    # and Proxy-Authorization (hop-by-hop): a transform of them never
+    # reached the upstream, so naming one is an error, as for Host.
+    for name in ("X-Request-ID", "Proxy-Authorization"):
+        for op in ("set", "add", "append", "remove"):
+            item = name if op == "remove" else name + ": x"
+            r = check(tmp_path, 'request_headers = { %s = [ "%s" ]; };' % (op, item))
+            assert r.returncode != 0 and '"%s" is managed by portico' % name in r.stderr, op
+    r = check(tmp_path, 'response_headers = { set = [ "X-Request-ID: x" ]; };')
+    assert r.returncode == 0, r.stderr
     r = check(tmp_path, 'response_headers = { add = [ "Content-Length: 3" ]; };')
     assert r.returncode != 0 and "managed by portico" in r.stderr
     r = check(tmp_path, 'request_headers = { set = [ "X Bad: 1" ]; };')

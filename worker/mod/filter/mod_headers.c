@@ -77,11 +77,13 @@ static const pt_directive_t pt_headers_members[] = {
 };
 
 /* Fields portico frames or manages itself (RFC 9110 7.6.1 hop-by-hop and
- * the message framing): no transform may touch them. */
+ * the message framing): no transform may touch them. In a request the
+ * proxy also drops X-Request-ID (it sends the gateway's id) and
+ * Proxy-Authorization (for this hop only), so a transform would be lost. */
 static bool pt_headers_managed(pt_str_t name, bool request)
 {
     switch (pt_http_hdr_id(name.p, name.len)) {
-    case PT_HDR_HOST:
+    case PT_HDR_HOST: case PT_HDR_X_REQUEST_ID: case PT_HDR_PROXY_AUTHORIZATION:
         return request;
     case PT_HDR_CONTENT_LENGTH: case PT_HDR_TRANSFER_ENCODING: case PT_HDR_CONNECTION:
     case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION: case PT_HDR_UPGRADE: case PT_HDR_TE:
