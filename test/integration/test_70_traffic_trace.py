@@ -247,3 +247,34 @@ def test_a_retiring_worker_posts_what_it_holds(portico, tmp_path):
     wait_for(gone, timeout=5, what="the old worker's exit")
     be.close()
     col.close()
+
+
+def test_a_request_that_ends_while_its_worker_drains_is_exported(portico, tmp_path):
+    import threading
+    import time
+
+    def slow(req):
+        if req.target.startswith("/slow"):
+            time.sleep(1.5)
+        return Response(200, [("Content-Type", "text/plain")], b"ok")
+    be = Backend(slow)
+    col = Backend(lambda req: Response(200, [("Content-Type", "application/json")], b"{}"))
+    port = free_ports(1)[0]
+    conf = EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="1h", queue=2048)
+    p = portico(conf, ports=[port])
+    old = p.workers()
+    done = []
+    t = threading.Thread(target=lambda: done.append(get(port, "/slow").status))
+    t.start()
+    wait_for(lambda: any(r.target == "/slow" for r in be.requests), what="the slow request")
+    p.reload(conf)
+    p.wait_workers(1, exclude=old)
+    t.join(10)
+    assert done == [200]
+    # Its span is queued after the retire: it is posted all the same.
+    wait_for(lambda: [s for b in spans_of(col) for s in b], timeout=10,
+             what="the span of the drained request")
+    spans = [s for b in spans_of(col) for s in b]
+    assert len(spans) == 1 and spans[0]["attributes"][1]["value"] == {"stringValue": "/slow"}
+    be.close()
+    col.close()

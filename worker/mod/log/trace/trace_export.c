@@ -23,6 +23,7 @@ static struct {
     pt_subrequest_t *sr;        /* a POST in flight; one at a time */
     size_t sr_n;                /* its spans */
     uint64_t dropped;           /* since the last log line */
+    bool retired;               /* the timer is off: spans are posted as they come */
     bool retiring;              /* posting the rest, the worker held */
 } pt_tx;
 
@@ -123,6 +124,7 @@ size_t pt_trace_export_json(char *out, size_t cap, const char *service,
 }
 
 static void pt_tx_send(void);
+static void pt_tx_post_rest(void);
 
 /* Retiring: post batch after batch until the queue is empty, then let
  * the worker go. */
@@ -209,6 +211,7 @@ int pt_trace_export_start(const pt_trace_export_conf_t *ec)
         return PT_ERROR;
     pt_tx.ec = ec;
     pt_tx.head = pt_tx.n = 0;
+    pt_tx.retired = pt_tx.retiring = false;
     pt_timer_prepare(&pt_tx.timer, pt_tx_timer, NULL);
     pt_timer_set(&pt_tx.timer, ec->interval);
     return PT_OK;
@@ -224,7 +227,22 @@ bool pt_trace_export_add(const pt_trace_span_t *span)
         return false;
     }
     pt_tx.ring[(pt_tx.head + pt_tx.n++) % pt_tx.ec->queue] = *span;
+    if (pt_tx.retired)
+        pt_tx_post_rest();      /* a request that finished while draining */
     return true;
+}
+
+/* Retired: post what is queued now. A worker with no connection left
+ * would exit before a POST got out: it is held until the queue is posted
+ * (or drain_timeout). */
+static void pt_tx_post_rest(void)
+{
+    if (pt_tx.retiring || (pt_tx.n == 0 && pt_tx.sr == NULL))
+        return;
+    pt_tx.retiring = true;
+    pt_worker_hold();
+    if (pt_tx.sr == NULL)
+        pt_tx_flush();          /* else pt_tx_done goes on */
 }
 
 void pt_trace_export_retire(void)
@@ -232,14 +250,8 @@ void pt_trace_export_retire(void)
     if (pt_tx.ring == NULL)
         return;
     pt_timer_del(&pt_tx.timer);
-    if (pt_tx.retiring || (pt_tx.n == 0 && pt_tx.sr == NULL))
-        return;
-    /* A worker with no connection left would exit before a POST got out:
-     * it is held until the queue is posted (or drain_timeout). */
-    pt_tx.retiring = true;
-    pt_worker_hold();
-    if (pt_tx.sr == NULL)
-        pt_tx_flush();          /* else pt_tx_done goes on */
+    pt_tx.retired = true;
+    pt_tx_post_rest();
 }
 
 void pt_trace_export_stop(void)
