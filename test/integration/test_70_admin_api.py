@@ -183,8 +183,13 @@ def test_action_validation(portico, tmp_path):
         problem(ask(p.aport, "POST", "/admin/api/actions/cache.purge", {"key": "/x"}), 404,
                 r"not built")
         problem(ask(p.aport, "GET", "/admin/api/nope"), 404, r"no such admin endpoint")
-        problem(ask(p.aport, "PUT", "/admin/api/stats", b"{}"), 405, r"GET, POST")
-        problem(ask(p.aport, "POST", "/admin/", b"{}"), 405, r"GET")
+        res = ask(p.aport, "PUT", "/admin/api/stats", b"{}")
+        problem(res, 405, r"GET, POST")
+        # A 405 lists what the resource takes (RFC 9110 15.5.6), not nothing.
+        assert res[1].getheader("Allow") == "GET, HEAD, POST, DELETE"
+        res = ask(p.aport, "POST", "/admin/", b"{}")
+        problem(res, 405, r"GET")
+        assert res[1].getheader("Allow") == "GET, HEAD"
         # Nothing changed.
         ups = ask(p.aport, "GET", "/admin/api/upstreams")[2]
         assert not any(s["drain"] for s in ups[0]["servers"])
@@ -340,3 +345,21 @@ def test_admin_on_a_regex_route(portico):
     st, r, _ = ask(port, "GET", "/ops/v1/", token=None)
     assert st == 200 and r.getheader("Content-Type").startswith("text/html")
     assert ask(port, "GET", "/ops/v1/api/nothing", token=None)[0] == 404
+
+
+def test_a_large_body_is_refused_before_it_is_read(portico, tmp_path):
+    import socket
+    with Backend(named("a")) as a, Backend(named("b")) as b:
+        tok = os.path.join(str(tmp_path), "admin.token")
+        p = start(portico, tmp_path, a, b, admin='admin_token_file = "%s"; '
+                  'client_max_body_size = "100M";' % tok)
+        # The head only: 900 kB announced, none sent. The answer comes at
+        # once rather than after the route's limit worth of buffering.
+        s = socket.create_connection(("127.0.0.1", p.aport), timeout=3)
+        s.sendall(("POST /admin/api/servers/drain HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 900000\r\n\r\n{" % TOKEN).encode())
+        head = s.recv(4096).decode()
+        s.close()
+        assert head.startswith("HTTP/1.1 413 "), head
+        assert "64 KiB" in head

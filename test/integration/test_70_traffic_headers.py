@@ -117,6 +117,16 @@ def test_managed_and_malformed_fields_are_refused_at_load(tmp_path):
         r = check(tmp_path, 'request_headers = { set = [ "%s: x" ]; };' % name)
         assert r.returncode != 0, name
         assert '"%s" is managed by portico' % name in r.stderr and "p.conf:5" in r.stderr
+    # The proxy drops a request's X-Request-ID (it sends the gateway's id)
+    # and Proxy-Authorization (hop-by-hop): a transform of them never
+    # reached the upstream, so naming one is an error, as for Host.
+    for name in ("X-Request-ID", "Proxy-Authorization"):
+        for op in ("set", "add", "append", "remove"):
+            item = name if op == "remove" else name + ": x"
+            r = check(tmp_path, 'request_headers = { %s = [ "%s" ]; };' % (op, item))
+            assert r.returncode != 0 and '"%s" is managed by portico' % name in r.stderr, op
+    r = check(tmp_path, 'response_headers = { set = [ "X-Request-ID: x" ]; };')
+    assert r.returncode == 0, r.stderr
     r = check(tmp_path, 'response_headers = { add = [ "Content-Length: 3" ]; };')
     assert r.returncode != 0 and "managed by portico" in r.stderr
     r = check(tmp_path, 'request_headers = { set = [ "X Bad: 1" ]; };')
@@ -127,5 +137,11 @@ def test_managed_and_malformed_fields_are_refused_at_load(tmp_path):
     assert r.returncode != 0 and "unknown variable" in r.stderr
     r = check(tmp_path, 'request_headers = { sett = [ "X-A: 1" ]; };')
     assert r.returncode != 0
+    # A literal is checked as a rendered value is: DEL (0x7f) is a control
+    # character too and never reaches the wire (it did, written as \x7f).
+    for ctl in ("\\x7f", "\\x01", "\\r\\n"):
+        for way in ("request_headers", "response_headers"):
+            r = check(tmp_path, '%s = { set = [ "X-A: a%sb" ]; };' % (way, ctl))
+            assert r.returncode != 0 and "control character" in r.stderr, (way, ctl)
     r = check(tmp_path, 'response_headers = { set = [ "Host: fine-in-a-response" ]; };')
     assert r.returncode == 0, r.stderr

@@ -191,3 +191,90 @@ def test_a_full_export_queue_drops_spans_never_requests(portico, tmp_path):
     for i in range(5):
         assert get(port, "/down%d" % i).status == 200
     be.close()
+
+
+SAMPLE_CONF = """
+portico = { workers = 1; };
+listen = ( "127.0.0.1:%(port)d" );
+routes = ( { path = "/"; tracing = true; trace_sample = 56; return = 204;
+             response_headers = { set = [ "X-Sampled: $trace_sampled" ]; }; } );
+"""
+
+
+def test_trace_sample_is_the_share_of_new_traces(portico):
+    import http.client
+    port = free_ports(1)[0]
+    portico(SAMPLE_CONF % dict(port=port), ports=[port])
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    n, sampled = 1500, 0
+    for _ in range(n):
+        c.request("GET", "/")
+        r = c.getresponse()
+        r.read()
+        sampled += r.getheader("X-Sampled") == "1"
+    c.close()
+    # 56 % of 1500 is 840 (sd 19); a draw of one byte % 100 gave 65.6 % (984).
+    assert 760 <= sampled <= 920, sampled
+
+
+def test_a_retiring_worker_posts_what_it_holds(portico, tmp_path):
+    be = Backend()
+    col = Backend(lambda req: Response(200, [("Content-Type", "application/json")], b"{}"))
+    port = free_ports(1)[0]
+    conf = EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="1h", queue=2048)
+    p = portico(conf, ports=[port])
+    old = p.workers()
+    # More than one POST holds (512), and no timer fires before the reload.
+    n = 700
+    for i in range(n):
+        assert get(port, "/r%d" % i).status == 200
+    assert col.requests == []
+    p.reload(conf)
+    p.wait_workers(1, exclude=old)
+    got = lambda: sum(len(s) for s in spans_of(col))
+    wait_for(lambda: got() >= n, timeout=10, what="the retiring worker's spans")
+    assert got() == n
+    # Released once posted: it does not wait for drain_timeout to exit.
+    import os
+    def gone():
+        for pid in old:
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                pass
+        return True
+    wait_for(gone, timeout=5, what="the old worker's exit")
+    be.close()
+    col.close()
+
+
+def test_a_request_that_ends_while_its_worker_drains_is_exported(portico, tmp_path):
+    import threading
+    import time
+
+    def slow(req):
+        if req.target.startswith("/slow"):
+            time.sleep(1.5)
+        return Response(200, [("Content-Type", "text/plain")], b"ok")
+    be = Backend(slow)
+    col = Backend(lambda req: Response(200, [("Content-Type", "application/json")], b"{}"))
+    port = free_ports(1)[0]
+    conf = EXPORT_CONF % dict(port=port, be=be.port, col=col.port, iv="1h", queue=2048)
+    p = portico(conf, ports=[port])
+    old = p.workers()
+    done = []
+    t = threading.Thread(target=lambda: done.append(get(port, "/slow").status))
+    t.start()
+    wait_for(lambda: any(r.target == "/slow" for r in be.requests), what="the slow request")
+    p.reload(conf)
+    p.wait_workers(1, exclude=old)
+    t.join(10)
+    assert done == [200]
+    # Its span is queued after the retire: it is posted all the same.
+    wait_for(lambda: [s for b in spans_of(col) for s in b], timeout=10,
+             what="the span of the drained request")
+    spans = [s for b in spans_of(col) for s in b]
+    assert len(spans) == 1 and spans[0]["attributes"][1]["value"] == {"stringValue": "/slow"}
+    be.close()
+    col.close()

@@ -135,6 +135,16 @@ def test_version_errors_at_load(tmp_path):
     r = check(tmp_path, 'api_version = "2"; api_deprecation = "2026-01-01"; '
                         'api_sunset = "2025-01-01";')
     assert r.returncode != 0 and "before" in r.stderr
+    # A date that does not exist, or a field out of its range, is refused
+    # rather than rolled over into another date by timegm.
+    for bad in ("2025-02-31", "2025-02-29", "2025-04-31", "2025-01-01T-1:00:00Z",
+                "2025-01-01T00:-5:00Z", "2025-1-1", " 2025-01-01", "@ 1735689600",
+                "@+1735689600", "2025-01-01T00:00:00"):
+        r = check(tmp_path, 'api_version = "2"; api_deprecation = "%s";' % bad)
+        assert r.returncode != 0 and "is not a date" in r.stderr, bad
+    for good in ("2024-02-29", "2025-12-31T23:59:59Z", "@0"):
+        r = check(tmp_path, 'api_version = "2"; api_deprecation = "%s";' % good)
+        assert r.returncode == 0, (good, r.stderr)
     r = check(tmp_path, 'api_deprecation = "2026-01-01";')
     assert r.returncode != 0 and "need api_version" in r.stderr
     r = check(tmp_path, 'api_version = "2"; api_deprecation = "@1735689600"; '

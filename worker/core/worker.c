@@ -47,6 +47,7 @@ static size_t pt_worker_nlisten;
 static pt_event_t pt_worker_sig_ev, pt_worker_ctl_ev;
 static pt_timer_t pt_worker_drain_timer, pt_worker_resume_timer, pt_worker_trim_timer;
 static bool pt_worker_paused, pt_worker_retiring, pt_worker_exit;
+static unsigned pt_worker_holds;    /* work of a module a retiring worker waits for */
 
 static void pt_worker_accept_resume(void)
 {
@@ -89,14 +90,32 @@ static void pt_worker_accept_pause(bool at_limit)
         pt_timer_set(&pt_worker_resume_timer, PT_WORKER_RESUME_MS);
 }
 
+/* A retiring worker is idle with no connection and no hold left. */
+static void pt_worker_exit_if_idle(void)
+{
+    if (pt_worker_retiring && pt_conn_active == 0 && pt_worker_holds == 0)
+        pt_worker_exit = true;
+}
+
+void pt_worker_hold(void)
+{
+    pt_worker_holds++;
+}
+
+void pt_worker_release(void)
+{
+    PT_ASSERT(pt_worker_holds > 0);
+    pt_worker_holds--;
+    pt_worker_exit_if_idle();
+}
+
 /* A connection closed: resume accepting, or exit when retiring and idle. */
 static void pt_worker_conn_closed(void)
 {
     if (pt_worker_paused
         && pt_conn_active < (unsigned) (pt_worker_conf->main.worker_connections * 9 / 10))
         pt_worker_accept_resume();
-    if (pt_worker_retiring && pt_conn_active == 0)
-        pt_worker_exit = true;
+    pt_worker_exit_if_idle();
 }
 
 static void pt_worker_drain_timeout(pt_timer_t *t)
@@ -124,8 +143,7 @@ static void pt_worker_retire(const char *why)
         if (pt_modules[i]->retire)
             pt_modules[i]->retire();
     pt_conn_drain_all();
-    if (pt_conn_active == 0)
-        pt_worker_exit = true;
+    pt_worker_exit_if_idle();
     pt_timer_prepare(&pt_worker_drain_timer, pt_worker_drain_timeout, NULL);
     pt_timer_set(&pt_worker_drain_timer, pt_worker_conf->main.drain_timeout);
 }

@@ -77,11 +77,13 @@ static const pt_directive_t pt_headers_members[] = {
 };
 
 /* Fields portico frames or manages itself (RFC 9110 7.6.1 hop-by-hop and
- * the message framing): no transform may touch them. */
+ * the message framing): no transform may touch them. In a request the
+ * proxy also drops X-Request-ID (it sends the gateway's id) and
+ * Proxy-Authorization (for this hop only), so a transform would be lost. */
 static bool pt_headers_managed(pt_str_t name, bool request)
 {
     switch (pt_http_hdr_id(name.p, name.len)) {
-    case PT_HDR_HOST:
+    case PT_HDR_HOST: case PT_HDR_X_REQUEST_ID: case PT_HDR_PROXY_AUTHORIZATION:
         return request;
     case PT_HDR_CONTENT_LENGTH: case PT_HDR_TRANSFER_ENCODING: case PT_HDR_CONNECTION:
     case PT_HDR_KEEP_ALIVE: case PT_HDR_PROXY_CONNECTION: case PT_HDR_UPGRADE: case PT_HDR_TE:
@@ -156,12 +158,12 @@ static int pt_headers_compile(pt_conf_ctx_t *cf, const config_setting_t *s,
                     return PT_ERROR;
                 memcpy(t, text.p, text.len);
                 t[text.len] = '\0';
-                for (size_t i = 0; i < text.len; i++)
-                    if ((unsigned char) t[i] < 0x20 && t[i] != '\t') {
-                        pt_conf_error(cf, s, "%s: the value of \"%.*s\" holds a control "
-                                      "character", what, (int) name.len, name.p);
-                        return PT_ERROR;
-                    }
+                /* The rule a rendered value meets (DEL included). */
+                if (!pt_headers_value_ok((pt_str_t) { t, text.len })) {
+                    pt_conf_error(cf, s, "%s: the value of \"%.*s\" holds a control "
+                                  "character", what, (int) name.len, name.p);
+                    return PT_ERROR;
+                }
                 if (strchr(t, '$') == NULL)     /* no variables: nothing to render */
                     hs->ops[op][k].literal = (pt_str_t) { t, text.len };
                 else if ((hs->ops[op][k].value = pt_var_compile(cf, s, t)) == NULL)

@@ -195,36 +195,48 @@ static bool pt_api_version_match(const pt_route_t *route, const pt_router_key_t 
                                                        k->nfields, buf));
 }
 
-/* "@1735689600", "2025-01-01" or "2025-01-01T00:00:00Z" into Unix seconds. */
+/* n decimal digits at s (no sign, no blank: sscanf took both). */
+static bool pt_api_digits(const char *s, size_t n, long long *out)
+{
+    long long v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return n > 0;
+}
+
+/* "@1735689600", "2025-01-01" or "2025-01-01T00:00:00Z" into Unix seconds;
+ * a day the month does not have is an error (timegm would roll it over). */
 static int pt_api_date(const char *s, time_t *out)
 {
-    struct tm tm = { 0 };
-    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-    unsigned long long at;
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    size_t len = strlen(s);
+    long long y, mo, d, h = 0, mi = 0, sec = 0, at;
 
     if (s[0] == '@') {
-        if (sscanf(s + 1, "%llu%n", &at, &n) != 1 || s[1 + n] != '\0' || at > (1ull << 40))
+        if (len > 14 || !pt_api_digits(s + 1, len - 1, &at) || at > (1ll << 40))
             return PT_ERROR;
         *out = (time_t) at;
         return PT_OK;
     }
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
+    if ((len != 10 && len != 20) || s[4] != '-' || s[7] != '-' || !pt_api_digits(s, 4, &y)
+        || !pt_api_digits(s + 5, 2, &mo) || !pt_api_digits(s + 8, 2, &d))
         return PT_ERROR;
-    if (s[n] == 'T') {
-        int m = 0;
-        if (sscanf(s + n, "T%2d:%2d:%2dZ%n", &h, &mi, &sec, &m) != 3 || m == 0)
-            return PT_ERROR;
-        n += m;
-    }
-    if (s[n] != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
-        || sec > 60)
+    if (len == 20
+        && (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z'
+            || !pt_api_digits(s + 11, 2, &h) || !pt_api_digits(s + 14, 2, &mi)
+            || !pt_api_digits(s + 17, 2, &sec)))
         return PT_ERROR;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]
+        || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
+        return PT_ERROR;
+    struct tm tm = { .tm_year = (int) y - 1900, .tm_mon = (int) mo - 1, .tm_mday = (int) d,
+                     .tm_hour = (int) h, .tm_min = (int) mi, .tm_sec = (int) sec };
     *out = timegm(&tm);
     return PT_OK;
 }

@@ -412,6 +412,18 @@ static void pt_admin_action_done(pt_request_t *r)
     pt_admin_send_json(r, status, answer);
 }
 
+/* Read the body for done; one announced past PT_ADMIN_BODY_MAX is refused
+ * before it is read (the route's client_max_body_size may be far larger). */
+static void pt_admin_read_body(pt_request_t *r, pt_request_handler_pt done)
+{
+    if (r->body_kind == PT_BODY_LENGTH && r->head.content_length > PT_ADMIN_BODY_MAX) {
+        r->keepalive = false;
+        pt_http_error(r, 413, "admin request bodies are limited to 64 KiB");
+        return;
+    }
+    pt_request_read_body(r, done);
+}
+
 /* What follows the route's path: "", "api/config", ... */
 static pt_str_t pt_admin_rest(const pt_request_t *r)
 {
@@ -454,6 +466,7 @@ static int pt_admin_content(pt_request_t *r)
         return PT_OK;
     if (page) {
         if (!get) {
+            r->route_allow = "GET, HEAD";   /* a 405 must list them (RFC 9110 15.5.6) */
             pt_http_error(r, 405, "the status page is read with GET");
             return PT_OK;
         }
@@ -494,22 +507,23 @@ static int pt_admin_content(pt_request_t *r)
     } else if (post || del) {
         /* DELETE api/servers/drain undoes the drain, like POST .../enable. */
         if (pt_admin_is(rest, "api/servers/drain")) {
-            pt_request_read_body(r, post ? pt_admin_drain_done : pt_admin_enable_done);
+            pt_admin_read_body(r, post ? pt_admin_drain_done : pt_admin_enable_done);
             return PT_OK;
         }
         if (post && pt_admin_is(rest, "api/servers/enable")) {
-            pt_request_read_body(r, pt_admin_enable_done);
+            pt_admin_read_body(r, pt_admin_enable_done);
             return PT_OK;
         }
         if (rest.len > 12 && memcmp(rest.p, "api/actions/", 12) == 0
             && rest.len - 12 <= PT_ADMIN_HOOK_NAME_MAX) {
             r->ctx[pt_admin_module.index] = pt_arena_strndup(r->arena, rest.p + 12,
                                                              rest.len - 12);
-            pt_request_read_body(r, pt_admin_action_done);
+            pt_admin_read_body(r, pt_admin_action_done);
             return PT_OK;
         }
     }
     if (!get && !post && !del) {
+        r->route_allow = "GET, HEAD, POST, DELETE";
         pt_http_error(r, 405, "the admin API takes GET, POST and DELETE");
         return PT_OK;
     }

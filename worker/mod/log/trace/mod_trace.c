@@ -93,28 +93,46 @@ static const pt_directive_t pt_trace_directives[] = {
 static uint8_t pt_trace_pool[PT_TRACE_POOL];
 static size_t pt_trace_pool_used = PT_TRACE_POOL;
 
+static void pt_trace_pool_take(uint8_t *out, size_t n)
+{
+    if (pt_trace_pool_used + n > PT_TRACE_POOL) {
+        size_t got = 0;
+        while (got < PT_TRACE_POOL) {
+            ssize_t k = getrandom(pt_trace_pool + got, PT_TRACE_POOL - got, 0);
+            if (k > 0)
+                got += (size_t) k;
+            else if (errno != EINTR)
+                break;
+        }
+        pt_trace_pool_used = 0;
+    }
+    memcpy(out, pt_trace_pool + pt_trace_pool_used, n);
+    pt_trace_pool_used += n;
+}
+
+/* A trace or span id: all zeros is invalid, so such a draw is redrawn. */
 static void pt_trace_random(uint8_t *out, size_t n)
 {
     do {
-        if (pt_trace_pool_used + n > PT_TRACE_POOL) {
-            size_t got = 0;
-            while (got < PT_TRACE_POOL) {
-                ssize_t k = getrandom(pt_trace_pool + got, PT_TRACE_POOL - got, 0);
-                if (k > 0)
-                    got += (size_t) k;
-                else if (errno != EINTR)
-                    break;
-            }
-            pt_trace_pool_used = 0;
-        }
-        memcpy(out, pt_trace_pool + pt_trace_pool_used, n);
-        pt_trace_pool_used += n;
-        bool zero = true;
-        for (size_t i = 0; i < n && zero; i++)
-            zero = out[i] == 0;
-        if (!zero)
-            return;
-    } while (1);                /* all zeros is invalid: draw again */
+        pt_trace_pool_take(out, n);
+        for (size_t i = 0; i < n; i++)
+            if (out[i])
+                return;
+    } while (1);
+}
+
+/* Whether a new trace is sampled at percent: a uniform draw, unlike one
+ * byte % 100 (which sampled 58% at 50). */
+static bool pt_trace_sampled(unsigned percent)
+{
+    int pick;
+
+    do {
+        uint8_t d[2];
+        pt_trace_pool_take(d, sizeof(d));
+        pick = pt_trace_sample_pick((uint16_t) (d[0] << 8 | d[1]), percent);
+    } while (pick < 0);
+    return pick == 1;
 }
 
 /* The one traceparent of the request, or NULL (none, or more than one:
@@ -192,10 +210,8 @@ static int pt_trace_access(pt_request_t *r)
         ctx->flags = tp.flags & PT_TRACE_FLAG_SAMPLED;  /* other bits: unknown to 00 */
         state = pt_trace_state(r);
     } else {
-        uint8_t dice;
         pt_trace_random(ctx->trace_id, sizeof(ctx->trace_id));
-        pt_trace_random(&dice, 1);
-        if ((unsigned) dice % 100 < (unsigned) tc->sample)
+        if (pt_trace_sampled((unsigned) tc->sample))
             ctx->flags = PT_TRACE_FLAG_SAMPLED;
         (void) pt_trace_state(r);       /* hidden: it belongs to a refused trace */
     }

@@ -57,6 +57,13 @@ int pt_traceparent_parse(pt_str_t v, pt_traceparent_t *out)
     return PT_OK;
 }
 
+int pt_trace_sample_pick(uint16_t draw, unsigned percent)
+{
+    if (draw >= PT_TRACE_SAMPLE_DRAWS)
+        return -1;              /* past a whole number of hundreds */
+    return draw % 100 < percent ? 1 : 0;
+}
+
 void pt_trace_hex(char *out, const uint8_t *p, size_t n)
 {
     static const char digits[] = "0123456789abcdef";

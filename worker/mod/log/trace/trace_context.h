@@ -33,6 +33,13 @@ int pt_traceparent_parse(pt_str_t v, pt_traceparent_t *out);
 void pt_traceparent_write(char *out, const uint8_t trace_id[PT_TRACE_ID_LEN],
                           const uint8_t span_id[PT_TRACE_SPAN_LEN], uint8_t flags);
 
+/* A new trace's sampling decision at percent (0..100) from a uniform
+ * 16-bit draw: 1 sampled, 0 not, -1 when the draw is one of the 36 values
+ * past PT_TRACE_SAMPLE_DRAWS and must be drawn again (so that each percent
+ * is exactly 655 of the 65500 draws kept). */
+#define PT_TRACE_SAMPLE_DRAWS   65500
+int pt_trace_sample_pick(uint16_t draw, unsigned percent);
+
 /* Lowercase hex of n bytes into out (2n bytes, no NUL). */
 void pt_trace_hex(char *out, const uint8_t *p, size_t n);
 

@@ -9,6 +9,7 @@
 #include "common/str.h"
 #include "worker/core/metrics.h"
 #include "worker/core/timer.h"
+#include "worker/core/worker.h"
 #include "worker/mod/log/trace/trace_export.h"
 #include "worker/upstream/subrequest.h"
 
@@ -20,7 +21,10 @@ static struct {
     size_t head, n;             /* oldest, count */
     pt_timer_t timer;
     pt_subrequest_t *sr;        /* a POST in flight; one at a time */
+    size_t sr_n;                /* its spans */
     uint64_t dropped;           /* since the last log line */
+    bool retired;               /* the timer is off: spans are posted as they come */
+    bool retiring;              /* posting the rest, the worker held */
 } pt_tx;
 
 typedef struct {
@@ -120,19 +124,39 @@ size_t pt_trace_export_json(char *out, size_t cap, const char *service,
 }
 
 static void pt_tx_send(void);
+static void pt_tx_post_rest(void);
+
+/* Retiring: post batch after batch until the queue is empty, then let
+ * the worker go. */
+static void pt_tx_flush(void)
+{
+    while (pt_tx.n && pt_tx.sr == NULL) {
+        size_t before = pt_tx.n;
+        pt_tx_send();           /* a batch that cannot start is counted lost */
+        if (pt_tx.n == before)
+            break;              /* out of memory: pt_trace_export_stop counts them */
+    }
+    if (pt_tx.sr == NULL) {
+        pt_tx.retiring = false;
+        pt_worker_release();
+    }
+}
 
 static void pt_tx_done(pt_subrequest_t *sr, int rc, void *data)
 {
     size_t n = (size_t) (uintptr_t) data;
 
     pt_tx.sr = NULL;
+    pt_tx.sr_n = 0;
     if (rc == PT_OK && sr->status >= 200 && sr->status < 300) {
         pt_metric_inc(pt_trace_metric_exported, n);
-        return;
+    } else {
+        pt_metric_inc(pt_trace_metric_failed, n);
+        pt_log(PT_LOG_WARN, "trace export: %zu spans lost: %s", n,
+               rc == PT_OK ? "the collector refused them" : sr->error);
     }
-    pt_metric_inc(pt_trace_metric_failed, n);
-    pt_log(PT_LOG_WARN, "trace export: %zu spans lost: %s", n,
-           rc == PT_OK ? "the collector refused them" : sr->error);
+    if (pt_tx.retiring)
+        pt_tx_flush();
 }
 
 static void pt_tx_send(void)
@@ -165,6 +189,7 @@ static void pt_tx_send(void)
             .max_body = 64 * 1024,
         };
         pt_tx.sr = pt_subrequest_start(ec->upstream, &spec, pt_tx_done, (void *) (uintptr_t) n);
+        pt_tx.sr_n = pt_tx.sr ? n : 0;
     }
     if (pt_tx.sr == NULL)
         pt_metric_inc(pt_trace_metric_failed, n);
@@ -186,6 +211,7 @@ int pt_trace_export_start(const pt_trace_export_conf_t *ec)
         return PT_ERROR;
     pt_tx.ec = ec;
     pt_tx.head = pt_tx.n = 0;
+    pt_tx.retired = pt_tx.retiring = false;
     pt_timer_prepare(&pt_tx.timer, pt_tx_timer, NULL);
     pt_timer_set(&pt_tx.timer, ec->interval);
     return PT_OK;
@@ -201,7 +227,22 @@ bool pt_trace_export_add(const pt_trace_span_t *span)
         return false;
     }
     pt_tx.ring[(pt_tx.head + pt_tx.n++) % pt_tx.ec->queue] = *span;
+    if (pt_tx.retired)
+        pt_tx_post_rest();      /* a request that finished while draining */
     return true;
+}
+
+/* Retired: post what is queued now. A worker with no connection left
+ * would exit before a POST got out: it is held until the queue is posted
+ * (or drain_timeout). */
+static void pt_tx_post_rest(void)
+{
+    if (pt_tx.retiring || (pt_tx.n == 0 && pt_tx.sr == NULL))
+        return;
+    pt_tx.retiring = true;
+    pt_worker_hold();
+    if (pt_tx.sr == NULL)
+        pt_tx_flush();          /* else pt_tx_done goes on */
 }
 
 void pt_trace_export_retire(void)
@@ -209,7 +250,8 @@ void pt_trace_export_retire(void)
     if (pt_tx.ring == NULL)
         return;
     pt_timer_del(&pt_tx.timer);
-    pt_tx_send();               /* what is queued; a POST in flight finishes */
+    pt_tx.retired = true;
+    pt_tx_post_rest();
 }
 
 void pt_trace_export_stop(void)
@@ -218,7 +260,10 @@ void pt_trace_export_stop(void)
         return;
     pt_timer_del(&pt_tx.timer);
     pt_subrequest_cancel(pt_tx.sr);
+    /* What never reached the collector is lost: say so in the counter. */
+    pt_metric_inc(pt_trace_metric_failed, pt_tx.sr_n + pt_tx.n);
     pt_tx.sr = NULL;
+    pt_tx.sr_n = pt_tx.n = 0;
     free(pt_tx.ring);
     pt_tx.ring = NULL;
 }

@@ -106,5 +106,20 @@ int main(void)
     buf[n > 0 ? n : 0] = '\0';
     ok(strncmp(buf, "m00=", 4) == 0, "the long member went first");
     ok(strstr(buf, "m19=") == NULL && strstr(buf, "m13=") != NULL, "then the last ones");
+    /* Sampling: each percent takes exactly its share of the draws kept
+     * (a draw % 100 of one byte favoured 0..55: 65.6% at 56). */
+    bool exact = true;
+    for (unsigned pc = 0; pc <= 100 && exact; pc++) {
+        unsigned yes = 0, again = 0;
+        for (unsigned d = 0; d <= UINT16_MAX; d++) {
+            int k = pt_trace_sample_pick((uint16_t) d, pc);
+            yes += k == 1;
+            again += k < 0;
+        }
+        exact = yes == pc * (PT_TRACE_SAMPLE_DRAWS / 100) && again == 65536 - PT_TRACE_SAMPLE_DRAWS;
+        if (!exact)
+            diag("percent %u: %u sampled, %u drawn again", pc, yes, again);
+    }
+    ok(exact, "trace_sample: exactly percent * 655 of 65500 draws, for 0..100");
     return done_testing();
 }
