@@ -539,3 +539,54 @@ def test_authorization_needs_an_explicit_permission(portico):
             assert hit(get(p.port, path)) == stored, path
     finally:
         o.close()
+
+
+def test_304_without_date_dates_the_update_when_received(portico):
+    # RFC 9110 §6.6.1: an answer without Date is dated when received; a 304
+    # without one must not leave the stored Date to make the refreshed
+    # response old (RFC 9111 §4.2.3 apparent age)
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+
+        def script(req, n):
+            if n > 1:
+                return Response(304, [("ETag", '"d"'), ("Cache-Control", "max-age=100")])
+            return Response(200, [("Date", httpdate(time.time() - 60)), ("ETag", '"d"'),
+                                  ("Cache-Control", "max-age=10")], b"x")
+        o.on("/d", script)
+        get(p.port, "/d")
+        r = get(p.port, "/d")
+        assert "fwd-status=304" in cs(r), r.headers
+        r = get(p.port, "/d")
+        assert hit(r) and int(r.header("age")) < 30, r.headers
+    finally:
+        o.close()
+
+
+def test_other_freshness_rules(portico):
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        # §5.4: Pragma in a response means nothing to freshness
+        o.on("/pg", lambda req, n: answer(headers=[("Cache-Control", "max-age=100"),
+                                                   ("Pragma", "no-cache")], n=n))
+        get(p.port, "/pg")
+        assert hit(get(p.port, "/pg"))
+        # §5.2.1.1: a request's max-age does not allow a stale response
+        o.on("/sm", lambda req, n: answer(headers=STALE + [("ETag", '"s"')], n=n))
+        get(p.port, "/sm")
+        assert not hit(get(p.port, "/sm", headers=[("Cache-Control", "max-age=1000")]))
+        # §4.2.4: no-cache in the response forbids serving it stale
+        o.on("/nc", lambda req, n: answer(headers=[("Cache-Control", "no-cache, max-age=100"),
+                                                   ("ETag", '"n"')], n=n))
+        get(p.port, "/nc")
+        assert not hit(get(p.port, "/nc", headers=[("Cache-Control", "max-stale")]))
+        # §4.2.1: a second max-age does not extend the first
+        o.on("/dup", lambda req, n: answer(headers=[("Cache-Control", "max-age=10"),
+                                                    ("Cache-Control", "max-age=1000"),
+                                                    ("Age", "20"), ("ETag", '"x"')], n=n))
+        get(p.port, "/dup")
+        assert not hit(get(p.port, "/dup"))
+    finally:
+        o.close()

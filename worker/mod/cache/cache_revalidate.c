@@ -149,6 +149,12 @@ static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
                     m[j].flags |= 0x01;
         m[n++] = *f;
     }
+    /* RFC 9110 §6.6.1: an answer without Date is dated when it arrives
+     * (below, by the rules): the stored Date would make it old */
+    if (pt_subrequest_field(sr, "Date").p == NULL)
+        for (unsigned j = 0; j < n; j++)
+            if (pt_str_caseeq_lit(m[j].name, "date"))
+                m[j].flags |= 0x01;
     pt_cache_resp_t in = pt_cache_sr_resp(sr, m, n, request_ms, authorized, req, nreq);
     in.status = o->status;
     pt_cache_obj_t hdr;
