@@ -305,6 +305,11 @@ def test_cache_control_parsing(portico):
             ("/c7", "max-age=-1", False),
             ("/c8", "max-age=100, private", False),
             ("/c9", 'max-age=100, extension="a\\"b"', True),
+            ("/c10", "max-age=003600", True),
+            ("/c11", "max-age='3600'", False),
+            ("/c12", 'max-age=0, extension="max-age=3600"', False),
+            ("/c13", 'extension="max-age=3600", max-age=0', False),
+            ("/c14", 'max-age=100, no-cache="X-A, X-B"', True),
         ]
         for path, cc, fresh in cases:
             o.on(path, lambda req, n, cc=cc: answer(headers=[("Cache-Control", cc),
@@ -588,5 +593,82 @@ def test_other_freshness_rules(portico):
                                                     ("Age", "20"), ("ETag", '"x"')], n=n))
         get(p.port, "/dup")
         assert not hit(get(p.port, "/dup"))
+    finally:
+        o.close()
+
+
+def test_fields_connection_names_are_not_stored(portico):
+    # RFC 9111 §3.1: hop-by-hop fields and those Connection names are not
+    # stored (RFC 9110 §7.6.1)
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        o.on("/cn", lambda req, n: answer(headers=[("Cache-Control", "max-age=100"),
+                                                   ("Connection", "X-A, x-b"), ("X-A", "1"),
+                                                   ("X-B", "2"), ("X-C", "3")], n=n))
+        for r in (get(p.port, "/cn"), get(p.port, "/cn")):
+            assert r.header("x-c") == "3", r.headers
+            assert r.header("x-a") is None and r.header("x-b") is None, r.headers
+        assert hit(r)
+    finally:
+        o.close()
+
+
+def test_extension_and_body_methods_invalidate(portico):
+    # RFC 9111 §4.4: any unsafe method (an unknown one is not known to be
+    # safe, RFC 9110 §9.2.1), with a body or not
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        for method in ("M-SEARCH", "PATCH", "PUT"):
+            path = "/x-" + method.lower()
+            o.on(path, lambda req, n: answer(headers=[("Cache-Control", "max-age=100")], n=n))
+            get(p.port, path)
+            assert hit(get(p.port, path))
+            r = request(p.port, "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
+                        "Connection: close\r\n\r\nabc" % (method, path))
+            assert r.status == 200, (method, r.status)
+            assert not hit(get(p.port, path)), method
+    finally:
+        o.close()
+
+
+def test_expires_date_forms(portico):
+    # RFC 9110 §5.6.7: a recipient accepts the three HTTP-date forms;
+    # RFC 9111 §5.3: anything else (as "-1") is a time in the past
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        t = time.gmtime(time.time() + 1000)
+        forms = {
+            "/e1": (time.strftime("%a, %d %b %Y %H:%M:%S GMT", t), True),
+            "/e2": (time.strftime("%A, %d-%b-%y %H:%M:%S GMT", t), True),
+            "/e3": (time.strftime("%a %b %d %H:%M:%S %Y", t).replace(" 0", "  ", 1)
+                    if t.tm_mday < 10 else time.strftime("%a %b %d %H:%M:%S %Y", t), True),
+            "/e4": ("-1", False),
+            "/e5": ("", False),
+        }
+        for path, (value, fresh) in forms.items():
+            o.on(path, lambda req, n, v=value: answer(headers=[("Expires", v),
+                                                               ("ETag", '"e"')], n=n))
+            get(p.port, path)
+            r = get(p.port, path)
+            assert hit(r) == fresh, (path, value, r.headers)
+    finally:
+        o.close()
+
+
+def test_revalidation_sends_the_fields_vary_names(portico):
+    # RFC 9111 §4.3.1: the conditional request carries the request fields
+    # the stored response's Vary names (the origin selects by them)
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        o.on("/vr", lambda req, n: answer(headers=STALE + [("ETag", '"v"'), ("Vary", "Abc")],
+                                          n=n))
+        get(p.port, "/vr", headers=[("Abc", "123")])
+        get(p.port, "/vr", headers=[("Abc", "123")])
+        req = o.last("/vr")
+        assert req.header("abc") == "123" and req.header("if-none-match") == '"v"'
     finally:
         o.close()
