@@ -672,3 +672,58 @@ def test_revalidation_sends_the_fields_vary_names(portico):
         assert req.header("abc") == "123" and req.header("if-none-match") == '"v"'
     finally:
         o.close()
+
+
+def test_date_is_no_last_modified_for_unmodified_since_and_if_range(portico):
+    # RFC 9110 §13.1.4: If-Unmodified-Since is ignored without a
+    # last-modification date; §13.1.5: an If-Range date must be the
+    # Last-Modified; only If-Modified-Since falls back to Date (RFC 9111
+    # §4.3.2)
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        date = httpdate(time.time() - 100)
+        o.on("/nd", lambda req, n: Response(200, [("Date", date),
+                                                  ("Cache-Control", "max-age=1000")],
+                                            b"0123456789"))
+        get(p.port, "/nd")
+        old = httpdate(time.time() - 5000)
+        r = get(p.port, "/nd", headers=[("If-Unmodified-Since", old)])
+        assert r.status == 200 and hit(r), r.headers
+        r = get(p.port, "/nd", headers=[("Range", "bytes=0-1"), ("If-Range", date)])
+        assert r.status == 200 and r.body == b"0123456789", r.headers
+        r = get(p.port, "/nd", headers=[("If-Modified-Since", date)])
+        assert r.status == 304 and hit(r), r.headers
+        assert o.count("/nd") == 1
+    finally:
+        o.close()
+
+
+def test_invalidation_resolves_references_and_keeps_to_the_origin(portico):
+    # RFC 9111 §4.4: Location and Content-Location are URI references,
+    # resolved against the target URI (RFC 3986 §5.2); a URI of another
+    # origin (another scheme or host) must not be invalidated
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        fresh = lambda req, n: answer(headers=[("Cache-Control", "max-age=100")], n=n)
+        paths = ["/d/sib", "/up", "/d/q", "/other", "/d/keep"]
+        for path in paths:
+            o.on(path, fresh)
+            get(p.port, path)
+            assert hit(get(p.port, path)), path
+        get(p.port, "/d/q?x=1")
+        o.on("/d/post", lambda req, n: answer(status=200, headers=[
+            ("Location", "sib"), ("Content-Location", "../up")]))
+        send(p.port, "POST", "/d/post")
+        assert not hit(get(p.port, "/d/sib"))
+        assert not hit(get(p.port, "/up"))
+        o.on("/d/q", lambda req, n: fresh(req, n) if req.method == "GET" else answer(
+            status=204, body=b"", headers=[("Content-Location", "?x=1"),
+                                           ("Location", "https://localhost/other")]))
+        send(p.port, "PUT", "/d/q")
+        assert not hit(get(p.port, "/d/q?x=1"))
+        assert hit(get(p.port, "/other"))
+        assert hit(get(p.port, "/d/keep"))
+    finally:
+        o.close()
