@@ -727,3 +727,34 @@ def test_invalidation_resolves_references_and_keeps_to_the_origin(portico):
         assert hit(get(p.port, "/d/keep"))
     finally:
         o.close()
+
+
+def test_head_304_freshens_and_head_answer_is_never_stored_as_get(portico):
+    # RFC 9111 §4.3.4: a 304 to the cache's conditional HEAD freshens the
+    # stored GET response; §3: the answer to a HEAD has no content, and
+    # never becomes a stored GET response
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+
+        def script(req, n):
+            if req.header("if-none-match") == '"a"':
+                return Response(304, [("Date", httpdate(time.time())), ("ETag", '"a"'),
+                                      ("Cache-Control", "max-age=100"), ("X-A", "2")])
+            return answer(headers=STALE + [("ETag", '"a"'), ("X-A", "1")], n=n)
+        o.on("/h3", script)
+        get(p.port, "/h3")
+        h = head(p.port, "/h3")
+        assert h.status == 200 and h.header("x-a") == "2" and h.body == b""
+        assert h.header("content-length") == "6", h.headers
+        r = get(p.port, "/h3")
+        assert hit(r) and r.body == b"body 1" and r.header("x-a") == "2"
+        # a HEAD's 200 with a new ETag: the stored body is not replaced by nothing
+        o.on("/h4", lambda req, n: answer(headers=STALE + [("ETag", '"%d"' % n)], n=n,
+                                          body=b"" if req.method == "HEAD" else None))
+        get(p.port, "/h4")
+        assert head(p.port, "/h4").status == 200
+        r = get(p.port, "/h4")
+        assert r.body == b"body 3", r.body
+    finally:
+        o.close()
