@@ -758,3 +758,27 @@ def test_head_304_freshens_and_head_answer_is_never_stored_as_get(portico):
         assert r.body == b"body 3", r.body
     finally:
         o.close()
+
+
+def test_304_that_forbids_storing_still_answers_with_its_fields(portico):
+    # RFC 9111 §4.3.4: the 304's fields update the response served; when
+    # the updated response may not be stored (no-store), it is dropped
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+
+        def script(req, n):
+            if req.header("if-none-match") == '"a"':
+                return Response(304, [("Date", httpdate(time.time())), ("ETag", '"a"'),
+                                      ("Cache-Control", "no-store"), ("X-A", "2")])
+            return answer(headers=STALE + [("ETag", '"a"'), ("X-A", "1")], n=n)
+        o.on("/ns", script)
+        get(p.port, "/ns")
+        r = get(p.port, "/ns")
+        assert r.status == 200 and r.body == b"body 1", r.headers
+        assert r.header("x-a") == "2" and r.header("cache-control") == "no-store", r.headers
+        assert "stored" not in cs(r)
+        r = get(p.port, "/ns")
+        assert not hit(r) and r.body == b"body 3", r.headers
+    finally:
+        o.close()

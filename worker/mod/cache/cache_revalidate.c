@@ -119,18 +119,21 @@ static pt_cache_resp_t pt_cache_sr_resp(pt_subrequest_t *sr, const pt_http_field
     };
 }
 
-/* A 304 for stored copy o: the refreshed object in arena (stored too when
- * it may be), or NULL when the update may not be stored (then the stored
- * one is dropped: its fields are no longer current). */
+/* A 304 (or a matching 200 to HEAD) for stored copy o: the refreshed
+ * object in arena, stored too when it may be (*kept); when the update may
+ * not be stored, the stored one is dropped (its fields are no longer
+ * current) and the copy serves this request only. NULL: out of memory. */
 static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
                                             const pt_cache_conf_t *cc, const pt_cache_key_t *k,
                                             const pt_cache_obj_t *o, pt_subrequest_t *sr,
                                             int64_t request_ms, bool authorized,
-                                            const pt_http_field_t *req, unsigned nreq)
+                                            const pt_http_field_t *req, unsigned nreq,
+                                            bool *kept)
 {
     unsigned max = o->nfields + sr->nfields;
     pt_http_field_t *m = pt_arena_alloc(a, (max + 1) * sizeof(*m));
 
+    *kept = false;
     if (m == NULL)
         return NULL;
     unsigned n = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), m, o->nfields);
@@ -161,7 +164,16 @@ static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
     pt_str_t parts[PT_CACHE_NPARTS] = { { 0 } };
     if (pt_cache_storable(&cc->policy, &in, a, &hdr, parts) != NULL) {
         pt_cache_invalidate(zone, (pt_str_t) { (const char *) (o + 1), o->uri_len }, k->hash);
-        return NULL;
+        /* this request still gets the updated fields (§4.3.4), once */
+        unsigned nf = 0;
+        hdr = *o;
+        for (unsigned i = 0; i < PT_CACHE_NPARTS; i++)
+            parts[i] = pt_cache_obj_part(o, i);
+        parts[PT_CACHE_FIELDS] = pt_cache_fields_pack(a, m, n, PT_STR_NULL, false, &nf);
+        if (parts[PT_CACHE_FIELDS].p == NULL)
+            return NULL;
+        hdr.nfields = nf;
+        return pt_cache_obj_build(a, &hdr, parts);
     }
     /* the variant stays the one stored: the request that found it matched */
     parts[PT_CACHE_VARY_KEY] = pt_cache_obj_part(o, PT_CACHE_VARY_KEY);
@@ -169,7 +181,7 @@ static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
     parts[PT_CACHE_BODY] = pt_cache_obj_part(o, PT_CACHE_BODY);
     pt_cache_obj_t *fresh = pt_cache_obj_build(a, &hdr, parts);
     if (fresh)
-        pt_cache_store_response(zone, k, &hdr, parts, parts[PT_CACHE_BODY]);
+        *kept = pt_cache_store_response(zone, k, &hdr, parts, parts[PT_CACHE_BODY]);
     return fresh;
 }
 
@@ -303,11 +315,10 @@ static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
         /* §4.3.4, §4.3.5: the answer's fields update the stored response */
         pt_cache_obj_t *o = pt_cache_refresh_304(r->arena, ctx->zone, cc, &ctx->key, ctx->obj,
                                                  sr, ctx->request_ms, ctx->authorized,
-                                                 r->head.fields, r->head.nfields);
-        if (o) {
+                                                 r->head.fields, r->head.nfields,
+                                                 &ctx->stored);
+        if (o)
             ctx->obj = o;
-            ctx->stored = true;
-        }
         ctx->age = pt_cache_current_age(&ctx->obj->fresh, (int64_t) pt_clock_wall_ms() / 1000);
         ctx->next = PT_CACHE_NEXT_SERVE_OBJ;
         pt_request_resume(r);
@@ -435,8 +446,9 @@ static void pt_cache_bg_done(pt_subrequest_t *sr, int rc, void *data)
     pt_cache_bg_t *bg = data;
 
     if (rc == PT_OK && sr->status == 304) {
+        bool kept;
         pt_cache_refresh_304(bg->arena, bg->zone, bg->conf, &bg->key, bg->obj, sr,
-                             bg->request_ms, bg->authorized, bg->req, bg->nreq);
+                             bg->request_ms, bg->authorized, bg->req, bg->nreq, &kept);
     } else if (rc == PT_OK && sr->status < 500) {
         const char *why;
         int64_t ttl;
