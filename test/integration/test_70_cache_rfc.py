@@ -782,3 +782,23 @@ def test_304_that_forbids_storing_still_answers_with_its_fields(portico):
         assert not hit(r) and r.body == b"body 3", r.headers
     finally:
         o.close()
+
+
+def test_preconditions_apply_to_every_stored_2xx(portico):
+    # RFC 9110 §13.2.1: preconditions are evaluated for a 2xx response (a
+    # 203 here), ignored for others (a 404); ranges only apply to a 200
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        for path, status in (("/s203", 203), ("/s404", 404)):
+            o.on(path, lambda req, n, s=status: answer(
+                status=s, headers=[("Cache-Control", "max-age=100"), ("ETag", '"t"')],
+                body=b"0123456789"))
+            get(p.port, path)
+            r = get(p.port, path, headers=[("If-None-Match", '"t"')])
+            assert r.status == (304 if status == 203 else status), (path, r.status)
+            r = get(p.port, path, headers=[("Range", "bytes=0-1")])
+            assert r.status == status and r.body == b"0123456789", (path, r.status)
+            assert o.count(path) == 1
+    finally:
+        o.close()

@@ -174,7 +174,9 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
 
     pt_str_t etag = PT_STR_NULL;
     int64_t lm = -1, date = -1;
-    bool checks = status == 200 && ((rq->flags & PT_CACHE_RQ_PRECOND) || rq->range);
+    /* RFC 9110 §13.2.1: preconditions apply to a 2xx; ranges to a 200 */
+    bool checks = status >= 200 && status < 300
+                  && ((rq->flags & PT_CACHE_RQ_PRECOND) || (rq->range && status == 200));
     if (checks) {
         const pt_http_field_t *f = pt_cache_field(fields, n, PT_STR("etag"));
         etag = f ? f->value : PT_STR_NULL;
@@ -207,7 +209,7 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
             break;
         }
         const pt_http_field_t *rg = rq->range;
-        if (rg && r->head.method_id == PT_METHOD_GET) {
+        if (rg && status == 200 && r->head.method_id == PT_METHOD_GET) {
             const pt_http_field_t *ir = rq->if_range;
             bool use = true;
             if (ir) {
