@@ -802,3 +802,30 @@ def test_preconditions_apply_to_every_stored_2xx(portico):
             assert o.count(path) == 1
     finally:
         o.close()
+
+
+def test_s_maxage_forbids_stale_and_client_conditionals_pass_on_a_miss(portico):
+    # RFC 9111 §5.2.2.10: s-maxage implies proxy-revalidate for a shared
+    # cache; §4.3.2: a conditional request for which nothing is stored goes
+    # on with its preconditions, and the origin's 304 is passed on, unstored
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+        o.on("/sm", lambda req, n: answer(headers=[("Cache-Control", "s-maxage=10"),
+                                                   ("Age", "20"), ("ETag", '"s"')], n=n))
+        get(p.port, "/sm")
+        assert not hit(get(p.port, "/sm", headers=[("Cache-Control", "max-stale=1000")]))
+
+        def script(req, n):
+            if req.header("if-none-match") == '"c"':
+                return Response(304, [("Date", httpdate(time.time())), ("ETag", '"c"'),
+                                      ("Cache-Control", "max-age=100")])
+            return answer(headers=[("Cache-Control", "max-age=100"), ("ETag", '"c"')], n=n)
+        o.on("/cm", script)
+        r = get(p.port, "/cm", headers=[("If-None-Match", '"c"')])
+        assert r.status == 304 and o.last("/cm").header("if-none-match") == '"c"'
+        r = get(p.port, "/cm")
+        assert r.status == 200 and r.body == b"body 2" and not hit(r), r.headers
+        assert hit(get(p.port, "/cm"))
+    finally:
+        o.close()
