@@ -829,3 +829,27 @@ def test_s_maxage_forbids_stale_and_client_conditionals_pass_on_a_miss(portico):
         assert hit(get(p.port, "/cm"))
     finally:
         o.close()
+
+
+def test_revalidation_answer_drops_connection_named_fields(portico):
+    # RFC 9111 §3.1, RFC 9110 §7.6.1: the fields a response's Connection
+    # names are neither stored nor forwarded, when the response came as the
+    # answer to a revalidation too
+    o = Origin()
+    try:
+        p = gateway(portico, o)
+
+        def script(req, n):
+            if n == 1:
+                return answer(headers=STALE + [("ETag", '"a"')], n=n)
+            return answer(headers=[("Cache-Control", "max-age=100"), ("ETag", '"b"'),
+                                   ("Connection", "X-Hop"), ("X-Hop", "1"), ("X-C", "3")], n=n)
+        o.on("/rc", script)
+        get(p.port, "/rc")
+        r1 = get(p.port, "/rc")
+        r2 = get(p.port, "/rc")
+        assert "fwd-status=200" in cs(r1) and hit(r2), (r1.headers, r2.headers)
+        for r in (r1, r2):
+            assert r.header("x-c") == "3" and r.header("x-hop") is None, r.headers
+    finally:
+        o.close()
