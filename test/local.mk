@@ -230,6 +230,7 @@ INTEGRATION += test/integration/test_80_issue10_chunked.py
 INTEGRATION += test/integration/test_80_issue10_trailers.py
 INTEGRATION += test/integration/test_80_issue10_buffering.py
 INTEGRATION += test/integration/test_70_cache.py
+INTEGRATION += test/integration/test_70_cache_rfc.py
 TESTS += $(INTEGRATION)
 EXTRA_DIST += $(INTEGRATION) test/integration/conftest.py test/integration/backends.py \
 	test/integration/mmdb_writer.py

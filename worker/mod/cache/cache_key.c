@@ -147,32 +147,106 @@ bool pt_cache_vary_matches(const pt_cache_obj_t *o, void *data)
     return have.p && have.len == want.len && memcmp(have.p, want.p, want.len) == 0;
 }
 
+/* RFC 3986 §5.2.4: path (starting with '/') without its "." and ".."
+ * segments, into out (path.len + 1 bytes). */
+static size_t pt_cache_remove_dots(char *out, pt_str_t path)
+{
+    size_t n = 0, i = 0;
+
+    while (i < path.len) {
+        size_t j = i + 1;
+        while (j < path.len && path.p[j] != '/')
+            j++;
+        size_t seg = j - i - 1;
+        const char *sp = path.p + i + 1;
+        if (seg == 1 && sp[0] == '.') {
+            if (j == path.len)
+                out[n++] = '/';
+        } else if (seg == 2 && sp[0] == '.' && sp[1] == '.') {
+            while (n > 0 && out[--n] != '/')
+                ;
+            if (j == path.len)
+                out[n++] = '/';
+        } else {
+            memcpy(out + n, path.p + i, j - i);
+            n += j - i;
+        }
+        i = j;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    return n;
+}
+
 /* §4.4: after an unsafe method succeeded, the target URI and the URIs of
- * Location and Content-Location on the same host are invalid. */
+ * Location and Content-Location on the same origin are invalid. ref is
+ * resolved against the request's target (RFC 3986 §5.2): an absolute URI
+ * counts only with the request's scheme and host. */
 void pt_cache_invalidate_uri(pt_request_t *r, pt_cache_ctx_t *ctx, pt_str_t ref)
 {
     const pt_cache_conf_t *cc = ctx->conf;
-    pt_str_t host = r->head.host, rest = ref;
+    pt_str_t host = r->head.host, rest;
     bool tls = r->listener->tls != NULL;
 
-    if (ref.len == 0)
-        return;
-    if (ref.p[0] != '/') {
-        const char *colon = memchr(ref.p, ':', ref.len);
-        if (colon == NULL || (size_t) (ref.p + ref.len - colon) < 3 || colon[1] != '/'
-            || colon[2] != '/')
-            return;             /* a relative reference other than an absolute path */
-        pt_str_t scheme = { ref.p, (size_t) (colon - ref.p) };
-        const char *h = colon + 3, *end = ref.p + ref.len, *slash = h;
+    ref = pt_str_trim_ows(ref);
+    const char *hash = memchr(ref.p, '#', ref.len);
+    if (hash)
+        ref.len = (size_t) (hash - ref.p);
+    size_t sl = 0;
+    for (; sl < ref.len; sl++) {
+        char c = ref.p[sl];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (sl && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+            break;
+    }
+    bool scheme = sl > 0 && sl < ref.len && ref.p[sl] == ':';
+    if (scheme || (ref.len >= 2 && ref.p[0] == '/' && ref.p[1] == '/')) {
+        if (scheme && !pt_str_caseeq((pt_str_t) { ref.p, sl },
+                                     tls ? PT_STR("https") : PT_STR("http")))
+            return;             /* another scheme is another origin */
+        const char *h = ref.p + (scheme ? sl + 1 : 0), *end = ref.p + ref.len;
+        if (end - h < 2 || h[0] != '/' || h[1] != '/')
+            return;
+        h += 2;
+        const char *slash = h;
         while (slash < end && *slash != '/' && *slash != '?')
             slash++;
-        pt_str_t rhost = { h, (size_t) (slash - h) };
-        if (!pt_str_caseeq(rhost, host))
+        if (!pt_str_caseeq((pt_str_t) { h, (size_t) (slash - h) }, host))
             return;             /* another origin: not ours to drop */
-        tls = pt_str_caseeq_lit(scheme, "https");
         rest = (pt_str_t) { slash, (size_t) (end - slash) };
-        if (rest.len == 0)
-            rest = PT_STR("/");
+        if (rest.len == 0 || rest.p[0] == '?') {
+            char *t = pt_arena_alloc(r->arena, rest.len + 1);
+            if (t == NULL)
+                return;
+            t[0] = '/';
+            memcpy(t + 1, rest.p, rest.len);
+            rest = (pt_str_t) { t, rest.len + 1 };
+        }
+    } else if (ref.len && ref.p[0] == '/') {
+        rest = ref;
+    } else {
+        /* a relative reference: merged with the target's path (§5.2.3) */
+        pt_str_t base = r->head.path;
+        size_t dir = base.len;
+        while (dir > 0 && base.p[dir - 1] != '/')
+            dir--;
+        bool query_only = ref.len == 0 || ref.p[0] == '?';
+        size_t keep = query_only ? base.len : dir;
+        char *m = pt_arena_alloc(r->arena, 2 * (keep + ref.len) + 4);
+        if (m == NULL)
+            return;
+        char *joined = m + keep + ref.len + 2;
+        if (keep == 0)
+            joined[keep++] = '/';
+        else
+            memcpy(joined, base.p, keep);
+        memcpy(joined + keep, ref.p, ref.len);
+        pt_str_t all = { joined, keep + ref.len };
+        const char *q = memchr(all.p, '?', all.len);
+        size_t plen = q ? (size_t) (q - all.p) : all.len;
+        size_t n = pt_cache_remove_dots(m, (pt_str_t) { all.p, plen });
+        memmove(m + n, all.p + plen, all.len - plen);
+        rest = (pt_str_t) { m, n + all.len - plen };
     }
     const char *q = memchr(rest.p, '?', rest.len);
     pt_str_t path = { rest.p, q ? (size_t) (q - rest.p) : rest.len };

@@ -1,8 +1,10 @@
 /*
  * cache_revalidate.c: asking the upstream about a stored response that may
- * not be used as it is (RFC 9111 §4.3): a conditional GET with its
- * validators, as a subrequest over the route's upstream pools. A 304
- * refreshes the stored header fields (§4.3.4, §3.2); another answer is
+ * not be used as it is (RFC 9111 §4.3): a conditional GET (HEAD for a
+ * HEAD) with its validators, as a subrequest over the route's upstream
+ * pools. A 304 whose validators select the stored response, or a 200 to
+ * HEAD that matches it, refreshes its header fields (§4.3.4, §4.3.5,
+ * §3.2); a HEAD's 200 that does not match leaves it stale; another answer is
  * stored (when it may be) and served; a failure serves the stale response
  * where stale-if-error allows, else 504 under must-revalidate (§4.2.4).
  * stale-while-revalidate (RFC 5861) runs the same request in the
@@ -35,16 +37,28 @@ static bool pt_cache_reval_skip(pt_str_t name)
     return false;
 }
 
-/* Whether a response field takes part in a 304's update (§3.2). */
-static bool pt_cache_update_skip(pt_str_t name)
+/* Whether a field of an answer (a 304, a 200 to HEAD) stays out of the
+ * stored response's update (§3.2): what is never stored (§3.1: hop-by-hop
+ * fields, those its Connection names), Content-Length, and what describes
+ * the stored content as it is (its coding, a range of it). */
+static bool pt_cache_update_skip(const pt_http_field_t *fields, unsigned n, pt_str_t name)
 {
-    return pt_str_caseeq_lit(name, "content-length") || pt_str_caseeq_lit(name, "connection")
-           || pt_str_caseeq_lit(name, "keep-alive") || pt_str_caseeq_lit(name, "transfer-encoding")
-           || pt_str_caseeq_lit(name, "te") || pt_str_caseeq_lit(name, "upgrade")
-           || pt_str_caseeq_lit(name, "trailer") || pt_str_caseeq_lit(name, "proxy-connection")
-           || pt_str_caseeq_lit(name, "x-request-id")
-           /* a shared cache hands no cookie of one client to others */
-           || pt_str_caseeq_lit(name, "set-cookie");
+    static const char *const names[] = {
+        "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+        "trailer", "proxy-connection", "proxy-authenticate", "proxy-authentication-info",
+        "content-encoding", "content-range", "x-request-id",
+        /* a shared cache hands no cookie of one client to others */
+        "set-cookie", NULL
+    };
+
+    for (unsigned i = 0; names[i]; i++)
+        if (pt_str_caseeq_lit(name, names[i]))
+            return true;
+    for (unsigned i = 0; i < n; i++)
+        if (pt_str_caseeq_lit(fields[i].name, "connection")
+            && pt_cache_list_has(fields[i].value, name))
+            return true;
+    return false;
 }
 
 static pt_upstream_t *pt_cache_upstream(const pt_route_t *route)
@@ -59,8 +73,9 @@ static pt_upstream_t *pt_cache_upstream(const pt_route_t *route)
 static pt_subrequest_t *pt_cache_reval_start(pt_upstream_t *u, pt_arena_t *a, pt_str_t host,
                                              pt_str_t target, const pt_http_field_t *req,
                                              unsigned nreq, const pt_cache_obj_t *o,
-                                             bool conditional, size_t max_body,
-                                             pt_subrequest_done_pt done, void *data)
+                                             bool conditional, const char *method,
+                                             size_t max_body, pt_subrequest_done_pt done,
+                                             void *data)
 {
     pt_str_t *f = pt_arena_alloc(a, (2 * (size_t) nreq + 4) * sizeof(*f));
     size_t n = 0;
@@ -86,7 +101,7 @@ static pt_subrequest_t *pt_cache_reval_start(pt_upstream_t *u, pt_arena_t *a, pt
         f[n++] = lm->value;
     }
     pt_subrequest_spec_t spec = {
-        .method = "GET", .path = target, .host = u->host ? PT_STR_NULL : host,
+        .method = method, .path = target, .host = u->host ? PT_STR_NULL : host,
         .fields = f, .nfields = n / 2, .max_body = max_body,
     };
     return pt_subrequest_start(u, &spec, done, data);
@@ -104,24 +119,27 @@ static pt_cache_resp_t pt_cache_sr_resp(pt_subrequest_t *sr, const pt_http_field
     };
 }
 
-/* A 304 for stored copy o: the refreshed object in arena (stored too when
- * it may be), or NULL when the update may not be stored (then the stored
- * one is dropped: its fields are no longer current). */
+/* A 304 (or a matching 200 to HEAD) for stored copy o: the refreshed
+ * object in arena, stored too when it may be (*kept); when the update may
+ * not be stored, the stored one is dropped (its fields are no longer
+ * current) and the copy serves this request only. NULL: out of memory. */
 static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
                                             const pt_cache_conf_t *cc, const pt_cache_key_t *k,
                                             const pt_cache_obj_t *o, pt_subrequest_t *sr,
                                             int64_t request_ms, bool authorized,
-                                            const pt_http_field_t *req, unsigned nreq)
+                                            const pt_http_field_t *req, unsigned nreq,
+                                            bool *kept)
 {
     unsigned max = o->nfields + sr->nfields;
     pt_http_field_t *m = pt_arena_alloc(a, (max + 1) * sizeof(*m));
 
+    *kept = false;
     if (m == NULL)
         return NULL;
     unsigned n = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), m, o->nfields);
     for (unsigned i = 0; i < sr->nfields; i++) {
         const pt_http_field_t *f = &sr->fields[i];
-        if (pt_cache_update_skip(f->name))
+        if (pt_cache_update_skip(sr->fields, sr->nfields, f->name))
             continue;
         /* a field the 304 sends replaces every stored line of that name */
         bool first = true;
@@ -134,13 +152,28 @@ static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
                     m[j].flags |= 0x01;
         m[n++] = *f;
     }
+    /* RFC 9110 §6.6.1: an answer without Date is dated when it arrives
+     * (below, by the rules): the stored Date would make it old */
+    if (pt_subrequest_field(sr, "Date").p == NULL)
+        for (unsigned j = 0; j < n; j++)
+            if (pt_str_caseeq_lit(m[j].name, "date"))
+                m[j].flags |= 0x01;
     pt_cache_resp_t in = pt_cache_sr_resp(sr, m, n, request_ms, authorized, req, nreq);
     in.status = o->status;
     pt_cache_obj_t hdr;
     pt_str_t parts[PT_CACHE_NPARTS] = { { 0 } };
     if (pt_cache_storable(&cc->policy, &in, a, &hdr, parts) != NULL) {
         pt_cache_invalidate(zone, (pt_str_t) { (const char *) (o + 1), o->uri_len }, k->hash);
-        return NULL;
+        /* this request still gets the updated fields (§4.3.4), once */
+        unsigned nf = 0;
+        hdr = *o;
+        for (unsigned i = 0; i < PT_CACHE_NPARTS; i++)
+            parts[i] = pt_cache_obj_part(o, i);
+        parts[PT_CACHE_FIELDS] = pt_cache_fields_pack(a, m, n, PT_STR_NULL, false, &nf);
+        if (parts[PT_CACHE_FIELDS].p == NULL)
+            return NULL;
+        hdr.nfields = nf;
+        return pt_cache_obj_build(a, &hdr, parts);
     }
     /* the variant stays the one stored: the request that found it matched */
     parts[PT_CACHE_VARY_KEY] = pt_cache_obj_part(o, PT_CACHE_VARY_KEY);
@@ -148,7 +181,7 @@ static pt_cache_obj_t *pt_cache_refresh_304(pt_arena_t *a, pt_zone_t *zone,
     parts[PT_CACHE_BODY] = pt_cache_obj_part(o, PT_CACHE_BODY);
     pt_cache_obj_t *fresh = pt_cache_obj_build(a, &hdr, parts);
     if (fresh)
-        pt_cache_store_response(zone, k, &hdr, parts, parts[PT_CACHE_BODY]);
+        *kept = pt_cache_store_response(zone, k, &hdr, parts, parts[PT_CACHE_BODY]);
     return fresh;
 }
 
@@ -199,17 +232,53 @@ static void pt_cache_failed(pt_request_t *r, pt_cache_ctx_t *ctx, unsigned statu
                       ? "the stored response must be revalidated and the upstream failed" : why;
 }
 
-/* Whether a 304 has a strong ETag other than the stored response's. */
-static bool pt_cache_304_mismatch(pt_subrequest_t *sr, const pt_cache_obj_t *o)
+/* Whether an answer about stored response o (a 304, §4.3.4, or a 200 to
+ * HEAD, §4.3.5) is about it: a strong ETag must match strongly and a weak
+ * one weakly; without an ETag its Last-Modified must be the stored one;
+ * one with neither is about the response the request asked about (the
+ * only one stored for the variant). A HEAD's answer must also match in
+ * every validator it has and in Content-Length, or o is out of date. */
+static bool pt_cache_answer_matches(pt_subrequest_t *sr, const pt_cache_obj_t *o, bool head)
 {
     pt_str_t tag = pt_subrequest_field(sr, "ETag");
+    pt_str_t lm = pt_subrequest_field(sr, "Last-Modified");
     pt_http_field_t stored[64];
-
-    if (tag.len == 0 || (tag.len >= 2 && tag.p[0] == 'W' && tag.p[1] == '/'))
-        return false;
     unsigned ns = pt_cache_fields_unpack(pt_cache_obj_part(o, PT_CACHE_FIELDS), stored, 64);
-    const pt_http_field_t *etag = pt_cache_field(stored, ns, PT_STR("etag"));
-    return etag == NULL || !pt_cache_etag_strong_eq(tag, etag->value);
+    const pt_http_field_t *setag = pt_cache_field(stored, ns, PT_STR("etag"));
+    const pt_http_field_t *slm = pt_cache_field(stored, ns, PT_STR("last-modified"));
+
+    if (tag.len) {
+        bool weak = tag.len >= 2 && tag.p[0] == 'W' && tag.p[1] == '/';
+        if (setag == NULL || !(weak ? pt_cache_etag_weak_eq(tag, setag->value)
+                                    : pt_cache_etag_strong_eq(tag, setag->value)))
+            return false;
+    }
+    if (lm.len && (tag.len == 0 || head)) {
+        int64_t t = pt_cache_parse_date(lm);
+        if (slm == NULL || t < 0 || t != pt_cache_parse_date(slm->value))
+            return false;
+    }
+    if (head) {
+        pt_str_t cl = pt_subrequest_field(sr, "Content-Length");
+        uint64_t v;
+        if (cl.len && (pt_str_parse_uint(cl.p, cl.len, &v) != PT_OK || v != o->body_len))
+            return false;
+    }
+    return true;
+}
+
+/* §4.3.5: a stored response that a HEAD's answer shows out of date stays,
+ * but stale: it is validated before its next use. */
+static void pt_cache_make_stale(pt_zone_t *zone, const pt_cache_key_t *k, const pt_cache_obj_t *o)
+{
+    pt_cache_obj_t hdr = *o;
+    pt_str_t parts[PT_CACHE_NPARTS];
+
+    for (unsigned i = 0; i < PT_CACHE_NPARTS; i++)
+        parts[i] = pt_cache_obj_part(o, i);
+    hdr.fresh.lifetime = 0;
+    hdr.fresh.swr = -1;
+    pt_cache_store_response(zone, k, &hdr, parts, parts[PT_CACHE_BODY]);
 }
 
 static int pt_cache_revalidate_as(pt_request_t *r, pt_cache_ctx_t *ctx, bool conditional);
@@ -228,9 +297,10 @@ static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
         return;
     }
     ctx->fwd_status = sr->status;
-    if (sr->status == 304 && pt_cache_304_mismatch(sr, ctx->obj)) {
-        /* §4.3.4: a 304 naming another strong validator updates nothing:
-         * ask again, unconditionally (once) */
+    bool head = r->head.method_id == PT_METHOD_HEAD;
+    if (sr->status == 304 && !pt_cache_answer_matches(sr, ctx->obj, false)) {
+        /* §4.3.4: a 304 naming other validators updates nothing: ask
+         * again, unconditionally (once) */
         if (!ctx->refetched) {
             ctx->refetched = true;
             if (pt_cache_revalidate_as(r, ctx, false) == PT_AGAIN)
@@ -240,19 +310,22 @@ static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
         pt_request_resume(r);
         return;
     }
-    if (sr->status == 304) {
+    bool head_match = head && sr->status == 200 && pt_cache_answer_matches(sr, ctx->obj, true);
+    if (sr->status == 304 || head_match) {
+        /* §4.3.4, §4.3.5: the answer's fields update the stored response */
         pt_cache_obj_t *o = pt_cache_refresh_304(r->arena, ctx->zone, cc, &ctx->key, ctx->obj,
                                                  sr, ctx->request_ms, ctx->authorized,
-                                                 r->head.fields, r->head.nfields);
-        if (o) {
+                                                 r->head.fields, r->head.nfields,
+                                                 &ctx->stored);
+        if (o)
             ctx->obj = o;
-            ctx->stored = true;
-        }
         ctx->age = pt_cache_current_age(&ctx->obj->fresh, (int64_t) pt_clock_wall_ms() / 1000);
         ctx->next = PT_CACHE_NEXT_SERVE_OBJ;
         pt_request_resume(r);
         return;
     }
+    if (head && sr->status == 200)
+        pt_cache_make_stale(ctx->zone, &ctx->key, ctx->obj);
     if (sr->status >= 500) {
         pt_cache_failed(r, ctx, sr->status, "the upstream answered with an error");
         if (ctx->next == PT_CACHE_NEXT_SERVE_OBJ || ctx->obj->fresh.must_revalidate) {
@@ -263,9 +336,10 @@ static void pt_cache_revalidated(pt_subrequest_t *sr, int rc, void *data)
     /* Another answer replaces the stored one: serve it (and store it). */
     int64_t ttl = 0;
     const char *why = NULL;
-    ctx->stored = pt_cache_store_sr(r->arena, ctx->zone, cc, &ctx->key, sr, ctx->request_ms,
-                                    ctx->authorized, ctx->may_store, r->head.fields,
-                                    r->head.nfields, &why, &ttl);
+    /* the answer to a HEAD has no content to store */
+    ctx->stored = !head && pt_cache_store_sr(r->arena, ctx->zone, cc, &ctx->key, sr,
+                                             ctx->request_ms, ctx->authorized, ctx->may_store,
+                                             r->head.fields, r->head.nfields, &why, &ttl);
     if (ctx->stored) {
         ctx->has_ttl = true;
         ctx->ttl = ttl;
@@ -318,6 +392,8 @@ static int pt_cache_revalidate_as(pt_request_t *r, pt_cache_ctx_t *ctx, bool con
     pt_subrequest_t *sr = pt_cache_reval_start(u, r->arena, r->head.host, target,
                                                r->head.fields, r->head.nfields, ctx->obj,
                                                conditional,
+                                               r->head.method_id == PT_METHOD_HEAD
+                                               ? "HEAD" : "GET",
                                                (size_t) ctx->conf->policy.max_object,
                                                pt_cache_revalidated, r);
     if (sr == NULL)
@@ -370,8 +446,9 @@ static void pt_cache_bg_done(pt_subrequest_t *sr, int rc, void *data)
     pt_cache_bg_t *bg = data;
 
     if (rc == PT_OK && sr->status == 304) {
+        bool kept;
         pt_cache_refresh_304(bg->arena, bg->zone, bg->conf, &bg->key, bg->obj, sr,
-                             bg->request_ms, bg->authorized, bg->req, bg->nreq);
+                             bg->request_ms, bg->authorized, bg->req, bg->nreq, &kept);
     } else if (rc == PT_OK && sr->status < 500) {
         const char *why;
         int64_t ttl;
@@ -431,7 +508,7 @@ void pt_cache_refresh_background(pt_request_t *r, pt_cache_ctx_t *ctx)
         host = (pt_str_t) { h, h ? r->head.host.len : 0 };
     }
     bg->sr = pt_cache_reval_start(u, a, host, target, bg->req, bg->nreq, bg->obj,
-                                  true, (size_t) ctx->conf->policy.max_object, pt_cache_bg_done,
+                                  true, "GET", (size_t) ctx->conf->policy.max_object, pt_cache_bg_done,
                                   bg);
     if (bg->sr == NULL) {
         pt_arena_destroy(a);

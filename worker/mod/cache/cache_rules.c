@@ -41,11 +41,23 @@ static bool pt_cache_field_unstored(pt_str_t name)
     return false;
 }
 
+/* RFC 9110 §7.6.1: whether a Connection field among fields names name
+ * (a hop-by-hop field of that message). */
+static bool pt_cache_connection_names(const pt_http_field_t *fields, unsigned nf, pt_str_t name)
+{
+    for (unsigned i = 0; i < nf; i++)
+        if (!(fields[i].flags & 0x01) && pt_str_caseeq_lit(fields[i].name, "connection")
+            && pt_cache_list_has(fields[i].value, name))
+            return true;
+    return false;
+}
+
 pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, unsigned nf,
                               pt_str_t skip, bool forwarding, unsigned *np)
 {
     size_t size = 0;
     unsigned n = 0;
+    bool conn = pt_cache_field(fields, nf, PT_STR("connection")) != NULL;
 
     for (int pass = 0; pass < 2; pass++) {
         char *out = NULL;
@@ -59,7 +71,8 @@ pt_str_t pt_cache_fields_pack(pt_arena_t *arena, const pt_http_field_t *fields, 
                 || (pt_cache_field_unstored(f->name)
                     && !(forwarding && pt_str_caseeq_lit(f->name, "age")))
                 || (!forwarding && pt_str_caseeq_lit(f->name, "set-cookie"))
-                || (skip.len && pt_cache_list_has(skip, f->name)))
+                || (skip.len && pt_cache_list_has(skip, f->name))
+                || (conn && pt_cache_connection_names(fields, nf, f->name)))
                 continue;
             if (pass == 1) {
                 pt_cache_field_hdr_t h = { (uint16_t) f->name.len,

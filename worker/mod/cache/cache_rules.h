@@ -62,7 +62,8 @@ typedef struct {
 /* Fields of a blob into fields[] (at most max); how many. */
 unsigned pt_cache_fields_unpack(pt_str_t blob, pt_http_field_t *fields, unsigned max);
 
-/* Pack fields (visible ones, except hop-by-hop and per-message ones) into
+/* Pack fields (visible ones, except hop-by-hop ones, those a Connection field
+ * names, and per-message ones) into
  * arena; PT_STR_NULL when out of memory. *n gets the count. skip: an
  * extra comma-separated list of names to leave out (private="...").
  * forwarding: for passing an answer on rather than storing it (Age and

@@ -12,7 +12,7 @@
 #include "worker/mod/cache/cache_serve.h"
 
 enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned nreq,
-                                          pt_str_t etag, int64_t last_modified)
+                                          pt_str_t etag, int64_t last_modified, int64_t date)
 {
     const pt_http_field_t *im = pt_cache_field(req, nreq, PT_STR("if-match"));
     const pt_http_field_t *ius = pt_cache_field(req, nreq, PT_STR("if-unmodified-since"));
@@ -36,8 +36,9 @@ enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned n
         return PT_CACHE_COND_FULL;
     }
     if (ims) {
-        int64_t d = pt_cache_parse_date(ims->value);
-        if (d >= 0 && last_modified >= 0 && last_modified <= d)
+        /* RFC 9111 §4.3.2: without Last-Modified, the Date */
+        int64_t d = pt_cache_parse_date(ims->value), t = last_modified >= 0 ? last_modified : date;
+        if (d >= 0 && t >= 0 && t <= d)
             return PT_CACHE_COND_304;
     }
     return PT_CACHE_COND_FULL;
@@ -172,20 +173,24 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
     unsigned status = o->status;
 
     pt_str_t etag = PT_STR_NULL;
-    int64_t lm = -1;
-    bool checks = status == 200 && ((rq->flags & PT_CACHE_RQ_PRECOND) || rq->range);
+    int64_t lm = -1, date = -1;
+    /* RFC 9110 §13.2.1: preconditions apply to a 2xx; ranges to a 200 */
+    bool checks = status >= 200 && status < 300
+                  && ((rq->flags & PT_CACHE_RQ_PRECOND) || (rq->range && status == 200));
     if (checks) {
         const pt_http_field_t *f = pt_cache_field(fields, n, PT_STR("etag"));
         etag = f ? f->value : PT_STR_NULL;
         lm = (f = pt_cache_field(fields, n, PT_STR("last-modified")))
              ? pt_cache_parse_date(f->value) : -1;
-        if (lm < 0 && (f = pt_cache_field(fields, n, PT_STR("date"))))
-            lm = pt_cache_parse_date(f->value);     /* RFC 9111 §4.3.2 */
+        /* If-Unmodified-Since and If-Range want a Last-Modified (RFC 9110
+         * §13.1.4, §13.1.5): the Date only stands in for If-Modified-Since */
+        if ((f = pt_cache_field(fields, n, PT_STR("date"))))
+            date = pt_cache_parse_date(f->value);
     }
 
     if (checks) {
         enum pt_cache_cond cond = (rq->flags & PT_CACHE_RQ_PRECOND)
-            ? pt_cache_preconditions(r->head.fields, r->head.nfields, etag, lm)
+            ? pt_cache_preconditions(r->head.fields, r->head.nfields, etag, lm, date)
             : PT_CACHE_COND_FULL;
         switch (cond) {
         case PT_CACHE_COND_412:
@@ -204,7 +209,7 @@ void pt_cache_serve(pt_request_t *r, const pt_cache_obj_t *o, int64_t age, pt_st
             break;
         }
         const pt_http_field_t *rg = rq->range;
-        if (rg && r->head.method_id == PT_METHOD_GET) {
+        if (rg && status == 200 && r->head.method_id == PT_METHOD_GET) {
             const pt_http_field_t *ir = rq->if_range;
             bool use = true;
             if (ir) {

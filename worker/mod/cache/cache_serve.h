@@ -18,10 +18,11 @@
 /* What a precondition evaluation decided. */
 enum pt_cache_cond { PT_CACHE_COND_FULL = 0, PT_CACHE_COND_304, PT_CACHE_COND_412 };
 
-/* Preconditions of request fields req against a stored ETag (empty: none)
- * and last-modified time (-1: none). */
+/* Preconditions of request fields req against a stored ETag (empty: none),
+ * last-modified time (-1: none) and Date (-1: none), which stands in for
+ * Last-Modified in If-Modified-Since only (RFC 9111 §4.3.2). */
 enum pt_cache_cond pt_cache_preconditions(const pt_http_field_t *req, unsigned nreq,
-                                          pt_str_t etag, int64_t last_modified);
+                                          pt_str_t etag, int64_t last_modified, int64_t date);
 
 /* The request fields serving looks at, found in one pass over the head
  * (pt_cache_req_scan), so a plain hit scans nothing again. */
