@@ -255,9 +255,25 @@ def test_connections_by_listener(portico):
     half.sendall(b"GET /api HTTP/1.1\r\n")          # a head in progress: active
     socks.append(half)
     listener = "127.0.0.1:%d" % p.port
-    # the half head is accepted by some worker a moment after connect returns
-    settled(p.port, "portico_connections", 2, listener=listener, state="active")
-    fams = settled(p.port, "portico_connections", 3, listener=listener, state="idle")
+
+    def gauges(idle, active):
+        """Scrape until one scrape shows both: the half head is accepted a
+        moment after connect returns, and an earlier scrape's connection
+        is counted until its worker sees it closed."""
+        last = {}
+
+        def match():
+            f = last["f"] = scrape(p.port)
+            return (promtext.value(f, "portico_connections", listener=listener,
+                                   state="idle") == idle
+                    and promtext.value(f, "portico_connections", listener=listener,
+                                       state="active") == active)
+        try:
+            wait_for(match, 10, what="idle %d and active %d" % (idle, active))
+        except AssertionError:
+            pass                # the assertions below say what differs
+        return last["f"]
+    fams = gauges(3, 2)
     assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 3
     # the half head and the scrape's own connection
     assert promtext.value(fams, "portico_connections", listener=listener, state="active") == 2
@@ -266,8 +282,7 @@ def test_connections_by_listener(portico):
     assert accepted >= 5
     for s in socks:
         s.close()
-    settled(p.port, "portico_connections", 0, listener=listener, state="idle")
-    fams = settled(p.port, "portico_connections", 1, listener=listener, state="active")
+    fams = gauges(0, 1)
     assert promtext.value(fams, "portico_connections", listener=listener, state="idle") == 0
     assert promtext.value(fams, "portico_connections", listener=listener, state="active") == 1
 
