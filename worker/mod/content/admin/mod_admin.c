@@ -454,6 +454,8 @@ static int pt_admin_content(pt_request_t *r)
         return PT_OK;
     if (page) {
         if (!get) {
+            /* RFC 9110 15.5.6: a 405 lists what the resource takes. */
+            r->route_allow = "GET, HEAD";
             pt_http_error(r, 405, "the status page is read with GET");
             return PT_OK;
         }
@@ -510,6 +512,7 @@ static int pt_admin_content(pt_request_t *r)
         }
     }
     if (!get && !post && !del) {
+        r->route_allow = "GET, HEAD, POST, DELETE";
         pt_http_error(r, 405, "the admin API takes GET, POST and DELETE");
         return PT_OK;
     }

@@ -1,0 +1,107 @@
+"""Black-box probes of HTTP/1.1 handling with the gateway modules in the
+path (RFC 9110/9112): auth, rate limits, the cache, compression, the admin
+API and the metrics endpoint answer early or rewrite responses, and each
+must keep the framing, the order of pipelined answers and the fields the
+RFCs require of the status it sends.
+"""
+import hashlib
+import json
+import os
+import re
+
+import pytest
+
+from backends import Backend, Reader, Response, closed, connect, read_response
+from conftest import Portico, free_ports
+
+KEY = "probe-key-1"
+TOKEN = "probe-admin-token-0123456789abcdef"
+
+CONF = """
+portico = { workers = 1;
+  consumers = ( { name = "alice"; api_keys = [ "sha256:%(keyhash)s" ]; } ); };
+listen = ( { address = "127.0.0.1:%(port)d"; } );
+upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; }; };
+routes = (
+  { name = "key"; path = "/key/"; api_key = true; proxy = "b"; },
+  { name = "rl"; path = "/rl/"; proxy = "b";
+    limits = { name = "one"; zone = "probe_rl:1M"; rate = "1r/m"; burst = 0; }; },
+  { name = "cache"; path = "/cache/"; proxy = "b"; cache_zone = "probe_cache:4M";
+    compress = true; compress_min_length = "10"; },
+  { name = "admin"; path = "/admin/"; admin = true; admin_token_file = "%(token)s"; },
+  { name = "metrics"; path = "/metrics"; metrics_endpoint = true; },
+  { name = "ret"; path = "/r"; return = { status = 200; body = "ret $uri"; }; },
+  { name = "rest"; path = "/"; proxy = "b"; }
+);
+"""
+
+BODY = b"representation " * 40
+
+
+def handler(req):
+    return Response(200, [("Content-Type", "text/plain"), ("Cache-Control", "max-age=300"),
+                          ("ETag", '"v1"')], BODY)
+
+
+class Gateway:
+    def __init__(self, proc, port, backend):
+        self.proc, self.port, self.backend = proc, port, backend
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    d = tmp_path_factory.mktemp("probe")
+    token = os.path.join(str(d), "admin.token")
+    with open(token, "w") as f:
+        f.write(TOKEN + "\n")
+    os.chmod(token, 0o600)
+    be = Backend(handler)
+    port = free_ports(1)[0]
+    conf = CONF % {"port": port, "be": be.port, "token": token,
+                   "keyhash": hashlib.sha256(KEY.encode()).hexdigest()}
+    proc = Portico(d, conf, ports=[port])
+    yield Gateway(proc, port, be)
+    proc.stop()
+    be.close()
+    problems = proc.problems()
+    assert not problems, "\n".join(problems)
+
+
+def exchange(port, raw, methods):
+    """Send raw at once; read one response per entry of methods, in order;
+    returns (responses, whether the peer closed after the last)."""
+    s = connect(port, timeout=5)
+    try:
+        s.sendall(raw)
+        reader = Reader(s, 5)
+        out = [read_response(reader, m) for m in methods]
+        return out, closed(reader, 1.0)
+    finally:
+        s.close()
+
+
+def assert_problem(resp, status):
+    assert resp.status == status, resp
+    assert resp.header("content-type") == "application/problem+json", resp
+    assert int(resp.header("content-length")) == len(resp.body)
+    assert json.loads(resp.body)["status"] == status
+
+
+# ---- 405 from a module: Allow lists what the resource takes ----------------
+
+@pytest.mark.parametrize("method,path,allowed", [
+    ("POST", "/admin/", {"GET", "HEAD"}),
+    ("PUT", "/admin/", {"GET", "HEAD"}),
+    ("PUT", "/admin/api/status", {"GET", "HEAD", "POST", "DELETE"}),
+    ("PATCH", "/admin/api/servers/drain", {"GET", "HEAD", "POST", "DELETE"}),
+])
+def test_admin_405_has_allow(gw, method, path, allowed):
+    # RFC 9110 15.5.6: the origin MUST send Allow with the methods the
+    # target resource supports; an empty Allow says it supports none.
+    raw = ("%s %s HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+           "Content-Length: 0\r\n\r\n" % (method, path, TOKEN)).encode()
+    (resp,), _ = exchange(gw.port, raw, [method])
+    assert_problem(resp, 405)
+    allow = {m.strip() for m in (resp.header("allow") or "").split(",") if m.strip()}
+    assert allow == allowed, resp
+    assert method not in allow
