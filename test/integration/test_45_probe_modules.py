@@ -7,15 +7,17 @@ RFCs require of the status it sends.
 import hashlib
 import json
 import os
-import re
+import time
 
 import pytest
 
 from backends import Backend, Reader, Response, closed, connect, read_response
 from conftest import Portico, free_ports
+import jwtmake as jm
 
 KEY = "probe-key-1"
 TOKEN = "probe-admin-token-0123456789abcdef"
+SECRET = b"0123456789abcdef0123456789abcdef-hs512-needs-64-bytes-of-secret!"
 
 CONF = """
 portico = { workers = 1;
@@ -24,6 +26,9 @@ listen = ( { address = "127.0.0.1:%(port)d"; } );
 upstreams = { b = { servers = [ "127.0.0.1:%(be)d" ]; }; };
 routes = (
   { name = "key"; path = "/key/"; api_key = true; proxy = "b"; },
+  { name = "jwt"; path = "/jwt/"; proxy = "b"; jwt = true; jwt_groups_claim = "groups";
+    jwt_keys = ( { secret_file = "%(hs)s"; kid = "h1"; } );
+    request_headers = { set = [ "X-Groups: $consumer_groups" ]; }; },
   { name = "rl"; path = "/rl/"; proxy = "b";
     limits = { name = "one"; zone = "probe_rl:1M"; rate = "1r/m"; burst = 0; }; },
   { name = "cache"; path = "/cache/"; proxy = "b"; cache_zone = "probe_cache:4M";
@@ -55,9 +60,13 @@ def gw(tmp_path_factory):
     with open(token, "w") as f:
         f.write(TOKEN + "\n")
     os.chmod(token, 0o600)
+    hs = os.path.join(str(d), "hs.key")
+    with open(hs, "wb") as f:
+        f.write(SECRET)
+    os.chmod(hs, 0o600)
     be = Backend(handler)
     port = free_ports(1)[0]
-    conf = CONF % {"port": port, "be": be.port, "token": token,
+    conf = CONF % {"port": port, "be": be.port, "token": token, "hs": hs,
                    "keyhash": hashlib.sha256(KEY.encode()).hexdigest()}
     proc = Portico(d, conf, ports=[port])
     yield Gateway(proc, port, be)
@@ -105,3 +114,23 @@ def test_admin_405_has_allow(gw, method, path, allowed):
     allow = {m.strip() for m in (resp.header("allow") or "").split(",") if m.strip()}
     assert allow == allowed, resp
     assert method not in allow
+
+
+# ---- identity fields: a token's group cannot turn into two ------------------
+
+def test_token_group_with_comma_is_not_split_for_the_upstream(gw):
+    # X-Consumer-Groups is a comma-separated list (RFC 9110 5.6.1): a
+    # token group "staff,admins" would reach the upstream as two groups,
+    # "admins" among them, which no one granted.
+    k = jm.Key("hmac", "h1", secret=SECRET)
+    tok = jm.token(k, "HS256", {"sub": "eve", "exp": int(time.time()) + 600,
+                                "groups": ["staff,admins", "dev"]})
+    raw = ("GET /jwt/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+           "Connection: close\r\n\r\n" % tok).encode()
+    n = len(gw.backend.requests)
+    (resp,), _ = exchange(gw.port, raw, ["GET"])
+    assert resp.status == 200, resp
+    seen = gw.backend.requests[n]
+    assert seen.header("x-consumer") == "eve"
+    assert seen.header_all("x-consumer-groups") == ["dev"]
+    assert seen.header_all("x-groups") == ["dev"]
