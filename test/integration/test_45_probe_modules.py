@@ -134,3 +134,23 @@ def test_token_group_with_comma_is_not_split_for_the_upstream(gw):
     assert seen.header("x-consumer") == "eve"
     assert seen.header_all("x-consumer-groups") == ["dev"]
     assert seen.header_all("x-groups") == ["dev"]
+
+
+# ---- 304 from the cache on a compressing route: the 200's Vary -------------
+
+@pytest.mark.parametrize("ae,etag", [(None, '"v1"'), ("gzip", 'W/"v1"')])
+def test_cache_304_carries_the_vary_of_its_200(gw, ae, etag):
+    # RFC 9110 15.4.5: a 304 MUST carry the Vary a 200 to the same request
+    # would have; the route compresses, so its 200s vary on Accept-Encoding.
+    path = "/cache/vary-%s" % (ae or "identity")
+    hdr = "Accept-Encoding: %s\r\n" % ae if ae else ""
+    get = ("GET %s HTTP/1.1\r\nHost: a\r\n%s\r\n" % (path, hdr)).encode()
+    cond = ("GET %s HTTP/1.1\r\nHost: a\r\n%sIf-None-Match: %s\r\n\r\n"
+            % (path, hdr, etag)).encode()
+    (full, hit, nm), _ = exchange(gw.port, get + get + cond, ["GET"] * 3)
+    assert full.status == 200 and full.header("vary") == "Accept-Encoding"
+    assert hit.status == 200 and "hit" in hit.header("cache-status")
+    assert hit.header("vary") == "Accept-Encoding"
+    assert nm.status == 304 and "hit" in nm.header("cache-status"), nm
+    assert nm.body == b"" and nm.header("etag") == etag
+    assert nm.header("vary") == "Accept-Encoding", nm
