@@ -154,3 +154,52 @@ def test_cache_304_carries_the_vary_of_its_200(gw, ae, etag):
     assert nm.status == 304 and "hit" in nm.header("cache-status"), nm
     assert nm.body == b"" and nm.header("etag") == etag
     assert nm.header("vary") == "Accept-Encoding", nm
+
+
+# ---- early answers with an unread body: the body is never a request --------
+
+SMUGGLED = b"GET /r/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+NEXT = b"GET /r/next HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+def framed(kind, method, path, extra=b""):
+    head = b"%s %s HTTP/1.1\r\nHost: a\r\n%s" % (method.encode(), path.encode(), extra)
+    if kind == "length":
+        return head + b"Content-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED
+    return head + b"Transfer-Encoding: chunked\r\n\r\n%x;ext=1\r\n%s\r\n0\r\nT: 1\r\n\r\n" % (
+        len(SMUGGLED), SMUGGLED)
+
+
+EARLY = [
+    ("api-key-401", "POST", "/key/x", b"", 401),
+    ("jwt-401", "POST", "/jwt/x", b"Authorization: Bearer a.b.c\r\n", 401),
+    ("rate-limit-429", "POST", "/rl/x", b"", 429),
+    ("cache-hit", "GET", "/cache/early", b"", 200),
+    ("admin-401", "POST", "/admin/api/servers/drain", b"", 401),
+    ("metrics", "GET", "/metrics", b"", 200),
+]
+
+
+@pytest.mark.parametrize("kind", ["length", "chunked"])
+@pytest.mark.parametrize("name,method,path,extra,status", EARLY, ids=[e[0] for e in EARLY])
+def test_early_answer_discards_body_and_keeps_order(gw, name, method, path, extra, status,
+                                                    kind):
+    # RFC 9112 6.3/9.3: a server answering before it read the body must
+    # read past it (or close); bytes of the body are never a request, and
+    # pipelined requests are answered in the order they came.
+    if name == "rate-limit-429":
+        exchange(gw.port, b"GET /rl/warm HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                 ["GET"])
+    if name == "cache-hit":
+        exchange(gw.port, b"GET /cache/early HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                 ["GET"])
+    n = len(gw.backend.requests)
+    (first, second), _ = exchange(gw.port, framed(kind, method, path, extra) + NEXT,
+                                  [method, "GET"])
+    assert first.status == status, first
+    if status >= 400:
+        assert_problem(first, status)
+    if name == "cache-hit":
+        assert "hit" in first.header("cache-status")
+    assert second.status == 200 and second.body == b"ret /r/next", second
+    assert len(gw.backend.requests) == n
