@@ -203,3 +203,27 @@ def test_early_answer_discards_body_and_keeps_order(gw, name, method, path, extr
         assert "hit" in first.header("cache-status")
     assert second.status == 200 and second.body == b"ret /r/next", second
     assert len(gw.backend.requests) == n
+
+
+# ---- a client cannot pose as a consumer, with "_" for "-" either ----------
+
+@pytest.mark.parametrize("path,extra", [("/plain/x", ""), ("/key/x", "X-API-Key: %s\r\n" % KEY)],
+                         ids=["no-auth", "api-key"])
+def test_identity_fields_spelled_with_underscores_are_stripped(gw, path, extra):
+    # CGI-style upstreams (CGI, WSGI, Rack, PHP) read X_Consumer and
+    # X-Consumer as the same HTTP_X_CONSUMER: the client's copy in either
+    # spelling must not reach them, or it poses as the verified identity.
+    raw = ("GET %s HTTP/1.1\r\nHost: a\r\n%sX_Consumer: admin\r\n"
+           "x_consumer_groups: admins\r\nX-Consumer_Groups: root\r\n"
+           "Connection: close\r\n\r\n" % (path, extra)).encode()
+    n = len(gw.backend.requests)
+    (resp,), _ = exchange(gw.port, raw, ["GET"])
+    assert resp.status == 200, resp
+    seen = gw.backend.requests[n]
+    names = [k.lower().replace("_", "-") for k, _ in seen.headers]
+    if extra:
+        assert seen.header_all("x-consumer") == ["alice"]
+        assert names.count("x-consumer") == 1
+        assert names.count("x-consumer-groups") == 0     # alice has no groups
+    else:
+        assert "x-consumer" not in names and "x-consumer-groups" not in names
