@@ -227,3 +227,21 @@ def test_identity_fields_spelled_with_underscores_are_stripped(gw, path, extra):
         assert names.count("x-consumer-groups") == 0     # alice has no groups
     else:
         assert "x-consumer" not in names and "x-consumer-groups" not in names
+
+
+def test_forwarded_fields_spelled_with_underscores_are_not_passed_on(gw):
+    # portico replaces the client's X-Forwarded-For/-Host/-Proto with its
+    # own; spelled with "_" they reach a CGI-style upstream as the same
+    # HTTP_X_FORWARDED_* variable and would stand in for ours there.
+    raw = (b"GET /plain/xff HTTP/1.1\r\nHost: real.example\r\n"
+           b"X_Forwarded_For: 6.6.6.6\r\nx_forwarded_host: evil.example\r\n"
+           b"X-Forwarded_Proto: https\r\nConnection: close\r\n\r\n")
+    n = len(gw.backend.requests)
+    (resp,), _ = exchange(gw.port, raw, ["GET"])
+    assert resp.status == 200, resp
+    seen = gw.backend.requests[n]
+    names = [k.lower() for k, _ in seen.headers]
+    assert not [k for k in names if k.startswith("x_forwarded") or k == "x-forwarded_proto"]
+    assert seen.header_all("x-forwarded-for") == ["127.0.0.1"]
+    assert seen.header_all("x-forwarded-host") == ["real.example"]
+    assert seen.header_all("x-forwarded-proto") == ["http"]
