@@ -103,10 +103,13 @@ def assert_problem(resp, status):
     ("PUT", "/admin/", {"GET", "HEAD"}),
     ("PUT", "/admin/api/status", {"GET", "HEAD", "POST", "DELETE"}),
     ("PATCH", "/admin/api/servers/drain", {"GET", "HEAD", "POST", "DELETE"}),
+    ("POST", "/metrics", {"GET", "HEAD"}),
+    ("DELETE", "/metrics", {"GET", "HEAD"}),
 ])
-def test_admin_405_has_allow(gw, method, path, allowed):
+def test_module_405_has_allow(gw, method, path, allowed):
     # RFC 9110 15.5.6: the origin MUST send Allow with the methods the
-    # target resource supports; an empty Allow says it supports none.
+    # target resource supports; an empty Allow says it supports none. The
+    # metrics are only read (9.1: a DELETE answered 200 says it was done).
     raw = ("%s %s HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
            "Content-Length: 0\r\n\r\n" % (method, path, TOKEN)).encode()
     (resp,), _ = exchange(gw.port, raw, [method])
