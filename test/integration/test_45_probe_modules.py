@@ -101,8 +101,14 @@ def assert_problem(resp, status):
 @pytest.mark.parametrize("method,path,allowed", [
     ("POST", "/admin/", {"GET", "HEAD"}),
     ("PUT", "/admin/", {"GET", "HEAD"}),
-    ("PUT", "/admin/api/status", {"GET", "HEAD", "POST", "DELETE"}),
-    ("PATCH", "/admin/api/servers/drain", {"GET", "HEAD", "POST", "DELETE"}),
+    ("PUT", "/admin/api/status", {"GET", "HEAD"}),
+    ("POST", "/admin/api/status", {"GET", "HEAD"}),
+    ("DELETE", "/admin/api/config", {"GET", "HEAD"}),
+    ("PATCH", "/admin/api/servers/drain", {"POST", "DELETE"}),
+    ("GET", "/admin/api/servers/drain", {"POST", "DELETE"}),
+    ("DELETE", "/admin/api/servers/enable", {"POST"}),
+    ("GET", "/admin/api/actions/cache.purge", {"POST"}),
+    ("PUT", "/admin/api/nope", {"GET", "HEAD", "POST", "DELETE"}),
     ("POST", "/metrics", {"GET", "HEAD"}),
     ("DELETE", "/metrics", {"GET", "HEAD"}),
 ])
