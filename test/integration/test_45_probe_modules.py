@@ -254,3 +254,27 @@ def test_forwarded_fields_spelled_with_underscores_are_not_passed_on(gw):
     assert seen.header_all("x-forwarded-for") == ["127.0.0.1"]
     assert seen.header_all("x-forwarded-host") == ["real.example"]
     assert seen.header_all("x-forwarded-proto") == ["http"]
+
+
+# ---- cache hits through compression: HEAD and HTTP/1.0 framing -------------
+
+def test_cache_hit_head_and_http10_framing(gw):
+    import gzip
+    fill = b"GET /cache/framing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    exchange(gw.port, fill, ["GET"])
+    # HEAD of a hit: the fields of the GET, no body bytes (RFC 9110 9.3.2):
+    # the next response on the connection starts right after the head.
+    head = b"HEAD /cache/framing HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n"
+    (h, nxt), _ = exchange(gw.port, head + NEXT, ["HEAD", "GET"])
+    assert h.status == 200 and "hit" in h.header("cache-status")
+    assert h.header("content-encoding") == "gzip" and h.body == b""
+    assert nxt.body == b"ret /r/next"
+    # HTTP/1.0 gets no Transfer-Encoding (RFC 9112 6.1): the coded hit is
+    # close-delimited and the connection closes though keep-alive was asked.
+    old = (b"GET /cache/framing HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n"
+           b"Accept-Encoding: gzip\r\n\r\n")
+    (r,), was_closed = exchange(gw.port, old, ["GET"])
+    assert r.status == 200 and "hit" in r.header("cache-status")
+    assert r.header("transfer-encoding") is None and r.header("content-length") is None
+    assert r.header("connection") == "close" and was_closed is not False
+    assert gzip.decompress(r.body) == BODY
