@@ -23,6 +23,7 @@
 #include "worker/core/worker.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -66,6 +67,7 @@ static pt_shm_t *pt_master_shm;
 static int pt_master_sigfd = -1;
 static int pt_master_pidfd = -1;
 static const char *pt_master_pidpath;
+static char pt_master_pidbuf[PATH_MAX];
 static bool pt_master_quitting, pt_master_stopping;
 static pt_msec_t pt_master_stop_deadline;
 static bool pt_master_drop;
@@ -648,7 +650,13 @@ int pt_master_run(const pt_master_opts_t *o, pt_conf_t *conf)
             dup2(pt_log_fd(), 2);
     }
 
-    pt_master_pidpath = o->pidfile ? o->pidfile : conf->main.pidfile;
+    /* A copy: the pidfile named in the configuration lives in that
+     * generation's arena, freed when the generation exits after a reload,
+     * yet the path is compared on each reload and removed at exit. */
+    const char *pp = o->pidfile ? o->pidfile : conf->main.pidfile;
+    if (strlen(pp) >= sizeof(pt_master_pidbuf))
+        return pt_master_fail(ready_fd, "the pidfile path is too long");
+    pt_master_pidpath = strcpy(pt_master_pidbuf, pp);
     pt_conf_mkdir_parent(pt_master_pidpath);     /* $localstatedir/run may not exist yet */
     if ((pt_master_pidfd = pt_pidfile_create(pt_master_pidpath, err, sizeof(err))) < 0)
         return pt_master_fail(ready_fd, err);

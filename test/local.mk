@@ -182,6 +182,7 @@ INTEGRATION += test/integration/test_40_websocket.py
 INTEGRATION += test/integration/test_40_return_echo.py
 INTEGRATION += test/integration/test_40_module_conf.py
 INTEGRATION += test/integration/test_45_robustness.py
+INTEGRATION += test/integration/test_45_probe_modules.py
 INTEGRATION += test/integration/test_45_memory.py
 INTEGRATION += test/integration/test_50_accesslog.py
 INTEGRATION += test/integration/test_50_metrics.py

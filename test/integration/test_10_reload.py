@@ -381,3 +381,38 @@ def test_max_generations_caps_lingering(portico):
     for s, r in held:
         s.close()
     wait_for(lambda: len(p.workers()) == 1, 10, what="old generations to exit")
+
+
+def test_pidfile_from_config_survives_the_first_generation(tmp_path):
+    # The pidfile named in the config (no -p) must stay the master's own
+    # path: once generation 1 exited its config was freed, and the next
+    # reload compared against, and the exit removed, whatever lay there.
+    from conftest import BIN, SANITIZER_MARKS
+    import subprocess
+    port = free_ports()[0]
+    pidfile, log = tmp_path / "from-conf.pid", tmp_path / "error.log"
+    main = 'error_log = "%s"; pidfile = "%s";' % (log, pidfile)
+    cfg = tmp_path / "portico.conf"
+    cfg.write_text(conf([port], "one", extra_main=main))
+    out = open(tmp_path / "stdout.log", "wb")
+    proc = subprocess.Popen([BIN, "-F", "-c", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        text = lambda: log.read_text(errors="replace") if log.exists() else ""
+        wait_for(lambda: "started" in text() and port_open(port), 15, what="start")
+        for gen, body in ((2, "two"), (3, "three" * 50), (4, "four")):
+            # each config a different size: the freed memory is reused
+            cfg.write_text(conf([port], body, extra_main=main))
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "generation %d has exited" % (gen - 1) in text(), 15,
+                     what="generation %d to exit" % (gen - 1))
+            assert body_of(port) == body
+        assert "pidfile changed" not in text()
+        assert int(pidfile.read_text()) == proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        out.close()
+    report = text() + (tmp_path / "stdout.log").read_text(errors="replace")
+    assert not [l for l in report.splitlines() if any(m in l for m in SANITIZER_MARKS)], report
+    assert rc == 0
+    assert not pidfile.exists(), "the pidfile outlived the master"

@@ -291,7 +291,8 @@ static pt_str_t pt_var_num(char *buf, size_t cap, const char *fmt, ...)
     return (pt_str_t) { buf, n > 0 ? (size_t) n : 0 };
 }
 
-/* The consumer's groups joined with ",", in the request arena. */
+/* The consumer's groups joined with ",", in the request arena. A group
+ * of a token that holds a comma is left out: it would read as two. */
 static pt_str_t pt_var_groups(pt_request_t *r, const pt_consumer_t *c)
 {
     size_t len = 0, n = 0;
@@ -302,7 +303,9 @@ static pt_str_t pt_var_groups(pt_request_t *r, const pt_consumer_t *c)
     if (p == NULL)
         return PT_STR_NULL;
     for (size_t i = 0; i < c->ngroups; i++) {
-        if (i)
+        if (memchr(c->groups[i].p, ',', c->groups[i].len))
+            continue;
+        if (n)
             p[n++] = ',';
         memcpy(p + n, c->groups[i].p, c->groups[i].len);
         n += c->groups[i].len;

@@ -69,7 +69,9 @@ static int pt_auth_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
     return PT_OK;
 }
 
-/* The consumer's groups joined with ",", in the request arena. */
+/* The consumer's groups joined with ",", in the request arena. A group
+ * of a token that holds a comma ("staff,admins") is left out: the
+ * upstream would read it as two groups, one of them never granted. */
 static pt_str_t pt_auth_join_groups(pt_request_t *r, const pt_consumer_t *c)
 {
     size_t len = 0;
@@ -81,7 +83,12 @@ static pt_str_t pt_auth_join_groups(pt_request_t *r, const pt_consumer_t *c)
         return PT_STR_NULL;
     size_t n = 0;
     for (size_t i = 0; i < c->ngroups; i++) {
-        if (i)
+        if (memchr(c->groups[i].p, ',', c->groups[i].len)) {
+            pt_log(PT_LOG_WARN, "route %s: a group holding a comma left out of the "
+                   "identity field", r->route->name);
+            continue;
+        }
+        if (n)
             p[n++] = ',';
         memcpy(p + n, c->groups[i].p, c->groups[i].len);
         n += c->groups[i].len;

@@ -231,6 +231,13 @@ static int pt_metrics_content(pt_request_t *r)
 {
     pt_metrics_text_t t = { 0 };
 
+    /* RFC 9110 9.1, 15.5.6: the figures are only read; a PUT or DELETE
+     * answered 200 would say it was done. */
+    if (r->head.method_id != PT_METHOD_GET && r->head.method_id != PT_METHOD_HEAD) {
+        r->route_allow = "GET, HEAD";
+        pt_http_error(r, 405, "the metrics are read with GET");
+        return PT_DONE;
+    }
     pt_metrics_expo_write(&t);
     if (t.failed || pt_arena_cleanup_add(r->arena, pt_metrics_free, t.p) != PT_OK) {
         free(t.p);

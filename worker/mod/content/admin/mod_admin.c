@@ -452,6 +452,26 @@ static bool pt_admin_is(pt_str_t s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
 }
 
+/* The methods an admin API endpoint takes (NULL: no such endpoint). */
+static const char *pt_admin_allow(pt_str_t rest)
+{
+    static const char *const reads[] = { "api", "api/", "api/status", "api/config",
+                                         "api/upstreams", "api/stats", "api/zones",
+                                         "api/actions", NULL };
+
+    for (const char *const *p = reads; *p; p++)
+        if (pt_admin_is(rest, *p))
+            return "GET, HEAD";
+    if (pt_admin_is(rest, "api/servers/drain"))
+        return "POST, DELETE";
+    if (pt_admin_is(rest, "api/servers/enable"))
+        return "POST";
+    if (rest.len > 12 && memcmp(rest.p, "api/actions/", 12) == 0
+        && rest.len - 12 <= PT_ADMIN_HOOK_NAME_MAX)
+        return "POST";
+    return NULL;
+}
+
 static int pt_admin_content(pt_request_t *r)
 {
     const pt_admin_conf_t *ac = pt_route_mod_conf(r->route, pt_admin_module);
@@ -466,7 +486,8 @@ static int pt_admin_content(pt_request_t *r)
         return PT_OK;
     if (page) {
         if (!get) {
-            r->route_allow = "GET, HEAD";   /* a 405 must list them (RFC 9110 15.5.6) */
+            /* RFC 9110 15.5.6: a 405 lists what the resource takes. */
+            r->route_allow = "GET, HEAD";
             pt_http_error(r, 405, "the status page is read with GET");
             return PT_OK;
         }
@@ -500,7 +521,9 @@ static int pt_admin_content(pt_request_t *r)
             v = pt_admin_zones_read();
         else if (pt_admin_is(rest, "api/actions"))
             v = pt_admin_actions_list();
-        if (v) {
+        /* v is NULL for a read endpoint only out of memory: a 500 then */
+        const char *takes = pt_admin_allow(rest);
+        if (v || (takes && strcmp(takes, "GET, HEAD") == 0)) {
             pt_admin_send_json(r, 200, v);
             return PT_OK;
         }
@@ -522,9 +545,17 @@ static int pt_admin_content(pt_request_t *r)
             return PT_OK;
         }
     }
+    /* RFC 9110 15.5.6: an endpoint asked with a method it does not take
+     * is a 405 that lists the ones it does, not a 404. */
+    const char *allow = pt_admin_allow(rest);
     if (!get && !post && !del) {
-        r->route_allow = "GET, HEAD, POST, DELETE";
+        r->route_allow = allow ? allow : "GET, HEAD, POST, DELETE";
         pt_http_error(r, 405, "the admin API takes GET, POST and DELETE");
+        return PT_OK;
+    }
+    if (allow) {
+        r->route_allow = allow;
+        pt_http_error(r, 405, "this admin endpoint does not take the method");
         return PT_OK;
     }
     pt_http_error(r, 404, "no such admin endpoint");

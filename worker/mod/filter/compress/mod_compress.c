@@ -367,7 +367,10 @@ static int pt_compress_start(pt_request_t *r, const pt_compress_conf_t *cc, unsi
  * validator for compressed bytes (and could splice a range of the
  * origin's bytes onto them). Without a Content-Type the type rule cannot
  * be applied, and the ETag is weakened whenever a coding would be chosen:
- * a weak validator still revalidates. */
+ * a weak validator still revalidates. The 304 MUST carry the Vary that
+ * 200 had, and every candidate has Vary: Accept-Encoding, so an untyped
+ * 304 (the cache's own are) gets it too: a Vary too many only costs a
+ * downstream cache a hit. */
 static int pt_compress_not_modified(pt_request_t *r, const pt_compress_conf_t *cc,
                                     pt_response_t *resp)
 {
@@ -378,7 +381,7 @@ static int pt_compress_not_modified(pt_request_t *r, const pt_compress_conf_t *c
     bool typed = pt_response_find(resp, PT_STR("Content-Type")) != NULL;
     if (typed && !pt_compress_type_listed(cc, resp))
         return PT_OK;
-    if (typed && pt_compress_vary(r, resp) != PT_OK)
+    if (pt_compress_vary(r, resp) != PT_OK)
         return 500;          /* out of memory */
     if (!pt_compress_client_accepts(r, &accept)
         || pt_compress_accept_choose(&accept, cc->prefer, cc->nprefer) == PT_CODING_IDENTITY)
