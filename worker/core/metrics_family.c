@@ -6,6 +6,9 @@
 #include "common/pt.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "common/hash.h"
 #include "common/log.h"
@@ -14,8 +17,9 @@
 #include "worker/core/metrics_int.h"
 
 /* How long a claim being written by another worker is waited for (it is a
- * copy of at most PT_METRIC_VALUE_MAX bytes): then "other". */
-#define PT_METRIC_CLAIM_SPINS   100000
+ * copy of at most PT_METRIC_VALUE_MAX bytes) before its writer is checked
+ * for life; while it lives, the request counts as "other". */
+#define PT_METRIC_CLAIM_SPINS   2000
 
 static bool pt_metric_name_ok(const char *s, bool label)
 {
@@ -253,7 +257,8 @@ unsigned pt_metric_find(const pt_metric_family_t *f, const pt_str_t *values)
         uint32_t st = atomic_load_explicit(&t[i].state, memory_order_acquire);
         if (st == PT_METRIC_ENTRY_FREE) {
             uint32_t free_st = PT_METRIC_ENTRY_FREE;
-            if (atomic_compare_exchange_strong(&t[i].state, &free_st, PT_METRIC_ENTRY_BUSY)) {
+            if (atomic_compare_exchange_strong(&t[i].state, &free_st,
+                                               PT_METRIC_ENTRY_BUSY + (uint32_t) getpid())) {
                 memcpy(t[i].value, key, len);
                 t[i].len = (uint32_t) len;
                 atomic_store_explicit(&t[i].state, PT_METRIC_ENTRY_READY, memory_order_release);
@@ -262,9 +267,17 @@ unsigned pt_metric_find(const pt_metric_family_t *f, const pt_str_t *values)
             st = free_st;
         }
         /* Another worker is naming it: wait for the name (it may be ours). */
-        for (unsigned spin = 0; st == PT_METRIC_ENTRY_BUSY && spin < PT_METRIC_CLAIM_SPINS;
+        for (unsigned spin = 0; st >= PT_METRIC_ENTRY_BUSY && spin < PT_METRIC_CLAIM_SPINS;
              spin++)
             st = atomic_load_explicit(&t[i].state, memory_order_acquire);
+        if (st >= PT_METRIC_ENTRY_BUSY) {
+            /* A writer that died mid-claim would hold the slot for good:
+             * free it, and the next lookup claims it again. */
+            pid_t writer = (pid_t) (st - PT_METRIC_ENTRY_BUSY);
+            if (kill(writer, 0) == -1 && errno == ESRCH)
+                atomic_compare_exchange_strong(&t[i].state, &st, PT_METRIC_ENTRY_FREE);
+            return other;
+        }
         if (st != PT_METRIC_ENTRY_READY)
             return other;
         if (t[i].len == len && memcmp(t[i].value, key, len) == 0)

@@ -22,15 +22,16 @@ struct pt_metric_series_s {
     pt_metric_series_t *next;
 };
 
-/* A run-time series name in the zone: claimed 0 -> 1 by CAS, written,
- * published 1 -> 2; never freed (the zone goes with its layout). */
+/* A run-time series name in the zone: claimed FREE -> BUSY + pid by CAS,
+ * written, published -> READY; never freed (the zone goes with its
+ * layout). The claimer's pid lets others free a claim whose writer died. */
 typedef struct {
     _Atomic uint32_t state;
     uint32_t len;                           /* free labels' values, '\0' between them */
     char value[PT_METRIC_VALUE_MAX];
 } pt_metric_entry_t;
 
-enum { PT_METRIC_ENTRY_FREE = 0, PT_METRIC_ENTRY_BUSY, PT_METRIC_ENTRY_READY };
+enum { PT_METRIC_ENTRY_FREE = 0, PT_METRIC_ENTRY_READY = 1, PT_METRIC_ENTRY_BUSY = 2 };
 
 struct pt_metric_family_s {
     const pt_metric_def_t *def;

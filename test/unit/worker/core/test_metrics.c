@@ -52,6 +52,10 @@ static const pt_metric_def_t test_who_def = {
     "test_who_total", "run-time names", PT_METRIC_COUNTER, NULL, 0, NULL, test_who, NULL, 0, 0 };
 static unsigned test_route_ids[4];
 static pt_metric_family_t *test_who_fam;
+static const pt_metric_def_t test_dead_def = {
+    "test_dead_total", "a claim whose writer died", PT_METRIC_COUNTER, NULL, 0, NULL, test_who,
+    NULL, 0, 0 };
+static pt_metric_family_t *test_dead_fam;
 
 static void test_labels(pt_conf_ctx_t *cf, pt_conf_t *conf, unsigned routes)
 {
@@ -65,6 +69,7 @@ static void test_labels(pt_conf_ctx_t *cf, pt_conf_t *conf, unsigned routes)
         pt_metric_series_add(cf, lat, v);
     }
     test_who_fam = pt_metric_family_dynamic(cf, conf, &test_who_def, 2);
+    test_dead_fam = pt_metric_family_dynamic(cf, conf, &test_dead_def, 1);
 }
 
 static pt_conf_t *test_generation_labels(pt_shm_t *shm, unsigned gen, bool *adopted,
@@ -255,6 +260,24 @@ int main(void)
     ok(ia && ib && ia != ib && ic != ia && ic != ib, "two names get series, a third does not");
     ok(pt_metric_find(test_who_fam, &wo) == ic, "past the cap, and \"other\" itself: other");
     ok(pt_metric_find(test_who_fam, &wa) == ia, "a name keeps its series");
+    /* A claim left half-made: by a live worker it is waited for, then
+     * "other"; by a dead one it is freed and claimed again. */
+    pt_metric_entry_t *dt = pt_metric_table(test_dead_fam);
+    unsigned dother = test_dead_fam->dyn_id + test_dead_fam->cap * test_dead_fam->ncombo
+                      * test_dead_fam->width;
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, &status, 0);
+    pt_str_t wx = PT_STR("x");
+    atomic_store(&dt[0].state, PT_METRIC_ENTRY_BUSY + (uint32_t) getpid());
+    ok(pt_metric_find(test_dead_fam, &wx) == dother
+       && atomic_load(&dt[0].state) == PT_METRIC_ENTRY_BUSY + (uint32_t) getpid(),
+       "a claim being written by a live worker: other, and it stays");
+    atomic_store(&dt[0].state, PT_METRIC_ENTRY_BUSY + (uint32_t) dead);
+    ok(pt_metric_find(test_dead_fam, &wx) == dother, "a dead writer's claim: other once");
+    ok(pt_metric_find(test_dead_fam, &wx) == test_dead_fam->dyn_id,
+       "  then the slot is claimed again");
     pt_metric_add(ia, 1);
     pt_metric_add(ic, 4);
     pid = fork();
