@@ -136,6 +136,8 @@ UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
 test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
 test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_parse
+test_unit_worker_mod_auth_introspect_test_introspect_parse_LDADD = $(unit_ldadd)
 # mod/limit/ratelimit/
 UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
 test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
