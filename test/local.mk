@@ -155,6 +155,8 @@ test_unit_worker_mod_cache_test_cache_store_LDADD = $(unit_ldadd)
 # issue 16 (admin): the registry of zone readers and actions
 UNIT_WORKER += test/unit/worker/mod/content/admin/test_admin_hooks
 test_unit_worker_mod_content_admin_test_admin_hooks_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/content/admin/test_admin_body
+test_unit_worker_mod_content_admin_test_admin_body_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)

@@ -158,7 +158,8 @@ libportico_a_SOURCES += \
 	worker/mod/content/admin/mod_admin.c worker/mod/content/admin/admin_int.h \
 	worker/mod/content/admin/admin_read.c worker/mod/content/admin/admin_stats.c \
 	worker/mod/content/admin/admin_workers.c \
-	worker/mod/content/admin/admin_hooks.c worker/mod/content/admin/admin_hooks.h
+	worker/mod/content/admin/admin_hooks.c worker/mod/content/admin/admin_hooks.h \
+	worker/mod/content/admin/admin_body.c worker/mod/content/admin/admin_body.h
 nodist_libportico_a_SOURCES = worker/mod/content/admin/status_html.c
 worker/mod/content/admin/status_html.c: $(srcdir)/worker/mod/content/admin/status.html \
 		$(srcdir)/worker/mod/content/admin/embed.sh
