@@ -276,6 +276,11 @@ test_fuzz_fuzz_introspect_SOURCES = test/fuzz/fuzz_introspect.c common/arena.c \
 	worker/mod/auth/introspect/introspect_parse.c
 test_fuzz_fuzz_introspect_LDADD = $(PT_LIBS)
 test_fuzz_fuzz_introspect_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_admin
+test_fuzz_fuzz_admin_SOURCES = test/fuzz/fuzz_admin.c common/str.c \
+	worker/mod/content/admin/admin_body.c
+test_fuzz_fuzz_admin_LDADD = $(PT_LIBS)
+test_fuzz_fuzz_admin_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
 test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
 test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
@@ -298,7 +303,7 @@ endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
-	test/fuzz/fuzz_jwt.c test/fuzz/fuzz_introspect.c \
+	test/fuzz/fuzz_jwt.c test/fuzz/fuzz_introspect.c test/fuzz/fuzz_admin.c \
 	test/fuzz/fuzz_http_cookie.c \
 	test/fuzz/fuzz_cache_control.c \
 	test/fuzz/fuzz_trace_context.c test/fuzz/fuzz_version_accept.c
