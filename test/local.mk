@@ -136,6 +136,8 @@ UNIT_WORKER += test/unit/worker/mod/auth/jwt/test_jwt_keys
 test_unit_worker_mod_auth_jwt_test_jwt_keys_LDADD = $(unit_ldadd)
 UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_cache
 test_unit_worker_mod_auth_introspect_test_introspect_cache_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/auth/introspect/test_introspect_parse
+test_unit_worker_mod_auth_introspect_test_introspect_parse_LDADD = $(unit_ldadd)
 # mod/limit/ratelimit/
 UNIT_WORKER += test/unit/worker/mod/limit/ratelimit/test_limit_gcra
 test_unit_worker_mod_limit_ratelimit_test_limit_gcra_LDADD = $(unit_ldadd)
@@ -153,6 +155,8 @@ test_unit_worker_mod_cache_test_cache_store_LDADD = $(unit_ldadd)
 # issue 16 (admin): the registry of zone readers and actions
 UNIT_WORKER += test/unit/worker/mod/content/admin/test_admin_hooks
 test_unit_worker_mod_content_admin_test_admin_hooks_LDADD = $(unit_ldadd)
+UNIT_WORKER += test/unit/worker/mod/content/admin/test_admin_body
+test_unit_worker_mod_content_admin_test_admin_body_LDADD = $(unit_ldadd)
 
 check_PROGRAMS += $(UNIT_COMMON) $(UNIT_WORKER)
 TESTS += $(UNIT_COMMON) $(UNIT_WORKER)
@@ -268,6 +272,16 @@ test_fuzz_fuzz_jwt_SOURCES = test/fuzz/fuzz_jwt.c worker/mod/auth/jwt/jwt_b64.c 
 	worker/mod/auth/jwt/jwt_keys.c
 test_fuzz_fuzz_jwt_LDADD = $(PT_LIBS)
 test_fuzz_fuzz_jwt_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_introspect
+test_fuzz_fuzz_introspect_SOURCES = test/fuzz/fuzz_introspect.c common/arena.c \
+	worker/mod/auth/introspect/introspect_parse.c
+test_fuzz_fuzz_introspect_LDADD = $(PT_LIBS)
+test_fuzz_fuzz_introspect_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
+FUZZ_TARGETS += test/fuzz/fuzz_admin
+test_fuzz_fuzz_admin_SOURCES = test/fuzz/fuzz_admin.c common/str.c \
+	worker/mod/content/admin/admin_body.c
+test_fuzz_fuzz_admin_LDADD = $(PT_LIBS)
+test_fuzz_fuzz_admin_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
 FUZZ_TARGETS += test/fuzz/fuzz_http_cookie
 test_fuzz_fuzz_http_cookie_SOURCES = test/fuzz/fuzz_http_cookie.c worker/http/http_cookie.c
 test_fuzz_fuzz_http_cookie_LDFLAGS = $(AM_LDFLAGS) $(PT_FUZZ_LDFLAGS)
@@ -290,7 +304,7 @@ endif
 EXTRA_DIST += test/fuzz/corpus test/fuzz/http_parse.dict \
 	test/fuzz/fuzz_http_parse.c test/fuzz/fuzz_chunked.c test/fuzz/fuzz_upstream_dns.c \
 	test/fuzz/fuzz_accept_encoding.c test/fuzz/fuzz_xff.c \
-	test/fuzz/fuzz_jwt.c \
+	test/fuzz/fuzz_jwt.c test/fuzz/fuzz_introspect.c test/fuzz/fuzz_admin.c \
 	test/fuzz/fuzz_http_cookie.c \
 	test/fuzz/fuzz_cache_control.c \
 	test/fuzz/fuzz_trace_context.c test/fuzz/fuzz_version_accept.c

@@ -132,7 +132,8 @@ libportico_a_SOURCES += \
 # mod/auth/introspect/: OAuth2 token introspection, answers cached in a zone
 libportico_a_SOURCES += \
 	worker/mod/auth/introspect/mod_introspect.c \
-	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h
+	worker/mod/auth/introspect/introspect_cache.c worker/mod/auth/introspect/introspect_cache.h \
+	worker/mod/auth/introspect/introspect_parse.c worker/mod/auth/introspect/introspect_parse.h
 # mod/limit/ratelimit/: rate limits, throttling, concurrency limits, quotas
 libportico_a_SOURCES += worker/mod/limit/ratelimit/mod_ratelimit.c \
 	worker/mod/limit/ratelimit/limit_conf.c worker/mod/limit/ratelimit/limit_conf.h \
@@ -157,7 +158,8 @@ libportico_a_SOURCES += \
 	worker/mod/content/admin/mod_admin.c worker/mod/content/admin/admin_int.h \
 	worker/mod/content/admin/admin_read.c worker/mod/content/admin/admin_stats.c \
 	worker/mod/content/admin/admin_workers.c \
-	worker/mod/content/admin/admin_hooks.c worker/mod/content/admin/admin_hooks.h
+	worker/mod/content/admin/admin_hooks.c worker/mod/content/admin/admin_hooks.h \
+	worker/mod/content/admin/admin_body.c worker/mod/content/admin/admin_body.h
 nodist_libportico_a_SOURCES = worker/mod/content/admin/status_html.c
 worker/mod/content/admin/status_html.c: $(srcdir)/worker/mod/content/admin/status.html \
 		$(srcdir)/worker/mod/content/admin/embed.sh

@@ -18,9 +18,9 @@
 #include "worker/http/request.h"
 #include "worker/mod/auth/auth.h"
 #include "worker/mod/auth/introspect/introspect_cache.h"
+#include "worker/mod/auth/introspect/introspect_parse.h"
 #include "worker/upstream/subrequest.h"
 
-#include <jansson.h>
 #include <openssl/evp.h>
 
 /* Longest token sent to the endpoint. */
@@ -310,50 +310,13 @@ static bool pt_introspect_jwt_shaped(pt_str_t s)
     return dots == 2;
 }
 
-static pt_str_t pt_introspect_json_str(pt_arena_t *a, const json_t *o, const char *name)
-{
-    const json_t *v = json_object_get(o, name);
-
-    if (!json_is_string(v))
-        return PT_STR_NULL;
-    char *p = pt_arena_strndup(a, json_string_value(v), json_string_length(v));
-    return p ? (pt_str_t) { p, json_string_length(v) } : PT_STR_NULL;
-}
-
-/* RFC 7662 §2.2: a JSON object whose "active" is a boolean. */
+/* RFC 7662 §2.2: a 200 whose body introspect_parse.c accepts. */
 static const char *pt_introspect_parse(pt_introspect_ctx_t *ctx, const pt_subrequest_t *sr)
 {
-    json_error_t jerr;
-
     if (sr->status != 200)
         return "the introspection endpoint answered with an error status";
-    json_t *o = json_loadb(sr->body.p, sr->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (o == NULL || !json_is_object(o)) {
-        json_decref(o);
-        return "the introspection answer is not a JSON object";
-    }
-    const json_t *active = json_object_get(o, "active");
-    const json_t *exp = json_object_get(o, "exp");
-    const json_t *nbf = json_object_get(o, "nbf");
-    if (!json_is_boolean(active)) {
-        json_decref(o);
-        return "the introspection answer has no boolean \"active\"";
-    }
-    pt_arena_t *a = ctx->r->arena;
-    ctx->res = (pt_introspect_result_t) {
-        .active = json_is_true(active),
-        .sub = pt_introspect_json_str(a, o, "sub"),
-        .client_id = pt_introspect_json_str(a, o, "client_id"),
-        .scope = pt_introspect_json_str(a, o, "scope"),
-        .exp = json_is_number(exp) ? (int64_t) json_number_value(exp) : 0,
-    };
-    /* RFC 7662 §2.2: not to be used before nbf; answered (and cached) as
-     * inactive meanwhile. */
-    if (ctx->res.active && json_is_number(nbf)
-        && json_number_value(nbf) * 1000.0 > (double) pt_clock_wall_ms())
-        ctx->res.active = false;
-    json_decref(o);
-    return NULL;
+    return pt_introspect_answer_parse(sr->body.p, sr->body.len, pt_clock_wall_ms(),
+                                      ctx->r->arena, &ctx->res);
 }
 
 static void pt_introspect_done(pt_subrequest_t *sr, int rc, void *data)

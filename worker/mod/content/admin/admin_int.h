@@ -9,11 +9,10 @@
 #include "common/pt.h"
 #include "common/cidr.h"
 #include "worker/core/core.h"
+#include "worker/mod/content/admin/admin_body.h"
 
 #include <jansson.h>
 
-/* Largest JSON body an action takes. */
-#define PT_ADMIN_BODY_MAX       (64 * 1024)
 /* Most buckets of a route's latency histogram the API shows. */
 #define PT_ADMIN_BUCKETS_MAX    64
 /* Longest bearer token. */

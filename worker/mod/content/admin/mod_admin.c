@@ -25,6 +25,7 @@
 #include "worker/net/conn.h"
 #include "worker/tls/tls.h"
 #include "worker/upstream/upstream_state.h"
+#include "worker/mod/content/admin/admin_body.h"
 #include "worker/mod/content/admin/admin_hooks.h"
 #include "worker/mod/content/admin/admin_int.h"
 
@@ -298,31 +299,13 @@ static json_t *pt_admin_read_all(const pt_conf_t *conf)
 static json_t *pt_admin_body(pt_request_t *r)
 {
     pt_str_t b = pt_request_body(r);
-    json_error_t err;
     char detail[256];
+    unsigned status;
+    json_t *v = pt_admin_body_parse(b.p, b.len, &status, detail, sizeof(detail));
 
-    if (b.len > PT_ADMIN_BODY_MAX) {
-        pt_http_error(r, 413, "admin request bodies are limited to 64 KiB");
-        return NULL;
-    }
-    json_t *v = json_loadb(b.p ? b.p : "", b.len, JSON_REJECT_DUPLICATES, &err);
-    if (v == NULL || !json_is_object(v)) {
-        if (v)
-            snprintf(detail, sizeof(detail), "the body must be a JSON object");
-        else
-            snprintf(detail, sizeof(detail), "the body is not JSON: %s (at byte %d)",
-                     err.text, err.position);
-        json_decref(v);
-        pt_http_error(r, 400, pt_arena_strndup(r->arena, detail, strlen(detail)));
-        return NULL;
-    }
+    if (v == NULL)
+        pt_http_error(r, status, pt_arena_strndup(r->arena, detail, strlen(detail)));
     return v;
-}
-
-static const char *pt_admin_body_str(const json_t *body, const char *key)
-{
-    const json_t *v = json_object_get(body, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* POST api/servers/drain|enable { "upstream": "u", "server": "host:port" } */
@@ -334,9 +317,8 @@ static void pt_admin_drain(pt_request_t *r, bool drain)
 
     if (body == NULL)
         return;
-    const char *un = pt_admin_body_str(body, "upstream");
-    const char *sn = pt_admin_body_str(body, "server");
-    if (un == NULL || sn == NULL) {
+    const char *un, *sn;
+    if (!pt_admin_drain_args(body, &un, &sn)) {
         json_decref(body);
         pt_http_error(r, 400, "give \"upstream\" and \"server\" as strings");
         return;
