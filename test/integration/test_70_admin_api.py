@@ -79,7 +79,18 @@ def who(port, n):
 def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
     with Backend(named("a")) as a, Backend(named("b")) as b:
         p = start(portico, tmp_path, a, b)
-        st, r, cfg = ask(p.aport, "GET", "/admin/api/config")
+        # A worker shows as serving once it has set its title, a moment
+        # after it exists.
+        got = {}
+
+        def both_serving():
+            got["a"] = ask(p.aport, "GET", "/admin/api/config")
+            return got["a"][2]["workers"]["serving"] == 2
+        try:
+            wait_for(both_serving, 10, what="both workers serving")
+        except AssertionError:
+            pass                # the assertions below say what differs
+        st, r, cfg = got["a"]
         assert st == 200 and r.getheader("Content-Type") == "application/json"
         assert r.getheader("Cache-Control") == "no-store"
         assert cfg["generation"] == 1
