@@ -185,6 +185,38 @@ static void test_hash_failover(void)
     ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) == own, "unbounded: the owner, loaded or not");
 }
 
+/* Retries of a key follow its walk of the ring: after the key's server
+ * and the next one fail, the third try is the one after those, not the
+ * key's server again. */
+static void test_hash_retry(void)
+{
+    pt_balance_state_t st = { 0 };
+    int32_t load[N];
+
+    st.load = load;
+    st.was_down = (uint8_t[N]) { 0 };
+    for (unsigned bound = 0; bound <= 125; bound += 125) {
+        make(0, 3, PT_BALANCE_HASH, NULL);
+        build(0);
+        ups[0].hash_load_bound = bound;
+        const pt_server_t *a = pt_balance_hash(&ups[0], &st, key(3), NULL, 0);
+        const pt_server_t *b = pt_balance_hash(&ups[0], &st, key(3), a, 0);
+        const pt_server_t *c = pt_balance_hash(&ups[0], &st, key(3), b, 0);
+        ok(a && b && b != a, "bound %u: after the key's server fails, the next", bound);
+        ok(c && c != a && c != b, "  after that one fails too, the third server, not the "
+           "key's again");
+        ok(pt_balance_hash(&ups[0], &st, key(3), c, 0) == a,
+           "  after all three, round again from the key's server");
+        ups[0].hash_load_bound = 0;
+    }
+    make(0, 2, PT_BALANCE_HASH, NULL);
+    build(0);
+    const pt_server_t *a = pt_balance_hash(&ups[0], &st, key(4), NULL, 0);
+    const pt_server_t *b = pt_balance_hash(&ups[0], &st, key(4), a, 0);
+    ok(b && b != a && pt_balance_hash(&ups[0], &st, key(4), b, 0) == a,
+       "two servers: the other one, then back");
+}
+
 static void test_least_conn(void)
 {
     make(0, 3, PT_BALANCE_LEAST_CONN, NULL);
@@ -332,6 +364,7 @@ int main(void)
     inited = true;
     test_ring();
     test_hash_failover();
+    test_hash_retry();
     test_least_conn();
     test_random();
     test_ewma();
