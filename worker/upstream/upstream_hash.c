@@ -12,6 +12,7 @@
 #include "common/sock.h"
 #include "worker/core/conf.h"
 #include "worker/upstream/upstream_balance.h"
+#include "worker/upstream/upstream_dns.h"
 
 #define PT_HASH_VNODES      160         /* points per unit of weight */
 #define PT_HASH_POINTS_MAX  (1u << 18)  /* the ring's cap: weights are scaled below it */
@@ -56,13 +57,20 @@ int pt_balance_hash_build(pt_conf_ctx_t *cf, const config_setting_t *s, pt_upstr
     }
     for (size_t i = 0; i < u->nservers; i++) {
         const pt_server_t *srv = &u->servers[i];
-        char addr[PT_SOCK_ADDRSTRLEN];
+        char addr[512];
         if (srv->backup)
             continue;
         uint64_t k = (uint64_t) srv->weight * PT_HASH_VNODES;
         if (want > PT_HASH_POINTS_MAX)
             k = pt_max(k * PT_HASH_POINTS_MAX / want, (uint64_t) 1);
-        pt_sock_ntop((const struct sockaddr *) &srv->addr.ss, addr, sizeof(addr));
+        /* dns: a slot is placed by its name and number, not by the address
+         * it holds at load: empty slots would all share the points of "no
+         * address", and the one first in the list would shadow the others
+         * once they fill; an address keeps its slot while it stays. */
+        if (srv->dns)
+            snprintf(addr, sizeof(addr), "%s#%u", srv->dns->name, srv->dns_slot);
+        else
+            pt_sock_ntop((const struct sockaddr *) &srv->addr.ss, addr, sizeof(addr));
         uint64_t base = pt_hash(addr, strlen(addr), 0x70744c42);
         ring->nservers++;
         for (uint64_t v = 0; v < k && ring->n < cap; v++)

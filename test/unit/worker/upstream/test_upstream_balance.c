@@ -14,6 +14,7 @@
 #include "worker/core/core.h"
 #include "worker/upstream/upstream.h"
 #include "worker/upstream/upstream_balance.h"
+#include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_state.h"
 #include "test/unit/tap.h"
@@ -217,6 +218,44 @@ static void test_hash_retry(void)
        "two servers: the other one, then back");
 }
 
+/* dns: slots of a host name on the ring. Empty at load (no address yet),
+ * they must not all take the same points: filled later, each gets its
+ * share of the keys. */
+static void test_hash_dns_slots(void)
+{
+    static pt_upstream_dns_t d = { .name = "backend.test:80", .host = "backend.test",
+                                   .port = 80 };
+    unsigned per[4] = { 0 };
+
+    make(0, 4, PT_BALANCE_HASH, NULL);
+    d.upstream = &ups[0];
+    d.nslots = 4;
+    for (unsigned k = 0; k < 4; k++) {
+        servers[0][k].dns = &d;
+        servers[0][k].dns_slot = k;
+        if (k >= 1) {               /* one address at load, three empty slots */
+            servers[0][k].absent = true;
+            memset(&servers[0][k].addr, 0, sizeof(servers[0][k].addr));
+        }
+    }
+    ok(build(0) == PT_OK, "ring of a name's 4 slots, 3 of them empty");
+    for (unsigned k = 1; k < 4; k++) {  /* DNS fills them */
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", 9001 + k);
+        pt_sock_resolve(addr, &servers[0][k].addr, 1, &(size_t) { 0 });
+        servers[0][k].absent = false;
+    }
+    for (unsigned k = 0; k < KEYS; k++)
+        per[pt_balance_hash_owner(&ups[0], key(k))->index]++;
+    for (unsigned k = 0; k < 4; k++)
+        ok(per[k] >= KEYS / 4 / 2, "slot %u owns its share of the keys: %u of %u", k, per[k],
+           KEYS);
+    for (unsigned k = 0; k < 4; k++) {
+        servers[0][k].dns = NULL;
+        servers[0][k].absent = false;
+    }
+}
+
 static void test_least_conn(void)
 {
     make(0, 3, PT_BALANCE_LEAST_CONN, NULL);
@@ -365,6 +404,7 @@ int main(void)
     test_ring();
     test_hash_failover();
     test_hash_retry();
+    test_hash_dns_slots();
     test_least_conn();
     test_random();
     test_ewma();
