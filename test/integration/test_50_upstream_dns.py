@@ -130,6 +130,26 @@ def test_new_address_joins_and_removed_one_leaves_in_every_worker(portico):
         assert b6.accepts >= 2          # pooled per worker: both workers served
 
 
+def test_a_new_address_ramps_up_under_slow_start(portico):
+    """An address DNS adds is a cold server: with slow_start its share
+    starts near nothing, in every worker, as for a server a reload adds."""
+    bport = free_ports(1)[0]
+    with DnsServer() as dns, Backend(named(b"v4"), port=bport), Backend6(bport):
+        dns.set("backend.test", a=["127.0.0.1"], ttl=1)
+        p = gateway(portico, dns, bport, interval="30s", extra='slow_start = "300s";')
+        assert bodies(p, 4) == [b"v4"] * 4
+        dns.set("backend.test", a=["127.0.0.1"], aaaa=["::1"], ttl=1)
+        p.wait_log(r"upstream b: backend\.test:%d resolved: added \[::1\]:%d; 2 addresses"
+                   % (bport, bport))
+        time.sleep(2.5)                 # every worker has looked at the set (1 s ticks)
+        # Weight 1/16 at most against 1 for minutes: about 1 in 17 requests.
+        got = bodies(p, 24)
+        assert got.count(b"v6") <= 5, got
+        p.wait_log(r"upstream b: server \[::1\]:%d slow start: added by DNS" % bport)
+        wait_for(lambda: b"v6" in bodies(p, 20), timeout=20, interval=0.1,
+                 what="the new address to take a request at all")
+
+
 def test_an_address_that_stays_keeps_its_state(portico):
     bport = free_ports(1)[0]
     busy = lambda req: Response(503, [("Content-Type", "text/plain")], b"busy")
