@@ -376,6 +376,32 @@ def test_max_conns_queue_waits_for_a_slot_then_times_out(portico):
         assert len(a.requests) == 1
 
 
+def test_a_queued_request_counts_once_for_the_retry_budget(portico):
+    """A request waiting in the queue is woken every 10 ms to look for a
+    slot; each wake must not count as one more request for retry_budget,
+    or a queue wait would buy retries the budget does not allow."""
+    def handler(req):
+        if req.target == "/hold":
+            time.sleep(1.5)
+        status = 503 if req.target == "/fail" else 200
+        return Response(status, [("Content-Type", "text/plain")], b"a")
+    with Backend(handler) as a:
+        p = gateway(portico, srv(a), 'max_conns = 1; queue = 8; queue_timeout = "5s"; '
+                    'retry_on = [ "503" ]; retries = 1; retry_budget = 10; '
+                    'retry_budget_floor = 0;')
+        held = []
+        t = hold(p.port, "/hold", held)
+        wait_for(lambda: len(a.requests) == 1, 5, what="the held request")
+        r = get(p.port, "/queued")              # waits for the slot, woken many times
+        t.join(10)
+        assert held[0].status == 200 and r.status == 200, (held, r)
+        # Three requests in the window: 10 % of them allows no retry.
+        r = get(p.port, "/fail")
+        assert r.status == 503, r
+        assert [x.target for x in a.requests] == ["/hold", "/queued", "/fail"]
+        assert "retry budget exhausted" in p.log()
+
+
 def test_counts_of_a_crashed_worker_are_given_back(portico):
     with Backend(named("a", 5.0, ["/hold"])) as a:
         p = gateway(portico, srv(a), "max_conns = 1;")

@@ -130,6 +130,26 @@ def test_new_address_joins_and_removed_one_leaves_in_every_worker(portico):
         assert b6.accepts >= 2          # pooled per worker: both workers served
 
 
+def test_a_new_address_ramps_up_under_slow_start(portico):
+    """An address DNS adds is a cold server: with slow_start its share
+    starts near nothing, in every worker, as for a server a reload adds."""
+    bport = free_ports(1)[0]
+    with DnsServer() as dns, Backend(named(b"v4"), port=bport), Backend6(bport):
+        dns.set("backend.test", a=["127.0.0.1"], ttl=1)
+        p = gateway(portico, dns, bport, interval="30s", extra='slow_start = "300s";')
+        assert bodies(p, 4) == [b"v4"] * 4
+        dns.set("backend.test", a=["127.0.0.1"], aaaa=["::1"], ttl=1)
+        p.wait_log(r"upstream b: backend\.test:%d resolved: added \[::1\]:%d; 2 addresses"
+                   % (bport, bport))
+        time.sleep(2.5)                 # every worker has looked at the set (1 s ticks)
+        # Weight 1/16 at most against 1 for minutes: about 1 in 17 requests.
+        got = bodies(p, 24)
+        assert got.count(b"v6") <= 5, got
+        p.wait_log(r"upstream b: server \[::1\]:%d slow start: added by DNS" % bport)
+        wait_for(lambda: b"v6" in bodies(p, 20), timeout=20, interval=0.1,
+                 what="the new address to take a request at all")
+
+
 def test_an_address_that_stays_keeps_its_state(portico):
     bport = free_ports(1)[0]
     busy = lambda req: Response(503, [("Content-Type", "text/plain")], b"busy")
@@ -310,3 +330,41 @@ def test_an_unresolvable_name_may_start_without_addresses(portico):
         p.wait_log(r"resolved: added 127\.0\.0\.1:%d; 1 address" % bport)
         wait_for(lambda: get(p.port).status == 200, timeout=5, what="the address to answer")
         assert get(p.port).body == b"v4"
+
+
+ADMIN_CONF = """
+portico = { workers = 2; resolver = [ "127.0.0.1:%(dns)d" ]; resolver_timeout = "200ms"; };
+listen = ( "127.0.0.1:%(port)d", { address = "127.0.0.1:%(aport)d"; name = "admin"; } );
+upstreams = { b = { servers = ( "backend.test:%(bport)d" ); resolve_interval = "30s"; }; };
+routes = ( { listen = [ "admin" ]; path = "/admin/"; admin = true;
+             admin_token_file = "%(tok)s"; },
+           { path = "/"; proxy = "b"; } );
+"""
+
+
+def test_draining_a_host_name_drains_all_its_addresses(portico, tmp_path):
+    """The admin API's drain of "host:port" takes every address of the
+    name out, not only the first slot."""
+    import http.client
+    import json
+    bport = free_ports(1)[0]
+    tok = tmp_path / "admin.token"
+    tok.write_text("t0ken-dns-drain\n")
+    with DnsServer() as dns, Backend(named(b"v4"), port=bport), Backend6(bport):
+        dns.set("backend.test", a=["127.0.0.1"], aaaa=["::1"], ttl=30)
+        port, aport = free_ports(2)
+        p = portico(ADMIN_CONF % dict(dns=dns.port, port=port, aport=aport, bport=bport,
+                                      tok=str(tok)), ports=[port, aport])
+        p.port = port
+        p.wait_workers(2)
+        assert set(bodies(p, 10)) == {b"v4", b"v6"}
+        c = http.client.HTTPConnection("127.0.0.1", aport, timeout=10)
+        c.request("POST", "/admin/api/servers/drain",
+                  body=json.dumps({"upstream": "b", "server": "backend.test:%d" % bport}),
+                  headers={"Authorization": "Bearer t0ken-dns-drain",
+                           "Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        c.close()
+        got = spread(p, 6)
+        assert [x.status for x in got] == [503] * 6, [(x.status, x.body) for x in got]

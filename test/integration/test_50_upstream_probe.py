@@ -234,3 +234,17 @@ def test_bad_settings_are_refused_with_file_and_line(tmp_path):
         assert r.returncode != 0, text
         assert re.search(r"bad%d\.conf:3: .*%s" % (i, why), r.stderr + r.stdout), \
             (text, r.stderr)
+
+
+def test_a_probe_in_flight_takes_no_max_conns_slot(portico):
+    """A probe is not a request of the upstream: while a slow probe is out
+    to a server with max_conns = 1, a request still gets the server (and
+    least_conn would not see it busy either)."""
+    h = Health(delay=4.0)
+    with h.backend:
+        p = gateway(portico, '{ address = "127.0.0.1:%d"; max_conns = 1; }' % h.port,
+                    'path = "/health"; interval = "30s"; timeout = "20s";')
+        wait_for(lambda: len(h.probes()) == 1, 10, what="the first probe")
+        r = get(p.port, "/app")
+        assert r.status == 200 and r.body == b"app", r
+        assert len(h.probes()) == 1 and len(h.app()) == 1

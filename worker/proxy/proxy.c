@@ -539,7 +539,10 @@ void pt_proxy_connect(pt_proxy_t *p, const pt_server_t *failed)
     for (;;) {
         if (p->tries == 0) {
             p->first_try = pt_clock_now;
-            pt_upstream_retry_request(u, pt_clock_now);
+            /* Counted once for the budget: a request back from the
+             * max_conns queue (woken every few ms) is not a new one. */
+            if (p->wait.deadline == 0)
+                pt_upstream_retry_request(u, pt_clock_now);
         } else if (!p->retry_granted
                    && (!(u->retry_on_mask & PT_RETRY_ON_CONNECT) || !pt_proxy_retry_budget(p))) {
             break;                  /* no retry after this failure */

@@ -221,6 +221,8 @@ static void pt_subrequest_connect_timeout(pt_timer_t *t);
 
 static int pt_subrequest_take(pt_subrequest_t *sr, pt_server_t *s, pt_upconn_t *up)
 {
+    if (sr->target)                 /* a probe (see pt_subrequest_spec_t.server) */
+        pt_upstream_uncount(up);
     sr->up = up;
     sr->server = s;
     up->owner = sr;

@@ -199,6 +199,14 @@ pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh)
     return u;
 }
 
+void pt_upstream_uncount(pt_upconn_t *u)
+{
+    if (!u->counted)
+        return;
+    u->counted = false;
+    pt_balance_release(u->server, 0);
+}
+
 int pt_upstream_connected(pt_upconn_t *u)
 {
     int err = 0;

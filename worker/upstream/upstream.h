@@ -60,6 +60,11 @@ bool pt_upstream_saturated(const pt_upstream_t *u);
  * pool. NULL with errno when the connect failed at once. */
 pt_upconn_t *pt_upstream_get(pt_server_t *s, bool fresh);
 
+/* u, just got, carries a health probe, not a request: it gives back the
+ * in-flight count pt_upstream_get took (max_conns, least_conn and the
+ * latency average are about requests). */
+void pt_upstream_uncount(pt_upconn_t *u);
+
 /* Check a connect in progress once the socket is writable: PT_OK
  * (connected; for a TLS upstream, the handshake is done too), PT_AGAIN
  * (still waiting) or PT_ERROR (errno set). */

@@ -12,6 +12,7 @@
 #include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_dns_ares.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_state.h"
 
 #include <stdatomic.h>
 
@@ -125,6 +126,13 @@ static void pt_upstream_dns_done(void *data, bool ok, const char *error,
     if (changed)
         pt_upstream_dns_log_diff(d, rec->slots, &diff, rec->naddrs, PT_LOG_NOTICE);
     pt_upstream_dns_sync(d);
+    /* A new address is a cold server: slow start ramps it up, for every
+     * worker (the ramp's start is in the slot's shared record). */
+    for (unsigned i = 0; i < diff.nadded; i++) {
+        const pt_server_t *s = &u->servers[d->first + diff.added[i]];
+        if (s->slow_start > 0)
+            pt_upstream_server_start_ramp(s, "added by DNS");
+    }
 }
 
 static void pt_upstream_dns_tick(pt_timer_t *t)

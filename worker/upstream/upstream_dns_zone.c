@@ -11,6 +11,7 @@
 #include "worker/core/conf.h"
 #include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
+#include "worker/upstream/upstream_state.h"
 
 #include <netinet/in.h>
 #include <sched.h>
@@ -261,9 +262,16 @@ static void pt_upstream_dns_bind(pt_upstream_dns_t *d, pt_upstream_dns_rec_t *re
         d->joined[k] = sl->joined_at;
     }
     /* A slot given a new address starts with a clean health record. */
-    for (unsigned i = 0; i < diff.nadded; i++)
-        if (u->servers[d->first + diff.added[i]].health)
-            pt_upstream_health_reset_server(&u->servers[d->first + diff.added[i]]);
+    for (unsigned i = 0; i < diff.nadded; i++) {
+        const pt_server_t *s = &u->servers[d->first + diff.added[i]];
+        if (s->health == NULL)
+            continue;
+        pt_upstream_health_reset_server(s);
+        /* A name that stays got a new address: slow start, as at run time
+         * (a new name's slots ramp as servers added by the reload). */
+        if (!fresh && s->slow_start > 0)
+            pt_upstream_server_start_ramp(s, "added by DNS");
+    }
     d->rec = rec;
     d->seen = atomic_load(&rec->version);
 }

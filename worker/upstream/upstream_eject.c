@@ -98,12 +98,18 @@ unsigned pt_upstream_eject_cap(size_t nservers, int64_t max_percent)
 
 /* ---- in the workers ------------------------------------------------------ */
 
-static unsigned pt_upstream_eject_count(const pt_upstream_t *u, pt_msec_t now)
+/* The servers of u that are out now, and (*present) those that exist:
+ * dns: an empty slot is no server, so it cannot make room under the cap. */
+static unsigned pt_upstream_eject_count(const pt_upstream_t *u, pt_msec_t now, size_t *present)
 {
     unsigned n = 0;
 
+    *present = 0;
     for (size_t i = 0; i < u->nservers; i++) {
         const pt_upstream_peer_t *rec = u->servers[i].health;
+        if (u->servers[i].absent)
+            continue;
+        (*present)++;
         if (rec && atomic_load(&rec->ejected_until) > now)
             n++;
     }
@@ -168,8 +174,10 @@ void pt_upstream_eject_error(const pt_server_t *s, const char *reason, pt_msec_t
     int64_t zero = 0;
     if (!atomic_compare_exchange_strong(&rec->ejected_until, &zero, now + len))
         return;                     /* another worker ejected it just now */
-    unsigned cap = pt_upstream_eject_cap(s->upstream->nservers, c->max_percent);
-    if (pt_upstream_eject_count(s->upstream, now) > cap) {
+    size_t present;
+    unsigned out = pt_upstream_eject_count(s->upstream, now, &present);
+    unsigned cap = pt_upstream_eject_cap(present, c->max_percent);
+    if (out > cap) {
         atomic_store(&rec->ejected_until, 0);
         /* Counted afresh: the next attempt (and log line) comes after as many errors. */
         atomic_store(&rec->errors, 0);

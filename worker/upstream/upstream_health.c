@@ -280,9 +280,14 @@ void pt_upstream_health_fail(const pt_server_t *s, const char *reason, pt_msec_t
  * ends up. */
 static void pt_upstream_health_passive_ok(const pt_server_t *s, pt_upstream_peer_t *rec)
 {
-    /* Only written when set: a busy server's line stays shared-clean. */
-    if (atomic_load(&rec->fails) != 0)
+    /* Only written when set: a busy server's line stays shared-clean. The
+     * window goes too: the next failure opens a new one, so that max_fails
+     * counts within fail_timeout of the first failure since the success,
+     * not within what is left of a window the success ended. */
+    if (atomic_load(&rec->fails) != 0) {
         atomic_store(&rec->fails, 0);
+        atomic_store(&rec->window_start, 0);
+    }
     uint32_t trial = PT_UPSTREAM_HEALTH_TRIAL;
     if (atomic_load(&rec->state) == PT_UPSTREAM_HEALTH_TRIAL
         && atomic_compare_exchange_strong(&rec->state, &trial, PT_UPSTREAM_HEALTH_UP))

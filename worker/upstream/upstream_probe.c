@@ -173,6 +173,7 @@ static void pt_probe_start_one(pt_probe_t *pr)
                                                           : "connect failed");
             return;
         }
+        pt_upstream_uncount(up);
         pr->up = up;
         up->owner = pr;
         up->handler = pt_probe_tcp_event;

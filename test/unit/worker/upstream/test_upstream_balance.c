@@ -14,6 +14,7 @@
 #include "worker/core/core.h"
 #include "worker/upstream/upstream.h"
 #include "worker/upstream/upstream_balance.h"
+#include "worker/upstream/upstream_dns.h"
 #include "worker/upstream/upstream_health.h"
 #include "worker/upstream/upstream_state.h"
 #include "test/unit/tap.h"
@@ -185,6 +186,76 @@ static void test_hash_failover(void)
     ok(pt_balance_hash(&ups[0], &st, key(2), NULL, 0) == own, "unbounded: the owner, loaded or not");
 }
 
+/* Retries of a key follow its walk of the ring: after the key's server
+ * and the next one fail, the third try is the one after those, not the
+ * key's server again. */
+static void test_hash_retry(void)
+{
+    pt_balance_state_t st = { 0 };
+    int32_t load[N];
+
+    st.load = load;
+    st.was_down = (uint8_t[N]) { 0 };
+    for (unsigned bound = 0; bound <= 125; bound += 125) {
+        make(0, 3, PT_BALANCE_HASH, NULL);
+        build(0);
+        ups[0].hash_load_bound = bound;
+        const pt_server_t *a = pt_balance_hash(&ups[0], &st, key(3), NULL, 0);
+        const pt_server_t *b = pt_balance_hash(&ups[0], &st, key(3), a, 0);
+        const pt_server_t *c = pt_balance_hash(&ups[0], &st, key(3), b, 0);
+        ok(a && b && b != a, "bound %u: after the key's server fails, the next", bound);
+        ok(c && c != a && c != b, "  after that one fails too, the third server, not the "
+           "key's again");
+        ok(pt_balance_hash(&ups[0], &st, key(3), c, 0) == a,
+           "  after all three, round again from the key's server");
+        ups[0].hash_load_bound = 0;
+    }
+    make(0, 2, PT_BALANCE_HASH, NULL);
+    build(0);
+    const pt_server_t *a = pt_balance_hash(&ups[0], &st, key(4), NULL, 0);
+    const pt_server_t *b = pt_balance_hash(&ups[0], &st, key(4), a, 0);
+    ok(b && b != a && pt_balance_hash(&ups[0], &st, key(4), b, 0) == a,
+       "two servers: the other one, then back");
+}
+
+/* dns: slots of a host name on the ring. Empty at load (no address yet),
+ * they must not all take the same points: filled later, each gets its
+ * share of the keys. */
+static void test_hash_dns_slots(void)
+{
+    static pt_upstream_dns_t d = { .name = "backend.test:80", .host = "backend.test",
+                                   .port = 80 };
+    unsigned per[4] = { 0 };
+
+    make(0, 4, PT_BALANCE_HASH, NULL);
+    d.upstream = &ups[0];
+    d.nslots = 4;
+    for (unsigned k = 0; k < 4; k++) {
+        servers[0][k].dns = &d;
+        servers[0][k].dns_slot = k;
+        if (k >= 1) {               /* one address at load, three empty slots */
+            servers[0][k].absent = true;
+            memset(&servers[0][k].addr, 0, sizeof(servers[0][k].addr));
+        }
+    }
+    ok(build(0) == PT_OK, "ring of a name's 4 slots, 3 of them empty");
+    for (unsigned k = 1; k < 4; k++) {  /* DNS fills them */
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", 9001 + k);
+        pt_sock_resolve(addr, &servers[0][k].addr, 1, &(size_t) { 0 });
+        servers[0][k].absent = false;
+    }
+    for (unsigned k = 0; k < KEYS; k++)
+        per[pt_balance_hash_owner(&ups[0], key(k))->index]++;
+    for (unsigned k = 0; k < 4; k++)
+        ok(per[k] >= KEYS / 4 / 2, "slot %u owns its share of the keys: %u of %u", k, per[k],
+           KEYS);
+    for (unsigned k = 0; k < 4; k++) {
+        servers[0][k].dns = NULL;
+        servers[0][k].absent = false;
+    }
+}
+
 static void test_least_conn(void)
 {
     make(0, 3, PT_BALANCE_LEAST_CONN, NULL);
@@ -332,6 +403,8 @@ int main(void)
     inited = true;
     test_ring();
     test_hash_failover();
+    test_hash_retry();
+    test_hash_dns_slots();
     test_least_conn();
     test_random();
     test_ewma();

@@ -117,6 +117,24 @@ int main(void)
     pt_upstream_health_status(bb, 504, 50000);
     ok(!pt_upstream_eject_in(bb, 50000), "three 5xx answers in a row: ejected");
 
+    /* dns: a name with four slots, two of them empty. The cap is half of
+     * the two servers there are: the second may not go out as well. */
+    static pt_upstream_t du;
+    static pt_server_t ds[4];
+    static pt_upstream_peer_t dr[4];
+    du = (pt_upstream_t) { .name = "d", .servers = ds, .nservers = 4, .outlier_ejection = &ej };
+    for (unsigned i = 0; i < 4; i++)
+        ds[i] = (pt_server_t) { .name = "backend.test:80", .upstream = &du, .index = i,
+                                .weight = 1, .health = &dr[i], .dns_slot = i,
+                                .absent = i >= 2 };
+    for (int i = 0; i < 3; i++)
+        pt_upstream_eject_error(&ds[0], "status 500", 60000);
+    ok(!pt_upstream_eject_in(&ds[0], 60000), "dns: one of a name's two addresses ejected");
+    for (int i = 0; i < 3; i++)
+        pt_upstream_eject_error(&ds[1], "status 500", 60000);
+    ok(pt_upstream_eject_in(&ds[1], 60000),
+       "  not the other: 50 %% of two addresses is one (empty slots do not count)");
+
     up.outlier_ejection = NULL;
     for (int i = 0; i < 10; i++)
         pt_upstream_eject_error(&servers[2], "status 500", 20000);

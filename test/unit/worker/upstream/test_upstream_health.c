@@ -52,6 +52,18 @@ int main(void)
     pt_upstream_health_fail(a, "connect refused", 12500);
     ok(!pt_upstream_health_up(a), "two failures within fail_timeout: down");
 
+    /* After a success the count starts again, and so does its window: two
+     * failures 200 ms apart, the first 900 ms after the window before the
+     * success opened, are two within fail_timeout. */
+    pt_upstream_peer_t saved = recs[0];
+    memset(&recs[0], 0, sizeof(recs[0]));
+    pt_upstream_health_fail(a, "connect refused", 20000);
+    pt_upstream_health_ok(a);
+    pt_upstream_health_fail(a, "connect refused", 20900);
+    pt_upstream_health_fail(a, "connect refused", 21100);
+    ok(!pt_upstream_health_up(a), "two failures within fail_timeout after a success: down");
+    memcpy(&recs[0], &saved, sizeof(saved));
+
     pt_clock_now = 12600;
     ok(pt_upstream_pick(&up, NULL) == k, "the backup while the primary is down");
     ok(pt_upstream_pick(&up, k) == k, "  and as the retry after itself");

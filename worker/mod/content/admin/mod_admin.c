@@ -339,9 +339,15 @@ static void pt_admin_drain(pt_request_t *r, bool drain)
         return;
     }
     snprintf(why, sizeof(why), "admin API, asked by %s", pt_admin_who(r, ac));
-    if (pt_upstream_server_set_drain(s, drain, why) != PT_OK) {
-        pt_http_error(r, 409, "this server has no shared state to change");
-        return;
+    /* A host name is several servers of the same name (its addresses, or
+     * its slots): every one of them, not the first alone. */
+    for (size_t i = s->index; i < u->nservers; i++) {
+        if (strcmp(u->servers[i].name, s->name) != 0)   /* sn went with body */
+            continue;
+        if (pt_upstream_server_set_drain(&u->servers[i], drain, why) != PT_OK) {
+            pt_http_error(r, 409, "this server has no shared state to change");
+            return;
+        }
     }
     pt_log(PT_LOG_NOTICE, "admin: %s server %s of upstream \"%s\", asked by %s",
            drain ? "drain" : "enable", s->name, u->name, pt_admin_who(r, ac));
