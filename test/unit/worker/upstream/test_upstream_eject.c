@@ -28,11 +28,11 @@ int main(void)
     is(pt_upstream_eject_backoff(&c, 3), 90000, "third in a row: three times as long");
     is(pt_upstream_eject_backoff(&c, 11), 300000, "capped at max_ejection_time");
     is(pt_upstream_eject_backoff(&c, UINT32_MAX), 300000, "  without overflow");
-    is(pt_upstream_eject_cap(3, 50), 1, "50 % of 3 servers: 1");
-    is(pt_upstream_eject_cap(4, 50), 2, "50 % of 4 servers: 2");
-    is(pt_upstream_eject_cap(1, 99), 0, "99 % of one server: none");
-    is(pt_upstream_eject_cap(10, 100), 10, "100 %: all");
-    ok(pt_upstream_eject_rate_reached(20, 10, 50, 20), "error_rate: 10 of 20 reach 50 %");
+    is(pt_upstream_eject_cap(3, 50), 1, "50 %% of 3 servers: 1");
+    is(pt_upstream_eject_cap(4, 50), 2, "50 %% of 4 servers: 2");
+    is(pt_upstream_eject_cap(1, 99), 0, "99 %% of one server: none");
+    is(pt_upstream_eject_cap(10, 100), 10, "100 %%: all");
+    ok(pt_upstream_eject_rate_reached(20, 10, 50, 20), "error_rate: 10 of 20 reach 50 %%");
     ok(!pt_upstream_eject_rate_reached(20, 9, 50, 20), "  9 of 20 do not");
     ok(!pt_upstream_eject_rate_reached(19, 19, 50, 20), "  too few answers");
     ok(!pt_upstream_eject_rate_reached(100, 100, 0, 1), "  0: off");
@@ -63,7 +63,7 @@ int main(void)
 
     for (int i = 0; i < 3; i++)
         pt_upstream_eject_error(b, "connect refused", 10100);
-    ok(pt_upstream_health_up(b), "a second ejection of three would pass 50 %: not made");
+    ok(pt_upstream_health_up(b), "a second ejection of three would pass 50 %%: not made");
 
     ok(!pt_upstream_eject_in(a, 10999), "out until its time is over");
     ok(pt_upstream_eject_in(a, 11000), "then back");
