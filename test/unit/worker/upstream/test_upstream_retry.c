@@ -24,11 +24,11 @@ int main(void)
 
     ok(pt_upstream_retry_budget_allows(0, 0, 0, 20, 3), "the floor allows the first retries");
     ok(!pt_upstream_retry_budget_allows(0, 3, 3, 20, 3), "  up to the floor a second");
-    ok(pt_upstream_retry_budget_allows(100, 19, 5, 20, 3), "20 % of 100: the 20th");
+    ok(pt_upstream_retry_budget_allows(100, 19, 5, 20, 3), "20 %% of 100: the 20th");
     ok(!pt_upstream_retry_budget_allows(100, 20, 5, 20, 3), "  not the 21st");
-    ok(!pt_upstream_retry_budget_allows(1000, 0, 0, 0, 0), "0 % and no floor: none");
+    ok(!pt_upstream_retry_budget_allows(1000, 0, 0, 0, 0), "0 %% and no floor: none");
     ok(pt_upstream_retry_budget_allows(UINT32_MAX, UINT32_MAX - 1, 9, 100, 0),
-       "100 %: as many retries as requests, without overflow");
+       "100 %%: as many retries as requests, without overflow");
 
     pt_upstream_t u = { .name = "u", .retries = 2, .retry_budget = 10, .retry_budget_floor = 2,
                         .group = &group };
@@ -38,7 +38,7 @@ int main(void)
     int granted = 0;
     for (int i = 0; i < 20; i++)
         granted += pt_upstream_retry_take(&u, t);
-    is(granted, 5, "50 requests at 10 %: 5 retries in their second");
+    is(granted, 5, "50 requests at 10 %%: 5 retries in their second");
     int later = 0;
     for (int i = 0; i < 20; i++)
         later += pt_upstream_retry_take(&u, t + 1000);
