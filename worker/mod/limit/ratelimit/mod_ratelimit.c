@@ -284,9 +284,17 @@ static void pt_ratelimit_sweep(pt_timer_t *tm)
 {
     pt_limit_main_t *mc = pt_ratelimit_main(pt_ratelimit_conf_worker);
 
-    for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next)
-        if (z->table)
-            pt_limit_table_claim_cell(z->table, (int32_t) getpid(), NULL);
+    for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next) {
+        if (z->table == NULL)
+            continue;
+        /* A worker that found every record held takes the first that
+         * frees, and counts in it from then on. */
+        int cell = pt_limit_table_claim_cell(z->table, (int32_t) getpid(), NULL);
+        if (z->cell < 0 && cell >= 0)
+            pt_log(PT_LOG_NOTICE, "zone \"%s\": a concurrency record is free again; this "
+                   "worker enforces its concurrency limits", z->name);
+        z->cell = cell;
+    }
     pt_timer_set(tm, PT_RATELIMIT_SWEEP_MS);
 }
 

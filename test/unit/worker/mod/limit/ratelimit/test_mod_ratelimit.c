@@ -323,6 +323,31 @@ static void test_phase(void)
     ok((atomic_load(&qe->word) & UINT32_MAX) == 1, "counted 1 in the new minute");
 }
 
+/* A worker that started with every concurrency record held (z->cell -1)
+ * takes the first one that frees at its next sweep and enforces again. */
+static void test_sweep(void)
+{
+    pt_limit_zone_t *z = mconf.zones;
+    int32_t live = (int32_t) getppid();
+
+    pt_ratelimit_conf_worker = &conf;
+    pt_timer_prepare(&pt_ratelimit_sweep_timer, pt_ratelimit_sweep, NULL);
+    for (unsigned i = 0; i < PT_LIMIT_CELLS; i++)
+        atomic_store(&z->table->procs[i], live);
+    z->cell = -1;
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, -1, "every record held by a live process: still none");
+    atomic_store(&z->table->procs[5], 0);
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, 5, "one frees: the sweep takes it for this worker");
+    is((int) atomic_load(&z->table->procs[5]), (int) getpid(), "recorded as this process's");
+    atomic_store(&z->table->procs[2], 0);
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, 5, "the next sweep keeps it");
+    is((int) atomic_load(&z->table->procs[2]), 0, "and leaves another free record free");
+    pt_timer_del(&pt_ratelimit_sweep_timer);
+}
+
 int main(void)
 {
     setup();
@@ -331,5 +356,6 @@ int main(void)
     test_keys();
     test_consumer_keys();
     test_phase();
+    test_sweep();
     return done_testing();
 }
