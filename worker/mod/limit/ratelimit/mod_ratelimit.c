@@ -487,6 +487,11 @@ static void pt_ratelimit_give_back(pt_ratelimit_result_t *x)
     /* A refused request's RateLimit field shows the share as returned. */
     if (x->a.allowed && x->a.remaining < x->q)
         x->a.remaining++;
+    /* The entry may have been given to another key since (a request held
+     * for its turn, evicted meanwhile): only if it still holds ours, or
+     * the other key would get our share as a gift. */
+    if (!pt_limit_table_holds(x->entry, &x->key))
+        return;
     switch (x->limit->kind) {
     case PT_LIMIT_RATE:
         pt_gcra_rollback(x->gcra, &x->entry->word);
@@ -495,10 +500,7 @@ static void pt_ratelimit_give_back(pt_ratelimit_result_t *x)
         pt_quota_rollback(&x->entry->word, &x->a);
         break;
     default: {
-        /* The entry may have been given to another key since: only if it
-         * still holds ours, and never below zero. */
-        if (!pt_limit_table_holds(x->entry, &x->key))
-            return;
+        /* Never below zero. */
         _Atomic uint16_t *cell = &x->entry->cells[x->cell];
         uint16_t v = atomic_load_explicit(cell, memory_order_relaxed);
         while (v > 0 && !atomic_compare_exchange_weak_explicit(cell, &v, (uint16_t) (v - 1),

@@ -323,6 +323,40 @@ static void test_phase(void)
     ok((atomic_load(&qe->word) & UINT32_MAX) == 1, "counted 1 in the new minute");
 }
 
+/* A request held for its turn whose entry went to another key meanwhile
+ * (evicted) gives nothing back to that key when its client leaves. */
+static void test_held_evicted(void)
+{
+    pt_route_t route;
+    pt_limit_route_t rc;
+    pt_request_t r;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+
+    inet_pton(AF_INET, "198.51.100.10", &sa.sin_addr);
+    is(route_from("limits = { name = \"d\"; zone = \"z4:64k\"; rate = \"1r/s\"; burst = 5; "
+                  "delay = 0; };", &route, &rc), PT_OK, "a rate that holds what exceeds it");
+    zones_attach();
+    fake_ns = 9000 * PT_LIMIT_NS;
+    request_init(&r, &route, &sa);
+    is(pt_ratelimit_limit(&r), PT_DECLINED, "the first goes at once");
+    request_done(&r);
+    request_init(&r, &route, &sa);
+    is(pt_ratelimit_limit(&r), PT_AGAIN, "the second is held for its turn");
+    pt_ratelimit_ctx_t *ctx = r.ctx[pt_ratelimit_module.index];
+    pt_limit_entry_t *e = ctx->res[0].entry;
+    pt_limit_key_t other;
+    pt_limit_table_key(rc.limits->v[0].zone->table, "another key", 11, &other);
+    /* What an eviction does, with the other key's state. */
+    atomic_store(&e->tag, other.fp | PT_LIMIT_TAG_BUSY);
+    e->keylen = other.len;
+    memcpy(e->key, other.bytes, other.len);
+    atomic_store(&e->word, 12345 * PT_LIMIT_NS);
+    atomic_store(&e->tag, other.fp);
+    request_done(&r);                       /* its client left */
+    ok(atomic_load(&e->word) == 12345 * PT_LIMIT_NS, "the other key's state is untouched");
+    ok(pt_limit_table_holds(e, &other), "and the entry is still the other key's");
+}
+
 /* A worker that started with every concurrency record held (z->cell -1)
  * takes the first one that frees at its next sweep and enforces again. */
 static void test_sweep(void)
@@ -356,6 +390,7 @@ int main(void)
     test_keys();
     test_consumer_keys();
     test_phase();
+    test_held_evicted();
     test_sweep();
     return done_testing();
 }
