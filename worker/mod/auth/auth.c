@@ -117,25 +117,10 @@ void pt_auth_answer(pt_request_t *r, const pt_auth_state_t *st)
     pt_http_error_fields(r, st->status, st->reason, f, n);
 }
 
-/* Field names equal in any case and with '_' for '-': CGI, WSGI and
- * friends map both X-Consumer and X_Consumer to HTTP_X_CONSUMER, so a
- * client's "X_Consumer: admin" is the same field to such an upstream. */
-static bool pt_auth_field_name_eq(pt_str_t a, pt_str_t b)
-{
-    if (a.len != b.len)
-        return false;
-    for (size_t i = 0; i < a.len; i++) {
-        int x = pt_str_lower((unsigned char) a.p[i]), y = pt_str_lower((unsigned char) b.p[i]);
-        if (x != y && !((x == '_' || x == '-') && (y == '_' || y == '-')))
-            return false;
-    }
-    return true;
-}
-
 void pt_auth_strip_field(pt_request_t *r, pt_str_t name)
 {
     for (unsigned i = 0; i < r->head.nfields; i++)
-        if (pt_auth_field_name_eq(r->head.fields[i].name, name))
+        if (pt_str_field_alike(r->head.fields[i].name, name))
             r->head.fields[i].flags |= PT_FIELD_NOFORWARD;
 }
 

@@ -339,8 +339,12 @@ static int pt_geoip_post_read(pt_request_t *r)
     bool sent = false;
     for (unsigned i = 0; i < r->head.nfields; i++) {
         pt_http_field_t *f = &r->head.fields[i];
-        if (!pt_str_caseeq(f->name, mc->header_name))
+        if (!pt_str_caseeq(f->name, mc->header_name)) {
+            /* X_Country is X-Country to a CGI or WSGI upstream: not sent. */
+            if (pt_str_field_alike(f->name, mc->header_name))
+                f->flags |= PT_FIELD_NOFORWARD;
             continue;
+        }
         f->value = c;
         if (sent)
             f->flags |= PT_FIELD_NOFORWARD;
