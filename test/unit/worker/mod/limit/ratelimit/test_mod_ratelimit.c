@@ -357,6 +357,38 @@ static void test_held_evicted(void)
     ok(pt_limit_table_holds(e, &other), "and the entry is still the other key's");
 }
 
+/* A concurrency entry given to another key by another worker between the
+ * lookup and the count: the count does not stay on that key. */
+static void test_concurrency_evicted(void)
+{
+    pt_route_t route;
+    pt_limit_route_t rc;
+    pt_request_t r;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    bool created;
+
+    inet_pton(AF_INET, "198.51.100.11", &sa.sin_addr);
+    is(route_from("limits = { name = \"c\"; zone = \"z5:64k\"; concurrency = 2; };", &route,
+                  &rc), PT_OK, "a concurrency limit");
+    zones_attach();
+    const pt_limit_t *l = &rc.limits->v[0];
+    request_init(&r, &route, &sa);
+    pt_ratelimit_result_t x = { .limit = l };
+    ok(pt_ratelimit_key(&r, l, &x.key), "the request has a key");
+    pt_limit_entry_t *e = x.entry = pt_limit_table_get(l->zone->table, &x.key, 1, &created);
+    pt_limit_key_t other;
+    pt_limit_table_key(l->zone->table, "another key", 11, &other);
+    /* Another worker's eviction, after our lookup. */
+    atomic_store(&e->tag, other.fp | PT_LIMIT_TAG_BUSY);
+    e->keylen = other.len;
+    memcpy(e->key, other.bytes, other.len);
+    atomic_store(&e->tag, other.fp);
+    pt_ratelimit_take(&r, &x, fake_ns, fake_wall);
+    is(pt_limit_entry_inflight(e), 0, "nothing counted on the other key");
+    ok(x.entry == NULL, "the limit did not apply to this request");
+    pt_arena_destroy(r.arena);
+}
+
 /* A worker that started with every concurrency record held (z->cell -1)
  * takes the first one that frees at its next sweep and enforces again. */
 static void test_sweep(void)
@@ -391,6 +423,7 @@ int main(void)
     test_consumer_keys();
     test_phase();
     test_held_evicted();
+    test_concurrency_evicted();
     test_sweep();
     return done_testing();
 }
