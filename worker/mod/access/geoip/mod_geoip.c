@@ -352,6 +352,12 @@ static int pt_geoip_post_read(pt_request_t *r)
     }
     if (!sent && pt_request_field_add(r, mc->header_name, c) != PT_OK)
         return 500;
+    /* A hidden, empty entry after ours: the proxy refuses trailer fields
+     * named like a field it hid, so the client's X-Country cannot come in
+     * a trailer section either. */
+    if (pt_request_field_add(r, mc->header_name, PT_STR("")) != PT_OK)
+        return 500;
+    r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
     return PT_DECLINED;
 }
 
