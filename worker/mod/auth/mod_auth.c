@@ -104,6 +104,8 @@ static bool pt_auth_value_ok(pt_str_t v)
  * hid, so a client cannot send X-Consumer in a trailer section either. */
 static int pt_auth_own_names(pt_request_t *r, const pt_auth_conf_t *ac)
 {
+    if (!r->head.chunked)
+        return PT_OK;           /* no trailer section can follow */
     for (unsigned i = 0; i < 3; i++) {
         if (ac->names[i].len == 0)
             continue;

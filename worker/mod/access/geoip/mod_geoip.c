@@ -352,9 +352,11 @@ static int pt_geoip_post_read(pt_request_t *r)
     }
     if (!sent && pt_request_field_add(r, mc->header_name, c) != PT_OK)
         return 500;
-    /* A hidden, empty entry after ours: the proxy refuses trailer fields
-     * named like a field it hid, so the client's X-Country cannot come in
-     * a trailer section either. */
+    /* A chunked request may end in a trailer section: a hidden, empty
+     * entry after ours makes the proxy refuse a client's X-Country there
+     * (it refuses trailer fields named like a field it hid). */
+    if (!r->head.chunked)
+        return PT_DECLINED;
     if (pt_request_field_add(r, mc->header_name, PT_STR("")) != PT_OK)
         return 500;
     r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
