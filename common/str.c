@@ -38,6 +38,19 @@ pt_str_caseeq(pt_str_t a, pt_str_t b)
 }
 
 bool
+pt_str_field_alike(pt_str_t a, pt_str_t b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++) {
+        int x = pt_str_lower((unsigned char) a.p[i]), y = pt_str_lower((unsigned char) b.p[i]);
+        if (x != y && !((x == '_' || x == '-') && (y == '_' || y == '-')))
+            return false;
+    }
+    return true;
+}
+
+bool
 pt_str_caseeq_lit(pt_str_t a, const char *lit)
 {
     pt_str_t b = { lit, strlen(lit) };

@@ -60,6 +60,11 @@ pt_str_put(char *out, const char *s, size_t n)
 /* True when a and b are equal ignoring ASCII case. */
 bool pt_str_caseeq(pt_str_t a, pt_str_t b);
 
+/* Field names alike to an upstream that maps them to variables (CGI,
+ * WSGI, PHP: X-Consumer and X_Consumer are both HTTP_X_CONSUMER): equal in
+ * any case, '_' and '-' the same. */
+bool pt_str_field_alike(pt_str_t a, pt_str_t b);
+
 /* pt_str_caseeq against a NUL-terminated string. */
 bool pt_str_caseeq_lit(pt_str_t a, const char *lit);
 

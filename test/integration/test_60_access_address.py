@@ -134,6 +134,18 @@ def test_country_rules_header_and_routing(portico, tmp_path):
     assert ask(port, "/up", xff("10.1.2.3"))[1] == "FR"
     assert ask(port, "/up", xff("198.51.100.1") + [("X-Country", "DE")])[1] == "US"
     assert be.requests[-1].header_all("x-country") == ["US"]
+    # X_Country is X-Country to a CGI or WSGI upstream: the client's is not sent.
+    assert ask(port, "/up", xff("198.51.100.1") + [("X_Country", "DE")])[1] == "US"
+    assert "x_country" not in [k.lower() for k, _ in be.requests[-1].headers]
+    assert be.requests[-1].header_all("x-country") == ["US"]
+    # Nor in a trailer section.
+    from backends import Reader, connect, read_response
+    with connect(port) as s:
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n"
+                  b"X-Country: DE\r\nX_Country: DE\r\nX-Keep: 1\r\n\r\n")
+        assert read_response(Reader(s, 5)).body == b"US"
+    assert be.requests[-1].trailers == [("X-Keep", "1")]
     assert ask(port, "/up", xff("203.0.113.1"))[1] == "--"
     # The log variables: written when the worker flushes, at the latest on exit.
     p.stop()

@@ -274,3 +274,32 @@ routes = (
     assert r.status == 401 and len(r.header_all("www-authenticate")) == 2
     assert get(port, "/x", headers=[basic("dave", "s3cret")]).body == b"guarded dave"
     be.close()
+
+
+def test_a_key_in_the_query_never_reaches_the_access_log(portico, tmp_path):
+    # $request and $request_uri show the target as received: the value of
+    # the key argument is masked there, stripped or not, while what goes
+    # upstream is unchanged.
+    port, be, conf = prepare(tmp_path)
+    log = tmp_path / "access.log"
+    conf = conf.replace('defaults = { consumer_plan_header = "X-Plan"; };',
+                        'defaults = { consumer_plan_header = "X-Plan"; access_log = "%s"; };'
+                        % log)
+    conf = conf.replace('{ name = "keep";',
+                        '{ name = "keepq"; path = "/keepq"; proxy = "b";\n'
+                        '    api_key = { query = "apikey"; strip = false; }; },\n'
+                        '  { name = "keep";')
+    portico(conf, ports=[port])
+
+    r = get(port, "/arg/y?a=1&apikey=alice-key&b=2")
+    assert r.status == 200 and r.body.decode().startswith("/arg/y?a=1&b=2|alice")
+    r = get(port, "/keepq?apikey=bob-plain-key&x=1")
+    assert r.status == 200 and r.body.decode().startswith("/keepq?apikey=bob-plain-key&x=1|bob")
+    assert get(port, "/arg?apikey=wrong-secret-key").status == 401
+
+    text = wait_for(lambda: log.exists() and log.read_text().count("\n") >= 3 and log.read_text(),
+                    what="three access log lines")
+    assert "alice-key" not in text and "bob-plain-key" not in text
+    assert "wrong-secret-key" not in text
+    assert "/arg/y?a=1&apikey=*********&b=2" in text
+    assert "/keepq?apikey=*************&x=1" in text

@@ -436,7 +436,7 @@ static bool pt_proxy_head_trailer_refused(const pt_http_head_t *h, pt_str_t name
     if (n && bsearch(&name, names, n, sizeof(*names), pt_proxy_head_token_cmp))
         return true;
     for (unsigned i = 0; i < h->nfields; i++)
-        if ((h->fields[i].flags & PT_PROXY_DROP) && pt_str_caseeq(h->fields[i].name, name))
+        if ((h->fields[i].flags & PT_PROXY_DROP) && pt_str_field_alike(h->fields[i].name, name))
             return true;
     return false;
 }

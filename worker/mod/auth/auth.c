@@ -2,7 +2,6 @@
  * auth.c: accepting and refusing on behalf of the mechanisms (auth.h).
  */
 #include "common/pt.h"
-#include <ctype.h>
 #include "common/log.h"
 #include "common/str.h"
 #include "worker/core/module.h"
@@ -118,29 +117,13 @@ void pt_auth_answer(pt_request_t *r, const pt_auth_state_t *st)
     pt_http_error_fields(r, st->status, st->reason, f, n);
 }
 
-/* Whether a field name is name with "_" for any "-": CGI, WSGI, Rack and
- * PHP turn both into HTTP_X_CONSUMER, so a client's X_Consumer would pose
- * as the identity field there. */
-static bool pt_auth_name_eq(pt_str_t a, pt_str_t name)
-{
-    if (a.len != name.len)
-        return false;
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char x = (unsigned char) a.p[i], y = (unsigned char) name.p[i];
-        if (x == '_')
-            x = '-';
-        if (y == '_')
-            y = '-';
-        if (x != y && tolower(x) != tolower(y))
-            return false;
-    }
-    return true;
-}
-
+/* Also the name with "_" for any "-": CGI, WSGI, Rack and PHP turn both
+ * into HTTP_X_CONSUMER, so a client's X_Consumer would pose as the
+ * identity field there. */
 void pt_auth_strip_field(pt_request_t *r, pt_str_t name)
 {
     for (unsigned i = 0; i < r->head.nfields; i++)
-        if (pt_auth_name_eq(r->head.fields[i].name, name))
+        if (pt_str_field_alike(r->head.fields[i].name, name))
             r->head.fields[i].flags |= PT_FIELD_NOFORWARD;
 }
 

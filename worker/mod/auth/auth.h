@@ -52,8 +52,9 @@ int pt_auth_accept(pt_request_t *r, const pt_consumer_t *c, const char *mechanis
 int pt_auth_refuse(pt_request_t *r, unsigned status, const char *challenge,
                    const char *mechanism, const char *reason);
 
-/* Hide the client's field name from the upstream (a credential that must
- * not travel on: Authorization, an API-key header). */
+/* Hide the client's field name from the upstream, in any case and with
+ * '_' for '-' (a credential that must not travel on: Authorization, an
+ * API-key header; the identity fields). */
 void pt_auth_strip_field(pt_request_t *r, pt_str_t name);
 
 /* The bearer token of r's Authorization field (RFC 6750 §2.1:

@@ -455,7 +455,7 @@ static pt_str_t pt_apikey_query_arg(pt_request_t *r, pt_str_t query, pt_str_t na
 }
 
 /* The query without any name=... argument (the key must not travel on). */
-static void pt_apikey_strip_query(pt_request_t *r, pt_str_t name)
+static int pt_apikey_strip_query(pt_request_t *r, pt_str_t name)
 {
     pt_str_t q = r->head.query;
     char *out = pt_arena_alloc(r->arena, q.len + 1);
@@ -463,7 +463,7 @@ static void pt_apikey_strip_query(pt_request_t *r, pt_str_t name)
     size_t n = 0;
 
     if (out == NULL)
-        return;
+        return PT_ERROR;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t) (end - p));
         const char *stop = amp ? amp : end;
@@ -478,6 +478,44 @@ static void pt_apikey_strip_query(pt_request_t *r, pt_str_t name)
         p = amp ? amp + 1 : end;
     }
     r->head.query = n ? (pt_str_t) { out, n } : PT_STR_NULL;
+    return PT_OK;
+}
+
+/* strip = false: the query as sent goes on, from a copy (the target's
+ * bytes are masked for the logs). */
+static int pt_apikey_copy_query(pt_request_t *r)
+{
+    char *out = pt_arena_alloc(r->arena, r->head.query.len + 1);
+
+    if (out == NULL)
+        return PT_ERROR;
+    memcpy(out, r->head.query.p, r->head.query.len);
+    r->head.query.p = out;
+    return PT_OK;
+}
+
+/* The values of argument name in the request target as received become
+ * '*' in place: $request and $request_uri, which the access log writes,
+ * show the target, and a key must never reach a log. What goes upstream
+ * is r->head.query, a copy by then. */
+static void pt_apikey_mask_target(pt_request_t *r, pt_str_t name)
+{
+    const pt_http_head_t *h = &r->head;
+    const char *q = h->target.p ? memchr(h->target.p, '?', h->target.len) : NULL;
+
+    if (q == NULL)
+        return;
+    /* The target lies in the connection's read buffer, which is ours. */
+    char *p = (char *) q + 1, *end = (char *) h->target.p + h->target.len;
+    while (p < end) {
+        char *amp = memchr(p, '&', (size_t) (end - p));
+        char *stop = amp ? amp : end;
+        char *eq = memchr(p, '=', (size_t) (stop - p));
+        size_t nlen = (size_t) ((eq ? eq : stop) - p);
+        if (eq && nlen == name.len && memcmp(p, name.p, nlen) == 0)
+            memset(eq + 1, '*', (size_t) (stop - eq - 1));
+        p = amp ? amp + 1 : end;
+    }
 }
 
 static const pt_consumer_t *pt_apikey_lookup(const pt_apikey_main_t *mc, pt_str_t key)
@@ -521,9 +559,14 @@ static int pt_apikey_access(pt_request_t *r)
             key = arg;
             count = in_query;
         }
-        /* Whichever was read, neither copy travels on. */
-        if (in_query && sp->strip)
-            pt_apikey_strip_query(r, sp->query_name);
+        /* Whichever was read, neither copy travels on; the upstream's
+         * query is a copy either way, and the target keeps no key. */
+        if (in_query) {
+            if (sp->strip ? pt_apikey_strip_query(r, sp->query_name) != PT_OK
+                          : pt_apikey_copy_query(r) != PT_OK)
+                return 500;
+            pt_apikey_mask_target(r, sp->query_name);
+        }
     }
     /* Stripped above even then: the key must not reach the upstream. */
     if (pt_auth_satisfied(r))

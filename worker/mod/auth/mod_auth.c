@@ -106,6 +106,23 @@ static bool pt_auth_value_ok(pt_str_t v)
     return true;
 }
 
+/* One hidden, empty entry of each identity name, whether or not the
+ * client sent it: the proxy refuses trailer fields named like a field it
+ * hid, so a client cannot send X-Consumer in a trailer section either. */
+static int pt_auth_own_names(pt_request_t *r, const pt_auth_conf_t *ac)
+{
+    if (!r->head.chunked)
+        return PT_OK;           /* no trailer section can follow */
+    for (unsigned i = 0; i < 3; i++) {
+        if (ac->names[i].len == 0)
+            continue;
+        if (pt_request_field_add(r, ac->names[i], PT_STR("")) != PT_OK)
+            return PT_ERROR;
+        r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
+    }
+    return PT_OK;
+}
+
 /* After every mechanism had its say: an "any" route none accepted is
  * refused here; then the identity fields go to the upstream. */
 static int pt_auth_post_access(pt_request_t *r)
@@ -122,7 +139,7 @@ static int pt_auth_post_access(pt_request_t *r)
             pt_auth_strip_field(r, ac->names[i]);
     const pt_consumer_t *c = r->consumer;
     if (c == NULL)
-        return PT_DECLINED;
+        return pt_auth_own_names(r, ac) == PT_OK ? PT_DECLINED : 500;
     pt_str_t values[3] = { c->id, pt_auth_join_groups(r, c), c->plan };
     for (unsigned i = 0; i < 3; i++) {
         if (ac->names[i].len == 0 || values[i].len == 0)
@@ -136,7 +153,8 @@ static int pt_auth_post_access(pt_request_t *r)
         if (pt_request_field_add(r, ac->names[i], values[i]) != PT_OK)
             return 500;
     }
-    return PT_DECLINED;
+    /* After ours, so lookups find the real ones first. */
+    return pt_auth_own_names(r, ac) == PT_OK ? PT_DECLINED : 500;
 }
 
 pt_module_t pt_auth_module = {

@@ -339,8 +339,12 @@ static int pt_geoip_post_read(pt_request_t *r)
     bool sent = false;
     for (unsigned i = 0; i < r->head.nfields; i++) {
         pt_http_field_t *f = &r->head.fields[i];
-        if (!pt_str_caseeq(f->name, mc->header_name))
+        if (!pt_str_caseeq(f->name, mc->header_name)) {
+            /* X_Country is X-Country to a CGI or WSGI upstream: not sent. */
+            if (pt_str_field_alike(f->name, mc->header_name))
+                f->flags |= PT_FIELD_NOFORWARD;
             continue;
+        }
         f->value = c;
         if (sent)
             f->flags |= PT_FIELD_NOFORWARD;
@@ -348,6 +352,14 @@ static int pt_geoip_post_read(pt_request_t *r)
     }
     if (!sent && pt_request_field_add(r, mc->header_name, c) != PT_OK)
         return 500;
+    /* A chunked request may end in a trailer section: a hidden, empty
+     * entry after ours makes the proxy refuse a client's X-Country there
+     * (it refuses trailer fields named like a field it hid). */
+    if (!r->head.chunked)
+        return PT_DECLINED;
+    if (pt_request_field_add(r, mc->header_name, PT_STR("")) != PT_OK)
+        return 500;
+    r->head.fields[r->head.nfields - 1].flags |= PT_FIELD_NOFORWARD;
     return PT_DECLINED;
 }
 

@@ -5,6 +5,7 @@
 #include "worker/mod/limit/ratelimit/limit_state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,9 +22,20 @@ int pt_limit_state_save(const char *path, const pt_limit_zone_t *zones, uint8_t 
         errno = ENAMETOOLONG;
         return PT_ERROR;
     }
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL)
+    /* Keys are written as the table holds them, which for a short key is
+     * its bytes: an API key, say. For the workers' user alone. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        errno = err;
         return PT_ERROR;
+    }
     fputs(PT_LIMIT_STATE_HEAD, f);
     for (const pt_limit_zone_t *z = zones; z; z = z->next) {
         pt_limit_table_t *t = z->table;

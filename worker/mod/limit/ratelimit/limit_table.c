@@ -214,11 +214,14 @@ int pt_limit_table_claim_cell(pt_limit_table_t *t, int32_t pid, bool (*alive)(in
             atomic_store(&t->procs[i], 0);
         }
     }
+    /* A record of its own first: the sweep asks again every second, and a
+     * free record before its own must stay free for the next generation. */
+    for (unsigned i = 0; i < PT_LIMIT_CELLS; i++)
+        if (atomic_load(&t->procs[i]) == pid)
+            return (int) i;
     for (unsigned i = 0; i < PT_LIMIT_CELLS && mine < 0; i++) {
         int32_t owner = atomic_load(&t->procs[i]);
-        if (owner == pid) {
-            mine = (int) i;
-        } else if (owner == 0 && atomic_compare_exchange_strong(&t->procs[i], &owner, pid)) {
+        if (owner == 0 && atomic_compare_exchange_strong(&t->procs[i], &owner, pid)) {
             pt_limit_clear_cell(t, i);
             mine = (int) i;
         }

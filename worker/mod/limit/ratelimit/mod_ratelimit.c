@@ -284,9 +284,17 @@ static void pt_ratelimit_sweep(pt_timer_t *tm)
 {
     pt_limit_main_t *mc = pt_ratelimit_main(pt_ratelimit_conf_worker);
 
-    for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next)
-        if (z->table)
-            pt_limit_table_claim_cell(z->table, (int32_t) getpid(), NULL);
+    for (pt_limit_zone_t *z = mc ? mc->zones : NULL; z; z = z->next) {
+        if (z->table == NULL)
+            continue;
+        /* A worker that found every record held takes the first that
+         * frees, and counts in it from then on. */
+        int cell = pt_limit_table_claim_cell(z->table, (int32_t) getpid(), NULL);
+        if (z->cell < 0 && cell >= 0)
+            pt_log(PT_LOG_NOTICE, "zone \"%s\": a concurrency record is free again; this "
+                   "worker enforces its concurrency limits", z->name);
+        z->cell = cell;
+    }
     pt_timer_set(tm, PT_RATELIMIT_SWEEP_MS);
 }
 
@@ -432,7 +440,20 @@ static bool pt_ratelimit_key(pt_request_t *r, const pt_limit_t *l, pt_limit_key_
     return true;
 }
 
-/* Take l's share for r into x: x->a says whether it allows. */
+/* One off a concurrency cell, never below zero (the cell may have been
+ * cleared meanwhile: its entry given to another key). */
+static void pt_ratelimit_cell_down(_Atomic uint16_t *cell)
+{
+    uint16_t v = atomic_load_explicit(cell, memory_order_relaxed);
+
+    while (v > 0 && !atomic_compare_exchange_weak_explicit(cell, &v, (uint16_t) (v - 1),
+                                                           memory_order_acq_rel,
+                                                           memory_order_relaxed))
+        ;
+}
+
+/* Take l's share for r into x: x->a says whether it allows; x->entry is
+ * NULL after when the limit did not apply after all. */
 static void pt_ratelimit_take(pt_request_t *r, pt_ratelimit_result_t *x, uint64_t now_ns,
                               int64_t wall)
 {
@@ -458,6 +479,14 @@ static void pt_ratelimit_take(pt_request_t *r, pt_ratelimit_result_t *x, uint64_
         x->cell = l->zone->cell;
         memset(&x->a, 0, sizeof(x->a));
         atomic_fetch_add_explicit(&x->entry->cells[x->cell], 1, memory_order_acq_rel);
+        /* Another worker may have given the entry to a new key between the
+         * lookup and the count: the count would stay on that key (give
+         * back finds the entry not ours), so take it off again. */
+        if (!pt_limit_table_holds(x->entry, &x->key)) {
+            pt_ratelimit_cell_down(&x->entry->cells[x->cell]);
+            x->entry = NULL;
+            return;
+        }
         unsigned n = pt_limit_entry_inflight(x->entry);
         x->a.allowed = n <= (uint64_t) l->concurrency;
         if (!x->a.allowed) {
@@ -479,6 +508,11 @@ static void pt_ratelimit_give_back(pt_ratelimit_result_t *x)
     /* A refused request's RateLimit field shows the share as returned. */
     if (x->a.allowed && x->a.remaining < x->q)
         x->a.remaining++;
+    /* The entry may have been given to another key since (a request held
+     * for its turn, evicted meanwhile): only if it still holds ours, or
+     * the other key would get our share as a gift. */
+    if (!pt_limit_table_holds(x->entry, &x->key))
+        return;
     switch (x->limit->kind) {
     case PT_LIMIT_RATE:
         pt_gcra_rollback(x->gcra, &x->entry->word);
@@ -486,18 +520,8 @@ static void pt_ratelimit_give_back(pt_ratelimit_result_t *x)
     case PT_LIMIT_QUOTA:
         pt_quota_rollback(&x->entry->word, &x->a);
         break;
-    default: {
-        /* The entry may have been given to another key since: only if it
-         * still holds ours, and never below zero. */
-        if (!pt_limit_table_holds(x->entry, &x->key))
-            return;
-        _Atomic uint16_t *cell = &x->entry->cells[x->cell];
-        uint16_t v = atomic_load_explicit(cell, memory_order_relaxed);
-        while (v > 0 && !atomic_compare_exchange_weak_explicit(cell, &v, (uint16_t) (v - 1),
-                                                               memory_order_acq_rel,
-                                                               memory_order_relaxed))
-            ;
-    }
+    default:
+        pt_ratelimit_cell_down(&x->entry->cells[x->cell]);
     }
 }
 
@@ -666,6 +690,10 @@ static int pt_ratelimit_limit(pt_request_t *r)
             continue;
         }
         pt_ratelimit_take(r, x, now_ns, wall);
+        if (x->entry == NULL) {
+            pt_metric_inc(pt_ratelimit_metric_unlimited, 1);
+            continue;
+        }
         if (x->a.allowed) {
             x->taken = true;
             wait = pt_max(wait, x->a.wait);

@@ -9,6 +9,7 @@
 #include "test/unit/tap.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static pt_limit_table_t *table_new(uint64_t n, uint64_t seed)
 {
@@ -54,7 +55,11 @@ int main(void)
     put(z1.table, longkey, sizeof(longkey), 42, 3);
     put(z1.table, "rate", 4, 99, 1);
     put(z2.table, "bob", 3, 5, 3);
+    umask(022);
     is(pt_limit_state_save(path, &z1, 3), PT_OK, "saved");
+    struct stat st;
+    /* It holds keys as rendered (an API key, say): the workers' user's. */
+    ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "readable by its owner alone");
 
     ok(pt_limit_state_seed(path, "q", &seed) && seed == 1234, "zone q's seed comes back");
     ok(!pt_limit_state_seed(path, "none", &seed), "a zone not in the file has none");

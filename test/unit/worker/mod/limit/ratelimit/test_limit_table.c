@@ -130,6 +130,13 @@ static void test_cells(void)
     is((int) atomic_load(&t->procs[c2]), 102, "a live worker keeps its record");
     pt_limit_table_release_cell(t, c2, 102);
     is(pt_limit_entry_inflight(e), 0, "a record given back at exit is cleared");
+    /* The sweep claims again every second: a free record before its own
+     * is not taken too (it would be gone for the next generation). */
+    int c4 = pt_limit_table_claim_cell(t, 104, fake_alive);
+    pt_limit_table_release_cell(t, c3, 103);
+    ok(c3 < c4 && atomic_load(&t->procs[c3]) == 0, "a record is free before 104's");
+    is(pt_limit_table_claim_cell(t, 104, fake_alive), c4, "104 claiming again keeps its own");
+    is((int) atomic_load(&t->procs[c3]), 0, "and leaves the free one free");
     dead_pid = 0;
     for (int32_t pid = 200; pid < 200 + PT_LIMIT_CELLS; pid++)
         pt_limit_table_claim_cell(t, pid, fake_alive);

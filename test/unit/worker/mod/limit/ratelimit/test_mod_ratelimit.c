@@ -323,6 +323,97 @@ static void test_phase(void)
     ok((atomic_load(&qe->word) & UINT32_MAX) == 1, "counted 1 in the new minute");
 }
 
+/* A request held for its turn whose entry went to another key meanwhile
+ * (evicted) gives nothing back to that key when its client leaves. */
+static void test_held_evicted(void)
+{
+    pt_route_t route;
+    pt_limit_route_t rc;
+    pt_request_t r;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+
+    inet_pton(AF_INET, "198.51.100.10", &sa.sin_addr);
+    is(route_from("limits = { name = \"d\"; zone = \"z4:64k\"; rate = \"1r/s\"; burst = 5; "
+                  "delay = 0; };", &route, &rc), PT_OK, "a rate that holds what exceeds it");
+    zones_attach();
+    fake_ns = 9000 * PT_LIMIT_NS;
+    request_init(&r, &route, &sa);
+    is(pt_ratelimit_limit(&r), PT_DECLINED, "the first goes at once");
+    request_done(&r);
+    request_init(&r, &route, &sa);
+    is(pt_ratelimit_limit(&r), PT_AGAIN, "the second is held for its turn");
+    pt_ratelimit_ctx_t *ctx = r.ctx[pt_ratelimit_module.index];
+    pt_limit_entry_t *e = ctx->res[0].entry;
+    pt_limit_key_t other;
+    pt_limit_table_key(rc.limits->v[0].zone->table, "another key", 11, &other);
+    /* What an eviction does, with the other key's state. */
+    atomic_store(&e->tag, other.fp | PT_LIMIT_TAG_BUSY);
+    e->keylen = other.len;
+    memcpy(e->key, other.bytes, other.len);
+    atomic_store(&e->word, 12345 * PT_LIMIT_NS);
+    atomic_store(&e->tag, other.fp);
+    request_done(&r);                       /* its client left */
+    ok(atomic_load(&e->word) == 12345 * PT_LIMIT_NS, "the other key's state is untouched");
+    ok(pt_limit_table_holds(e, &other), "and the entry is still the other key's");
+}
+
+/* A concurrency entry given to another key by another worker between the
+ * lookup and the count: the count does not stay on that key. */
+static void test_concurrency_evicted(void)
+{
+    pt_route_t route;
+    pt_limit_route_t rc;
+    pt_request_t r;
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    bool created;
+
+    inet_pton(AF_INET, "198.51.100.11", &sa.sin_addr);
+    is(route_from("limits = { name = \"c\"; zone = \"z5:64k\"; concurrency = 2; };", &route,
+                  &rc), PT_OK, "a concurrency limit");
+    zones_attach();
+    const pt_limit_t *l = &rc.limits->v[0];
+    request_init(&r, &route, &sa);
+    pt_ratelimit_result_t x = { .limit = l };
+    ok(pt_ratelimit_key(&r, l, &x.key), "the request has a key");
+    pt_limit_entry_t *e = x.entry = pt_limit_table_get(l->zone->table, &x.key, 1, &created);
+    pt_limit_key_t other;
+    pt_limit_table_key(l->zone->table, "another key", 11, &other);
+    /* Another worker's eviction, after our lookup. */
+    atomic_store(&e->tag, other.fp | PT_LIMIT_TAG_BUSY);
+    e->keylen = other.len;
+    memcpy(e->key, other.bytes, other.len);
+    atomic_store(&e->tag, other.fp);
+    pt_ratelimit_take(&r, &x, fake_ns, fake_wall);
+    is(pt_limit_entry_inflight(e), 0, "nothing counted on the other key");
+    ok(x.entry == NULL, "the limit did not apply to this request");
+    pt_arena_destroy(r.arena);
+}
+
+/* A worker that started with every concurrency record held (z->cell -1)
+ * takes the first one that frees at its next sweep and enforces again. */
+static void test_sweep(void)
+{
+    pt_limit_zone_t *z = mconf.zones;
+    int32_t live = (int32_t) getppid();
+
+    pt_ratelimit_conf_worker = &conf;
+    pt_timer_prepare(&pt_ratelimit_sweep_timer, pt_ratelimit_sweep, NULL);
+    for (unsigned i = 0; i < PT_LIMIT_CELLS; i++)
+        atomic_store(&z->table->procs[i], live);
+    z->cell = -1;
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, -1, "every record held by a live process: still none");
+    atomic_store(&z->table->procs[5], 0);
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, 5, "one frees: the sweep takes it for this worker");
+    is((int) atomic_load(&z->table->procs[5]), (int) getpid(), "recorded as this process's");
+    atomic_store(&z->table->procs[2], 0);
+    pt_ratelimit_sweep(&pt_ratelimit_sweep_timer);
+    is(z->cell, 5, "the next sweep keeps it");
+    is((int) atomic_load(&z->table->procs[2]), 0, "and leaves another free record free");
+    pt_timer_del(&pt_ratelimit_sweep_timer);
+}
+
 int main(void)
 {
     setup();
@@ -331,5 +422,8 @@ int main(void)
     test_keys();
     test_consumer_keys();
     test_phase();
+    test_held_evicted();
+    test_concurrency_evicted();
+    test_sweep();
     return done_testing();
 }
