@@ -114,9 +114,10 @@ def test_counts_summed_over_workers_and_histograms(portico):
     assert fams["portico_http_requests_total"]["type"] == "counter"
     # the counts really come from several workers' slots
     assert promtext.value(fams, "portico_requests_total") >= n + 10
-    # a second scrape sees the first one counted on its own route
-    fams = scrape(p.port)
-    assert req_count(fams, "metrics") == 1
+    # scrapes are counted on their own route (each in its log hook, a
+    # moment after its answer; settled made one or more)
+    seen = wait_for(lambda: req_count(scrape(p.port), "metrics"), 5, what="scrapes counted")
+    wait_for(lambda: req_count(scrape(p.port), "metrics") > seen, 5, what="the next scrape")
 
 
 def test_label_values_are_escaped(portico):
