@@ -7,7 +7,6 @@
  * echo of the client's (PT_PROXY_HEAD_VERSION).
  */
 #include "common/pt.h"
-#include <ctype.h>
 #include "common/clock.h"
 #include "common/str.h"
 #include "worker/core/filter.h"
@@ -33,19 +32,6 @@ static bool pt_proxy_head_h2_settings(pt_str_t name)
     return name.len == 14 && pt_str_caseeq_lit(name, "http2-settings");
 }
 
-/* Whether name is lit (lower case, "-" for "_") with "_" for any "-". */
-static bool pt_proxy_head_alias_of(pt_str_t name, const char *lit, size_t len)
-{
-    if (name.len != len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name.p[i] == '_' ? '-' : (char) tolower((unsigned char) name.p[i]);
-        if (c != lit[i])
-            return false;
-    }
-    return true;
-}
-
 /* X_Forwarded_For and kin: CGI, WSGI, Rack and PHP read them as the
  * X-Forwarded-* fields portico replaces, so a client's copy spelled with
  * "_" would stand in for ours there. Only names holding "_" are looked at. */
@@ -53,9 +39,9 @@ static bool pt_proxy_head_xff_alias(pt_str_t name)
 {
     if (name.len < 15 || memchr(name.p, '_', name.len) == NULL)
         return false;
-    return pt_proxy_head_alias_of(name, "x-forwarded-for", 15)
-           || pt_proxy_head_alias_of(name, "x-forwarded-host", 16)
-           || pt_proxy_head_alias_of(name, "x-forwarded-proto", 17);
+    return pt_str_field_alike(name, PT_STR("x-forwarded-for"))
+           || pt_str_field_alike(name, PT_STR("x-forwarded-host"))
+           || pt_str_field_alike(name, PT_STR("x-forwarded-proto"));
 }
 
 static int pt_proxy_head_token_cmp(const void *a, const void *b)
