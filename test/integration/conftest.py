@@ -9,12 +9,14 @@ fails the test if the error log shows a sanitizer report or a crash.
 Ports: `free_ports(n)` gives n ports nothing listens on; tests format them
 into their config text.
 """
+import atexit
 import os
 import random
 import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -53,6 +55,63 @@ def _candidate():
     return _rng.randint(*_RANGE)
 
 
+# make check runs test files side by side: two of them could take one port
+# in the gap between free_ports and a gateway's bind (the second gateway
+# then refuses to start, or a test's own listener fails to bind). So a
+# port is claimed, for as long as the claiming process lives, by a file
+# naming its pid, made with O_EXCL.
+_CLAIMS = os.path.join(tempfile.gettempdir(), "portico-test-ports-%d" % os.getuid())
+_claimed = []
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _claim(port):
+    """True when this process now owns port among the suite's processes."""
+    os.makedirs(_CLAIMS, mode=0o700, exist_ok=True)
+    path = os.path.join(_CLAIMS, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    owner = int(f.read())
+            except (OSError, ValueError):
+                return False        # empty: its owner is writing it now
+            if _pid_alive(owner):
+                return False
+            try:
+                os.unlink(path)     # its owner died without letting go
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        _claimed.append((os.getpid(), path))
+        return True
+    return False
+
+
+@atexit.register
+def _release_claims():
+    for pid, path in _claimed:
+        if pid != os.getpid():
+            continue                # a forked child leaves its parent's claims
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def free_ports(n=1):
     """n distinct TCP ports free on 127.0.0.1 right now, none handed out
     before in this process: a test that keeps a port dead (nothing
@@ -69,7 +128,7 @@ def free_ports(n=1):
             continue
         port = s.getsockname()[1]
         socks.append(s)             # held until the end: no port twice in this call
-        if port in _handed_out:
+        if port in _handed_out or (_RANGE is not None and not _claim(port)):
             continue
         ports.append(port)
         _handed_out.add(port)

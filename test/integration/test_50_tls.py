@@ -174,10 +174,15 @@ CLOSE_REQ = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 def s_client(port, *args, data=b"", timeout=10):
     # -ign_eof: read until the server closes, not until our input ends.
-    p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port, "-ign_eof",
-                        *args],
-                       input=data, capture_output=True, timeout=timeout)
-    return p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+    try:
+        p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port, "-ign_eof",
+                            *args],
+                           input=data, capture_output=True, timeout=timeout)
+        out, err, end = p.stdout, p.stderr, ""
+    except subprocess.TimeoutExpired as e:
+        # What it got so far goes into the failing assertion's message.
+        out, err, end = e.stdout or b"", e.stderr or b"", "\n[s_client timed out]"
+    return out.decode(errors="replace") + err.decode(errors="replace") + end
 
 
 # ---- configs ------------------------------------------------------------------
