@@ -14,7 +14,8 @@ libportico_a_SOURCES += worker/modules.c worker/protocols.c \
 	worker/core/metrics.c worker/core/metrics.h \
 	worker/core/metrics_family.c worker/core/metrics_int.h
 # the phase engine and the consumer (who is asking) that its phases set
-libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h worker/core/consumer.h
+libportico_a_SOURCES += worker/core/phase.c worker/core/phase.h \
+	worker/core/consumer.c worker/core/consumer.h
 
 # net/: client connections, accept, the I/O primitives; listen entries
 libportico_a_SOURCES += worker/net/io.c worker/net/io.h \

@@ -9,6 +9,7 @@
 #define PT_CONSUMER_H
 
 #include "common/pt.h"
+#include "common/arena.h"
 
 typedef struct pt_consumer_s {
     pt_str_t id;                /* the name logs and limits key on */
@@ -30,5 +31,11 @@ static inline bool pt_consumer_in_group(const pt_consumer_t *c, pt_str_t group)
             return true;
     return false;
 }
+
+/* c's groups joined with "," in arena a (PT_STR_NULL for none, or out of
+ * memory). A group that holds a comma ("staff,admins", from a token) is
+ * left out, counted in *left_out when that is not NULL: a reader would
+ * take it for two groups, one of them never granted. */
+pt_str_t pt_consumer_groups_join(pt_arena_t *a, const pt_consumer_t *c, size_t *left_out);
 
 #endif

@@ -291,28 +291,6 @@ static pt_str_t pt_var_num(char *buf, size_t cap, const char *fmt, ...)
     return (pt_str_t) { buf, n > 0 ? (size_t) n : 0 };
 }
 
-/* The consumer's groups joined with ",", in the request arena. A group
- * of a token that holds a comma is left out: it would read as two. */
-static pt_str_t pt_var_groups(pt_request_t *r, const pt_consumer_t *c)
-{
-    size_t len = 0, n = 0;
-
-    for (size_t i = 0; i < c->ngroups; i++)
-        len += c->groups[i].len + 1;
-    char *p = len ? pt_arena_alloc(r->arena, len) : NULL;
-    if (p == NULL)
-        return PT_STR_NULL;
-    for (size_t i = 0; i < c->ngroups; i++) {
-        if (memchr(c->groups[i].p, ',', c->groups[i].len))
-            continue;
-        if (n)
-            p[n++] = ',';
-        memcpy(p + n, c->groups[i].p, c->groups[i].len);
-        n += c->groups[i].len;
-    }
-    return (pt_str_t) { p, n };
-}
-
 /* The core's plain variables; data is the id. */
 static pt_str_t pt_var_core(pt_request_t *r, const void *data, char *buf)
 {
@@ -406,7 +384,8 @@ static pt_str_t pt_var_core(pt_request_t *r, const void *data, char *buf)
     case PT_VAR_CONSUMER_PLAN:
         return r->consumer ? r->consumer->plan : PT_STR_NULL;
     case PT_VAR_CONSUMER_GROUPS:
-        return r->consumer ? pt_var_groups(r, r->consumer) : PT_STR_NULL;
+        return r->consumer ? pt_consumer_groups_join(r->arena, r->consumer, NULL)
+                          : PT_STR_NULL;
     }
     return PT_STR_NULL;
 }

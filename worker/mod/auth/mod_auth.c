@@ -69,31 +69,17 @@ static int pt_auth_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t *ro
     return PT_OK;
 }
 
-/* The consumer's groups joined with ",", in the request arena. A group
- * of a token that holds a comma ("staff,admins") is left out: the
- * upstream would read it as two groups, one of them never granted. */
+/* The consumer's groups as one field value; a group that holds a comma
+ * is left out (pt_consumer_groups_join), and the operator told. */
 static pt_str_t pt_auth_join_groups(pt_request_t *r, const pt_consumer_t *c)
 {
-    size_t len = 0;
+    size_t left = 0;
+    pt_str_t v = pt_consumer_groups_join(r->arena, c, &left);
 
-    for (size_t i = 0; i < c->ngroups; i++)
-        len += c->groups[i].len + 1;
-    char *p = len ? pt_arena_alloc(r->arena, len) : NULL;
-    if (p == NULL)
-        return PT_STR_NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < c->ngroups; i++) {
-        if (memchr(c->groups[i].p, ',', c->groups[i].len)) {
-            pt_log(PT_LOG_WARN, "route %s: a group holding a comma left out of the "
-                   "identity field", r->route->name);
-            continue;
-        }
-        if (n)
-            p[n++] = ',';
-        memcpy(p + n, c->groups[i].p, c->groups[i].len);
-        n += c->groups[i].len;
-    }
-    return (pt_str_t) { p, n };
+    if (left)
+        pt_log(PT_LOG_WARN, "route %s: a group holding a comma left out of the "
+               "identity field", r->route->name);
+    return v;
 }
 
 /* A value that may go into a field line: no CR, LF or other control (a
