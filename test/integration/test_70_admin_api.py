@@ -133,7 +133,8 @@ def test_read_config_workers_upstreams_and_counters(portico, tmp_path):
         assert st == 200 and "api/upstreams" in idx["get"] and "api/servers/drain" in idx["post"]
         st, _, allv = ask(p.aport, "GET", "/admin/api/status")
         assert st == 200 and set(allv) == {"config", "upstreams", "stats", "zones", "actions"}
-        assert allv["zones"] == {} and allv["actions"] == []
+        # metrics: no authenticated consumer yet
+        assert allv["zones"] == {"metrics": {"top_consumers": []}} and allv["actions"] == []
         assert TOKEN not in p.log()
         dump = run_portico("-T", "-c", p.conf_path)
         assert dump.returncode == 0 and "admin_token_file" in dump.stdout
@@ -374,3 +375,44 @@ def test_a_large_body_is_refused_before_it_is_read(portico, tmp_path):
         s.close()
         assert head.startswith("HTTP/1.1 413 "), head
         assert "64 KiB" in head
+
+
+TOP_CONF = """
+portico = { workers = 2; metrics_consumers = %(cap)d;
+  consumers = ( { name = "alice"; api_keys = [ "k-alice" ]; },
+                { name = "bob"; api_keys = [ "k-bob" ]; },
+                { name = "carol"; api_keys = [ "k-carol" ]; },
+                { name = "dave"; api_keys = [ "k-dave" ]; } ); };
+listen = ( "127.0.0.1:%(port)d" );
+routes = ( { path = "/admin/"; admin = true; },
+           { path = "/k"; api_key = true; return = { status = 200; body = "k"; }; },
+           { path = "/gone"; api_key = true; return = 404; } );
+"""
+
+
+def test_top_consumers_from_the_metrics(portico):
+    """api/zones "metrics" lists the consumers with the most requests (every
+    status class added up), past metrics_consumers as "other"; the status
+    page's panel reads it. None is listed when consumers are not counted."""
+    port = free_ports(1)[0]
+    p = portico(TOP_CONF % dict(cap=3, port=port), ports=[port])
+    p.wait_workers(2)
+    for key, path, times in (("k-alice", "/k", 5), ("k-bob", "/k", 2), ("k-carol", "/k", 4),
+                             ("k-carol", "/gone", 3), ("k-dave", "/k", 1)):
+        for _ in range(times):
+            st, _, _ = ask(port, "GET", path, token=None, headers={"X-API-Key": key})
+            assert st == (404 if path == "/gone" else 200)
+    want = [{"name": "carol", "requests": 7}, {"name": "alice", "requests": 5},
+            {"name": "bob", "requests": 2}, {"name": "other", "requests": 1}]
+
+    def top():
+        st, _, z = ask(port, "GET", "/admin/api/zones", token=None)
+        assert st == 200
+        return z["metrics"]["top_consumers"] == want and z
+    wait_for(top, what="the four consumers counted")
+    st, _, s = ask(port, "GET", "/admin/api/status", token=None)
+    assert st == 200 and s["zones"]["metrics"]["top_consumers"] == want
+
+    p.reload(TOP_CONF % dict(cap=0, port=port))
+    wait_for(lambda: "metrics" not in ask(port, "GET", "/admin/api/zones", token=None)[2],
+             what="no consumer list once metrics_consumers = 0")

@@ -15,10 +15,12 @@
 #include "common/clock.h"
 #include "common/conf.h"
 #include "common/str.h"
+#include "worker/core/core.h"
 #include "worker/core/metrics.h"
 #include "worker/core/module.h"
 #include "worker/http/http_error.h"
 #include "worker/http/request.h"
+#include "worker/mod/content/admin/admin_hooks.h"
 #include "worker/mod/log/metrics_expo.h"
 #include "worker/mod/log/metrics_route.h"
 #include "worker/net/conn_metrics.h"
@@ -163,6 +165,76 @@ static int pt_metrics_init_route(pt_conf_ctx_t *cf, pt_conf_t *conf, pt_route_t 
     return PT_OK;
 }
 
+/* ---- the admin API: the busiest consumers ------------------------------- */
+
+#define PT_METRICS_TOP  10
+
+typedef struct {
+    const char *name;           /* in the metrics zone's label table */
+    size_t len;
+    uint64_t requests;
+} pt_metrics_top_t;
+
+typedef struct {
+    pt_metrics_top_t *v;
+    size_t n, cap;
+} pt_metrics_tops_t;
+
+/* Each consumer's series per status class, added up into one entry; the
+ * walk gives a series' classes one after another. */
+static bool pt_metrics_top_each(void *arg, const pt_metric_sample_t *s, bool first)
+{
+    pt_metrics_tops_t *t = arg;
+
+    if (first || s->def != &pt_metrics_consumer_requests)
+        return true;
+    pt_metrics_top_t *last = t->n ? &t->v[t->n - 1] : NULL;
+    if (last && last->len == s->value_len[0]
+        && memcmp(last->name, s->values[0], last->len) == 0) {
+        last->requests += s->v[0];
+        return true;
+    }
+    if (t->n == t->cap)
+        return false;           /* every series is in: the cap is the family's */
+    t->v[t->n++] = (pt_metrics_top_t) { s->values[0], s->value_len[0], s->v[0] };
+    return true;
+}
+
+static int pt_metrics_top_cmp(const void *a, const void *b)
+{
+    const pt_metrics_top_t *x = a, *y = b;
+
+    return x->requests < y->requests ? 1 : x->requests > y->requests ? -1 : 0;
+}
+
+/* "metrics": { "top_consumers": [ { "name", "requests" }, ... ] }, the
+ * PT_METRICS_TOP consumers with the most requests (the status page's
+ * panel); NULL when this worker's conf counts no consumers (a reload may
+ * have turned them off since the master registered this). */
+static json_t *pt_metrics_admin_read(void *data)
+{
+    const pt_metrics_main_t *mc = pt_worker_conf ? pt_metrics_main(pt_worker_conf) : NULL;
+    (void) data;
+
+    if (mc == NULL || mc->enabled != 1 || mc->consumer_requests == NULL)
+        return NULL;
+    /* The family holds up to metrics_consumers series and "other". */
+    pt_metrics_tops_t t = { .cap = (size_t) mc->consumers + 1 };
+    if ((t.v = calloc(t.cap, sizeof(*t.v))) == NULL)
+        return NULL;
+    pt_metrics_each(pt_metrics_top_each, &t);
+    qsort(t.v, t.n, sizeof(*t.v), pt_metrics_top_cmp);
+    json_t *top = json_array();
+    for (size_t i = 0; top && i < t.n && json_array_size(top) < PT_METRICS_TOP; i++) {
+        json_t *name = json_stringn(t.v[i].name, t.v[i].len);   /* NULL: not UTF-8 */
+        if (name)
+            json_array_append_new(top, json_pack("{s:o,s:I}", "name", name, "requests",
+                                                 (json_int_t) t.v[i].requests));
+    }
+    free(t.v);
+    return top ? json_pack("{s:o}", "top_consumers", top) : NULL;
+}
+
 static int pt_metrics_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
 {
     pt_metrics_main_t *mc = mconf;
@@ -188,7 +260,9 @@ static int pt_metrics_init_main(pt_conf_ctx_t *cf, pt_conf_t *conf, void *mconf)
                                                      (unsigned) mc->consumers);
     mc->consumer_latency = pt_metric_family_dynamic(cf, conf, &pt_metrics_consumer_latency,
                                                     (unsigned) mc->consumers);
-    return mc->consumer_requests && mc->consumer_latency ? PT_OK : PT_ERROR;
+    if (mc->consumer_requests == NULL || mc->consumer_latency == NULL)
+        return PT_ERROR;
+    return pt_admin_zone_reader_add("metrics", pt_metrics_admin_read, NULL);
 }
 
 static unsigned pt_metrics_code(unsigned status)

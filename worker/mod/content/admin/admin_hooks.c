@@ -58,7 +58,8 @@ json_t *pt_admin_zones_read(void)
     for (size_t i = 0; o && i < pt_admin_readers.n; i++) {
         const pt_admin_hook_t *h = &pt_admin_readers.v[i];
         json_t *v = h->reader(h->data);
-        json_object_set_new(o, h->name, v ? v : json_null());
+        if (v)                  /* NULL: nothing to show now */
+            json_object_set_new(o, h->name, v);
     }
     return o;
 }

@@ -7,8 +7,9 @@
  * its init_worker:
  *
  *   - a zone reader: GET .../api/zones answers { NAME: reader(data), ... };
- *     the status page reads "hits" and "misses" (a hit ratio) and
- *     "refused" (refusals) from any reader that gives them;
+ *     the status page reads "hits" and "misses" (a hit ratio),
+ *     "refused" (refusals) and "top_consumers" (a list of { "name",
+ *     "requests" }) from any reader that gives them;
  *   - actions: POST .../api/actions/NAME runs fn with the request's JSON
  *     body (an object), e.g. "cache.purge" { "key": "..." } or
  *     "ratelimit.reset" { "zone": "z", "key": "..." }.
@@ -26,7 +27,8 @@
 #define PT_ADMIN_HOOKS_MAX      32
 #define PT_ADMIN_HOOK_NAME_MAX  48
 
-/* A new JSON value (object) describing the zone(s) now; NULL: nothing. */
+/* A new JSON value (object) describing the zone(s) now; NULL: nothing
+ * (the name is left out of the answer). */
 typedef json_t *(*pt_admin_zone_reader_pt)(void *data);
 
 /* Run the action on body (a JSON object). Returns an HTTP status: 2xx
