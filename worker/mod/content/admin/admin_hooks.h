@@ -11,8 +11,8 @@
  *     "refused" (refusals) and "top_consumers" (a list of { "name",
  *     "requests" }) from any reader that gives them;
  *   - actions: POST .../api/actions/NAME runs fn with the request's JSON
- *     body (an object), e.g. "cache.purge" { "key": "..." } or
- *     "ratelimit.reset" { "zone": "z", "key": "..." }.
+ *     body (an object), e.g. "cache.purge" { "prefix": "..." } or
+ *     "ratelimit.reset" { "limit": "name", "key": "..." }.
  *
  * Registering a name again replaces its entry (a reload runs init_main
  * again). The tables hold PT_ADMIN_HOOKS_MAX entries each.
