@@ -581,3 +581,30 @@ def test_purge_path_and_valid_override(portico):
         assert o.count("/_cache/pp/a") == 0
     finally:
         o.close()
+
+
+def test_cache_key_consumer_keeps_consumers_apart(portico):
+    """cache_key "consumer": each authenticated consumer has its own copy,
+    and a hit serves the copy of the consumer asking, never another's."""
+    o = Origin()
+    try:
+        port = free_ports(1)[0]
+        conf = CONF.replace(
+            "portico = { workers = %(workers)d; };",
+            'portico = { workers = %(workers)d;\n'
+            '  consumers = ( { name = "alice"; api_keys = [ "k-alice" ]; },\n'
+            '                { name = "bob"; api_keys = [ "k-bob" ]; } ); };')
+        conf %= dict(port=port, bport=o.backend.port, workers=1, zone="c:8m",
+                     route='api_key = true; cache_key = [ "host", "path", "consumer" ];')
+        portico(conf, ports=[port])
+        alice, bob = [("X-API-Key", "k-alice")], [("X-API-Key", "k-bob")]
+        a1 = get(port, "/me?cc=max-age%3D60", headers=alice)
+        b1 = get(port, "/me?cc=max-age%3D60", headers=bob)
+        assert a1.status == b1.status == 200 and a1.body != b1.body
+        assert o.count("/me") == 2
+        for who, first in ((alice, a1), (bob, b1), (alice, a1)):
+            r = get(port, "/me?cc=max-age%3D60", headers=who)
+            assert "hit" in status_of(r) and r.body == first.body, (who, r.body)
+        assert o.count("/me") == 2
+    finally:
+        o.close()
