@@ -325,7 +325,8 @@ def test_ten_thousand_routes(portico, tmp_path):
 def test_rewrite_with_a_query(portico):
     """A rewrite template may add query arguments (issue 15): the client's
     query follows after "&", never a second "?"; rewrite_query = "replace"
-    drops it; a capture in the query is one value ("&" and "=" escaped)."""
+    drops it; a capture in the query is one value ("&" and "=" escaped,
+    a "%20" the path had kept as it is)."""
     from backends import Backend, Response, get
     be = Backend(lambda req: Response(200, [], b"ok"))
     port = free_ports(1)[0]
@@ -343,12 +344,14 @@ routes = (
     portico(conf, ports=[port])
     targets = []
     for path in ("/s/shoes", "/s/shoes?page=2", "/s/a&admin=1", "/r/x?page=2", "/p/x?page=2",
-                 "/p/x", "/s/x?"):
+                 "/p/x", "/s/x?", "/s/red%20shoes"):
         assert get(port, path).status == 200, path
         targets.append(be.requests[-1].target)
     assert targets == ["/search?q=shoes&src=gw", "/search?q=shoes&src=gw&page=2",
                        "/search?q=a%26admin%3D1&src=gw", "/only/x?fixed=1",
-                       "/plain/x?page=2", "/plain/x", "/search?q=x&src=gw"], targets
+                       "/plain/x?page=2", "/plain/x", "/search?q=x&src=gw",
+                       # a triplet of the path is kept, not encoded again (%2520)
+                       "/search?q=red%20shoes&src=gw"], targets
     be.close()
 
 

@@ -9,6 +9,7 @@
 #include "worker/router/router.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <pcre2.h>
 
 #define PT_ROUTER_HOST_MAX      256
@@ -489,7 +490,8 @@ static pt_router_tree_t *pt_router_host_tree(const pt_router_hosts_t *h, const c
 }
 
 /* Percent-encode all but unreserved bytes (RFC 3986 §2.3) of p into out
- * (3 * n bytes of room); returns the bytes written. */
+ * (3 * n bytes of room); returns the bytes written. A triplet the path
+ * already has ("%20") is copied: it is encoded once, not as "%2520". */
 static size_t pt_router_query_escape(char *out, const char *p, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -500,6 +502,11 @@ static size_t pt_router_query_escape(char *out, const char *p, size_t n)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
             || c == '-' || c == '.' || c == '_' || c == '~') {
             out[o++] = (char) c;
+        } else if (c == '%' && i + 2 < n && isxdigit((unsigned char) p[i + 1])
+                   && isxdigit((unsigned char) p[i + 2])) {
+            memcpy(out + o, p + i, 3);
+            o += 3;
+            i += 2;
         } else {
             out[o++] = '%';
             out[o++] = hex[c >> 4];
